@@ -1,0 +1,188 @@
+// Tests of the drivers' option parser and progress bar (tools/common/cli.h, progress.h).
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tools/common/cli.h"
+#include "tools/common/progress.h"
+
+namespace mech::tools {
+namespace {
+
+struct LorenzLikeOptions {
+  double sigma = 10.0;
+  long length = 1000;
+  unsigned long long seed = 7;
+  bool verbose = false;
+  std::string out_dir = "out";
+  std::string derivative = "fd";
+};
+
+CommandLine make_cli(LorenzLikeOptions& options) {
+  CommandLine cli("mech-test", "A test driver.");
+  cli.add("sigma", &options.sigma, "Prandtl number");
+  cli.add("length", &options.length, "number of samples");
+  cli.add("seed", &options.seed, "random seed");
+  cli.add("verbose", &options.verbose, "say more");
+  cli.add("out-dir", &options.out_dir, "where results go");
+  cli.add_choice("derivative", &options.derivative, {"fd", "savgol"}, "derivative estimate");
+  return cli;
+}
+
+TEST(CommandLine, DefaultsStayWhenNothingIsGiven) {
+  LorenzLikeOptions options;
+  CommandLine cli = make_cli(options);
+  ParseResult result = cli.parse({});
+  ASSERT_TRUE(result.ok()) << result.message;
+  EXPECT_EQ(options.sigma, 10.0);
+  EXPECT_EQ(options.length, 1000);
+  EXPECT_FALSE(cli.was_set("sigma"));
+}
+
+TEST(CommandLine, ParsesBothSpellingsAndEveryType) {
+  LorenzLikeOptions options;
+  CommandLine cli = make_cli(options);
+  ParseResult result = cli.parse({"--sigma", "8.5", "--length=250", "--seed", "18446744073709551615", "--verbose",
+                                  "--out-dir", "/tmp/x y", "--derivative=savgol"});
+  ASSERT_TRUE(result.ok()) << result.message;
+  EXPECT_EQ(options.sigma, 8.5);
+  EXPECT_EQ(options.length, 250);
+  EXPECT_EQ(options.seed, 18446744073709551615ull);
+  EXPECT_TRUE(options.verbose);
+  EXPECT_EQ(options.out_dir, "/tmp/x y");
+  EXPECT_EQ(options.derivative, "savgol");
+  EXPECT_TRUE(cli.was_set("sigma"));
+  EXPECT_TRUE(cli.was_set("derivative"));
+}
+
+TEST(CommandLine, FlagsAcceptAnExplicitValue) {
+  LorenzLikeOptions options;
+  options.verbose = true;
+  CommandLine cli = make_cli(options);
+  ASSERT_TRUE(cli.parse({"--verbose=false"}).ok());
+  EXPECT_FALSE(options.verbose);
+  EXPECT_FALSE(cli.parse({"--verbose=maybe"}).ok());
+}
+
+TEST(CommandLine, NegativeAndScientificNumbers) {
+  LorenzLikeOptions options;
+  CommandLine cli = make_cli(options);
+  ASSERT_TRUE(cli.parse({"--sigma", "-1.5e-3"}).ok());
+  EXPECT_DOUBLE_EQ(options.sigma, -1.5e-3);
+  ASSERT_TRUE(cli.parse({"--sigma=+2"}).ok());
+  EXPECT_EQ(options.sigma, 2.0);
+}
+
+TEST(CommandLine, ErrorsNameTheOptionAndTheProblem) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected_fragment;
+  };
+  std::vector<Case> cases = {
+      {{"--bogus", "1"}, "unknown option '--bogus'"},
+      {{"--sigma"}, "'--sigma' needs a value"},
+      {{"--sigma", "ten"}, "expected a number, got 'ten'"},
+      {{"--sigma", "1.5x"}, "expected a number, got '1.5x'"},
+      {{"--sigma", "nan"}, "finite"},
+      {{"--length", "2.5"}, "expected an integer, got '2.5'"},
+      {{"--length", "99999999999999999999999"}, "out of range"},
+      {{"--seed", "-3"}, "non-negative"},
+      {{"--derivative", "spline"}, "expected one of fd|savgol, got 'spline'"},
+      {{"positional"}, "unexpected argument 'positional'"},
+  };
+  for (const Case& test_case : cases) {
+    LorenzLikeOptions options;
+    CommandLine cli = make_cli(options);
+    ParseResult result = cli.parse(test_case.args);
+    EXPECT_EQ(result.status, ParseResult::Status::Error) << test_case.args.front();
+    EXPECT_NE(result.message.find(test_case.expected_fragment), std::string::npos)
+        << "message: " << result.message << " expected to contain: " << test_case.expected_fragment;
+    EXPECT_EQ(result.message.find('\n'), std::string::npos) << "errors are one line";
+  }
+}
+
+TEST(CommandLine, HelpListsEveryOptionWithItsDefault) {
+  LorenzLikeOptions options;
+  CommandLine cli = make_cli(options);
+  ParseResult result = cli.parse({"--sigma", "3", "--help"});
+  ASSERT_EQ(result.status, ParseResult::Status::Help);
+  const std::string& text = result.message;
+  EXPECT_NE(text.find("Usage: mech-test"), std::string::npos);
+  EXPECT_NE(text.find("A test driver."), std::string::npos);
+  for (const char* fragment : {"--sigma <number>", "Prandtl number (default: 10)", "--length <int>",
+                               "(default: 1000)", "--seed <uint>", "--verbose", "--out-dir <text>",
+                               "--derivative fd|savgol", "(default: fd)", "--help"}) {
+    EXPECT_NE(text.find(fragment), std::string::npos) << fragment << "\n" << text;
+  }
+}
+
+TEST(ProgressBar, StatusShowsCountLossRateAndEta) {
+  ProgressBar bar(200, "train", nullptr, ProgressBar::Mode::Lines);
+  bar.update(50, 0.0);  // sets has-loss; nothing is written to a null stream
+  std::string text = bar.format_status(50, 1.25e-3, 10.0, "lr 1e-3");
+  EXPECT_NE(text.find("train ["), std::string::npos) << text;
+  EXPECT_NE(text.find("50/200 ( 25%)"), std::string::npos) << text;
+  EXPECT_NE(text.find("loss 1.2500e-03"), std::string::npos) << text;
+  EXPECT_NE(text.find("5.00 it/s"), std::string::npos) << text;
+  EXPECT_NE(text.find("ETA 30s"), std::string::npos) << text;  // 150 left at 5 it/s
+  EXPECT_NE(text.find("lr 1e-3"), std::string::npos) << text;
+  std::string done = bar.format_status(200, 1e-4, 125.0, "");
+  EXPECT_NE(done.find("elapsed 2:05"), std::string::npos) << done;
+  bar.finish();
+}
+
+TEST(ProgressBar, FormatDuration) {
+  EXPECT_EQ(format_duration(7.2), "7s");
+  EXPECT_EQ(format_duration(65), "1:05");
+  EXPECT_EQ(format_duration(3723), "1:02:03");
+  EXPECT_EQ(format_duration(-1), "?");
+}
+
+std::string read_all(std::FILE* file) {
+  std::rewind(file);
+  std::string text;
+  char buffer[4096];
+  size_t count;
+  while ((count = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, count);
+  return text;
+}
+
+TEST(ProgressBar, PlainLinesWhenNotATerminal) {
+  std::FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  {
+    ProgressBar bar(3, "fit", file);  // a temporary file is not a terminal
+    EXPECT_FALSE(bar.is_terminal());
+    bar.set_min_interval(0.0);
+    for (long i = 1; i <= 3; ++i) bar.update(i, 1.0 / static_cast<double>(i));
+  }  // the destructor finishes the bar
+  std::string text = read_all(file);
+  std::fclose(file);
+  EXPECT_EQ(text.find('\r'), std::string::npos);
+  // three updates and the final line
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 4) << text;
+  EXPECT_NE(text.find("3/3 (100%)"), std::string::npos) << text;
+}
+
+TEST(ProgressBar, TerminalModeRedrawsInPlaceAndThrottles) {
+  std::FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  {
+    ProgressBar bar(1000, "fit", file, ProgressBar::Mode::Terminal);
+    bar.set_min_interval(3600.0);  // only the first update and finish() may draw
+    for (long i = 1; i <= 1000; ++i) bar.update(i, 0.5);
+    bar.finish();
+    bar.update(5, 1.0);  // ignored after finish
+  }
+  std::string text = read_all(file);
+  std::fclose(file);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\r'), 2) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_NE(text.find("1000/1000"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace mech::tools
