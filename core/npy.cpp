@@ -1,0 +1,447 @@
+// .npy reading and writing: a strict parser for the header's Python-literal dict, size checks
+// before any allocation, and a writer that reproduces numpy.save's header byte for byte.
+#include "core/npy.h"
+
+#include <bit>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace mech {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              ".npy I/O copies raw little-endian bytes; a big-endian host needs byte swapping");
+
+constexpr char kMagic[] = "\x93NUMPY";
+constexpr std::size_t kMagicBytes = 6;
+// numpy.save pads the header so the data starts on a multiple of 64 bytes.
+constexpr std::size_t kArrayAlign = 64;
+// numpy.save leaves room after the dict for the growth axis to reach 21 digits in place.
+constexpr std::size_t kGrowthAxisMaxDigits = 21;
+
+[[noreturn]] void fail(const std::string& source, const std::string& what) {
+  throw IoError(fmt::format("npy: '{}': {}", source, what));
+}
+
+// Untrusted text shown in an error: control and non-ASCII bytes escaped, length capped.
+std::string printable(std::string_view text, std::size_t limit = 40) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size() && i < limit; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  if (text.size() > limit) out += "...";
+  return out;
+}
+
+const char* descr_of(DType dtype) {
+  switch (dtype) {
+    case DType::Float32: return "<f4";
+    case DType::Float64: return "<f8";
+    case DType::Int64: return "<i8";
+  }
+  return "?";
+}
+
+std::optional<DType> dtype_of_descr(std::string_view descr) {
+  if (descr == "<f4") return DType::Float32;
+  if (descr == "<f8") return DType::Float64;
+  if (descr == "<i8") return DType::Int64;
+  return std::nullopt;
+}
+
+// Recursive-descent reader for the one dict shape .npy headers use:
+//   {'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }
+// Keys in any order, either quote style, any whitespace, trailing commas as Python allows.
+class HeaderDictParser {
+ public:
+  HeaderDictParser(std::string_view text, const std::string& source)
+      : text_(text), source_(source) {}
+
+  NpyHeader parse() {
+    NpyHeader header;
+    std::optional<DType> dtype;
+    std::optional<bool> fortran_order;
+    std::optional<Shape> shape;
+    skip_space();
+    expect('{', "the header dict to start with '{'");
+    while (true) {
+      skip_space();
+      if (peek() == '}') break;
+      const std::string key = parse_string("a quoted key");
+      skip_space();
+      expect(':', fmt::format("':' after key '{}'", printable(key)));
+      skip_space();
+      if (key == "descr") {
+        if (dtype) bad("key 'descr' appears twice");
+        dtype = parse_descr();
+      } else if (key == "fortran_order") {
+        if (fortran_order) bad("key 'fortran_order' appears twice");
+        fortran_order = parse_bool();
+      } else if (key == "shape") {
+        if (shape) bad("key 'shape' appears twice");
+        shape = parse_shape();
+      } else {
+        bad(fmt::format("unexpected key '{}' (expected 'descr', 'fortran_order', 'shape')",
+                        printable(key)));
+      }
+      skip_space();
+      if (peek() == ',') {
+        ++position_;
+        continue;
+      }
+      if (peek() != '}') bad("expected ',' or '}' after a value");
+    }
+    ++position_;  // '}'
+    skip_space();
+    if (position_ != text_.size()) {
+      bad(fmt::format("unexpected text after the dict: '{}'", printable(text_.substr(position_))));
+    }
+    if (!dtype) bad("key 'descr' is missing");
+    if (!fortran_order) bad("key 'fortran_order' is missing");
+    if (!shape) bad("key 'shape' is missing");
+    // With at most one dimension the two orders lay out the same bytes.
+    if (*fortran_order && shape->size() > 1) {
+      fail(source_, fmt::format("Fortran-order array of shape {} is not supported; save it in C "
+                                "order (numpy.ascontiguousarray)",
+                                shape_str(*shape)));
+    }
+    header.dtype = *dtype;
+    header.shape = std::move(*shape);
+    return header;
+  }
+
+ private:
+  [[noreturn]] void bad(const std::string& what) {
+    fail(source_, fmt::format("malformed header dict at byte {}: {}", position_, what));
+  }
+  char peek() const { return position_ < text_.size() ? text_[position_] : '\0'; }
+  void skip_space() {
+    while (position_ < text_.size() &&
+           (text_[position_] == ' ' || text_[position_] == '\t' || text_[position_] == '\n' ||
+            text_[position_] == '\r')) {
+      ++position_;
+    }
+  }
+  void expect(char c, const std::string& what) {
+    if (peek() != c || position_ >= text_.size()) bad("expected " + what);
+    ++position_;
+  }
+
+  std::string parse_string(const char* what) {
+    const char quote = peek();
+    if (quote != '\'' && quote != '"') bad(fmt::format("expected {}", what));
+    ++position_;
+    const std::size_t start = position_;
+    while (position_ < text_.size() && text_[position_] != quote) {
+      // Escapes never occur in the keys or supported descrs; refusing them keeps this simple.
+      if (text_[position_] == '\\' || text_[position_] == '\n') bad("unsupported character in a string");
+      ++position_;
+    }
+    if (position_ >= text_.size()) bad("unterminated string");
+    const std::string value(text_.substr(start, position_ - start));
+    ++position_;
+    return value;
+  }
+
+  DType parse_descr() {
+    if (peek() == '[') {
+      fail(source_, "structured dtypes are not supported (expected '<f4', '<f8' or '<i8')");
+    }
+    const std::string descr = parse_string("a quoted dtype descr");
+    const auto dtype = dtype_of_descr(descr);
+    if (!dtype) {
+      fail(source_, fmt::format("unsupported dtype '{}' (expected '<f4', '<f8' or '<i8', i.e. "
+                                "little-endian float32, float64 or int64)",
+                                printable(descr)));
+    }
+    return *dtype;
+  }
+
+  bool parse_bool() {
+    if (text_.substr(position_, 4) == "True") {
+      position_ += 4;
+      return true;
+    }
+    if (text_.substr(position_, 5) == "False") {
+      position_ += 5;
+      return false;
+    }
+    bad("expected True or False for 'fortran_order'");
+  }
+
+  Shape parse_shape() {
+    expect('(', "'(' to open the shape tuple");
+    Shape shape;
+    bool trailing_comma = false;
+    while (true) {
+      skip_space();
+      if (peek() == ')') break;
+      if (peek() < '0' || peek() > '9') bad("expected a non-negative integer in the shape");
+      std::uint64_t value = 0;
+      while (peek() >= '0' && peek() <= '9') {
+        value = value * 10 + static_cast<std::uint64_t>(peek() - '0');
+        // Bounded well below int64 overflow; the real limit is the file size, checked later.
+        if (value > (std::uint64_t{1} << 56)) bad("a shape dimension is absurdly large");
+        ++position_;
+      }
+      if (shape.size() >= kNpyMaxDims) bad(fmt::format("more than {} dimensions", kNpyMaxDims));
+      shape.push_back(static_cast<std::int64_t>(value));
+      skip_space();
+      trailing_comma = false;
+      if (peek() == ',') {
+        ++position_;
+        trailing_comma = true;
+        continue;
+      }
+      if (peek() != ')') bad("expected ',' or ')' in the shape tuple");
+    }
+    ++position_;  // ')'
+    // Python reads "(5)" as the integer 5, not a tuple; numpy rejects it, so do we.
+    if (shape.size() == 1 && !trailing_comma) bad("a one-element shape needs a trailing comma, as in (5,)");
+    return shape;
+  }
+
+  std::string_view text_;
+  const std::string& source_;
+  std::size_t position_ = 0;
+};
+
+// The element count and byte count of `shape`, or an error when they overflow.
+std::size_t checked_data_bytes(const Shape& shape, DType dtype, const std::string& source) {
+  std::uint64_t count = 1;
+  for (const auto size : shape) {
+    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(size), &count)) {
+      fail(source, fmt::format("shape {} has more elements than can be addressed", shape_str(shape)));
+    }
+  }
+  std::uint64_t bytes = 0;
+  if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(dtype_size(dtype)), &bytes) ||
+      bytes > static_cast<std::uint64_t>(PTRDIFF_MAX)) {
+    fail(source, fmt::format("shape {} is too large to hold in memory", shape_str(shape)));
+  }
+  return static_cast<std::size_t>(bytes);
+}
+
+std::uint32_t read_little_endian(std::string_view bytes, std::size_t offset, std::size_t width) {
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < width; ++i) {
+    value |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[offset + i])) << (8 * i);
+  }
+  return value;
+}
+
+// Magic, version and header length from the first bytes: where the data starts.
+// Fills major/minor and returns the data offset.
+std::size_t parse_preamble(std::string_view bytes, const std::string& source, int* major, int* minor) {
+  if (bytes.size() < kMagicBytes || bytes.substr(0, kMagicBytes) != std::string_view(kMagic, kMagicBytes)) {
+    fail(source, fmt::format("not an .npy file: expected the magic bytes \\x93NUMPY, found '{}'",
+                             printable(bytes.substr(0, kMagicBytes))));
+  }
+  if (bytes.size() < kMagicBytes + 2) fail(source, "truncated header: the file ends inside the version");
+  *major = static_cast<unsigned char>(bytes[6]);
+  *minor = static_cast<unsigned char>(bytes[7]);
+  if (!((*major == 1 || *major == 2 || *major == 3) && *minor == 0)) {
+    fail(source, fmt::format("unsupported .npy format version {}.{} (expected 1.0, 2.0 or 3.0)",
+                             *major, *minor));
+  }
+  const std::size_t length_width = *major == 1 ? 2 : 4;
+  const std::size_t prefix = kMagicBytes + 2 + length_width;
+  if (bytes.size() < prefix) fail(source, "truncated header: the file ends inside the header length");
+  const std::size_t header_length = read_little_endian(bytes, kMagicBytes + 2, length_width);
+  if (header_length > kNpyMaxHeaderBytes) {
+    fail(source, fmt::format("header length {} exceeds the {} byte limit (corrupt file?)",
+                             header_length, kNpyMaxHeaderBytes));
+  }
+  return prefix + header_length;
+}
+
+// Everything about the file the bytes say; `bytes` must hold at least the whole header.
+NpyHeader parse_header(std::string_view bytes, const std::string& source) {
+  int major = 0;
+  int minor = 0;
+  const std::size_t data_offset = parse_preamble(bytes, source, &major, &minor);
+  if (bytes.size() < data_offset) {
+    fail(source, fmt::format("truncated header: it declares {} bytes but the file has {}",
+                             data_offset, bytes.size()));
+  }
+  const std::size_t dict_start = major == 1 ? 10 : 12;
+  NpyHeader header =
+      HeaderDictParser(bytes.substr(dict_start, data_offset - dict_start), source).parse();
+  header.major_version = major;
+  header.minor_version = minor;
+  header.data_offset = data_offset;
+  header.data_bytes = checked_data_bytes(header.shape, header.dtype, source);
+  return header;
+}
+
+void check_data_size(const NpyHeader& header, std::size_t total_bytes, const std::string& source) {
+  const std::size_t available = total_bytes - header.data_offset;
+  if (available < header.data_bytes) {
+    fail(source, fmt::format("truncated data: shape {} of {} needs {} bytes, the file has {}",
+                             shape_str(header.shape), dtype_name(header.dtype), header.data_bytes,
+                             available));
+  }
+  if (available > header.data_bytes) {
+    fail(source, fmt::format("size mismatch: shape {} of {} needs {} bytes, but {} bytes follow the "
+                             "header",
+                             shape_str(header.shape), dtype_name(header.dtype), header.data_bytes,
+                             available));
+  }
+}
+
+// A read-only file with exact-length reads; errors name the file.
+class InputFile {
+ public:
+  explicit InputFile(const std::string& path) : path_(path) {
+    descriptor_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (descriptor_ < 0) fail(path_, fmt::format("cannot open: {}", std::strerror(errno)));
+    struct stat info {};
+    if (::fstat(descriptor_, &info) != 0) {
+      const int error_number = errno;
+      ::close(descriptor_);
+      fail(path_, fmt::format("cannot stat: {}", std::strerror(error_number)));
+    }
+    if (!S_ISREG(info.st_mode)) {
+      ::close(descriptor_);
+      fail(path_, "not a regular file");
+    }
+    size_ = static_cast<std::size_t>(info.st_size);
+  }
+  ~InputFile() { ::close(descriptor_); }
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+
+  std::size_t size() const { return size_; }
+  void read(std::size_t offset, void* destination, std::size_t length) const {
+    auto* out = static_cast<char*>(destination);
+    while (length > 0) {
+      const ssize_t got = ::pread(descriptor_, out, length, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) fail(path_, fmt::format("read failed: {}", std::strerror(errno)));
+      if (got == 0) fail(path_, "truncated: the file shrank while being read");
+      out += got;
+      offset += static_cast<std::size_t>(got);
+      length -= static_cast<std::size_t>(got);
+    }
+  }
+
+ private:
+  std::string path_;
+  int descriptor_ = -1;
+  std::size_t size_ = 0;
+};
+
+// The tensor's elements as one C-order host buffer (a copy only where needed).
+Tensor host_contiguous(const Tensor& tensor, const char* op) {
+  if (!tensor.defined()) throw IoError(fmt::format("{}: the tensor is undefined", op));
+  return tensor.detach().to(Device::cpu()).contiguous();
+}
+
+}  // namespace
+
+NpyHeader parse_npy_header(std::string_view bytes, const std::string& source) {
+  return parse_header(bytes, source);
+}
+
+std::string npy_header_bytes(DType dtype, const Shape& shape) {
+  std::string shape_text = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) shape_text += ", ";
+    shape_text += std::to_string(shape[i]);
+  }
+  shape_text += shape.size() == 1 ? ",)" : ")";
+  std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
+                                 descr_of(dtype), shape_text);
+  if (!shape.empty()) {
+    const std::size_t digits = std::to_string(shape[0]).size();
+    if (digits < kGrowthAxisMaxDigits) dict.append(kGrowthAxisMaxDigits - digits, ' ');
+  }
+  // Version 1.0 holds a header of up to 65535 bytes; numpy switches to 2.0 beyond that.
+  for (const int major : {1, 2}) {
+    const std::size_t prefix = kMagicBytes + 2 + (major == 1 ? 2 : 4);
+    const std::size_t unpadded = dict.size() + 1;  // + '\n'
+    // As numpy: a header already on the boundary still gets a full block of padding.
+    const std::size_t padding = kArrayAlign - (prefix + unpadded) % kArrayAlign;
+    const std::size_t header_length = unpadded + padding;
+    if (major == 1 && header_length > 0xffff) continue;
+    std::string bytes(kMagic, kMagicBytes);
+    bytes += static_cast<char>(major);
+    bytes += '\0';
+    for (std::size_t i = 0; i < prefix - kMagicBytes - 2; ++i) {
+      bytes += static_cast<char>((header_length >> (8 * i)) & 0xff);
+    }
+    bytes += dict;
+    bytes.append(padding, ' ');
+    bytes += '\n';
+    return bytes;
+  }
+  throw IoError(fmt::format("npy: header for shape {} is too long", shape_str(shape)));
+}
+
+Tensor load_npy_from_bytes(std::string_view bytes, const std::string& source) {
+  const NpyHeader header = parse_header(bytes, source);
+  check_data_size(header, bytes.size(), source);
+  Tensor tensor = empty(header.shape, TensorOptions().dtype(header.dtype));
+  if (header.data_bytes > 0) {
+    std::memcpy(tensor.raw_data(), bytes.data() + header.data_offset, header.data_bytes);
+  }
+  return tensor;
+}
+
+Tensor load_npy(const std::string& path) {
+  const InputFile file(path);
+  // The preamble first (at most 12 bytes), then exactly the header it declares: a corrupt length
+  // can make us read at most kNpyMaxHeaderBytes, and only if the file is that long.
+  std::string head(std::min<std::size_t>(file.size(), 12), '\0');
+  file.read(0, head.data(), head.size());
+  int major = 0;
+  int minor = 0;
+  const std::size_t data_offset = parse_preamble(head, path, &major, &minor);
+  if (file.size() < data_offset) {
+    fail(path, fmt::format("truncated header: it declares {} bytes but the file has {}", data_offset,
+                           file.size()));
+  }
+  head.resize(data_offset);
+  file.read(0, head.data(), head.size());
+  const NpyHeader header = parse_header(head, path);
+  check_data_size(header, file.size(), path);
+  Tensor tensor = empty(header.shape, TensorOptions().dtype(header.dtype));
+  if (header.data_bytes > 0) file.read(header.data_offset, tensor.raw_data(), header.data_bytes);
+  return tensor;
+}
+
+std::string save_npy_to_bytes(const Tensor& tensor) {
+  const Tensor host = host_contiguous(tensor, "save_npy");
+  std::string bytes = npy_header_bytes(host.dtype(), host.shape());
+  const std::size_t data_bytes = static_cast<std::size_t>(host.numel()) * dtype_size(host.dtype());
+  if (data_bytes > 0) bytes.append(static_cast<const char*>(host.raw_data()), data_bytes);
+  return bytes;
+}
+
+void save_npy(const std::string& path, const Tensor& tensor) {
+  const Tensor host = host_contiguous(tensor, "save_npy");
+  const std::string header = npy_header_bytes(host.dtype(), host.shape());
+  const std::size_t data_bytes = static_cast<std::size_t>(host.numel()) * dtype_size(host.dtype());
+  write_file_atomically(path, [&](AtomicFile& file) {
+    file.write(header);
+    if (data_bytes > 0) file.write(host.raw_data(), data_bytes);
+  });
+}
+
+}  // namespace mech
