@@ -19,9 +19,12 @@ std::string device_name(int device);
 // Caching allocator: device blocks are reused by size class, never returned to the driver until
 // empty_cache(); no cudaMalloc per op.
 void* allocate(std::size_t nbytes, int device);
-void release(void* pointer, std::size_t nbytes, int device);
+void release(void* pointer, std::size_t nbytes, int device) noexcept;  // never throws (destructors call it)
 void empty_cache();
-std::size_t cached_bytes();
+std::size_t cached_bytes();            // held in the free lists, ready for reuse
+std::size_t allocated_bytes();         // handed out and not yet released (rounded to size classes)
+std::size_t peak_allocated_bytes();    // the most allocated_bytes() has been since the last reset
+void reset_peak_allocated_bytes();
 
 void copy_host_to_device(void* dst, const void* src, std::size_t nbytes, int device);
 void copy_device_to_host(void* dst, const void* src, std::size_t nbytes, int device);

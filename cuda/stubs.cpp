@@ -15,9 +15,12 @@ bool is_available() { return false; }
 int device_count() { return 0; }
 std::string device_name(int) { unavailable("cuda::device_name"); }
 void* allocate(std::size_t, int) { unavailable("cuda::allocate"); }
-void release(void*, std::size_t, int) { unavailable("cuda::release"); }
+void release(void*, std::size_t, int) noexcept {}  // nothing was ever allocated
 void empty_cache() {}
 std::size_t cached_bytes() { return 0; }
+std::size_t allocated_bytes() { return 0; }
+std::size_t peak_allocated_bytes() { return 0; }
+void reset_peak_allocated_bytes() {}
 void copy_host_to_device(void*, const void*, std::size_t, int) { unavailable("to(cuda)"); }
 void copy_device_to_host(void*, const void*, std::size_t, int) { unavailable("to(cpu)"); }
 void copy_device_to_device(void*, const void*, std::size_t, int) { unavailable("cuda copy"); }
