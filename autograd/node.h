@@ -48,6 +48,12 @@ struct Node {
   std::vector<OutputInfo> outputs;
   BackwardFunction backward;    // empty once released
   bool released = false;
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Unlinks long chains iteratively: the default destructor would recurse once per node.
+  ~Node();
 };
 
 // Records a node for `outputs` when grad mode is on and any input requires grad; otherwise does

@@ -1,0 +1,181 @@
+// Recording onto the tape and running it backwards.
+//
+// Every recorded node takes the next number of a global counter, so sequence order is forward
+// (recording) order. A node's inputs were produced before it, hence carry smaller numbers: walking
+// the reachable nodes from the largest number down is a valid reverse topological order, which is
+// what backward does, in one loop, without recursion.
+#include <algorithm>
+#include <atomic>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/anomaly.h"
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+
+namespace mech {
+
+namespace {
+std::atomic<std::uint64_t> next_sequence{1};
+}  // namespace
+
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> pending;
+  for (auto& edge : inputs) {
+    if (edge.node) pending.push_back(std::move(edge.node));
+  }
+  while (!pending.empty()) {
+    std::shared_ptr<Node> node = std::move(pending.back());
+    pending.pop_back();
+    if (node.use_count() != 1) continue;  // still owned elsewhere; its owner frees it
+    for (auto& edge : node->inputs) {
+      if (edge.node) pending.push_back(std::move(edge.node));
+    }
+    node->backward = nullptr;  // captured tensors may own nodes too; drop them while unlinked
+  }
+}
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+  if (!grad_mode_enabled()) return false;
+  return std::any_of(inputs.begin(), inputs.end(),
+                     [](const Tensor& t) { return t.defined() && t.requires_grad(); });
+}
+
+void record(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+            BackwardFunction backward) {
+  for (const Tensor& output : outputs) check_anomaly(name, output, "forward");
+  if (!needs_grad(inputs)) return;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->sequence = next_sequence.fetch_add(1);
+  node->inputs.resize(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& input = inputs[i];
+    if (!input.defined() || !input.requires_grad()) continue;
+    if (input.grad_fn()) {
+      node->inputs[i].node = input.grad_fn();
+      node->inputs[i].output_index = input.impl()->output_index;
+    } else {
+      node->inputs[i].leaf = input.impl_ptr();
+    }
+  }
+  for (std::size_t o = 0; o < outputs.size(); ++o) {
+    const Tensor& output = outputs[o];
+    node->outputs.push_back({output.shape(), output.dtype(), output.device()});
+    if (!is_floating(output.dtype())) continue;  // integer outputs (indices) carry no gradient
+    output.impl()->requires_grad = true;
+    output.impl()->grad_fn = node;
+    output.impl()->output_index = static_cast<int>(o);
+  }
+  node->backward = std::move(backward);
+}
+
+Tensor sum_to(const Tensor& grad, const Shape& shape) {
+  if (grad.shape() == shape) return grad;
+  const auto grad_rank = grad.dim();
+  const auto target_rank = static_cast<std::int64_t>(shape.size());
+  MECH_CHECK(grad_rank >= target_rank, "sum_to: cannot reduce shape {} to {}", shape_str(grad.shape()),
+             shape_str(shape));
+  Shape dims;
+  for (std::int64_t d = 0; d < grad_rank; ++d) {
+    const std::int64_t target_d = d - (grad_rank - target_rank);
+    if (target_d < 0) {
+      dims.push_back(d);
+    } else if (shape[target_d] == 1 && grad.shape()[d] != 1) {
+      dims.push_back(d);
+    } else {
+      MECH_CHECK(shape[target_d] == grad.shape()[d], "sum_to: cannot reduce shape {} to {}",
+                 shape_str(grad.shape()), shape_str(shape));
+    }
+  }
+  Tensor reduced = dims.empty() ? grad : grad.sum(dims, /*keepdim=*/true);
+  return reduced.reshape(shape);
+}
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph) {
+  MECH_CHECK(roots.size() == grads.size(), "backward: {} roots but {} gradients", roots.size(), grads.size());
+  NoGradGuard no_grad;
+
+  // Gradient buffers per node output; leaves accumulate straight into .grad.
+  std::unordered_map<Node*, std::vector<Tensor>> buffers;
+  auto accumulate_leaf = [](const std::shared_ptr<TensorImpl>& leaf, const Tensor& gradient) {
+    Tensor target(leaf);
+    Tensor existing = target.grad();
+    // A fresh copy, so .grad never aliases a tensor the graph or the caller still holds.
+    target.set_grad(existing.defined() ? existing + gradient : gradient.clone());
+  };
+  auto accumulate_node = [&](Node* node, int output, const Tensor& gradient) {
+    auto& slots = buffers[node];
+    if (slots.empty()) slots.resize(node->outputs.size());
+    slots[output] = slots[output].defined() ? slots[output] + gradient : gradient;
+  };
+
+  // Collect every node reachable from the roots (an explicit stack, no recursion).
+  std::vector<std::shared_ptr<Node>> nodes;
+  std::unordered_set<Node*> seen;
+  std::vector<std::shared_ptr<Node>> stack;
+  for (std::size_t r = 0; r < roots.size(); ++r) {
+    const Tensor& root = roots[r];
+    if (root.grad_fn()) {
+      accumulate_node(root.grad_fn().get(), root.impl()->output_index, grads[r]);
+      stack.push_back(root.grad_fn());
+    } else if (root.requires_grad()) {
+      accumulate_leaf(root.impl_ptr(), grads[r]);
+    }
+  }
+  while (!stack.empty()) {
+    auto node = std::move(stack.back());
+    stack.pop_back();
+    if (!seen.insert(node.get()).second) continue;
+    for (const auto& edge : node->inputs) {
+      if (edge.node && !seen.count(edge.node.get())) stack.push_back(edge.node);
+    }
+    nodes.push_back(std::move(node));
+  }
+  std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) { return a->sequence > b->sequence; });
+
+  for (const auto& node : nodes) {
+    auto found = buffers.find(node.get());
+    if (found == buffers.end()) continue;  // no gradient flowed here
+    std::vector<Tensor> grad_outputs = std::move(found->second);
+    buffers.erase(found);
+    if (node->released) {
+      throw Error(fmt::format(
+          "backward: trying to backward through the graph a second time (node '{}'): its saved buffers were "
+          "freed by the first backward; pass retain_graph=true to the first call",
+          node->name));
+    }
+    for (std::size_t o = 0; o < grad_outputs.size(); ++o) {
+      if (!grad_outputs[o].defined()) {
+        const auto& info = node->outputs[o];
+        grad_outputs[o] = zeros(info.shape, TensorOptions().dtype(info.dtype).device(info.device));
+      }
+    }
+    std::vector<Tensor> grad_inputs = node->backward(grad_outputs);
+    if (!retain_graph) {
+      node->backward = nullptr;
+      node->released = true;
+    }
+    MECH_CHECK(grad_inputs.size() == node->inputs.size(), "backward: node '{}' returned {} gradients for {} inputs",
+               node->name, grad_inputs.size(), node->inputs.size());
+    for (std::size_t i = 0; i < grad_inputs.size(); ++i) {
+      const auto& edge = node->inputs[i];
+      const Tensor& gradient = grad_inputs[i];
+      if (!edge.active() || !gradient.defined()) continue;
+      check_anomaly(node->name.c_str(), gradient, "backward");
+      if (edge.node) {
+        const auto& expected = edge.node->outputs[edge.output_index].shape;
+        MECH_CHECK(gradient.shape() == expected, "backward: node '{}' gave a gradient of shape {} for an input of shape {}",
+                   node->name, shape_str(gradient.shape()), shape_str(expected));
+        accumulate_node(edge.node.get(), edge.output_index, gradient);
+      } else {
+        MECH_CHECK(gradient.shape() == edge.leaf->shape,
+                   "backward: node '{}' gave a gradient of shape {} for a leaf of shape {}", node->name,
+                   shape_str(gradient.shape()), shape_str(edge.leaf->shape));
+        accumulate_leaf(edge.leaf, gradient);
+      }
+    }
+  }
+}
+
+}  // namespace mech

@@ -1,0 +1,188 @@
+// CPU elementwise kernels: unary math (and the derivative factors backward passes use), binary
+// arithmetic and comparisons, where, copy with dtype conversion, fill.
+#include <cmath>
+
+#include "core/cpu_kernels.h"
+#include "core/cpu_loops.h"
+
+namespace mech::cpu {
+
+namespace {
+
+template <class T, class F>
+void map_unary(const Tensor& x, const Tensor& out, F function) {
+  const T* in = x.data_ptr<T>();
+  T* result = out.data_ptr<T>();
+  for_each_strided<2>(out.shape(), {out.strides(), x.strides()},
+                      [&](const std::array<std::int64_t, 2>& offsets, std::int64_t count,
+                          const std::array<std::int64_t, 2>& steps) {
+                        T* o = result + offsets[0];
+                        const T* i = in + offsets[1];
+                        if (steps[0] == 1 && steps[1] == 1) {
+                          for (std::int64_t j = 0; j < count; ++j) o[j] = function(i[j]);
+                        } else {
+                          for (std::int64_t j = 0; j < count; ++j) o[j * steps[0]] = function(i[j * steps[1]]);
+                        }
+                      });
+}
+
+template <class T>
+T softplus_value(T v, double beta, double threshold) {
+  const T scaled = static_cast<T>(beta) * v;
+  if (scaled > static_cast<T>(threshold)) return v;
+  return std::log1p(std::exp(scaled)) / static_cast<T>(beta);
+}
+
+template <class T>
+void unary_typed(UnaryOp op, const Tensor& x, const Tensor& out, double p0, double p1) {
+  const T a = static_cast<T>(p0);
+  const T b = static_cast<T>(p1);
+  switch (op) {
+    case UnaryOp::Neg: return map_unary<T>(x, out, [](T v) { return -v; });
+    case UnaryOp::Abs: return map_unary<T>(x, out, [](T v) { return v < 0 ? -v : v; });
+    case UnaryOp::Sign: return map_unary<T>(x, out, [](T v) { return static_cast<T>((v > 0) - (v < 0)); });
+    case UnaryOp::Relu: return map_unary<T>(x, out, [](T v) { return v > 0 ? v : T(0); });
+    case UnaryOp::ReluMask: return map_unary<T>(x, out, [](T v) { return v > 0 ? T(1) : T(0); });
+    case UnaryOp::Clamp: return map_unary<T>(x, out, [a, b](T v) { return v < a ? a : (v > b ? b : v); });
+    case UnaryOp::ClampMask: return map_unary<T>(x, out, [a, b](T v) { return v >= a && v <= b ? T(1) : T(0); });
+    default: break;
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    switch (op) {
+      case UnaryOp::Exp: return map_unary<T>(x, out, [](T v) { return std::exp(v); });
+      case UnaryOp::Log: return map_unary<T>(x, out, [](T v) { return std::log(v); });
+      case UnaryOp::Sqrt: return map_unary<T>(x, out, [](T v) { return std::sqrt(v); });
+      case UnaryOp::Tanh: return map_unary<T>(x, out, [](T v) { return std::tanh(v); });
+      case UnaryOp::Sigmoid:
+        return map_unary<T>(x, out, [](T v) {
+          // Both branches avoid overflow of exp for large |v|.
+          if (v >= 0) return T(1) / (T(1) + std::exp(-v));
+          const T e = std::exp(v);
+          return e / (T(1) + e);
+        });
+      case UnaryOp::Elu: return map_unary<T>(x, out, [a](T v) { return v > 0 ? v : a * std::expm1(v); });
+      case UnaryOp::EluGrad: return map_unary<T>(x, out, [a](T v) { return v > 0 ? T(1) : a * std::exp(v); });
+      case UnaryOp::Softplus:
+        return map_unary<T>(x, out, [p0, p1](T v) { return softplus_value<T>(v, p0, p1); });
+      case UnaryOp::SoftplusGrad:
+        return map_unary<T>(x, out, [a, b](T v) {
+          const T scaled = a * v;
+          if (scaled > b) return T(1);
+          return T(1) / (T(1) + std::exp(-scaled));
+        });
+      case UnaryOp::Pow:
+        if (p0 == 2.0) return map_unary<T>(x, out, [](T v) { return v * v; });
+        return map_unary<T>(x, out, [a](T v) { return std::pow(v, a); });
+      default: break;
+    }
+  }
+  throw Error(fmt::format("unary: op {} is not defined for dtype {}", static_cast<int>(op),
+                          dtype_name(dtype_of<T>())));
+}
+
+template <class T, class F>
+void map_binary(const Tensor& a, const Tensor& b, const Tensor& out, F function) {
+  const T* left = a.data_ptr<T>();
+  const T* right = b.data_ptr<T>();
+  T* result = out.data_ptr<T>();
+  for_each_strided<3>(out.shape(), {out.strides(), a.strides(), b.strides()},
+                      [&](const std::array<std::int64_t, 3>& offsets, std::int64_t count,
+                          const std::array<std::int64_t, 3>& steps) {
+                        T* o = result + offsets[0];
+                        const T* l = left + offsets[1];
+                        const T* r = right + offsets[2];
+                        if (steps[0] == 1 && steps[1] == 1 && steps[2] == 1) {
+                          for (std::int64_t j = 0; j < count; ++j) o[j] = function(l[j], r[j]);
+                        } else if (steps[0] == 1 && steps[1] == 1 && steps[2] == 0) {
+                          const T scalar = r[0];
+                          for (std::int64_t j = 0; j < count; ++j) o[j] = function(l[j], scalar);
+                        } else {
+                          for (std::int64_t j = 0; j < count; ++j) {
+                            o[j * steps[0]] = function(l[j * steps[1]], r[j * steps[2]]);
+                          }
+                        }
+                      });
+}
+
+template <class T>
+void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  switch (op) {
+    case BinaryOp::Add: return map_binary<T>(a, b, out, [](T l, T r) { return l + r; });
+    case BinaryOp::Sub: return map_binary<T>(a, b, out, [](T l, T r) { return l - r; });
+    case BinaryOp::Mul: return map_binary<T>(a, b, out, [](T l, T r) { return l * r; });
+    case BinaryOp::Div: return map_binary<T>(a, b, out, [](T l, T r) { return l / r; });
+    case BinaryOp::Gt: return map_binary<T>(a, b, out, [](T l, T r) { return static_cast<T>(l > r); });
+    case BinaryOp::Lt: return map_binary<T>(a, b, out, [](T l, T r) { return static_cast<T>(l < r); });
+    case BinaryOp::Ge: return map_binary<T>(a, b, out, [](T l, T r) { return static_cast<T>(l >= r); });
+    case BinaryOp::Le: return map_binary<T>(a, b, out, [](T l, T r) { return static_cast<T>(l <= r); });
+    case BinaryOp::Eq: return map_binary<T>(a, b, out, [](T l, T r) { return static_cast<T>(l == r); });
+    case BinaryOp::Max: return map_binary<T>(a, b, out, [](T l, T r) { return l >= r ? l : r; });
+    case BinaryOp::Min: return map_binary<T>(a, b, out, [](T l, T r) { return l <= r ? l : r; });
+  }
+}
+
+}  // namespace
+
+void unary(UnaryOp op, const Tensor& x, const Tensor& out, double p0, double p1) {
+  MECH_DISPATCH_ALL(out.dtype(), "unary", [&]<class T>() { unary_typed<T>(op, x, out, p0, p1); });
+}
+
+void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  MECH_DISPATCH_ALL(out.dtype(), "binary", [&]<class T>() { binary_typed<T>(op, a, b, out); });
+}
+
+void where(const Tensor& condition, const Tensor& a, const Tensor& b, const Tensor& out) {
+  MECH_DISPATCH_ALL(out.dtype(), "where", [&]<class T>() {
+    MECH_DISPATCH_ALL(condition.dtype(), "where", [&]<class C>() {
+      const C* mask = condition.data_ptr<C>();
+      const T* left = a.data_ptr<T>();
+      const T* right = b.data_ptr<T>();
+      T* result = out.data_ptr<T>();
+      for_each_strided<4>(out.shape(), {out.strides(), condition.strides(), a.strides(), b.strides()},
+                          [&](const std::array<std::int64_t, 4>& offsets, std::int64_t count,
+                              const std::array<std::int64_t, 4>& steps) {
+                            for (std::int64_t j = 0; j < count; ++j) {
+                              result[offsets[0] + j * steps[0]] = mask[offsets[1] + j * steps[1]] != C(0)
+                                                                      ? left[offsets[2] + j * steps[2]]
+                                                                      : right[offsets[3] + j * steps[3]];
+                            }
+                          });
+    });
+  });
+}
+
+void copy(const Tensor& src, const Tensor& dst) {
+  MECH_CHECK(src.shape() == dst.shape(), "copy: source shape {} does not match destination shape {}",
+             shape_str(src.shape()), shape_str(dst.shape()));
+  MECH_DISPATCH_ALL(dst.dtype(), "copy", [&]<class T>() {
+    MECH_DISPATCH_ALL(src.dtype(), "copy", [&]<class S>() {
+      const S* in = static_cast<const S*>(src.raw_data());
+      T* out = static_cast<T*>(dst.raw_data());
+      for_each_strided<2>(dst.shape(), {dst.strides(), src.strides()},
+                          [&](const std::array<std::int64_t, 2>& offsets, std::int64_t count,
+                              const std::array<std::int64_t, 2>& steps) {
+                            T* o = out + offsets[0];
+                            const S* i = in + offsets[1];
+                            if (steps[0] == 1 && steps[1] == 1) {
+                              for (std::int64_t j = 0; j < count; ++j) o[j] = static_cast<T>(i[j]);
+                            } else {
+                              for (std::int64_t j = 0; j < count; ++j) o[j * steps[0]] = static_cast<T>(i[j * steps[1]]);
+                            }
+                          });
+    });
+  });
+}
+
+void fill(const Tensor& out, double value) {
+  MECH_DISPATCH_ALL(out.dtype(), "fill", [&]<class T>() {
+    T* data = static_cast<T*>(out.raw_data());
+    const T typed = static_cast<T>(value);
+    for_each_strided<1>(out.shape(), {out.strides()},
+                        [&](const std::array<std::int64_t, 1>& offsets, std::int64_t count,
+                            const std::array<std::int64_t, 1>& steps) {
+                          for (std::int64_t j = 0; j < count; ++j) data[offsets[0] + j * steps[0]] = typed;
+                        });
+  });
+}
+
+}  // namespace mech::cpu

@@ -1,0 +1,134 @@
+// CPU reductions: sum over any set of dimensions (accumulated in double for float32 inputs) and
+// max with indices along one dimension.
+#include <limits>
+
+#include "core/cpu_kernels.h"
+#include "core/cpu_loops.h"
+
+namespace mech::cpu {
+
+namespace {
+template <class T>
+using Accumulator = std::conditional_t<std::is_same_v<T, float>, double, T>;
+
+// Sum of the elements of a strided block (shape, strides) starting at data.
+template <class T>
+Accumulator<T> strided_sum(const T* data, const Shape& shape, const Shape& strides) {
+  Accumulator<T> total = 0;
+  const std::size_t rank = shape.size();
+  if (rank == 0) return data[0];
+  Shape counter(rank, 0);
+  const std::int64_t inner = shape.back();
+  const std::int64_t inner_stride = strides.back();
+  std::int64_t offset = 0;
+  while (true) {
+    const T* row = data + offset;
+    if (inner_stride == 1) {
+      for (std::int64_t j = 0; j < inner; ++j) total += row[j];
+    } else {
+      for (std::int64_t j = 0; j < inner; ++j) total += row[j * inner_stride];
+    }
+    std::int64_t d = static_cast<std::int64_t>(rank) - 2;
+    for (; d >= 0; --d) {
+      ++counter[d];
+      offset += strides[d];
+      if (counter[d] < shape[d]) break;
+      offset -= counter[d] * strides[d];
+      counter[d] = 0;
+    }
+    if (d < 0) break;
+  }
+  return total;
+}
+}  // namespace
+
+void sum(const Tensor& x, const std::vector<bool>& reduce, const Tensor& out) {
+  MECH_DISPATCH_ALL(out.dtype(), "sum", [&]<class T>() {
+    const T* in = x.data_ptr<T>();
+    T* result = out.data_ptr<T>();
+    Shape kept_shape, kept_strides, reduced_shape, reduced_strides;
+    for (std::size_t d = 0; d < x.shape().size(); ++d) {
+      if (x.shape()[d] == 0 && reduce[d]) {  // an empty reduction sums to zero
+        for (std::int64_t i = 0; i < out.numel(); ++i) result[i] = T(0);
+        return;
+      }
+      (reduce[d] ? reduced_shape : kept_shape).push_back(x.shape()[d]);
+      (reduce[d] ? reduced_strides : kept_strides).push_back(x.strides()[d]);
+    }
+    const std::int64_t outputs = shape_numel(kept_shape);
+    const std::int64_t per_output = shape_numel(reduced_shape);
+    auto base_offset = [&](std::int64_t index) {
+      std::int64_t offset = 0;
+      for (auto d = static_cast<std::int64_t>(kept_shape.size()) - 1; d >= 0; --d) {
+        offset += (index % kept_shape[d]) * kept_strides[d];
+        index /= kept_shape[d];
+      }
+      return offset;
+    };
+    if (outputs >= 2 * get_num_threads() || per_output < kElementGrain) {
+      const std::int64_t grain = std::max<std::int64_t>(1, kElementGrain / std::max<std::int64_t>(per_output, 1));
+      parallel_for(0, outputs, grain, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t o = begin; o < end; ++o) {
+          result[o] = static_cast<T>(strided_sum(in + base_offset(o), reduced_shape, reduced_strides));
+        }
+      });
+      return;
+    }
+    // Few outputs, long reductions: split the leading reduced dimension over threads.
+    for (std::int64_t o = 0; o < outputs; ++o) {
+      const T* base = in + base_offset(o);
+      const std::int64_t lead = reduced_shape[0];
+      Shape rest_shape(reduced_shape.begin() + 1, reduced_shape.end());
+      Shape rest_strides(reduced_strides.begin() + 1, reduced_strides.end());
+      const int chunks = get_num_threads();
+      std::vector<Accumulator<T>> partial(chunks, 0);
+      parallel_for(0, chunks, 1, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t c = begin; c < end; ++c) {
+          for (std::int64_t i = lead * c / chunks; i < lead * (c + 1) / chunks; ++i) {
+            partial[c] += strided_sum(base + i * reduced_strides[0], rest_shape, rest_strides);
+          }
+        }
+      });
+      Accumulator<T> total = 0;
+      for (auto value : partial) total += value;
+      result[o] = static_cast<T>(total);
+    }
+  });
+}
+
+void max(const Tensor& x, std::int64_t dim, const Tensor& values, const Tensor& indices) {
+  MECH_DISPATCH_ALL(x.dtype(), "max", [&]<class T>() {
+    const T* in = x.data_ptr<T>();
+    T* best_values = values.data_ptr<T>();
+    std::int64_t* best_indices = indices.data_ptr<std::int64_t>();
+    const Shape& shape = x.shape();
+    const std::int64_t length = shape[dim];
+    const std::int64_t stride = x.strides()[dim];
+    const std::int64_t outputs = values.numel();
+    parallel_for(0, outputs, std::max<std::int64_t>(1, kElementGrain / std::max<std::int64_t>(length, 1)),
+                 [&](std::int64_t begin, std::int64_t end) {
+                   for (std::int64_t o = begin; o < end; ++o) {
+                     std::int64_t offset = 0, remainder = o;
+                     for (auto d = static_cast<std::int64_t>(shape.size()) - 1; d >= 0; --d) {
+                       if (d == dim) continue;
+                       offset += (remainder % shape[d]) * x.strides()[d];
+                       remainder /= shape[d];
+                     }
+                     T best = in[offset];
+                     std::int64_t best_index = 0;
+                     for (std::int64_t i = 1; i < length; ++i) {
+                       const T value = in[offset + i * stride];
+                       // NaN propagates, as in PyTorch: the first NaN wins.
+                       if (value > best || (value != value && best == best)) {
+                         best = value;
+                         best_index = i;
+                       }
+                     }
+                     best_values[o] = best;
+                     best_indices[o] = best_index;
+                   }
+                 });
+  });
+}
+
+}  // namespace mech::cpu
