@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# mech's commands, runnable on a fresh Debian machine (as root it installs what is missing):
+#   tools/run.sh demo       build (Release, build/) and run the demo driver
+#   tools/run.sh test       build and run the whole ctest suite
+#   tools/run.sh sanitize   build with AddressSanitizer + UBSan (build-asan/) and run the CPU tests
+#   tools/run.sh embed      install mech into build-install/ and build + run tools/embed_example against it
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+install_dependencies() {
+  local packages=(cmake g++ ninja-build libfmt-dev libgtest-dev libbenchmark-dev pkg-config)
+  local missing=()
+  for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if ((${#missing[@]} == 0)); then return; fi
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "mech: missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "mech: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# configure_and_build DIR [cmake options...]
+configure_and_build() {
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+}
+
+command=${1:-}
+shift || true
+case "$command" in
+  demo)
+    install_dependencies
+    configure_and_build build
+    exec build/bin/mech-mlp "$@"
+    ;;
+  test)
+    install_dependencies
+    configure_and_build build
+    ctest --test-dir build --output-on-failure -j"$jobs" "$@"
+    ;;
+  sanitize)
+    install_dependencies
+    # CUDA off: the sanitizers check the CPU code paths; tools are built because tool tests run them.
+    configure_and_build build-asan -DMECH_CUDA=OFF -DMECH_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE cuda "$@"
+    ;;
+  embed)
+    install_dependencies
+    configure_and_build build-embed-lib -DMECH_BUILD_TESTS=OFF -DMECH_BUILD_TOOLS=OFF
+    rm -rf build-install
+    cmake --install build-embed-lib --prefix "$PWD/build-install" >/dev/null
+    cmake -S tools/embed_example -B build-embed -G Ninja -DCMAKE_PREFIX_PATH="$PWD/build-install" >/dev/null
+    cmake --build build-embed -j"$jobs"
+    build-embed/embed_example
+    ;;
+  *)
+    echo "usage: tools/run.sh demo|test|sanitize|embed [extra arguments]" >&2
+    exit 2
+    ;;
+esac
