@@ -8,7 +8,6 @@ namespace {
 [[noreturn]] void pending(const char* what) { throw Error(fmt::format("{}: not implemented yet", what)); }
 }  // namespace
 
-void matmul(const Tensor&, const Tensor&, const Tensor&) { pending("matmul"); }
 void conv1d(const Tensor&, const Tensor&, const Tensor&, const Tensor&, std::int64_t, std::int64_t, std::int64_t,
             PaddingMode) {
   pending("conv1d");
@@ -19,12 +18,5 @@ void conv1d_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
 }
 void index_select(const Tensor&, std::int64_t, const Tensor&, const Tensor&) { pending("index_select"); }
 void index_add(const Tensor&, std::int64_t, const Tensor&, const Tensor&) { pending("index_add"); }
-void sgd_step(const Tensor&, const Tensor&, const Tensor&, double, double, double, double, bool, bool) {
-  pending("sgd_step");
-}
-void adam_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, double, double, double,
-               bool, std::int64_t) {
-  pending("adam_step");
-}
 
 }  // namespace mech::cpu
