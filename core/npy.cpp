@@ -224,12 +224,21 @@ class HeaderDictParser {
 
 // The element count and byte count of `shape`, or an error when they overflow.
 std::size_t checked_data_bytes(const Shape& shape, DType dtype, const std::string& source) {
+  // The product of the non-zero sizes must be addressable even when a zero makes the array empty:
+  // strides are products of sizes too, and must not overflow.
   std::uint64_t count = 1;
+  bool empty_array = false;
   for (const auto size : shape) {
-    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(size), &count)) {
+    if (size == 0) {
+      empty_array = true;
+      continue;
+    }
+    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(size), &count) ||
+        count > static_cast<std::uint64_t>(PTRDIFF_MAX)) {
       fail(source, fmt::format("shape {} has more elements than can be addressed", shape_str(shape)));
     }
   }
+  if (empty_array) return 0;
   std::uint64_t bytes = 0;
   if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(dtype_size(dtype)), &bytes) ||
       bytes > static_cast<std::uint64_t>(PTRDIFF_MAX)) {

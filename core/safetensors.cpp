@@ -400,14 +400,21 @@ TensorEntry parse_entry(const std::string& name, const JsonValue& value, const s
   if (shape->items.size() > kMaxDims) {
     fail(source, fmt::format("{}: more than {} dimensions", where, kMaxDims));
   }
-  std::uint64_t count = 1;
+  // The product of the non-zero sizes must be addressable even when a zero makes the tensor
+  // empty: strides are products of sizes too, and must not overflow.
+  std::uint64_t nonzero_product = 1;
+  bool empty_tensor = false;
   for (const auto& item : shape->items) {
     const std::uint64_t size = parse_unsigned(item, where + " shape entry", source);
-    if (size > static_cast<std::uint64_t>(INT64_MAX) || __builtin_mul_overflow(count, size, &count)) {
+    if (size == 0) {
+      empty_tensor = true;
+    } else if (__builtin_mul_overflow(nonzero_product, size, &nonzero_product) ||
+               nonzero_product > static_cast<std::uint64_t>(PTRDIFF_MAX)) {
       fail(source, fmt::format("{}: the shape has more elements than can be addressed", where));
     }
     entry.shape.push_back(static_cast<std::int64_t>(size));
   }
+  const std::uint64_t count = empty_tensor ? 0 : nonzero_product;
   if (offsets->kind != JsonValue::Kind::Array || offsets->items.size() != 2) {
     fail(source, fmt::format("{}: 'data_offsets' must be an array [begin, end]", where));
   }
