@@ -45,11 +45,15 @@ ProgressBar::~ProgressBar() { finish(); }
 
 std::string ProgressBar::format_status(long iteration, double loss, double elapsed_seconds,
                                        const std::string& extra) const {
-  std::string text = label_.empty() ? "" : label_ + " ";
+  std::string text = label_;
+  if (!text.empty()) text += ' ';
   if (total_ > 0) {
     double fraction = std::clamp(static_cast<double>(iteration) / static_cast<double>(total_), 0.0, 1.0);
     int filled = static_cast<int>(fraction * kBarWidth);
-    text += "[" + std::string(filled, '#') + std::string(kBarWidth - filled, '.') + "] ";
+    text += '[';
+    text.append(static_cast<size_t>(filled), '#');
+    text.append(static_cast<size_t>(kBarWidth - filled), '.');
+    text += "] ";
     text += fmt::format("{}/{} ({:3.0f}%)", iteration, total_, 100.0 * fraction);
   } else {
     text += fmt::format("{} it", iteration);
@@ -58,11 +62,16 @@ std::string ProgressBar::format_status(long iteration, double loss, double elaps
   double rate = elapsed_seconds > 0 ? static_cast<double>(iteration) / elapsed_seconds : 0.0;
   text += rate >= 10 ? fmt::format("  {:.0f} it/s", rate) : fmt::format("  {:.2f} it/s", rate);
   if (total_ > 0 && iteration < total_) {
-    text += "  ETA " + (rate > 0 ? format_duration(static_cast<double>(total_ - iteration) / rate) : std::string("?"));
+    text += "  ETA ";
+    text += rate > 0 ? format_duration(static_cast<double>(total_ - iteration) / rate) : std::string("?");
   } else {
-    text += "  elapsed " + format_duration(elapsed_seconds);
+    text += "  elapsed ";
+    text += format_duration(elapsed_seconds);
   }
-  if (!extra.empty()) text += "  " + extra;
+  if (!extra.empty()) {
+    text += "  ";
+    text += extra;
+  }
   return text;
 }
 

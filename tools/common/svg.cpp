@@ -2,16 +2,13 @@
 #include "tools/common/svg.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
-#include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace mech::tools {
@@ -212,30 +209,6 @@ std::string escape_xml(const std::string& text) {
   return out;
 }
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  std::filesystem::path target(path);
-  std::filesystem::path temporary = target;
-  temporary += fmt::format(".tmp{}", static_cast<long>(getpid()));
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    if (!file) throw IoError(fmt::format("write '{}': cannot create '{}': {}", path, temporary.string(), std::strerror(errno)));
-    file.write(text.data(), static_cast<std::streamsize>(text.size()));
-    file.flush();
-    if (!file) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw IoError(fmt::format("write '{}': writing {} bytes failed", path, text.size()));
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, target, error);
-  if (error) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw IoError(fmt::format("write '{}': rename from '{}' failed: {}", path, temporary.string(), error.message()));
-  }
-}
-
 // ---- Panel --------------------------------------------------------------------------------------
 
 Panel& Panel::set_title(std::string title) { title_ = std::move(title); return *this; }
@@ -432,6 +405,6 @@ std::string Figure::to_svg() const {
   return out;
 }
 
-void Figure::save(const std::string& path) const { write_file_atomically(path, to_svg()); }
+void Figure::save(const std::string& path) const { mech::write_file_atomically(path, std::string_view(to_svg())); }
 
 }  // namespace mech::tools

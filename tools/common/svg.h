@@ -100,7 +100,4 @@ double nice_step(double range, int target_count);
 // Escapes & < > " ' for SVG text and attribute values.
 std::string escape_xml(const std::string& text);
 
-// Writes text to path through a temporary file in the same directory and a rename.
-void write_file_atomically(const std::string& path, const std::string& text);
-
 }  // namespace mech::tools
