@@ -584,7 +584,7 @@ Serialised serialise(const std::vector<std::pair<std::string, Tensor>>& tensors,
   }
   std::uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
-    if (name.empty() || name == kMetadataKey) {
+    if (name == kMetadataKey) {
       throw IoError(fmt::format("{}: invalid tensor name '{}'", op, printable(name)));
     }
     if (!names.insert(name).second) {

@@ -39,7 +39,7 @@ struct SafetensorsFile {
 inline constexpr std::size_t kSafetensorsMaxHeaderBytes = 100'000'000;
 
 // Writes atomically (temporary file + rename). Tensors may be non-contiguous or on CUDA; names must
-// be unique, non-empty and not "__metadata__".
+// be unique and not "__metadata__" (any other string, even empty, is a valid JSON key).
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
