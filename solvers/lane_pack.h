@@ -1,0 +1,114 @@
+// Lane packs: a scalar type that holds W independent batch elements (one per SIMD lane), so the
+// per-system NeuRLP code in solvers/neurlp_system.h, written once for a scalar S, runs W systems at
+// the cost of one: every arithmetic operation becomes one vector instruction and the (identical)
+// control flow of the W systems is paid once. Built on GCC/Clang vector extensions, which support
+// + - * / between packs and between a pack and a scalar; sqrt and the pivot test get overloads here.
+// The plain scalar types (float, double) are packs of width 1, which is what the dense reference,
+// the CUDA backend (one thread per system) and the tests use.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define MECH_HOST_DEVICE __host__ __device__
+#else
+#define MECH_HOST_DEVICE
+#endif
+
+#if !defined(__CUDACC__) && defined(__GNUC__)
+// Packs wider than the target's registers are passed by value between inlined helpers; GCC warns
+// that the ABI of such calls differs between -mavx512f and not. None of these functions crosses a
+// library boundary, so the warning carries no information here.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define MECH_HAS_LANE_PACKS 1
+#endif
+
+namespace mech::neurlp {
+
+// LaneTraits<S>: the real type of one lane and the number of lanes.
+template <class S>
+struct LaneTraits {
+  using Real = S;
+  static constexpr int width = 1;
+};
+
+template <class S>
+using lane_real_t = typename LaneTraits<S>::Real;
+
+// Scalars: width 1.
+MECH_HOST_DEVICE inline double lane_sqrt(double x) { return sqrt(x); }
+MECH_HOST_DEVICE inline float lane_sqrt(float x) { return sqrtf(x); }
+MECH_HOST_DEVICE inline double lane_get(double x, int) { return x; }
+MECH_HOST_DEVICE inline float lane_get(float x, int) { return x; }
+MECH_HOST_DEVICE inline void lane_set(double& x, int, double value) { x = value; }
+MECH_HOST_DEVICE inline void lane_set(float& x, int, float value) { x = value; }
+// First lane whose pivot fails `pivot > bound` (NaN fails too), or -1 when all pass.
+MECH_HOST_DEVICE inline int first_failing_lane(double pivot, double bound) {
+  return pivot > bound ? -1 : 0;
+}
+MECH_HOST_DEVICE inline int first_failing_lane(float pivot, float bound) {
+  return pivot > bound ? -1 : 0;
+}
+
+template <class S>
+MECH_HOST_DEVICE inline S splat(lane_real_t<S> value) {
+  S out{};
+  return out + value;
+}
+
+#if defined(MECH_HAS_LANE_PACKS)
+// 512-bit packs: 8 doubles or 16 floats. On targets without AVX-512 the compiler splits each
+// operation into narrower instructions, which is still correct and still amortises control flow.
+typedef double PackF64 __attribute__((vector_size(64)));
+typedef float PackF32 __attribute__((vector_size(64)));
+
+template <>
+struct LaneTraits<PackF64> {
+  using Real = double;
+  static constexpr int width = 8;
+};
+template <>
+struct LaneTraits<PackF32> {
+  using Real = float;
+  static constexpr int width = 16;
+};
+
+inline PackF64 lane_sqrt(PackF64 x) {
+  PackF64 out;
+  for (int lane = 0; lane < 8; ++lane) out[lane] = __builtin_sqrt(x[lane]);
+  return out;
+}
+inline PackF32 lane_sqrt(PackF32 x) {
+  PackF32 out;
+  for (int lane = 0; lane < 16; ++lane) out[lane] = __builtin_sqrtf(x[lane]);
+  return out;
+}
+inline double lane_get(PackF64 x, int lane) { return x[lane]; }
+inline float lane_get(PackF32 x, int lane) { return x[lane]; }
+inline void lane_set(PackF64& x, int lane, double value) { x[lane] = value; }
+inline void lane_set(PackF32& x, int lane, float value) { x[lane] = value; }
+
+inline int first_failing_lane(PackF64 pivot, PackF64 bound) {
+  // The comparison gives -1 (all bits) in passing lanes; NaN compares false, so it fails. The
+  // common case (all pass) is one horizontal AND, the lane search only runs on failure.
+  auto pass = pivot > bound;
+  long long all = -1;
+  for (int lane = 0; lane < 8; ++lane) all &= pass[lane];
+  if (all) return -1;
+  for (int lane = 0; lane < 8; ++lane)
+    if (!pass[lane]) return lane;
+  return -1;
+}
+inline int first_failing_lane(PackF32 pivot, PackF32 bound) {
+  auto pass = pivot > bound;
+  int all = -1;
+  for (int lane = 0; lane < 16; ++lane) all &= pass[lane];
+  if (all) return -1;
+  for (int lane = 0; lane < 16; ++lane)
+    if (!pass[lane]) return lane;
+  return -1;
+}
+#endif
+
+}  // namespace mech::neurlp

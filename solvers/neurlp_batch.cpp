@@ -1,0 +1,499 @@
+// The CPU batch driver of NeuRLP (see neurlp_batch.h): validation, lane-pack gather/scatter,
+// batch-parallel loops and error messages around the per-system code of neurlp_system.h.
+#include "solvers/neurlp_batch.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace mech::neurlp {
+
+template <class T>
+struct PackOf;
+template <>
+struct PackOf<double> {
+  using type = PackF64;
+};
+template <>
+struct PackOf<float> {
+  using type = PackF32;
+};
+
+// ---- sizes and structure ---------------------------------------------------------------------
+
+void check_sizes(const Sizes& z, const char* op) {
+  MECH_CHECK(z.T >= 2, "{}: expected at least 2 grid points, got T = {}", op, z.T);
+  MECH_CHECK(z.D >= 1 && z.E >= 1, "{}: expected D >= 1 and E >= 1, got D = {}, E = {}", op, z.D, z.E);
+  MECH_CHECK(z.K >= 2 && z.K - 1 <= kMaxOrder, "{}: expected an order P = K-1 in 1..{}, got K = {}",
+             op, kMaxOrder, z.K);
+  MECH_CHECK(z.D * z.K <= kMaxRowEntries,
+             "{}: expected D*K <= {} (one time block per equation row), got D = {}, K = {}", op,
+             kMaxRowEntries, z.D, z.K);
+  MECH_CHECK(z.S >= 0 && z.S <= z.T, "{}: expected 0 <= S <= T initial grid points, got S = {}, T = {}",
+             op, z.S, z.T);
+  MECH_CHECK(z.n_iv >= 0 && z.n_iv < z.K,
+             "{}: expected 0 <= n_iv < K = {} initial derivatives, got n_iv = {}", op, z.K, z.n_iv);
+  MECH_CHECK(z.formulation == Formulation::Mnn || z.formulation == Formulation::Scalable,
+             "{}: the hermite4 formulation is reserved and not implemented yet", op);
+  MECH_CHECK(std::isfinite(z.gamma_alpha), "{}: gamma*alpha must be finite, got {}", op, z.gamma_alpha);
+  MECH_CHECK(std::isfinite(z.equation_weight) && std::isfinite(z.initial_weight) &&
+                 std::isfinite(z.smooth_weight) && z.equation_weight > 0 && z.initial_weight > 0 &&
+                 z.smooth_weight > 0,
+             "{}: row weights must be positive and finite, got equation {}, initial {}, smooth {}",
+             op, z.equation_weight, z.initial_weight, z.smooth_weight);
+  MECH_CHECK(static_cast<std::int64_t>(z.T) * z.D * z.K < (std::int64_t(1) << 30),
+             "{}: T*D*K = {} unknowns per system is too large", op,
+             static_cast<std::int64_t>(z.T) * z.D * z.K);
+}
+
+EnvelopePlan::EnvelopePlan(const Sizes& z) {
+  // The structure does not depend on values: run the row generator on ones.
+  const int n = z.unknowns();
+  const std::int64_t m = z.block();
+  std::vector<double> coeffs(static_cast<std::size_t>(z.E) * z.T * m, 1.0);
+  std::vector<double> rhs(static_cast<std::size_t>(z.E) * z.T, 1.0);
+  std::vector<double> iv(static_cast<std::size_t>(std::max(1, z.S * z.D * z.n_iv)), 1.0);
+  std::vector<double> steps(static_cast<std::size_t>(z.T - 1) * z.D, 1.0);
+  SystemInputs<double> in{coeffs.data(), rhs.data(), iv.data(), steps.data()};
+  auto row = std::make_unique<Row<double>>();
+  first_.resize(n);
+  offset_.resize(n);
+  envelope_first_columns(z, in, *row, first_.data());
+  size_ = envelope_offsets(n, first_.data(), offset_.data());
+}
+
+// ---- storage ---------------------------------------------------------------------------------
+
+template <class T>
+struct Factorization<T>::Storage {
+  using P = typename PackOf<T>::type;
+  std::int64_t groups = 0, n = 0, envelope_size = 0;
+  bool border = false;
+  std::vector<P> env, inverse_diagonal, z2, schur;
+
+  Factors<P> factors(std::int64_t group) {
+    return {env.data() + group * envelope_size, inverse_diagonal.data() + group * n,
+            border ? z2.data() + group * n : nullptr, border ? schur.data() + group : nullptr};
+  }
+};
+
+template <class T>
+Factorization<T>::Factorization(const Sizes& sizes, std::int64_t batch)
+    : sizes_(sizes), batch_(batch), plan_(sizes), storage_(std::make_unique<Storage>()) {
+  using P = typename Storage::P;
+  constexpr int width = LaneTraits<P>::width;
+  Storage& s = *storage_;
+  s.groups = (batch + width - 1) / width;
+  s.n = sizes.unknowns();
+  s.envelope_size = plan_.size();
+  s.border = sizes.has_eps();
+  s.env.resize(s.groups * s.envelope_size);
+  s.inverse_diagonal.resize(s.groups * s.n);
+  if (s.border) {
+    s.z2.resize(s.groups * s.n);
+    s.schur.resize(s.groups);
+  }
+}
+
+template <class T>
+Factorization<T>::~Factorization() = default;
+
+template <class T>
+std::int64_t Factorization<T>::bytes() const {
+  using P = typename Storage::P;
+  const Storage& s = *storage_;
+  return static_cast<std::int64_t>((s.env.size() + s.inverse_diagonal.size() + s.z2.size() +
+                                    s.schur.size()) * sizeof(P));
+}
+
+namespace {
+
+// ---- gather / scatter between (B, ...) arrays and lane packs ---------------------------------
+
+// dest[i][lane] = source[element(lane) * count + i]; lanes past `valid` repeat the last valid
+// element, so that the padding lanes solve a valid problem and never fail on their own.
+template <class T, class P>
+void gather(const T* source, std::int64_t count, std::int64_t first_element, int valid, P* dest) {
+  constexpr int width = LaneTraits<P>::width;
+  const T* lanes[width];
+  for (int lane = 0; lane < width; ++lane)
+    lanes[lane] = source + (first_element + std::min(lane, valid - 1)) * count;
+  for (std::int64_t i = 0; i < count; ++i) {
+    P value;
+    for (int lane = 0; lane < width; ++lane) value[lane] = lanes[lane][i];
+    dest[i] = value;
+  }
+}
+
+template <class T, class P>
+void scatter(const P* source, std::int64_t count, std::int64_t first_element, int valid, T* dest) {
+  for (int lane = 0; lane < valid; ++lane) {
+    T* out = dest + (first_element + lane) * count;
+    for (std::int64_t i = 0; i < count; ++i) out[i] = source[i][lane];
+  }
+}
+
+struct Counts {
+  std::int64_t coeffs, rhs, iv, steps, n;
+  explicit Counts(const Sizes& z)
+      : coeffs(static_cast<std::int64_t>(z.E) * z.T * z.D * z.K),
+        rhs(static_cast<std::int64_t>(z.E) * z.T),
+        iv(static_cast<std::int64_t>(z.S) * z.D * z.n_iv),
+        steps(static_cast<std::int64_t>(z.T - 1) * z.D),
+        n(z.unknowns()) {}
+};
+
+// ---- validation ------------------------------------------------------------------------------
+
+std::string index_text(std::int64_t flat, std::initializer_list<std::pair<const char*, std::int64_t>> dims) {
+  // Unravels a flat index over the named dimensions (innermost last).
+  std::vector<std::pair<const char*, std::int64_t>> list(dims);
+  std::vector<std::int64_t> values(list.size());
+  for (std::size_t i = list.size(); i-- > 0;) {
+    values[i] = flat % list[i].second;
+    flat /= list[i].second;
+  }
+  std::string text = "[";
+  for (std::size_t i = 0; i < list.size(); ++i)
+    text += fmt::format("{}{}={}", i ? ", " : "", list[i].first, values[i]);
+  return text + "]";
+}
+
+template <class T>
+std::string first_non_finite(const T* data, std::int64_t count, std::int64_t& where) {
+  for (std::int64_t i = 0; i < count; ++i)
+    if (!std::isfinite(data[i])) {
+      where = i;
+      return fmt::format("{}", data[i]);
+    }
+  return {};
+}
+
+// Empty when system b of the batch is valid, else the reason.
+template <class T>
+std::string validate_system(const Sizes& z, const Counts& counts, const BatchInputs<T>& in,
+                            std::int64_t b) {
+  std::int64_t where = 0;
+  std::string bad;
+  if (!(bad = first_non_finite(in.coeffs + b * counts.coeffs, counts.coeffs, where)).empty())
+    return fmt::format("coeffs holds a non-finite value ({}) at {}", bad,
+                       index_text(where, {{"e", z.E}, {"t", z.T}, {"d", z.D}, {"k", z.K}}));
+  if (!(bad = first_non_finite(in.rhs + b * counts.rhs, counts.rhs, where)).empty())
+    return fmt::format("rhs holds a non-finite value ({}) at {}", bad,
+                       index_text(where, {{"e", z.E}, {"t", z.T}}));
+  if (counts.iv > 0 && !(bad = first_non_finite(in.iv + b * counts.iv, counts.iv, where)).empty())
+    return fmt::format("iv holds a non-finite value ({}) at {}", bad,
+                       index_text(where, {{"s", z.S}, {"d", z.D}, {"i", z.n_iv}}));
+  const T* steps = in.steps + b * counts.steps;
+  for (std::int64_t i = 0; i < counts.steps; ++i)
+    if (!(std::isfinite(steps[i]) && steps[i] > 0))
+      return fmt::format("step size at {} is {}; expected a positive finite value",
+                         index_text(i, {{"t", z.T - 1}, {"d", z.D}}), steps[i]);
+  return {};
+}
+
+std::string factor_message(const Sizes& z, const FactorStatus& status, bool single_precision) {
+  const double tolerance = single_precision ? pivot_tolerance<float>() : pivot_tolerance<double>();
+  const std::string hint = fmt::format(
+      "; check that the equations and initial values determine the solution (e.g. a non-zero "
+      "coefficient of the highest derivative, enough initial values){}",
+      single_precision ? ", and that the steps are not too small for float32 (use float64)" : "");
+  if (status.status == Status::BorderNotPositive)
+    return fmt::format("the eps border pivot a - w.z2 is {:.6g}, expected above {:.3g} x a = {:.6g} "
+                       "(the eps column is numerically dependent on u){}",
+                       status.pivot, tolerance, status.diagonal, hint);
+  const int m = z.block();
+  const int t = status.index / m, d = (status.index % m) / z.K, k = status.index % z.K;
+  return fmt::format("the normal matrix is {} (the Cholesky pivot of u[t={}][d={}][k={}] is {:.6g}, "
+                     "expected above {:.3g} x its diagonal {:.6g}){}",
+                     status.status == Status::PivotTiny ? "numerically singular" : "singular or not positive definite",
+                     t, d, k, status.pivot, tolerance, status.diagonal, hint);
+}
+
+// Per group: the first failure (lowest batch element), reported after the parallel loop.
+struct GroupError {
+  std::int64_t element = -1;
+  std::string message;
+};
+
+[[noreturn]] void throw_first(const std::vector<GroupError>& errors) {
+  for (const GroupError& error : errors)
+    if (error.element >= 0) throw SolverError("neurlp: batch element " + std::to_string(error.element) + ": " + error.message, error.element);
+  throw Error("neurlp: internal error: failure without a message");
+}
+
+bool any_error(const std::vector<GroupError>& errors) {
+  for (const GroupError& error : errors)
+    if (error.element >= 0) return true;
+  return false;
+}
+
+// What one thread needs to run one group (lane pack) of systems.
+template <class T>
+struct GroupWork {
+  using P = typename PackOf<T>::type;
+  std::vector<P> coeffs, rhs, iv, steps, u, v, ubar;
+  std::vector<P> env, inverse_diagonal, z2;
+  P schur{}, eps{}, ebar{};
+  std::vector<P> grad_coeffs, grad_rhs, grad_iv, grad_steps;
+  std::unique_ptr<Row<P>> row = std::make_unique<Row<P>>();
+
+  GroupWork(const Counts& counts, std::int64_t envelope_size, bool local_factors, bool backward) {
+    coeffs.resize(counts.coeffs);
+    rhs.resize(counts.rhs);
+    iv.resize(std::max<std::int64_t>(counts.iv, 1));
+    steps.resize(counts.steps);
+    u.resize(counts.n);
+    if (local_factors) {
+      env.resize(envelope_size);
+      inverse_diagonal.resize(counts.n);
+      z2.resize(counts.n);
+    }
+    if (backward) {
+      v.resize(counts.n);
+      ubar.resize(counts.n);
+      grad_coeffs.resize(counts.coeffs);
+      grad_rhs.resize(counts.rhs);
+      grad_iv.resize(std::max<std::int64_t>(counts.iv, 1));
+      grad_steps.resize(counts.steps);
+    }
+  }
+  Factors<P> local_factors() { return {env.data(), inverse_diagonal.data(), z2.data(), &schur}; }
+  SystemInputs<P> inputs() const { return {coeffs.data(), rhs.data(), iv.data(), steps.data()}; }
+
+  void gather_inputs(const Counts& c, const BatchInputs<T>& in, std::int64_t b0, int valid) {
+    gather(in.coeffs, c.coeffs, b0, valid, coeffs.data());
+    gather(in.rhs, c.rhs, b0, valid, rhs.data());
+    if (c.iv > 0) gather(in.iv, c.iv, b0, valid, iv.data());
+    gather(in.steps, c.steps, b0, valid, steps.data());
+  }
+};
+
+template <class T>
+constexpr int lane_width() {
+  return LaneTraits<typename PackOf<T>::type>::width;
+}
+
+// Validates the valid lanes of a group; records the first failure.
+template <class T>
+bool validate_group(const Sizes& z, const Counts& counts, const BatchInputs<T>& in, std::int64_t b0,
+                    int valid, GroupError& error) {
+  for (int lane = 0; lane < valid; ++lane) {
+    std::string reason = validate_system(z, counts, in, b0 + lane);
+    if (!reason.empty()) {
+      error = {b0 + lane, reason};
+      return false;
+    }
+  }
+  return true;
+}
+
+template <class T>
+bool validate_upstream(const Counts& counts, const T* grad_u, const T* grad_eps, std::int64_t b0,
+                       int valid, GroupError& error) {
+  for (int lane = 0; lane < valid; ++lane) {
+    std::int64_t where = 0;
+    std::string bad = first_non_finite(grad_u + (b0 + lane) * counts.n, counts.n, where);
+    if (bad.empty() && grad_eps && !std::isfinite(grad_eps[b0 + lane])) bad = fmt::format("{}", grad_eps[b0 + lane]);
+    if (!bad.empty()) {
+      error = {b0 + lane, "the upstream gradient holds a non-finite value (" + bad + ")"};
+      return false;
+    }
+  }
+  return true;
+}
+
+template <class T, class P>
+void scatter_eps(const P& eps, std::int64_t b0, int valid, T* out) {
+  for (int lane = 0; lane < valid; ++lane) out[b0 + lane] = eps[lane];
+}
+
+template <class T>
+void gather_upstream(GroupWork<T>& work, const Counts& c, const T* grad_u, const T* grad_eps,
+                     std::int64_t b0, int valid) {
+  gather(grad_u, c.n, b0, valid, work.ubar.data());
+  for (int lane = 0; lane < lane_width<T>(); ++lane)
+    work.ebar[lane] = grad_eps ? grad_eps[b0 + std::min(lane, valid - 1)] : T(0);
+}
+
+template <class T>
+void scatter_gradients(GroupWork<T>& work, const Counts& c, const BatchGradients<T>& out,
+                       std::int64_t b0, int valid) {
+  if (out.coeffs) scatter(work.grad_coeffs.data(), c.coeffs, b0, valid, out.coeffs);
+  if (out.rhs) scatter(work.grad_rhs.data(), c.rhs, b0, valid, out.rhs);
+  if (out.iv && c.iv > 0) scatter(work.grad_iv.data(), c.iv, b0, valid, out.iv);
+  if (out.steps) scatter(work.grad_steps.data(), c.steps, b0, valid, out.steps);
+}
+
+template <class T>
+SystemGradients<typename PackOf<T>::type> pack_gradients(GroupWork<T>& work) {
+  return {work.grad_coeffs.data(), work.grad_rhs.data(), work.grad_iv.data(), work.grad_steps.data()};
+}
+
+void check_inputs_present(const Sizes& z, const void* coeffs, const void* rhs, const void* iv,
+                          const void* steps) {
+  MECH_CHECK(coeffs && rhs && steps, "neurlp: coeffs, rhs and steps must not be null");
+  MECH_CHECK(iv || z.S * z.n_iv == 0, "neurlp: iv must not be null when S * n_iv > 0");
+}
+
+}  // namespace
+
+// ---- the batch entry points ------------------------------------------------------------------
+
+template <class T>
+std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t batch,
+                                                const BatchInputs<T>& in, T* u, T* eps,
+                                                bool keep_factors) {
+  using P = typename PackOf<T>::type;
+  constexpr int width = lane_width<T>();
+  check_sizes(z, "neurlp");
+  check_inputs_present(z, in.coeffs, in.rhs, in.iv, in.steps);
+  MECH_CHECK(batch >= 1, "neurlp: expected a batch of at least 1 system, got {}", batch);
+  std::shared_ptr<Factorization<T>> kept;
+  std::unique_ptr<EnvelopePlan> local_plan;
+  if (keep_factors) kept = std::make_shared<Factorization<T>>(z, batch);
+  else local_plan = std::make_unique<EnvelopePlan>(z);
+  const EnvelopePlan& plan = kept ? kept->plan() : *local_plan;
+  const Envelope envelope = plan.envelope();
+  const Counts counts(z);
+  const std::int64_t groups = (batch + width - 1) / width;
+  std::vector<GroupError> errors(groups);
+  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+    GroupWork<T> work(counts, plan.size(), !kept, false);
+    for (std::int64_t group = begin; group < end; ++group) {
+      const std::int64_t b0 = group * width;
+      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
+      if (!validate_group(z, counts, in, b0, valid, errors[group])) continue;
+      work.gather_inputs(counts, in, b0, valid);
+      const Factors<P> factors = kept ? kept->storage().factors(group) : work.local_factors();
+      const FactorStatus status =
+          forward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), &work.eps);
+      if (status.status != Status::Ok) {
+        errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
+        continue;
+      }
+      scatter(work.u.data(), counts.n, b0, valid, u);
+      scatter_eps(work.eps, b0, valid, eps);
+    }
+  });
+  if (any_error(errors)) throw_first(errors);
+  return kept;
+}
+
+template <class T>
+void resolve_batch(const Factorization<T>& kept, const BatchInputs<T>& in, T* u, T* eps) {
+  using P = typename PackOf<T>::type;
+  constexpr int width = lane_width<T>();
+  const Sizes& z = kept.sizes();
+  const std::int64_t batch = kept.batch();
+  check_inputs_present(z, in.coeffs, in.rhs, in.iv, in.steps);
+  const Envelope envelope = kept.plan().envelope();
+  const Counts counts(z);
+  const std::int64_t groups = (batch + width - 1) / width;
+  std::vector<GroupError> errors(groups);
+  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+    GroupWork<T> work(counts, 0, false, false);
+    for (std::int64_t group = begin; group < end; ++group) {
+      const std::int64_t b0 = group * width;
+      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
+      if (!validate_group(z, counts, in, b0, valid, errors[group])) continue;
+      work.gather_inputs(counts, in, b0, valid);
+      const Factors<P> factors = kept.storage().factors(group);
+      assemble_rhs(z, work.inputs(), *work.row, work.u.data());
+      solve_with_factors(z, envelope, factors, work.u.data(), &work.eps);
+      scatter(work.u.data(), counts.n, b0, valid, u);
+      scatter_eps(work.eps, b0, valid, eps);
+    }
+  });
+  if (any_error(errors)) throw_first(errors);
+}
+
+template <class T>
+void backward_batch(const Factorization<T>& kept, const BatchInputs<T>& in, const T* u,
+                    const T* eps, const T* grad_u, const T* grad_eps,
+                    const BatchGradients<T>& out) {
+  using P = typename PackOf<T>::type;
+  constexpr int width = lane_width<T>();
+  const Sizes& z = kept.sizes();
+  const std::int64_t batch = kept.batch();
+  check_inputs_present(z, in.coeffs, in.rhs, in.iv, in.steps);
+  MECH_CHECK(u && eps && grad_u, "neurlp backward: u, eps and grad_u must not be null");
+  const Envelope envelope = kept.plan().envelope();
+  const Counts counts(z);
+  const std::int64_t groups = (batch + width - 1) / width;
+  std::vector<GroupError> errors(groups);
+  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+    GroupWork<T> work(counts, 0, false, true);
+    for (std::int64_t group = begin; group < end; ++group) {
+      const std::int64_t b0 = group * width;
+      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
+      if (!validate_upstream(counts, grad_u, grad_eps, b0, valid, errors[group])) continue;
+      work.gather_inputs(counts, in, b0, valid);
+      gather(u, counts.n, b0, valid, work.u.data());
+      for (int lane = 0; lane < width; ++lane) work.eps[lane] = eps[b0 + std::min(lane, valid - 1)];
+      gather_upstream(work, counts, grad_u, grad_eps, b0, valid);
+      const Factors<P> factors = kept.storage().factors(group);
+      backward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), work.eps,
+                      work.ubar.data(), work.ebar, work.v.data(), pack_gradients(work));
+      scatter_gradients(work, counts, out, b0, valid);
+    }
+  });
+  if (any_error(errors)) throw_first(errors);
+}
+
+template <class T>
+void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInputs<T>& in, T* u,
+                            T* eps, const T* grad_u, const T* grad_eps,
+                            const BatchGradients<T>& out) {
+  constexpr int width = lane_width<T>();
+  check_sizes(z, "neurlp");
+  check_inputs_present(z, in.coeffs, in.rhs, in.iv, in.steps);
+  MECH_CHECK(batch >= 1, "neurlp: expected a batch of at least 1 system, got {}", batch);
+  MECH_CHECK(grad_u, "neurlp backward: grad_u must not be null");
+  const EnvelopePlan plan(z);
+  const Envelope envelope = plan.envelope();
+  const Counts counts(z);
+  const std::int64_t groups = (batch + width - 1) / width;
+  std::vector<GroupError> errors(groups);
+  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+    GroupWork<T> work(counts, plan.size(), true, true);
+    for (std::int64_t group = begin; group < end; ++group) {
+      const std::int64_t b0 = group * width;
+      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
+      if (!validate_group(z, counts, in, b0, valid, errors[group])) continue;
+      if (!validate_upstream(counts, grad_u, grad_eps, b0, valid, errors[group])) continue;
+      work.gather_inputs(counts, in, b0, valid);
+      const auto factors = work.local_factors();
+      const FactorStatus status =
+          forward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), &work.eps);
+      if (status.status != Status::Ok) {
+        errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
+        continue;
+      }
+      scatter(work.u.data(), counts.n, b0, valid, u);
+      scatter_eps(work.eps, b0, valid, eps);
+      gather_upstream(work, counts, grad_u, grad_eps, b0, valid);
+      backward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), work.eps,
+                      work.ubar.data(), work.ebar, work.v.data(), pack_gradients(work));
+      scatter_gradients(work, counts, out, b0, valid);
+    }
+  });
+  if (any_error(errors)) throw_first(errors);
+}
+
+#define MECH_NEURLP_INSTANTIATE(T)                                                              \
+  template class Factorization<T>;                                                              \
+  template std::shared_ptr<Factorization<T>> forward_batch<T>(const Sizes&, std::int64_t,       \
+                                                              const BatchInputs<T>&, T*, T*, bool); \
+  template void resolve_batch<T>(const Factorization<T>&, const BatchInputs<T>&, T*, T*);       \
+  template void backward_batch<T>(const Factorization<T>&, const BatchInputs<T>&, const T*,     \
+                                  const T*, const T*, const T*, const BatchGradients<T>&);      \
+  template void forward_backward_batch<T>(const Sizes&, std::int64_t, const BatchInputs<T>&, T*, \
+                                          T*, const T*, const T*, const BatchGradients<T>&);
+MECH_NEURLP_INSTANTIATE(double)
+MECH_NEURLP_INSTANTIATE(float)
+
+}  // namespace mech::neurlp

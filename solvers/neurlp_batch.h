@@ -1,0 +1,106 @@
+// The CPU batch driver of NeuRLP: the raw-array API under the differentiable op (solvers/neurlp.h),
+// for embedding and for the tools. It validates the inputs, runs the per-system code of
+// solvers/neurlp_system.h on lane packs of 8 float64 (or 16 float32) batch elements at a time,
+// batch-parallel with mech::parallel_for, and turns any failure into mech::SolverError naming the
+// batch element.
+//
+// Layouts (all contiguous, row-major): coeffs (B,E,T,D,K), rhs (B,E,T), iv (B,S,D,n_iv),
+// steps (B,T-1,D), u (B,T,D,K), eps (B).
+//
+// float32: allowed, but the normal equations square the condition number of A; with step sizes
+// below about 0.05 float32 loses most digits (and may report a singular system). Use float64 (the
+// default of the op) unless the steps are large and the accuracy needs are modest.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "solvers/neurlp_system.h"
+
+namespace mech::neurlp {
+
+template <class T>
+struct BatchInputs {
+  const T* coeffs = nullptr;
+  const T* rhs = nullptr;
+  const T* iv = nullptr;      // may be null when S * n_iv == 0
+  const T* steps = nullptr;
+};
+
+template <class T>
+struct BatchGradients {
+  T* coeffs = nullptr;   // any may be null: not computed
+  T* rhs = nullptr;
+  T* iv = nullptr;
+  T* steps = nullptr;
+};
+
+// The structure of M_uu for one Sizes (shared by all systems of a batch).
+class EnvelopePlan {
+ public:
+  explicit EnvelopePlan(const Sizes& sizes);
+  Envelope envelope() const { return {first_.data(), offset_.data(), size_}; }
+  std::int64_t size() const { return size_; }
+
+ private:
+  std::vector<int> first_;
+  std::vector<std::int64_t> offset_;
+  std::int64_t size_ = 0;
+};
+
+// Throws mech::Error when the sizes are out of range (orders, row capacity, S <= T, n_iv < K ...).
+void check_sizes(const Sizes& sizes, const char* op);
+
+// The factors of every system of a batch, kept by forward for backward and for re-solves with new
+// rhs / initial values (coefficients and steps unchanged: substitution only).
+template <class T>
+class Factorization {
+ public:
+  Factorization(const Sizes& sizes, std::int64_t batch);
+  ~Factorization();
+  Factorization(const Factorization&) = delete;
+  Factorization& operator=(const Factorization&) = delete;
+
+  const Sizes& sizes() const { return sizes_; }
+  std::int64_t batch() const { return batch_; }
+  const EnvelopePlan& plan() const { return plan_; }
+  std::int64_t bytes() const;   // memory held
+
+  struct Storage;                      // lane-pack arrays, per group of lanes
+  Storage& storage() const { return *storage_; }
+
+ private:
+  Sizes sizes_;
+  std::int64_t batch_;
+  EnvelopePlan plan_;
+  std::unique_ptr<Storage> storage_;
+};
+
+// Solves the batch: writes u and eps. With keep_factors, returns the factorisation (else null).
+// Throws mech::SolverError on invalid input or a failed factorisation.
+template <class T>
+std::shared_ptr<Factorization<T>> forward_batch(const Sizes& sizes, std::int64_t batch,
+                                                const BatchInputs<T>& inputs, T* u, T* eps,
+                                                bool keep_factors);
+
+// Re-solves with the kept factors: `inputs` must hold the same coefficients (steps are not read);
+// rhs and iv may differ from the forward's.
+template <class T>
+void resolve_batch(const Factorization<T>& factors, const BatchInputs<T>& inputs, T* u, T* eps);
+
+// Gradients of L given grad_u = dL/du (B,T,D,K) and grad_eps = dL/deps (B) (null: zero), at the
+// solution (u, eps) the forward returned for these inputs.
+template <class T>
+void backward_batch(const Factorization<T>& factors, const BatchInputs<T>& inputs, const T* u,
+                    const T* eps, const T* grad_u, const T* grad_eps,
+                    const BatchGradients<T>& gradients);
+
+// Forward and backward in one pass over each group of systems, keeping the factors in cache
+// instead of in a Factorization (what mech-solve --grad-u and the fused benchmark use).
+template <class T>
+void forward_backward_batch(const Sizes& sizes, std::int64_t batch, const BatchInputs<T>& inputs,
+                            T* u, T* eps, const T* grad_u, const T* grad_eps,
+                            const BatchGradients<T>& gradients);
+
+}  // namespace mech::neurlp

@@ -1,0 +1,594 @@
+// The mathematics of one NeuRLP system, written once for a scalar type S (double, float, or a lane
+// pack of several batch elements, solvers/lane_pack.h), with no allocation, exceptions or virtual
+// calls, so that the CPU batch driver, the dense reference and a CUDA kernel (one thread per
+// system) all run this same code. Inputs, outputs and workspace are raw arrays the caller owns.
+//
+// ---- The problem (DESIGN.md section 3) -------------------------------------------------------
+// Unknowns y = (eps, u), u[t][d][k] for t < T, d < D, k < K = P+1, stored time-major: the column of
+// u[t][d][k] is t*m + d*K + k with m = D*K (one "time block"). Every constraint row touches at most
+// three consecutive time blocks plus eps. The least-squares problem min |A y - b|^2 with the
+// relaxation term gives the normal equations
+//     M y = A^T b + gamma*alpha*e_0,   M = A^T A = [[a, w^T], [w, M_uu]].
+// M is never formed densely: rows (Row below) are generated on the fly, time-ordered, and their
+// outer products are added into an *envelope* (skyline) store of M_uu: row i of M_uu is kept from
+// its first structurally non-zero column first[i] to the diagonal. The envelope of a time-ordered
+// band is O(T m^2); Cholesky fill stays inside the envelope, so L is stored in place.
+//
+// ---- The solve -------------------------------------------------------------------------------
+// Envelope Cholesky M_uu = L L^T, row by row:
+//     L[i][j] = (M[i][j] - sum_{k=max(first i, first j)}^{j-1} L[i][k] L[j][k]) / L[j][j]
+//     L[i][i] = sqrt(M[i][i] - sum_k L[i][k]^2)   (the pivot must be > tol * M[i][i], else singular)
+// Border elimination of eps (mnn only): with p = L^{-1} g_u, q = L^{-1} w (forward substitutions),
+//     w.z1 = p.q,  w.z2 = q.q   where z1 = M_uu^{-1} g_u, z2 = M_uu^{-1} w,
+//     eps = (g_0 + gamma*alpha - p.q) / (a - q.q),    u = z1 - eps z2.
+// The Schur complement a - q.q is a pivot too and is checked the same way. Cost O(T m^3) time and
+// O(T m^2) memory per system; the factors (L, 1/diag(L), z2, a - q.q) are what backward reuses.
+//
+// ---- The backward (implicit differentiation) -------------------------------------------------
+// y = M^{-1}(A^T b + c e_0) with L(y) given through ybar = dL/dy. Let v = M^{-1} ybar (the same
+// factors; border: z3 = M_uu^{-1} ubar, v_eps = (ebar - z2.ubar) / (a - q.q), v_u = z3 - v_eps z2,
+// using w.z3 = z2.ubar by symmetry). Differentiating M y = A^T b + c e_0:
+//     dL/db = A v,     dL/dM = -v y^T,   and with M = A^T A, d(A^T b)/dA:
+//     dL/dA[r][c] = (b - A y)[r] v[c] - (A v)[r] y[c]
+// evaluated only at structural non-zeros, one row at a time (each row recomputes its residual
+// (b - A y)[r] and (A v)[r]). Then the chain rule to the inputs, row group by row group:
+//   equation row (e,t), weight w_e: value = w_e c[e][t][d][k], rhs = w_e r[e][t]
+//       dL/dc[e][t][d][k] = w_e dL/dA[r][(t,d,k)],  dL/dr[e][t] = w_e (A v)[r]
+//   initial row (s,d,i), weight w_i: dL/dv[s][d][i] = w_i (A v)[r]
+//   smoothness rows (Taylor, central): each value is a function of one step parameter (h, or
+//       s = h[t-1] + h[t] for central rows, ds/dh = 1 for both steps), so
+//       dL/dh[step] += sum_c dL/dA[r][c] * d value_c / d parameter; the eps entry is the constant 1.
+//
+// ---- Formulations ----------------------------------------------------------------------------
+// Mnn (the paper's): eps column, forward/backward Taylor and central rows, unit weights.
+// Scalable: no eps, no central rows; equation / initial / smoothness rows multiplied by their
+// weights (so the least-squares objective weighs each group by weight^2).
+// Hermite4 (DESIGN.md 3b) is reserved: it would add rows to rows_at() (and a latent derivative to
+// K); nothing else here depends on which rows exist.
+#pragma once
+
+#include <cstdint>
+
+#include "solvers/lane_pack.h"
+
+namespace mech::neurlp {
+
+enum class Formulation : int { Mnn = 0, Scalable = 1, Hermite4 = 2 /* reserved, not implemented */ };
+
+constexpr int kMaxOrder = 8;            // P <= 8
+constexpr int kMaxRowEntries = 64;      // D*K <= 64 (an equation row touches a whole time block)
+
+// Sizes and scalars of one system (identical for every system of a batch).
+struct Sizes {
+  int T = 0;      // grid points
+  int D = 1;      // state dimensions
+  int K = 3;      // order + 1
+  int E = 1;      // equations
+  int S = 0;      // grid points with initial values
+  int n_iv = 0;   // derivatives given at each initial point (< K)
+  Formulation formulation = Formulation::Mnn;
+  double gamma_alpha = 0.05;
+  double equation_weight = 1.0, initial_weight = 1.0, smooth_weight = 1.0;
+
+  MECH_HOST_DEVICE int order() const { return K - 1; }
+  MECH_HOST_DEVICE int block() const { return D * K; }
+  MECH_HOST_DEVICE int unknowns() const { return T * D * K; }
+  MECH_HOST_DEVICE bool has_eps() const { return formulation == Formulation::Mnn; }
+  MECH_HOST_DEVICE bool has_central() const { return formulation == Formulation::Mnn; }
+  MECH_HOST_DEVICE double weight_equation() const { return has_eps() ? 1.0 : equation_weight; }
+  MECH_HOST_DEVICE double weight_initial() const { return has_eps() ? 1.0 : initial_weight; }
+  MECH_HOST_DEVICE double weight_smooth() const { return has_eps() ? 1.0 : smooth_weight; }
+};
+
+// One system's inputs, contiguous: coeffs (E,T,D,K), rhs (E,T), iv (S,D,n_iv), steps (T-1,D).
+template <class S>
+struct SystemInputs {
+  const S* coeffs;
+  const S* rhs;
+  const S* iv;
+  const S* steps;
+};
+
+// One system's input gradients, same layouts. coeffs, rhs and iv are written, steps accumulated
+// (zero it first). Any pointer may be null: that gradient is not computed.
+template <class S>
+struct SystemGradients {
+  S* coeffs;
+  S* rhs;
+  S* iv;
+  S* steps;
+};
+
+enum class RowKind : int { Equation = 0, Initial = 1, Smooth = 2 };
+
+// One row of A: entries at ascending columns, its right-hand side, its eps coefficient and what
+// its values depend on (for the chain rule in backward).
+template <class S>
+struct Row {
+  using Real = lane_real_t<S>;
+  RowKind kind;
+  int index;            // Equation: e*T + t (into rhs; coeffs at index*m); Initial: flat iv index
+  int count;            // entries used
+  Real eps_coef;        // coefficient of eps (1 in mnn smoothness rows, else 0)
+  Real weight;          // group weight already applied to value and rhs
+  int step_count;       // Smooth: how many steps the row's parameter depends on (1 or 2)
+  int step_index[2];    // flat indices t*D + d into steps; d parameter / d step = 1 for each
+  S rhs;
+  int col[kMaxRowEntries];
+  S value[kMaxRowEntries];
+  S dvalue[kMaxRowEntries];   // d value / d parameter (Smooth rows only)
+};
+
+// The envelope of M_uu: row i holds columns first[i]..i at env[offset[i] - first[i] + j].
+struct Envelope {
+  const int* first;
+  const std::int64_t* offset;   // start of row i in the store
+  std::int64_t size;            // total stored entries
+};
+
+// Why a factorisation failed. `index` is the unknown (column of u) whose pivot failed, or -1 for
+// the eps border; `lane` the lane of a pack; pivot/diagonal the failing values.
+enum class Status : int { Ok = 0, PivotNotPositive = 1, PivotTiny = 2, BorderNotPositive = 3 };
+
+struct FactorStatus {
+  Status status = Status::Ok;
+  int index = -1;
+  int lane = -1;
+  double pivot = 0.0;
+  double diagonal = 0.0;
+};
+
+// Relative pivot tolerance: a pivot below tol * (its original diagonal) means the row is
+// (numerically) a combination of earlier rows, i.e. M_uu is singular to working precision.
+template <class Real>
+MECH_HOST_DEVICE constexpr Real pivot_tolerance() {
+  return sizeof(Real) == 8 ? Real(64) * Real(2.220446049250313e-16) : Real(64) * Real(1.1920929e-7);
+}
+
+// ---- rows ------------------------------------------------------------------------------------
+
+// Integer power, negative exponents allowed (central rows of order 1 use s^-1).
+template <class S>
+MECH_HOST_DEVICE inline S int_power(S x, int exponent) {
+  S out = splat<S>(1);
+  const int magnitude = exponent < 0 ? -exponent : exponent;
+  for (int i = 0; i < magnitude; ++i) out = out * x;
+  if (exponent < 0) out = splat<S>(1) / out;
+  return out;
+}
+
+// Calls visit(row) for every row "owned" by time t: equation rows at t, initial rows at t, the
+// forward Taylor rows from t to t+1, the central row around t and the backward Taylor rows from t
+// to t-1. Columns ascend within each row (the assembly relies on it).
+template <class S, class Visitor>
+MECH_HOST_DEVICE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Row<S>& row,
+                              Visitor&& visit) {
+  using Real = lane_real_t<S>;
+  const int D = z.D, K = z.K, P = K - 1, m = D * K, T = z.T;
+  const Real inverse_factorial[kMaxOrder + 2] = {Real(1),       Real(1),         Real(1.0 / 2),
+                                                 Real(1.0 / 6), Real(1.0 / 24),  Real(1.0 / 120),
+                                                 Real(1.0 / 720), Real(1.0 / 5040), Real(1.0 / 40320),
+                                                 Real(1.0 / 362880)};
+  // 1. equation rows: sum_{d,k} c[e][t][d][k] u[t][d][k] = r[e][t]
+  {
+    const Real weight = Real(z.weight_equation());
+    for (int e = 0; e < z.E; ++e) {
+      row.kind = RowKind::Equation;
+      row.index = e * T + t;
+      row.count = m;
+      row.eps_coef = Real(0);
+      row.weight = weight;
+      row.step_count = 0;
+      const S* c = in.coeffs + static_cast<std::int64_t>(e * T + t) * m;
+      for (int p = 0; p < m; ++p) {
+        row.col[p] = t * m + p;
+        row.value[p] = c[p] * weight;
+        row.dvalue[p] = S{};
+      }
+      row.rhs = in.rhs[e * T + t] * weight;
+      visit(row);
+    }
+  }
+  // 2. initial rows: u[s][d][i] = v[s][d][i]
+  if (t < z.S) {
+    const Real weight = Real(z.weight_initial());
+    for (int d = 0; d < D; ++d) {
+      for (int i = 0; i < z.n_iv; ++i) {
+        row.kind = RowKind::Initial;
+        row.index = (t * D + d) * z.n_iv + i;
+        row.count = 1;
+        row.eps_coef = Real(0);
+        row.weight = weight;
+        row.step_count = 0;
+        row.col[0] = t * m + d * K + i;
+        row.value[0] = splat<S>(weight);
+        row.dvalue[0] = S{};
+        row.rhs = in.iv[row.index] * weight;
+        visit(row);
+      }
+    }
+  }
+  const Real smooth = Real(z.weight_smooth());
+  const Real eps_coef = z.has_eps() ? Real(1) : Real(0);
+  // 3. forward Taylor, h = h[t][d]:
+  //    eps + sum_{j=i..P} h^j/(j-i)! u[t][d][j] - h^i u[t+1][d][i] = 0
+  if (t + 1 < T) {
+    for (int d = 0; d < D; ++d) {
+      const S h = in.steps[t * D + d];
+      S power[kMaxOrder + 2];   // h^j
+      power[0] = splat<S>(1);
+      for (int j = 1; j <= P; ++j) power[j] = power[j - 1] * h;
+      for (int i = 0; i < P; ++i) {
+        row.kind = RowKind::Smooth;
+        row.index = -1;
+        row.eps_coef = eps_coef;
+        row.weight = smooth;
+        row.step_count = 1;
+        row.step_index[0] = t * D + d;
+        row.rhs = S{};
+        int count = 0;
+        for (int j = i; j <= P; ++j) {
+          row.col[count] = t * m + d * K + j;
+          row.value[count] = power[j] * (inverse_factorial[j - i] * smooth);
+          row.dvalue[count] = j > 0 ? power[j - 1] * (Real(j) * inverse_factorial[j - i] * smooth) : S{};
+          ++count;
+        }
+        row.col[count] = (t + 1) * m + d * K + i;
+        row.value[count] = power[i] * (-smooth);
+        row.dvalue[count] = i > 0 ? power[i - 1] * (-Real(i) * smooth) : S{};
+        ++count;
+        row.count = count;
+        visit(row);
+      }
+    }
+  }
+  // 4. central difference of the top derivative, s = h[t-1][d] + h[t][d]:
+  //    eps - s^(P-2) u[t-1][d][P-1] + s^(P-2) u[t+1][d][P-1] - s^(P-1) u[t][d][P] = 0
+  if (z.has_central() && t >= 1 && t + 1 < T) {
+    for (int d = 0; d < D; ++d) {
+      const S s = in.steps[(t - 1) * D + d] + in.steps[t * D + d];
+      const S low = int_power(s, P - 2);                 // s^(P-2)
+      const S high = int_power(s, P - 1);                // s^(P-1)
+      const S dlow = int_power(s, P - 3) * Real(P - 2);  // d s^(P-2) / ds
+      const S dhigh = int_power(s, P - 2) * Real(P - 1);
+      row.kind = RowKind::Smooth;
+      row.index = -1;
+      row.eps_coef = eps_coef;
+      row.weight = smooth;
+      row.step_count = 2;
+      row.step_index[0] = (t - 1) * D + d;
+      row.step_index[1] = t * D + d;
+      row.rhs = S{};
+      row.count = 3;
+      row.col[0] = (t - 1) * m + d * K + (P - 1);
+      row.value[0] = low * (-smooth);
+      row.dvalue[0] = dlow * (-smooth);
+      row.col[1] = t * m + d * K + P;
+      row.value[1] = high * (-smooth);
+      row.dvalue[1] = dhigh * (-smooth);
+      row.col[2] = (t + 1) * m + d * K + (P - 1);
+      row.value[2] = low * smooth;
+      row.dvalue[2] = dlow * smooth;
+      visit(row);
+    }
+  }
+  // 5. backward Taylor, h = h[t-1][d]:
+  //    eps + sum_{j=i..P} (-h)^j/(j-i)! u[t][d][j] - (-h)^i u[t-1][d][i] = 0
+  if (t >= 1) {
+    for (int d = 0; d < D; ++d) {
+      const S minus_h = -in.steps[(t - 1) * D + d];
+      S power[kMaxOrder + 2];   // (-h)^j
+      power[0] = splat<S>(1);
+      for (int j = 1; j <= P; ++j) power[j] = power[j - 1] * minus_h;
+      for (int i = 0; i < P; ++i) {
+        row.kind = RowKind::Smooth;
+        row.index = -1;
+        row.eps_coef = eps_coef;
+        row.weight = smooth;
+        row.step_count = 1;
+        row.step_index[0] = (t - 1) * D + d;
+        row.rhs = S{};
+        // d (-h)^j / dh = -j (-h)^(j-1)
+        row.col[0] = (t - 1) * m + d * K + i;
+        row.value[0] = power[i] * (-smooth);
+        row.dvalue[0] = i > 0 ? power[i - 1] * (Real(i) * smooth) : S{};
+        int count = 1;
+        for (int j = i; j <= P; ++j) {
+          row.col[count] = t * m + d * K + j;
+          row.value[count] = power[j] * (inverse_factorial[j - i] * smooth);
+          row.dvalue[count] =
+              j > 0 ? power[j - 1] * (-Real(j) * inverse_factorial[j - i] * smooth) : S{};
+          ++count;
+        }
+        row.count = count;
+        visit(row);
+      }
+    }
+  }
+}
+
+// ---- envelope structure ----------------------------------------------------------------------
+
+// first[i] = the smallest column any row couples with unknown i (and i itself). Structural: the
+// caller runs it once per shape with any finite inputs (e.g. all ones) and S = double.
+template <class S>
+MECH_HOST_DEVICE void envelope_first_columns(const Sizes& z, const SystemInputs<S>& in, Row<S>& row,
+                                             int* first) {
+  const int n = z.unknowns();
+  for (int i = 0; i < n; ++i) first[i] = i;
+  for (int t = 0; t < z.T; ++t) {
+    rows_at(z, in, t, row, [&](const Row<S>& r) {
+      const int lowest = r.col[0];
+      for (int p = 1; p < r.count; ++p)
+        if (first[r.col[p]] > lowest) first[r.col[p]] = lowest;
+    });
+  }
+}
+
+// offset[i] from first[]; returns the total size.
+MECH_HOST_DEVICE inline std::int64_t envelope_offsets(int n, const int* first, std::int64_t* offset) {
+  std::int64_t total = 0;
+  for (int i = 0; i < n; ++i) {
+    offset[i] = total;
+    total += i - first[i] + 1;
+  }
+  return total;
+}
+
+// ---- assembly --------------------------------------------------------------------------------
+
+// Fills env (M_uu), g (= (A^T b)_u, length n), w (= column eps of M, length n) and a = M[0][0].
+// (A^T b)_0 is zero: the rows with an eps entry have zero right-hand side.
+template <class S>
+MECH_HOST_DEVICE void assemble(const Sizes& z, const Envelope& envelope, const SystemInputs<S>& in,
+                               Row<S>& row, S* env, S* g, S* w, S* a) {
+  const int n = z.unknowns();
+  for (std::int64_t i = 0; i < envelope.size; ++i) env[i] = S{};
+  for (int i = 0; i < n; ++i) g[i] = S{};
+  const bool border = z.has_eps();
+  if (border)
+    for (int i = 0; i < n; ++i) w[i] = S{};
+  lane_real_t<S> a_sum = 0;
+  for (int t = 0; t < z.T; ++t) {
+    rows_at(z, in, t, row, [&](const Row<S>& r) {
+      const int count = r.count;
+      for (int p = 0; p < count; ++p) {
+        const int ci = r.col[p];
+        const S vp = r.value[p];
+        S* env_row = env + (envelope.offset[ci] - envelope.first[ci]);
+        for (int q = 0; q <= p; ++q) env_row[r.col[q]] += vp * r.value[q];
+      }
+      if (r.kind != RowKind::Smooth) {
+        for (int p = 0; p < count; ++p) g[r.col[p]] += r.value[p] * r.rhs;
+      } else if (border && r.eps_coef != 0) {
+        for (int p = 0; p < count; ++p) w[r.col[p]] += r.value[p] * r.eps_coef;
+        a_sum += r.eps_coef * r.eps_coef;
+      }
+    });
+  }
+  *a = splat<S>(a_sum);
+}
+
+// ---- factorisation and substitution ----------------------------------------------------------
+
+// In-place envelope Cholesky of env; inverse_diagonal[i] = 1 / L[i][i].
+template <class S>
+MECH_HOST_DEVICE FactorStatus factor(int n, const Envelope& envelope, S* env, S* inverse_diagonal) {
+  using Real = lane_real_t<S>;
+  const Real tolerance = pivot_tolerance<Real>();
+  for (int i = 0; i < n; ++i) {
+    const int fi = envelope.first[i];
+    S* row_i = env + (envelope.offset[i] - fi);   // row_i[j] = L[i][j]
+    for (int j = fi; j < i; ++j) {
+      const int fj = envelope.first[j];
+      const S* row_j = env + (envelope.offset[j] - fj);
+      S sum = row_i[j];
+      for (int k = fi > fj ? fi : fj; k < j; ++k) sum -= row_i[k] * row_j[k];
+      row_i[j] = sum * inverse_diagonal[j];
+    }
+    const S diagonal = row_i[i];
+    S pivot = diagonal;
+    for (int k = fi; k < i; ++k) pivot -= row_i[k] * row_i[k];
+    const int lane = first_failing_lane(pivot, diagonal * tolerance);
+    if (lane >= 0) {
+      FactorStatus status;
+      status.pivot = static_cast<double>(lane_get(pivot, lane));
+      status.diagonal = static_cast<double>(lane_get(diagonal, lane));
+      status.status = status.pivot > 0 ? Status::PivotTiny : Status::PivotNotPositive;
+      status.index = i;
+      status.lane = lane;
+      return status;
+    }
+    const S root = lane_sqrt(pivot);
+    row_i[i] = root;
+    inverse_diagonal[i] = splat<S>(1) / root;
+  }
+  return FactorStatus{};
+}
+
+// x <- L^{-1} x (forward substitution), for `count` right-hand sides stored one after another
+// (x + r*n).
+template <class S>
+MECH_HOST_DEVICE void forward_substitute(int n, const Envelope& envelope, const S* env,
+                                         const S* inverse_diagonal, S* x, int count = 1) {
+  for (int i = 0; i < n; ++i) {
+    const int fi = envelope.first[i];
+    const S* row_i = env + (envelope.offset[i] - fi);
+    for (int r = 0; r < count; ++r) {
+      S* xr = x + static_cast<std::int64_t>(r) * n;
+      S sum = xr[i];
+      for (int k = fi; k < i; ++k) sum -= row_i[k] * xr[k];
+      xr[i] = sum * inverse_diagonal[i];
+    }
+  }
+}
+
+// x <- L^{-T} x (back substitution, column oriented so that it walks the rows of L).
+template <class S>
+MECH_HOST_DEVICE void back_substitute(int n, const Envelope& envelope, const S* env,
+                                      const S* inverse_diagonal, S* x, int count = 1) {
+  for (int i = n - 1; i >= 0; --i) {
+    const int fi = envelope.first[i];
+    const S* row_i = env + (envelope.offset[i] - fi);
+    for (int r = 0; r < count; ++r) {
+      S* xr = x + static_cast<std::int64_t>(r) * n;
+      const S xi = xr[i] * inverse_diagonal[i];
+      xr[i] = xi;
+      for (int k = fi; k < i; ++k) xr[k] -= row_i[k] * xi;
+    }
+  }
+}
+
+template <class S>
+MECH_HOST_DEVICE S dot(int n, const S* x, const S* y) {
+  S sum{};
+  for (int i = 0; i < n; ++i) sum += x[i] * y[i];
+  return sum;
+}
+
+// ---- one system, forward ---------------------------------------------------------------------
+
+// What backward (and a re-solve with new rhs / initial values) needs from a forward.
+template <class S>
+struct Factors {
+  S* env;                // L, envelope.size
+  S* inverse_diagonal;   // n
+  S* z2;                 // M_uu^{-1} w, n (mnn only)
+  S* schur;              // a - w.z2, 1 (mnn only)
+};
+
+// Forward solve with factors computed earlier (same coefficients and steps): u holds g = (A^T b)_u
+// on entry and u on exit. w.z1 = w^T M_uu^{-1} g = z2.g by symmetry, so g is dotted with the stored
+// z2 before it is overwritten.
+template <class S>
+MECH_HOST_DEVICE void solve_with_factors(const Sizes& z, const Envelope& envelope,
+                                         const Factors<S>& factors, S* u, S* eps) {
+  const int n = z.unknowns();
+  S wz1{};
+  if (z.has_eps()) wz1 = dot(n, factors.z2, u);
+  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
+  back_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
+  if (!z.has_eps()) {
+    *eps = S{};
+    return;
+  }
+  const S e = (splat<S>(lane_real_t<S>(z.gamma_alpha)) - wz1) / *factors.schur;
+  for (int i = 0; i < n; ++i) u[i] -= e * factors.z2[i];
+  *eps = e;
+}
+
+// Assemble, factor and solve one system. `u` (n) receives u; `factors` receives L and the border
+// data (factors.z2 holds w until it is turned into z2).
+template <class S>
+MECH_HOST_DEVICE FactorStatus forward_system(const Sizes& z, const Envelope& envelope,
+                                             const SystemInputs<S>& in, Row<S>& row,
+                                             const Factors<S>& factors, S* u, S* eps) {
+  using Real = lane_real_t<S>;
+  const int n = z.unknowns();
+  S a{};
+  // z2 first holds w.
+  assemble(z, envelope, in, row, factors.env, u, z.has_eps() ? factors.z2 : nullptr, &a);
+  FactorStatus status = factor(n, envelope, factors.env, factors.inverse_diagonal);
+  if (status.status != Status::Ok) return status;
+  if (!z.has_eps()) {
+    forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
+    back_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
+    *eps = S{};
+    return status;
+  }
+  // p = L^{-1} g (in u), q = L^{-1} w (in z2).
+  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
+  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, factors.z2);
+  const S pq = dot(n, u, factors.z2);
+  const S qq = dot(n, factors.z2, factors.z2);
+  const S schur = a - qq;
+  const int lane = first_failing_lane(schur, a * pivot_tolerance<Real>());
+  if (lane >= 0) {
+    status.status = Status::BorderNotPositive;
+    status.index = -1;
+    status.lane = lane;
+    status.pivot = static_cast<double>(lane_get(schur, lane));
+    status.diagonal = static_cast<double>(lane_get(a, lane));
+    return status;
+  }
+  *factors.schur = schur;
+  back_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
+  back_substitute(n, envelope, factors.env, factors.inverse_diagonal, factors.z2);
+  const S e = (splat<S>(Real(z.gamma_alpha)) - pq) / schur;
+  for (int i = 0; i < n; ++i) u[i] -= e * factors.z2[i];
+  *eps = e;
+  return status;
+}
+
+// Right-hand side g = (A^T b)_u alone (for a re-solve with new rhs / initial values).
+template <class S>
+MECH_HOST_DEVICE void assemble_rhs(const Sizes& z, const SystemInputs<S>& in, Row<S>& row, S* g) {
+  const int n = z.unknowns();
+  for (int i = 0; i < n; ++i) g[i] = S{};
+  for (int t = 0; t < z.T; ++t) {
+    rows_at(z, in, t, row, [&](const Row<S>& r) {
+      if (r.kind == RowKind::Smooth) return;
+      for (int p = 0; p < r.count; ++p) g[r.col[p]] += r.value[p] * r.rhs;
+    });
+  }
+}
+
+// ---- one system, backward --------------------------------------------------------------------
+
+// Gradients of L(u, eps) given ubar = dL/du (n) and ebar = dL/deps. `v` is scratch of n.
+template <class S>
+MECH_HOST_DEVICE void backward_system(const Sizes& z, const Envelope& envelope,
+                                      const SystemInputs<S>& in, Row<S>& row,
+                                      const Factors<S>& factors, const S* u, S eps,
+                                      const S* ubar, S ebar, S* v, const SystemGradients<S>& out) {
+  const int n = z.unknowns();
+  const int m = z.block();
+  for (int i = 0; i < n; ++i) v[i] = ubar[i];
+  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, v);
+  back_substitute(n, envelope, factors.env, factors.inverse_diagonal, v);
+  S v_eps{};
+  if (z.has_eps()) {
+    v_eps = (ebar - dot(n, factors.z2, ubar)) / *factors.schur;
+    for (int i = 0; i < n; ++i) v[i] -= v_eps * factors.z2[i];
+  } else {
+    eps = S{};
+  }
+  if (out.steps)
+    for (int i = 0; i < (z.T - 1) * z.D; ++i) out.steps[i] = S{};
+  for (int t = 0; t < z.T; ++t) {
+    rows_at(z, in, t, row, [&](const Row<S>& r) {
+      const int count = r.count;
+      S ay = eps * r.eps_coef;
+      S av = v_eps * r.eps_coef;
+      for (int p = 0; p < count; ++p) {
+        ay += r.value[p] * u[r.col[p]];
+        av += r.value[p] * v[r.col[p]];
+      }
+      const S residual = r.rhs - ay;
+      switch (r.kind) {
+        case RowKind::Equation: {
+          if (out.rhs) out.rhs[r.index] = av * r.weight;
+          if (out.coeffs) {
+            S* dc = out.coeffs + static_cast<std::int64_t>(r.index) * m;
+            for (int p = 0; p < count; ++p)
+              dc[p] = (residual * v[r.col[p]] - av * u[r.col[p]]) * r.weight;
+          }
+          break;
+        }
+        case RowKind::Initial:
+          if (out.iv) out.iv[r.index] = av * r.weight;
+          break;
+        case RowKind::Smooth: {
+          if (!out.steps) break;
+          S total{};
+          for (int p = 0; p < count; ++p)
+            total += (residual * v[r.col[p]] - av * u[r.col[p]]) * r.dvalue[p];
+          for (int s = 0; s < r.step_count; ++s) out.steps[r.step_index[s]] += total;
+          break;
+        }
+      }
+    });
+  }
+}
+
+}  // namespace mech::neurlp

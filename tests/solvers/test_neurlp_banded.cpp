@@ -1,0 +1,262 @@
+// The banded NeuRLP solver (raw batch API) against the dense reference backend, against the
+// published solver's frozen outputs, and against central finite differences of its own forward.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "solvers/neurlp_batch.h"
+#include "solvers/neurlp_dense.h"
+#include "tests/solvers/neurlp_test_util.h"
+
+namespace mech::neurlp {
+namespace {
+
+using testing::Problem;
+using testing::random_problem;
+using testing::relative_error;
+
+struct Outputs {
+  std::vector<double> u, eps;
+  std::vector<double> grad_coeffs, grad_rhs, grad_iv, grad_steps;
+};
+
+// Forward and backward through the batch API (kept factors), for a fixed pseudo-random upstream
+// gradient.
+Outputs banded(const Problem& problem, const std::vector<double>& grad_u,
+               const std::vector<double>& grad_eps) {
+  Outputs out;
+  const Sizes& z = problem.sizes;
+  const std::int64_t B = problem.batch;
+  out.u.resize(B * z.unknowns());
+  out.eps.resize(B);
+  auto factors = forward_batch<double>(z, B, problem.inputs(), out.u.data(), out.eps.data(), true);
+  out.grad_coeffs.resize(problem.coeffs.size());
+  out.grad_rhs.resize(problem.rhs.size());
+  out.grad_iv.resize(problem.iv.size());
+  out.grad_steps.resize(problem.steps.size());
+  backward_batch<double>(*factors, problem.inputs(), out.u.data(), out.eps.data(), grad_u.data(),
+                         grad_eps.data(),
+                         {out.grad_coeffs.data(), out.grad_rhs.data(),
+                          out.grad_iv.empty() ? nullptr : out.grad_iv.data(), out.grad_steps.data()});
+  return out;
+}
+
+Outputs dense(const Problem& problem, const std::vector<double>& grad_u,
+              const std::vector<double>& grad_eps) {
+  Outputs out;
+  const Sizes& z = problem.sizes;
+  const std::int64_t n = z.unknowns();
+  out.grad_coeffs.resize(problem.coeffs.size());
+  out.grad_rhs.resize(problem.rhs.size());
+  out.grad_iv.resize(problem.iv.size());
+  out.grad_steps.resize(problem.steps.size());
+  const std::int64_t nc = problem.coeffs.size() / problem.batch, nr = problem.rhs.size() / problem.batch,
+                     ni = problem.iv.size() / problem.batch, ns = problem.steps.size() / problem.batch;
+  std::vector<double> scratch_iv(1);
+  for (std::int64_t b = 0; b < problem.batch; ++b) {
+    DenseSolution solution = dense_forward(z, problem.system(b));
+    out.u.insert(out.u.end(), solution.u.begin(), solution.u.end());
+    out.eps.push_back(solution.eps);
+    dense_backward(z, problem.system(b), grad_u.data() + b * n, grad_eps[b],
+                   {out.grad_coeffs.data() + b * nc, out.grad_rhs.data() + b * nr,
+                    ni ? out.grad_iv.data() + b * ni : scratch_iv.data(), out.grad_steps.data() + b * ns});
+  }
+  return out;
+}
+
+// Steps of the random problems. The normal matrix holds products of h^j for j up to 2P; with P = 4
+// and h = 0.05 its condition number reaches ~1e14 and no two float64 solvers can agree to 1e-10
+// (both are then right only to ~1e-3). Steps near 0.5 keep cond(M) near 1e4..1e6, so a 1e-10
+// disagreement is a bug and not rounding. Small steps are covered by the analytic tests.
+constexpr double kLowStep = 0.3, kHighStep = 0.7;
+
+std::vector<double> random_vector(std::size_t count, unsigned seed) {
+  std::mt19937_64 engine(seed);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  std::vector<double> out(count);
+  for (double& value : out) value = unit(engine);
+  return out;
+}
+
+std::string describe(const Sizes& z) {
+  return fmt::format("T={} D={} K={} E={} S={} n_iv={} {}", z.T, z.D, z.K, z.E, z.S, z.n_iv,
+                     z.formulation == Formulation::Mnn ? "mnn" : "scalable");
+}
+
+void expect_agree(const Outputs& a, const Outputs& b, double tolerance, const std::string& what) {
+  EXPECT_LT(relative_error(a.u, b.u), tolerance) << what << ": u";
+  EXPECT_LT(relative_error(a.eps, b.eps), tolerance) << what << ": eps";
+  EXPECT_LT(relative_error(a.grad_coeffs, b.grad_coeffs), tolerance) << what << ": dcoeffs";
+  EXPECT_LT(relative_error(a.grad_rhs, b.grad_rhs), tolerance) << what << ": drhs";
+  EXPECT_LT(relative_error(a.grad_iv, b.grad_iv), tolerance) << what << ": div";
+  EXPECT_LT(relative_error(a.grad_steps, b.grad_steps), tolerance) << what << ": dsteps";
+}
+
+// Banded and dense agree on random problems over orders 1..4, D, E, S, n_iv 0..K-1, both
+// formulations. B = 11 so that a partial lane pack (padding lanes) is exercised too.
+TEST(NeurlpBanded, AgreesWithDenseOnRandomProblems) {
+  unsigned seed = 1;
+  for (Formulation formulation : {Formulation::Mnn, Formulation::Scalable}) {
+    for (int P = 1; P <= 4; ++P) {
+      for (int D : {1, 2}) {
+        for (int n_iv = 0; n_iv <= P; ++n_iv) {
+          Sizes z;
+          z.T = 7 + P;
+          z.D = D;
+          z.K = P + 1;
+          z.E = D + (P % 2);            // square and over-determined coupled systems
+          z.S = n_iv == 0 ? 0 : 1 + (P + n_iv) % 2;
+          z.n_iv = n_iv;
+          z.formulation = formulation;
+          if (formulation == Formulation::Scalable) {
+            z.equation_weight = 1.7;
+            z.initial_weight = 0.6;
+            z.smooth_weight = 2.3;
+          }
+          const Problem problem = random_problem(z, 11, seed++, kLowStep, kHighStep);
+          const auto grad_u = random_vector(problem.batch * z.unknowns(), seed++);
+          const auto grad_eps = random_vector(problem.batch, seed++);
+          expect_agree(banded(problem, grad_u, grad_eps), dense(problem, grad_u, grad_eps), 1e-10,
+                       describe(z));
+        }
+      }
+    }
+  }
+}
+
+// Central finite differences of the banded forward (float64) against its backward, for every input.
+TEST(NeurlpBanded, GradientsMatchFiniteDifferences) {
+  for (Formulation formulation : {Formulation::Mnn, Formulation::Scalable}) {
+    for (int P : {1, 2, 3}) {
+      Sizes z;
+      z.T = 6;
+      z.D = 2;
+      z.K = P + 1;
+      z.E = 2;
+      z.S = 2;
+      z.n_iv = P > 1 ? 2 : 1;
+      z.formulation = formulation;
+      z.smooth_weight = 1.5;
+      const Problem problem = random_problem(z, 2, 100 + P, kLowStep, kHighStep);
+      const auto grad_u = random_vector(problem.batch * z.unknowns(), 200 + P);
+      const auto grad_eps = random_vector(problem.batch, 300 + P);
+      const Outputs analytic = banded(problem, grad_u, grad_eps);
+      auto loss = [&](const Problem& p) {
+        std::vector<double> u(p.batch * z.unknowns()), eps(p.batch);
+        forward_batch<double>(z, p.batch, p.inputs(), u.data(), eps.data(), false);
+        double sum = 0.0;
+        for (std::size_t i = 0; i < u.size(); ++i) sum += u[i] * grad_u[i];
+        for (std::size_t i = 0; i < eps.size(); ++i) sum += eps[i] * grad_eps[i];
+        return sum;
+      };
+      auto check = [&](std::vector<double> Problem::*field, const std::vector<double>& gradient,
+                       const char* name) {
+        Problem perturbed = problem;
+        for (std::size_t i = 0; i < gradient.size(); ++i) {
+          const double base = (problem.*field)[i];
+          const double h = 1e-6 * std::max(1.0, std::abs(base));
+          (perturbed.*field)[i] = base + h;
+          const double up = loss(perturbed);
+          (perturbed.*field)[i] = base - h;
+          const double down = loss(perturbed);
+          (perturbed.*field)[i] = base;
+          const double numeric = (up - down) / (2 * h);
+          EXPECT_NEAR(gradient[i], numeric, 1e-6 * std::max(1.0, std::abs(numeric)))
+              << describe(z) << ": d/d" << name << "[" << i << "]";
+        }
+      };
+      check(&Problem::coeffs, analytic.grad_coeffs, "coeffs");
+      check(&Problem::rhs, analytic.grad_rhs, "rhs");
+      check(&Problem::iv, analytic.grad_iv, "iv");
+      check(&Problem::steps, analytic.grad_steps, "steps");
+    }
+  }
+}
+
+// The published solver's frozen outputs (tests/data/neurlp, dense Cholesky, float64, mnn).
+TEST(NeurlpBanded, MatchesPublishedSolverOutputs) {
+  const std::string root = std::string(MECH_TEST_DATA_DIR) + "/neurlp/";
+  for (const char* name : {"order2", "order3_coupled", "order4", "multi_iv_steps", "long_order2"}) {
+    const std::string dir = root + name + "/";
+    auto coeffs = testing::read_npy_f8(dir + "coeffs.npy");
+    auto rhs = testing::read_npy_f8(dir + "rhs.npy");
+    auto iv = testing::read_npy_f8(dir + "iv.npy");
+    auto steps = testing::read_npy_f8(dir + "steps.npy");
+    ASSERT_EQ(coeffs.shape.size(), 5u) << name;
+    ASSERT_EQ(iv.shape.size(), 4u) << name;
+    Problem problem;
+    problem.batch = coeffs.shape[0];
+    problem.sizes.E = static_cast<int>(coeffs.shape[1]);
+    problem.sizes.T = static_cast<int>(coeffs.shape[2]);
+    problem.sizes.D = static_cast<int>(coeffs.shape[3]);
+    problem.sizes.K = static_cast<int>(coeffs.shape[4]);
+    problem.sizes.S = static_cast<int>(iv.shape[1]);
+    problem.sizes.n_iv = static_cast<int>(iv.shape[3]);
+    problem.sizes.gamma_alpha = 0.5 * 0.1;
+    problem.coeffs = coeffs.values;
+    problem.rhs = rhs.values;
+    problem.iv = iv.values;
+    problem.steps = steps.values;
+    const auto grad_u = testing::read_npy_f8(dir + "grad_u.npy").values;
+    const auto grad_eps = testing::read_npy_f8(dir + "grad_eps.npy").values;
+    const Outputs out = banded(problem, grad_u, grad_eps);
+    const double tolerance = 1e-8;
+    EXPECT_LT(relative_error(out.u, testing::read_npy_f8(dir + "u.npy").values), tolerance) << name << ": u";
+    EXPECT_LT(relative_error(out.eps, testing::read_npy_f8(dir + "eps.npy").values), tolerance) << name << ": eps";
+    EXPECT_LT(relative_error(out.grad_coeffs, testing::read_npy_f8(dir + "grads/coeffs.npy").values), tolerance)
+        << name << ": dcoeffs";
+    EXPECT_LT(relative_error(out.grad_rhs, testing::read_npy_f8(dir + "grads/rhs.npy").values), tolerance)
+        << name << ": drhs";
+    EXPECT_LT(relative_error(out.grad_iv, testing::read_npy_f8(dir + "grads/iv.npy").values), tolerance)
+        << name << ": div";
+    EXPECT_LT(relative_error(out.grad_steps, testing::read_npy_f8(dir + "grads/steps.npy").values), tolerance)
+        << name << ": dsteps";
+  }
+}
+
+// The fused forward+backward and the re-solve with kept factors give the same numbers.
+TEST(NeurlpBanded, FusedAndReusePathsAgree) {
+  for (Formulation formulation : {Formulation::Mnn, Formulation::Scalable}) {
+    Sizes z;
+    z.T = 40;
+    z.D = 2;
+    z.K = 3;
+    z.E = 2;
+    z.S = 1;
+    z.n_iv = 2;
+    z.formulation = formulation;
+    Problem problem = random_problem(z, 19, 7);
+    const auto grad_u = random_vector(problem.batch * z.unknowns(), 8);
+    const auto grad_eps = random_vector(problem.batch, 9);
+    const Outputs reference = banded(problem, grad_u, grad_eps);
+    Outputs fused;
+    fused.u.resize(reference.u.size());
+    fused.eps.resize(reference.eps.size());
+    fused.grad_coeffs.resize(problem.coeffs.size());
+    fused.grad_rhs.resize(problem.rhs.size());
+    fused.grad_iv.resize(problem.iv.size());
+    fused.grad_steps.resize(problem.steps.size());
+    forward_backward_batch<double>(z, problem.batch, problem.inputs(), fused.u.data(), fused.eps.data(),
+                                   grad_u.data(), grad_eps.data(),
+                                   {fused.grad_coeffs.data(), fused.grad_rhs.data(),
+                                    fused.grad_iv.data(), fused.grad_steps.data()});
+    expect_agree(fused, reference, 1e-13, "fused");
+
+    // New rhs and initial values, same coefficients and steps: substitution only.
+    std::vector<double> u(reference.u.size()), eps(reference.eps.size());
+    auto factors = forward_batch<double>(z, problem.batch, problem.inputs(), u.data(), eps.data(), true);
+    Problem changed = problem;
+    changed.rhs = random_vector(problem.rhs.size(), 10);
+    changed.iv = random_vector(problem.iv.size(), 11);
+    resolve_batch<double>(*factors, changed.inputs(), u.data(), eps.data());
+    std::vector<double> u_fresh(u.size()), eps_fresh(eps.size());
+    forward_batch<double>(z, problem.batch, changed.inputs(), u_fresh.data(), eps_fresh.data(), false);
+    EXPECT_LT(relative_error(u, u_fresh), 1e-12);
+    EXPECT_LT(relative_error(eps, eps_fresh), 1e-12);
+  }
+}
+
+}  // namespace
+}  // namespace mech::neurlp
