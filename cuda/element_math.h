@@ -2,7 +2,8 @@
 // CPU tests (tests/cuda/test_host_emulation.cpp) compare it with the CPU kernels on machines
 // without a GPU: unary math and its derivative factors, binary arithmetic and comparisons, and the
 // fused SGD and Adam updates. The formulas follow core/cpu_elementwise.cpp and core/cpu_optim
-// exactly (same branches, same order of operations) so CPU and GPU agree to rounding.
+// and core/cpu_optim.cpp exactly (same branches, same order of operations, same dtype of each
+// constant) so CPU and GPU agree to rounding (the GPU may fuse multiply-adds).
 #pragma once
 
 #include <cmath>
@@ -163,8 +164,10 @@ MECH_HOST_DEVICE inline void adam_update(T& param, T grad, T& exp_avg, T& exp_av
       g += static_cast<T>(p.weight_decay) * param;
     }
   }
-  exp_avg = static_cast<T>(p.beta1) * exp_avg + static_cast<T>(1.0 - p.beta1) * g;
-  exp_avg_sq = static_cast<T>(p.beta2) * exp_avg_sq + static_cast<T>(1.0 - p.beta2) * g * g;
+  const T beta1 = static_cast<T>(p.beta1);
+  const T beta2 = static_cast<T>(p.beta2);
+  exp_avg = beta1 * exp_avg + (T(1) - beta1) * g;
+  exp_avg_sq = beta2 * exp_avg_sq + (T(1) - beta2) * g * g;
   const T denominator = sqrt_of(exp_avg_sq) / static_cast<T>(::sqrt(p.bias_correction2)) + static_cast<T>(p.eps);
   param -= static_cast<T>(p.lr / p.bias_correction1) * exp_avg / denominator;
 }

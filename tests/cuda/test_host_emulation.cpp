@@ -1,0 +1,298 @@
+// The CUDA kernels' per-element code, run on the CPU and compared with the CPU kernels (the
+// oracle), so that a semantic slip in the GPU path (a wrong branch, a missed parameter, a bad
+// index in conv's backward) fails here, on machines without a GPU. Covered: every unary op (float
+// and int64), every binary op, fused SGD and Adam steps, conv1d forward and both gradients over
+// strides, paddings, dilations and both padding modes. Host and device compile the same source
+// (cuda/element_math.h, cuda/conv_math.h); the device may additionally fuse multiply-adds, which
+// the parity suite's tolerances cover.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "core/cpu_kernels.h"
+#include "core/generator.h"
+#include "core/tensor.h"
+#include "cuda/conv_math.h"
+#include "cuda/element_math.h"
+
+namespace mech::cuda {
+namespace {
+
+// Equal to a few units in the last place of max(|want|, scale) (both sides call the same libm).
+// `scale` is the size of the terms that produced want: an update like p - lr*g cancels, and one
+// fused multiply-add on one side (the library is built with -march=native) moves the result by
+// an ulp of the terms, not of the result.
+template <class T>
+void expect_close_ulps(T got, T want, const std::string& what, double scale = 0.0) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(got)) << what << ": got " << got << ", want NaN";
+      return;
+    }
+    const T tolerance = 4 * std::numeric_limits<T>::epsilon() * std::max<T>(std::abs(want), static_cast<T>(scale)) +
+                        std::numeric_limits<T>::min();
+    EXPECT_LE(std::abs(got - want), tolerance) << what << ": got " << got << ", want " << want;
+  } else {
+    EXPECT_EQ(got, want) << what;
+  }
+}
+
+template <class T>
+Tensor tensor_of(const std::vector<T>& values) {
+  return from_vector<T>(values, {static_cast<std::int64_t>(values.size())});
+}
+
+struct UnaryCase {
+  UnaryOp op;
+  double p0, p1;
+  bool positive_only;  // log and sqrt: only x > 0 is meaningful (NaN elsewhere on both sides anyway)
+  const char* name;
+};
+
+const std::vector<UnaryCase>& unary_cases() {
+  static const std::vector<UnaryCase> cases{
+      {UnaryOp::Neg, 0, 0, false, "neg"},        {UnaryOp::Exp, 0, 0, false, "exp"},
+      {UnaryOp::Log, 0, 0, true, "log"},          {UnaryOp::Sqrt, 0, 0, true, "sqrt"},
+      {UnaryOp::Abs, 0, 0, false, "abs"},        {UnaryOp::Tanh, 0, 0, false, "tanh"},
+      {UnaryOp::Sigmoid, 0, 0, false, "sigmoid"}, {UnaryOp::Relu, 0, 0, false, "relu"},
+      {UnaryOp::Elu, 0.7, 0, false, "elu"},      {UnaryOp::Softplus, 2.0, 5.0, false, "softplus"},
+      {UnaryOp::Clamp, -0.5, 1.5, false, "clamp"}, {UnaryOp::Pow, 3.0, 0, true, "pow3"},
+      {UnaryOp::Pow, 2.0, 0, false, "pow2"},     {UnaryOp::Sign, 0, 0, false, "sign"},
+      {UnaryOp::ReluMask, 0, 0, false, "relu_mask"}, {UnaryOp::EluGrad, 1.3, 0, false, "elu_grad"},
+      {UnaryOp::SoftplusGrad, 1.5, 4.0, false, "softplus_grad"},
+      {UnaryOp::ClampMask, -1.0, 0.25, false, "clamp_mask"},
+  };
+  return cases;
+}
+
+template <class T>
+void check_unary_against_cpu() {
+  std::vector<T> all{-40, -3, -1, -0.5, -1e-3, 0, 1e-3, 0.25, 0.5, 1, 1.5, 2.5, 3, 40};
+  std::vector<T> positive{1e-3, 0.25, 0.5, 1, 1.5, 2.5, 3, 40};
+  for (const UnaryCase& c : unary_cases()) {
+    const std::vector<T>& values = c.positive_only ? positive : all;
+    const Tensor x = tensor_of(values);
+    const Tensor out = empty(x.shape(), TensorOptions().dtype(dtype_of<T>()));
+    cpu::unary(c.op, x, out, c.p0, c.p1);
+    const std::vector<T> want = out.to_vector<T>();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      expect_close_ulps<T>(math::unary_value<T>(c.op, values[i], c.p0, c.p1), want[i],
+                           std::string(c.name) + "(" + std::to_string(values[i]) + ")");
+    }
+  }
+}
+
+TEST(CudaHostEmulation, UnaryMatchesCpuFloat32) { check_unary_against_cpu<float>(); }
+TEST(CudaHostEmulation, UnaryMatchesCpuFloat64) { check_unary_against_cpu<double>(); }
+
+TEST(CudaHostEmulation, UnaryIntegerOpsMatchCpu) {
+  const std::vector<std::int64_t> values{-7, -1, 0, 1, 2, 9};
+  const Tensor x = tensor_of(values);
+  for (const UnaryCase& c : unary_cases()) {
+    if (!math::unary_defined_for_integers(c.op)) {
+      const Tensor out = empty(x.shape(), TensorOptions().dtype(DType::Int64));
+      EXPECT_THROW(cpu::unary(c.op, x, out, c.p0, c.p1), Error) << c.name << " is float-only on the CPU too";
+      continue;
+    }
+    const Tensor out = empty(x.shape(), TensorOptions().dtype(DType::Int64));
+    cpu::unary(c.op, x, out, c.p0, c.p1);
+    const auto want = out.to_vector<std::int64_t>();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      EXPECT_EQ(math::unary_value<std::int64_t>(c.op, values[i], c.p0, c.p1), want[i]) << c.name << " " << values[i];
+    }
+  }
+}
+
+template <class T>
+void check_binary_against_cpu() {
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  // Ties (for comparisons, Max, Min) and, for floats, NaN on either side (Max/Min's NaN rule) and
+  // 0/0; integer divisors stay non-zero.
+  std::vector<T> left{T(-2), T(-1), T(0), T(0.5), T(1), T(3), T(3), nan, T(1)};
+  std::vector<T> right{T(1), T(-1), T(0), T(2), T(-0.25), T(3), T(4), T(1), nan};
+  if constexpr (std::is_integral_v<T>) {
+    left = {-2, -1, 0, 7, 1, 3, 3, -9, 1};
+    right = {1, -1, 5, 2, -4, 3, 4, 2, 6};
+  }
+  const Tensor a = tensor_of(left), b = tensor_of(right);
+  for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Gt, BinaryOp::Lt,
+                      BinaryOp::Ge, BinaryOp::Le, BinaryOp::Eq, BinaryOp::Max, BinaryOp::Min}) {
+    const Tensor out = empty(a.shape(), TensorOptions().dtype(dtype_of<T>()));
+    cpu::binary(op, a, b, out);
+    const auto want = out.to_vector<T>();
+    for (std::size_t i = 0; i < left.size(); ++i) {
+      expect_close_ulps<T>(math::binary_value<T>(op, left[i], right[i]), want[i],
+                           "binary op " + std::to_string(static_cast<int>(op)) + " element " + std::to_string(i));
+    }
+  }
+}
+
+TEST(CudaHostEmulation, BinaryMatchesCpu) {
+  check_binary_against_cpu<float>();
+  check_binary_against_cpu<double>();
+  check_binary_against_cpu<std::int64_t>();
+}
+
+template <class T>
+std::vector<T> random_values(std::size_t n, std::mt19937& random, double low = -1, double high = 1) {
+  std::uniform_real_distribution<double> uniform(low, high);
+  std::vector<T> values(n);
+  for (auto& value : values) value = static_cast<T>(uniform(random));
+  return values;
+}
+
+template <class T>
+void check_sgd_against_cpu() {
+  std::mt19937 random(11);
+  struct Config { double lr, momentum, dampening, weight_decay; bool nesterov, first_step; };
+  for (const Config& config : {Config{0.1, 0, 0, 0, false, false}, Config{0.05, 0.9, 0, 0, false, true},
+                               Config{0.05, 0.9, 0.1, 0.01, false, false}, Config{0.2, 0.8, 0, 0.1, true, false}}) {
+    const std::size_t n = 37;
+    auto param = random_values<T>(n, random), grad = random_values<T>(n, random), buffer = random_values<T>(n, random);
+    const Tensor p = tensor_of(param), g = tensor_of(grad), m = tensor_of(buffer);
+    cpu::sgd_step(p, g, m, config.lr, config.momentum, config.dampening, config.weight_decay, config.nesterov,
+                  config.first_step);
+    const auto want_param = p.to_vector<T>(), want_buffer = m.to_vector<T>();
+    const math::SgdParameters parameters{config.lr, config.momentum, config.dampening, config.weight_decay,
+                                         config.nesterov, config.first_step};
+    for (std::size_t i = 0; i < n; ++i) {
+      math::sgd_update<T>(param[i], grad[i], buffer[i], parameters);
+      expect_close_ulps<T>(param[i], want_param[i], "sgd param " + std::to_string(i), 1.0);
+      if (config.momentum != 0) expect_close_ulps<T>(buffer[i], want_buffer[i], "sgd buffer " + std::to_string(i), 1.0);
+    }
+  }
+}
+
+template <class T>
+void check_adam_against_cpu() {
+  std::mt19937 random(12);
+  struct Config { double lr, weight_decay; bool decoupled; std::int64_t step; };
+  for (const Config& config : {Config{1e-3, 0, false, 1}, Config{1e-2, 0.1, false, 3}, Config{1e-2, 0.1, true, 7}}) {
+    const std::size_t n = 29;
+    auto param = random_values<T>(n, random), grad = random_values<T>(n, random);
+    auto first = random_values<T>(n, random), second = random_values<T>(n, random, 0.0, 0.5);
+    const Tensor p = tensor_of(param), g = tensor_of(grad), m = tensor_of(first), v = tensor_of(second);
+    cpu::adam_step(p, g, m, v, config.lr, 0.9, 0.999, 1e-8, config.weight_decay, config.decoupled, config.step);
+    const auto want_param = p.to_vector<T>(), want_first = m.to_vector<T>(), want_second = v.to_vector<T>();
+    const auto parameters = math::make_adam_parameters(config.lr, 0.9, 0.999, 1e-8, config.weight_decay,
+                                                       config.decoupled, config.step);
+    for (std::size_t i = 0; i < n; ++i) {
+      math::adam_update<T>(param[i], grad[i], first[i], second[i], parameters);
+      expect_close_ulps<T>(param[i], want_param[i], "adam param " + std::to_string(i), 1.0);
+      expect_close_ulps<T>(first[i], want_first[i], "adam exp_avg " + std::to_string(i), 1.0);
+      expect_close_ulps<T>(second[i], want_second[i], "adam exp_avg_sq " + std::to_string(i), 1.0);
+    }
+  }
+}
+
+TEST(CudaHostEmulation, SgdMatchesCpu) {
+  check_sgd_against_cpu<float>();
+  check_sgd_against_cpu<double>();
+}
+
+TEST(CudaHostEmulation, AdamMatchesCpu) {
+  check_adam_against_cpu<float>();
+  check_adam_against_cpu<double>();
+}
+
+// ---- conv1d ------------------------------------------------------------------------------------
+
+struct ConvCase {
+  std::int64_t batch, in_channels, out_channels, length, taps, stride, padding, dilation;
+  PaddingMode mode;
+};
+
+std::string describe(const ConvCase& c) {
+  return fmt::format("N={} Ci={} Co={} L={} K={} stride={} padding={} dilation={} {}", c.batch, c.in_channels,
+                     c.out_channels, c.length, c.taps, c.stride, c.padding, c.dilation,
+                     c.mode == PaddingMode::Circular ? "circular" : "zeros");
+}
+
+// Runs the CPU kernel; skips the test (with the reason) while core's conv1d is still pending.
+template <class Function>
+bool run_cpu_or_skip(Function&& function) {
+  try {
+    function();
+    return true;
+  } catch (const Error& error) {
+    if (std::string(error.what()).find("not implemented") != std::string::npos) return false;
+    throw;
+  }
+}
+
+TEST(CudaHostEmulation, Conv1dForwardAndBackwardMatchCpu) {
+  std::vector<ConvCase> cases;
+  for (PaddingMode mode : {PaddingMode::Zeros, PaddingMode::Circular}) {
+    for (std::int64_t stride : {1, 2}) {
+      for (std::int64_t padding : {0, 1, 3}) {
+        for (std::int64_t dilation : {1, 2}) cases.push_back({2, 3, 4, 9, 3, stride, padding, dilation, mode});
+      }
+    }
+  }
+  cases.push_back({1, 1, 1, 5, 5, 1, 2, 1, PaddingMode::Circular});  // the kernel spans the whole input
+  Generator generator(5);
+  const auto options = TensorOptions().dtype(DType::Float64);
+  for (const ConvCase& c : cases) {
+    SCOPED_TRACE(describe(c));
+    // The input is a transposed view, so the strided path is exercised too.
+    const Tensor input = randn({c.batch, c.length, c.in_channels}, options, &generator).transpose(1, 2);
+    const Tensor weight = randn({c.out_channels, c.in_channels, c.taps}, options, &generator);
+    const Tensor bias = randn({c.out_channels}, options, &generator);
+    const std::int64_t out_length = (c.length + 2 * c.padding - c.dilation * (c.taps - 1) - 1) / c.stride + 1;
+    const Tensor out = empty({c.batch, c.out_channels, out_length}, options);
+    if (!run_cpu_or_skip([&] { cpu::conv1d(input, weight, bias, out, c.stride, c.padding, c.dilation, c.mode); })) {
+      GTEST_SKIP() << "core's CPU conv1d is not implemented yet";
+    }
+    conv::Geometry g;
+    g.batch = c.batch, g.in_channels = c.in_channels, g.out_channels = c.out_channels, g.length = c.length;
+    g.taps = c.taps, g.out_length = out_length, g.stride = c.stride, g.padding = c.padding, g.dilation = c.dilation;
+    g.circular = c.mode == PaddingMode::Circular;
+    const Tensor grad_out = randn(out.shape(), options, &generator);
+    for (int d = 0; d < 3; ++d) {
+      g.input_strides[d] = input.stride(d);
+      g.weight_strides[d] = weight.stride(d);
+      g.output_strides[d] = grad_out.stride(d);
+    }
+    const double* in = input.data_ptr<double>();
+    const double* w = weight.data_ptr<double>();
+    const auto want_out = out.to_vector<double>();
+    for (std::int64_t n = 0, i = 0; n < c.batch; ++n) {
+      for (std::int64_t co = 0; co < c.out_channels; ++co) {
+        for (std::int64_t l = 0; l < out_length; ++l, ++i) {
+          EXPECT_NEAR(conv::output_element<double>(g, in, w, bias.data_ptr<double>(), n, co, l), want_out[i], 1e-12)
+              << "out[" << n << "][" << co << "][" << l << "]";
+        }
+      }
+    }
+    const Tensor grad_input = empty(input.shape(), options), grad_weight = empty(weight.shape(), options);
+    cpu::conv1d_backward(grad_out, input, weight, grad_input, grad_weight, c.stride, c.padding, c.dilation, c.mode);
+    const double* go = grad_out.data_ptr<double>();
+    const auto want_grad_input = grad_input.to_vector<double>();
+    for (std::int64_t n = 0, i = 0; n < c.batch; ++n) {
+      for (std::int64_t ci = 0; ci < c.in_channels; ++ci) {
+        for (std::int64_t j = 0; j < c.length; ++j, ++i) {
+          EXPECT_NEAR(conv::grad_input_element<double>(g, go, w, n, ci, j), want_grad_input[i], 1e-12)
+              << "grad_input[" << n << "][" << ci << "][" << j << "]";
+        }
+      }
+    }
+    const auto want_grad_weight = grad_weight.to_vector<double>();
+    for (std::int64_t co = 0, i = 0; co < c.out_channels; ++co) {
+      for (std::int64_t ci = 0; ci < c.in_channels; ++ci) {
+        for (std::int64_t k = 0; k < c.taps; ++k, ++i) {
+          // Split over 3 "threads" as the block reduction does, then summed.
+          double total = 0;
+          for (int thread = 0; thread < 3; ++thread) {
+            total += conv::grad_weight_partial<double>(g, go, in, co, ci, k, thread, 3);
+          }
+          EXPECT_NEAR(total, want_grad_weight[i], 1e-12) << "grad_weight[" << co << "][" << ci << "][" << k << "]";
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mech::cuda
