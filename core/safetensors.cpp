@@ -52,13 +52,22 @@ std::string printable(std::string_view text, std::size_t limit = 60) {
 
 // ---- JSON ------------------------------------------------------------------------------------
 
+struct JsonMember;
+
 struct JsonValue {
   enum class Kind { Null, Bool, Number, String, Array, Object };
   Kind kind = Kind::Null;
   bool boolean = false;
   std::string text;  // a string's decoded value, or a number's literal text
   std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;  // in document order, keys unique
+  // In document order, keys unique. (A named struct, not std::pair: a pair may not hold the
+  // still-incomplete JsonValue.)
+  std::vector<JsonMember> members;
+};
+
+struct JsonMember {
+  std::string key;
+  JsonValue value;
 };
 
 const char* kind_name(JsonValue::Kind kind) {
@@ -136,7 +145,7 @@ class JsonParser {
 
   void parse_object(JsonValue& value, int depth) {
     ++position_;  // '{'
-    std::set<std::string_view> seen;
+    std::set<std::string> seen;
     skip_space();
     if (peek() == '}') {
       ++position_;
@@ -151,10 +160,9 @@ class JsonParser {
       ++position_;
       skip_space();
       JsonValue member = parse_value(depth + 1);
-      for (const auto& existing : value.members) {
-        if (existing.first == key) bad(fmt::format("duplicate key '{}'", printable(key)));
-      }
-      value.members.emplace_back(std::move(key), std::move(member));
+      // A set, not a scan of the members: a corrupt header with many keys must not go quadratic.
+      if (!seen.insert(key).second) bad(fmt::format("duplicate key '{}'", printable(key)));
+      value.members.push_back(JsonMember{std::move(key), std::move(member)});
       skip_space();
       if (peek() == ',') {
         ++position_;
