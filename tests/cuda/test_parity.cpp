@@ -1,0 +1,563 @@
+// CPU/CUDA parity, in the spirit of ggml's test-backend-ops: every kernel of core/kernels.h and
+// the main differentiable ops run on the CPU (the oracle) and on the GPU on the same random
+// inputs, contiguous and strided (transposed, sliced, broadcast), float32 and float64, and must
+// agree to |gpu - cpu| <= eps(dtype) * factor * (scale + |cpu|), where `scale` is the size of the
+// terms that produced a value (1 for elementwise math, the number of summed terms for reductions
+// and products). Outputs are written into the middle of a buffer filled with a sentinel, so any
+// write outside the output (or into the gaps of a strided output) is caught.
+// Without a device every test skips with one line.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "core/generator.h"
+#include "core/kernels.h"
+#include "core/tensor.h"
+#include "cuda/backend.h"
+
+namespace mech {
+namespace {
+
+// The device under test: the GPU; or, with MECH_PARITY_ON_CPU=1 and no GPU, the CPU itself, which
+// checks the harness (layouts, sentinels, comparisons) and the CPU kernels' bounds on any machine.
+bool self_test_on_cpu() {
+  const char* flag = std::getenv("MECH_PARITY_ON_CPU");
+  return !cuda::is_available() && flag != nullptr && std::string(flag) == "1";
+}
+Device target() { return self_test_on_cpu() ? Device::cpu() : Device::cuda(); }
+
+#define REQUIRE_CUDA_DEVICE()                                                                         \
+  do {                                                                                                \
+    if (!cuda::is_available() && !self_test_on_cpu())                                                 \
+      GTEST_SKIP() << "no CUDA device: CPU/CUDA parity needs a GPU (run tools/gpu-check on a GPU machine)"; \
+  } while (0)
+
+constexpr double kSentinel = -7777.0;  // exact in float32, float64 and int64
+constexpr std::int64_t kPad = 67;      // sentinel elements on each side of an output
+
+double epsilon_of(DType dtype) {
+  return dtype == DType::Float32 ? std::numeric_limits<float>::epsilon()
+                                 : dtype == DType::Float64 ? std::numeric_limits<double>::epsilon() : 0.0;
+}
+
+const char* short_name(DType dtype) { return dtype_name(dtype); }
+
+struct Tolerance {
+  double factor = 8;  // units of eps(dtype)
+  double scale = 1;   // size of the terms behind each value
+};
+
+// Element-by-element comparison; reports the first few mismatches with their flat index.
+void expect_close(const Tensor& cpu_result, const Tensor& gpu_result, Tolerance tolerance, const std::string& what) {
+  ASSERT_EQ(cpu_result.shape(), gpu_result.shape()) << what;
+  const auto want = cpu_result.to_vector<double>();
+  const auto got = gpu_result.to(Device::cpu()).to_vector<double>();
+  const double eps = epsilon_of(cpu_result.dtype());
+  int reported = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const double limit = eps * tolerance.factor * (tolerance.scale + std::abs(want[i]));
+    const bool both_nan = std::isnan(want[i]) && std::isnan(got[i]);
+    if (both_nan || std::abs(got[i] - want[i]) <= limit) continue;
+    ADD_FAILURE() << what << ": element " << i << " of shape " << shape_str(cpu_result.shape()) << ": cuda "
+                  << got[i] << ", cpu " << want[i] << " (|diff| " << std::abs(got[i] - want[i]) << " > " << limit << ")";
+    if (++reported == 5) return;
+  }
+}
+
+// ---- inputs in several layouts, identical on both devices --------------------------------------
+
+enum class Layout { Contiguous, Transposed, Sliced, Broadcast };
+const char* layout_name(Layout layout) {
+  switch (layout) {
+    case Layout::Contiguous: return "contiguous";
+    case Layout::Transposed: return "transposed";
+    case Layout::Sliced: return "sliced";
+    case Layout::Broadcast: return "broadcast";
+  }
+  return "?";
+}
+
+struct Pair {
+  Tensor cpu, gpu;
+};
+
+// A tensor of `shape` viewed through `layout` (rank >= 2 for Transposed), same values on both
+// devices: the storage is made on the CPU, copied, and the same view is taken on each side.
+Pair make_input(const Shape& shape, DType dtype, Layout layout, Generator& generator,
+                const std::function<Tensor(const Tensor&)>& transform = {}) {
+  Shape base_shape = shape;
+  const std::int64_t rank = static_cast<std::int64_t>(shape.size());
+  switch (layout) {
+    case Layout::Contiguous: break;
+    case Layout::Transposed: std::swap(base_shape[rank - 1], base_shape[rank - 2]); break;
+    case Layout::Sliced: base_shape[0] = 2 * shape[0] + 1; break;
+    case Layout::Broadcast: base_shape[0] = 1; break;
+  }
+  const DType make_dtype = dtype == DType::Int64 ? DType::Float64 : dtype;
+  Tensor base = randn(base_shape, TensorOptions().dtype(make_dtype), &generator);
+  if (transform) base = transform(base);
+  if (dtype == DType::Int64) base = (base * 5.0).to(DType::Int64);
+  auto view = [&](const Tensor& t) {
+    switch (layout) {
+      case Layout::Contiguous: return t;
+      case Layout::Transposed: return t.transpose(rank - 1, rank - 2);
+      case Layout::Sliced: return t.slice(0, 1, 2 * shape[0] + 1, 2);
+      case Layout::Broadcast: return t.expand(shape);
+    }
+    return t;
+  };
+  return {view(base), view(base.to(target()))};
+}
+
+// An output of `shape` in the middle of a sentinel-filled buffer on `device`; `every` > 1 makes a
+// strided output whose gaps must keep the sentinel too.
+struct GuardedOutput {
+  Tensor buffer;
+  Tensor view;
+  std::int64_t every = 1;
+};
+
+GuardedOutput make_output(const Shape& shape, DType dtype, Device device, std::int64_t every = 1) {
+  const std::int64_t n = shape_numel(shape);
+  GuardedOutput out;
+  out.every = every;
+  out.buffer = full({n * every + 2 * kPad}, kSentinel, TensorOptions().dtype(dtype).device(device));
+  Shape strides = contiguous_strides(shape);
+  for (auto& stride : strides) stride *= every;
+  out.view = Tensor(out.buffer.storage(), out.buffer.offset() + kPad, shape, strides, dtype);
+  return out;
+}
+
+// Every buffer element that is not part of the output still holds the sentinel.
+void expect_sentinels_intact(const GuardedOutput& out, const std::string& what) {
+  const auto values = out.buffer.to(Device::cpu()).to_vector<double>();
+  const std::int64_t n = out.view.numel();
+  int reported = 0;
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(values.size()); ++i) {
+    const std::int64_t inside = i - kPad;
+    const bool output_element = inside >= 0 && inside < n * out.every && inside % out.every == 0;
+    if (output_element || values[static_cast<std::size_t>(i)] == kSentinel) continue;
+    ADD_FAILURE() << what << ": buffer element " << i << " outside the output was overwritten (" << values[i] << ")";
+    if (++reported == 3) return;
+  }
+}
+
+// Runs `kernel` into guarded outputs on both devices, checks sentinels and compares.
+void check_kernel(const std::string& what, const Shape& out_shape, DType dtype, Tolerance tolerance,
+                  const std::function<void(const Tensor& out, bool on_gpu)>& kernel, std::int64_t every = 1) {
+  GuardedOutput cpu_out = make_output(out_shape, dtype, Device::cpu(), every);
+  GuardedOutput gpu_out = make_output(out_shape, dtype, target(), every);
+  kernel(cpu_out.view, false);
+  kernel(gpu_out.view, true);
+  expect_sentinels_intact(gpu_out, what);
+  expect_close(cpu_out.view, gpu_out.view, tolerance, what);
+}
+
+std::string label(const std::string& op, DType dtype, Layout layout) {
+  return op + " [" + short_name(dtype) + ", " + layout_name(layout) + "]";
+}
+
+const std::vector<DType> kFloatTypes{DType::Float32, DType::Float64};
+
+// ---- kernel-level parity -------------------------------------------------------------------------
+
+struct UnaryCase {
+  UnaryOp op;
+  double p0, p1;
+  bool positive;
+  const char* name;
+};
+
+TEST(CudaParity, UnaryAllOpsLayoutsAndDtypes) {
+  REQUIRE_CUDA_DEVICE();
+  const std::vector<UnaryCase> cases{
+      {UnaryOp::Neg, 0, 0, false, "neg"},      {UnaryOp::Exp, 0, 0, false, "exp"},
+      {UnaryOp::Log, 0, 0, true, "log"},       {UnaryOp::Sqrt, 0, 0, true, "sqrt"},
+      {UnaryOp::Abs, 0, 0, false, "abs"},      {UnaryOp::Tanh, 0, 0, false, "tanh"},
+      {UnaryOp::Sigmoid, 0, 0, false, "sigmoid"}, {UnaryOp::Relu, 0, 0, false, "relu"},
+      {UnaryOp::Elu, 0.7, 0, false, "elu"},    {UnaryOp::Softplus, 2.0, 3.0, false, "softplus"},
+      {UnaryOp::Clamp, -0.5, 0.8, false, "clamp"}, {UnaryOp::Pow, 2.5, 0, true, "pow2.5"},
+      {UnaryOp::Pow, 2.0, 0, false, "pow2"},   {UnaryOp::Sign, 0, 0, false, "sign"},
+      {UnaryOp::ReluMask, 0, 0, false, "relu_mask"}, {UnaryOp::EluGrad, 1.2, 0, false, "elu_grad"},
+      {UnaryOp::SoftplusGrad, 1.5, 2.0, false, "softplus_grad"}, {UnaryOp::ClampMask, -1, 0.3, false, "clamp_mask"},
+  };
+  Generator generator(1);
+  const Shape shape{7, 33, 5};
+  for (DType dtype : kFloatTypes) {
+    for (Layout layout : {Layout::Contiguous, Layout::Transposed, Layout::Sliced, Layout::Broadcast}) {
+      for (const UnaryCase& c : cases) {
+        const std::function<Tensor(const Tensor&)> positive = [](const Tensor& t) { return abs(t) + 0.05; };
+        const Pair x = make_input(shape, dtype, layout, generator,
+                                  c.positive ? positive : std::function<Tensor(const Tensor&)>());
+        check_kernel(label(c.name, dtype, layout), shape, dtype, {8, 1}, [&](const Tensor& out, bool gpu) {
+          kernels::unary(c.op, gpu ? x.gpu : x.cpu, out, c.p0, c.p1);
+        });
+      }
+    }
+  }
+  // int64: the ops defined for integers.
+  for (UnaryOp op : {UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sign, UnaryOp::Relu, UnaryOp::Clamp}) {
+    const Pair x = make_input(shape, DType::Int64, Layout::Transposed, generator);
+    check_kernel(label("int unary", DType::Int64, Layout::Transposed), shape, DType::Int64, {0, 0},
+                 [&](const Tensor& out, bool gpu) { kernels::unary(op, gpu ? x.gpu : x.cpu, out, -3, 4); });
+  }
+}
+
+TEST(CudaParity, BinaryAllOpsWithBroadcastAndStrides) {
+  REQUIRE_CUDA_DEVICE();
+  Generator generator(2);
+  const Shape shape{6, 17, 9};
+  struct Named { BinaryOp op; const char* name; };
+  const std::vector<Named> ops{{BinaryOp::Add, "add"}, {BinaryOp::Sub, "sub"}, {BinaryOp::Mul, "mul"},
+                               {BinaryOp::Div, "div"}, {BinaryOp::Gt, "gt"},   {BinaryOp::Lt, "lt"},
+                               {BinaryOp::Ge, "ge"},   {BinaryOp::Le, "le"},   {BinaryOp::Eq, "eq"},
+                               {BinaryOp::Max, "max"}, {BinaryOp::Min, "min"}};
+  const std::vector<std::pair<Layout, Layout>> layouts{{Layout::Contiguous, Layout::Contiguous},
+                                                       {Layout::Contiguous, Layout::Broadcast},
+                                                       {Layout::Transposed, Layout::Sliced},
+                                                       {Layout::Broadcast, Layout::Transposed}};
+  for (DType dtype : {DType::Float32, DType::Float64, DType::Int64}) {
+    for (const auto& [layout_a, layout_b] : layouts) {
+      for (const Named& named : ops) {
+        if (dtype == DType::Int64 && named.op == BinaryOp::Div) continue;  // integer division by zero
+        const Pair a = make_input(shape, dtype, layout_a, generator);
+        // Divisors kept away from zero; Eq gets exact ties by comparing a with itself sometimes.
+        auto away_from_zero = [](const Tensor& t) { return abs(t) + 0.5; };
+        const Pair b = named.op == BinaryOp::Div ? make_input(shape, dtype, layout_b, generator, away_from_zero)
+                                                 : make_input(shape, dtype, layout_b, generator);
+        const std::string what = label(named.name, dtype, layout_a) + " with " + layout_name(layout_b);
+        check_kernel(what, shape, dtype, {dtype == DType::Int64 ? 0.0 : 4.0, 1}, [&](const Tensor& out, bool gpu) {
+          kernels::binary(named.op, gpu ? a.gpu : a.cpu, gpu ? b.gpu : b.cpu, out);
+        });
+        check_kernel(what + " (a, a)", shape, dtype, {0, 0}, [&](const Tensor& out, bool gpu) {
+          if (named.op == BinaryOp::Div && dtype == DType::Int64) return;
+          kernels::binary(named.op == BinaryOp::Div ? BinaryOp::Sub : named.op, gpu ? a.gpu : a.cpu,
+                          gpu ? a.gpu : a.cpu, out);
+        });
+      }
+    }
+  }
+}
+
+TEST(CudaParity, WhereCopyAndFill) {
+  REQUIRE_CUDA_DEVICE();
+  Generator generator(3);
+  const Shape shape{5, 12, 8};
+  for (DType dtype : kFloatTypes) {
+    for (DType condition_dtype : {DType::Float32, DType::Float64, DType::Int64}) {
+      const Pair condition = make_input(shape, condition_dtype, Layout::Sliced, generator,
+                                        [](const Tensor& t) { return gt(t, zeros_like(t)); });
+      const Pair a = make_input(shape, dtype, Layout::Transposed, generator);
+      const Pair b = make_input(shape, dtype, Layout::Broadcast, generator);
+      check_kernel(label("where", dtype, Layout::Sliced) + " condition " + short_name(condition_dtype), shape, dtype,
+                   {0, 0}, [&](const Tensor& out, bool gpu) {
+                     kernels::where(gpu ? condition.gpu : condition.cpu, gpu ? a.gpu : a.cpu, gpu ? b.gpu : b.cpu, out);
+                   });
+    }
+  }
+  // copy: every dtype pair, strided source, contiguous and strided destinations.
+  for (DType from : {DType::Float32, DType::Float64, DType::Int64}) {
+    for (DType to : {DType::Float32, DType::Float64, DType::Int64}) {
+      for (Layout layout : {Layout::Transposed, Layout::Sliced, Layout::Broadcast}) {
+        const Pair source = make_input(shape, from, layout, generator);
+        for (std::int64_t every : {1, 3}) {
+          check_kernel(label(std::string("copy to ") + short_name(to) + (every > 1 ? " strided dst" : ""), from, layout),
+                       shape, to, {0, 0},
+                       [&](const Tensor& out, bool gpu) { kernels::copy(gpu ? source.gpu : source.cpu, out); }, every);
+        }
+      }
+    }
+  }
+  for (DType dtype : {DType::Float32, DType::Float64, DType::Int64}) {
+    check_kernel(label("fill strided", dtype, Layout::Sliced), shape, dtype, {0, 0},
+                 [&](const Tensor& out, bool) { kernels::fill(out, -3.0); }, 2);
+    // A transposed view of a guarded buffer as the fill target.
+    GuardedOutput gpu_out = make_output({8, 12, 5}, dtype, target());
+    kernels::fill(gpu_out.view.transpose(0, 2), 2.5);
+    expect_sentinels_intact(gpu_out, label("fill transposed", dtype, Layout::Transposed));
+    EXPECT_EQ(gpu_out.view.sum().item(), (dtype == DType::Int64 ? 2.0 : 2.5) * 480) << short_name(dtype);
+  }
+}
+
+TEST(CudaParity, SumOverEveryDimSetAndLongReductions) {
+  REQUIRE_CUDA_DEVICE();
+  Generator generator(4);
+  const std::vector<std::vector<bool>> masks{{true, false, false}, {false, true, false}, {false, false, true},
+                                             {true, false, true},  {true, true, true},   {false, false, false}};
+  for (DType dtype : {DType::Float32, DType::Float64, DType::Int64}) {
+    for (const Shape& shape : {Shape{4, 9, 6}, Shape{3, 3000, 2}, Shape{1, 70000, 1}}) {
+      for (Layout layout : {Layout::Contiguous, Layout::Transposed, Layout::Sliced}) {
+        const Pair x = make_input(shape, dtype, layout, generator);
+        for (const auto& mask : masks) {
+          Shape out_shape = shape;
+          std::int64_t terms = 1;
+          for (std::size_t d = 0; d < mask.size(); ++d) {
+            if (mask[d]) {
+              terms *= shape[d];
+              out_shape[d] = 1;
+            }
+          }
+          std::string what = label("sum", dtype, layout) + " over";
+          for (bool m : mask) what += m ? " x" : " .";
+          what += " of " + shape_str(shape);
+          // Both sides accumulate in double (int64 exactly): float32 differs by the final rounding
+          // only; float64 by the summation order, whose error grows like n eps for n terms of size ~1.
+          const Tolerance tolerance{dtype == DType::Float64 ? 4.0 : 2.0,
+                                    dtype == DType::Float64 ? static_cast<double>(terms) : 1.0};
+          check_kernel(what, out_shape, dtype, dtype == DType::Int64 ? Tolerance{0, 0} : tolerance,
+                       [&](const Tensor& out, bool gpu) { kernels::sum(gpu ? x.gpu : x.cpu, mask, out); });
+        }
+      }
+    }
+  }
+}
+
+TEST(CudaParity, MaxWithIndicesIncludingTies) {
+  REQUIRE_CUDA_DEVICE();
+  Generator generator(5);
+  const Shape shape{6, 40, 7};
+  for (DType dtype : kFloatTypes) {
+    for (Layout layout : {Layout::Contiguous, Layout::Transposed, Layout::Sliced}) {
+      // Rounded values make ties common: the first maximum's index must win on both devices.
+      const Pair x = make_input(shape, dtype, layout, generator, [](const Tensor& t) {
+        return (t * 2.0).to(DType::Int64).to(t.dtype());
+      });
+      for (std::int64_t dim = 0; dim < 3; ++dim) {
+        Shape out_shape = shape;
+        out_shape[dim] = 1;
+        GuardedOutput cpu_indices = make_output(out_shape, DType::Int64, Device::cpu());
+        GuardedOutput gpu_indices = make_output(out_shape, DType::Int64, target());
+        const std::string what = label("max dim " + std::to_string(dim), dtype, layout);
+        check_kernel(what, out_shape, dtype, {0, 0}, [&](const Tensor& values, bool gpu) {
+          kernels::max(gpu ? x.gpu : x.cpu, dim, values, gpu ? gpu_indices.view : cpu_indices.view);
+        });
+        expect_sentinels_intact(gpu_indices, what + " indices");
+        expect_close(cpu_indices.view, gpu_indices.view, {0, 0}, what + " indices");
+      }
+    }
+  }
+}
+
+TEST(CudaParity, MatmulLayoutsBroadcastAndCopyPath) {
+  REQUIRE_CUDA_DEVICE();
+  Generator generator(6);
+  const std::int64_t batch = 3, m = 17, k = 33, n = 9;
+  for (DType dtype : kFloatTypes) {
+    struct Case { Layout a, b; };
+    // Sliced on dim 0 strides the batch; transposed swaps the matrix dims; broadcast shares one
+    // matrix over the batch (stride 0).
+    for (const Case c : {Case{Layout::Contiguous, Layout::Contiguous}, Case{Layout::Transposed, Layout::Contiguous},
+                         Case{Layout::Contiguous, Layout::Transposed}, Case{Layout::Transposed, Layout::Transposed},
+                         Case{Layout::Sliced, Layout::Broadcast}, Case{Layout::Broadcast, Layout::Sliced}}) {
+      const Pair a = make_input({batch, m, k}, dtype, c.a, generator);
+      const Pair b = make_input({batch, k, n}, dtype, c.b, generator);
+      const std::string what = label("matmul a", dtype, c.a) + ", b " + layout_name(c.b);
+      check_kernel(what, {batch, m, n}, dtype, {8, static_cast<double>(k)},
+                   [&](const Tensor& out, bool gpu) { kernels::matmul(gpu ? a.gpu : a.cpu, gpu ? b.gpu : b.cpu, out); });
+    }
+    // Strides cuBLAS cannot take (step-2 columns): the contiguous-copy path.
+    Tensor wide = randn({batch, m, 2 * k}, TensorOptions().dtype(dtype), &generator);
+    const Pair a{wide.slice(2, 0, 2 * k, 2), wide.to(target()).slice(2, 0, 2 * k, 2)};
+    const Pair b = make_input({batch, k, n}, dtype, Layout::Contiguous, generator);
+    check_kernel(label("matmul copy path", dtype, Layout::Sliced), {batch, m, n}, dtype, {8, static_cast<double>(k)},
+                 [&](const Tensor& out, bool gpu) { kernels::matmul(gpu ? a.gpu : a.cpu, gpu ? b.gpu : b.cpu, out); });
+    // Vectors and a single inner term.
+    for (const auto& [mm, kk, nn] : {std::tuple{1, 7, 1}, std::tuple{5, 1, 4}, std::tuple{1, 300, 64}}) {
+      const Pair x = make_input({2, mm, kk}, dtype, Layout::Contiguous, generator);
+      const Pair y = make_input({2, kk, nn}, dtype, Layout::Contiguous, generator);
+      check_kernel(label("matmul " + std::to_string(mm) + "x" + std::to_string(kk) + "x" + std::to_string(nn), dtype,
+                         Layout::Contiguous),
+                   {2, mm, nn}, dtype, {8, static_cast<double>(kk)},
+                   [&](const Tensor& out, bool gpu) { kernels::matmul(gpu ? x.gpu : x.cpu, gpu ? y.gpu : y.cpu, out); });
+    }
+  }
+}
+
+TEST(CudaParity, Conv1dForwardAndBackward) {
+  REQUIRE_CUDA_DEVICE();
+  Generator generator(7);
+  struct Case { std::int64_t batch, in, out, length, taps, stride, padding, dilation; PaddingMode mode; bool bias; };
+  const std::vector<Case> cases{{2, 3, 4, 20, 3, 1, 1, 1, PaddingMode::Zeros, true},
+                                {3, 2, 5, 31, 5, 2, 2, 1, PaddingMode::Zeros, false},
+                                {2, 4, 3, 16, 3, 1, 2, 2, PaddingMode::Circular, true},
+                                {1, 1, 1, 9, 9, 1, 4, 1, PaddingMode::Circular, false},
+                                {4, 8, 16, 257, 7, 3, 3, 2, PaddingMode::Zeros, true}};
+  for (DType dtype : kFloatTypes) {
+    for (const Case& c : cases) {
+      const std::int64_t out_length = (c.length + 2 * c.padding - c.dilation * (c.taps - 1) - 1) / c.stride + 1;
+      const Pair input = make_input({c.batch, c.in, c.length}, dtype, Layout::Transposed, generator);
+      const Pair weight = make_input({c.out, c.in, c.taps}, dtype, Layout::Contiguous, generator);
+      const Pair bias = c.bias ? make_input({c.out}, dtype, Layout::Contiguous, generator) : Pair{};
+      const Pair grad_out = make_input({c.batch, c.out, out_length}, dtype, Layout::Sliced, generator);
+      const std::string what = fmt::format("conv1d N{} Ci{} Co{} L{} K{} s{} p{} d{} {} [{}]", c.batch, c.in, c.out,
+                                           c.length, c.taps, c.stride, c.padding, c.dilation,
+                                           c.mode == PaddingMode::Circular ? "circular" : "zeros", short_name(dtype));
+      const double terms = static_cast<double>(c.in * c.taps);
+      check_kernel(what, {c.batch, c.out, out_length}, dtype, {8, terms}, [&](const Tensor& out, bool gpu) {
+        kernels::conv1d(gpu ? input.gpu : input.cpu, gpu ? weight.gpu : weight.cpu, gpu ? bias.gpu : bias.cpu, out,
+                        c.stride, c.padding, c.dilation, c.mode);
+      });
+      check_kernel(what + " grad_input", {c.batch, c.in, c.length}, dtype, {8, static_cast<double>(c.out * c.taps)},
+                   [&](const Tensor& grad_input, bool gpu) {
+                     kernels::conv1d_backward(gpu ? grad_out.gpu : grad_out.cpu, gpu ? input.gpu : input.cpu,
+                                              gpu ? weight.gpu : weight.cpu, grad_input, Tensor(), c.stride, c.padding,
+                                              c.dilation, c.mode);
+                   });
+      check_kernel(what + " grad_weight", {c.out, c.in, c.taps}, dtype,
+                   {8, static_cast<double>(c.batch * out_length)}, [&](const Tensor& grad_weight, bool gpu) {
+                     kernels::conv1d_backward(gpu ? grad_out.gpu : grad_out.cpu, gpu ? input.gpu : input.cpu,
+                                              gpu ? weight.gpu : weight.cpu, Tensor(), grad_weight, c.stride,
+                                              c.padding, c.dilation, c.mode);
+                   });
+    }
+  }
+}
+
+TEST(CudaParity, IndexSelectAndIndexAdd) {
+  REQUIRE_CUDA_DEVICE();
+  Generator generator(8);
+  const Shape shape{5, 7, 6};
+  const std::vector<std::int64_t> positions{4, 0, 0, 2, 4, 1, 3, 3};  // repeats accumulate in index_add
+  for (DType dtype : kFloatTypes) {
+    for (std::int64_t dim = 0; dim < 3; ++dim) {
+      std::vector<std::int64_t> valid;
+      for (auto p : positions) valid.push_back(p % shape[dim]);
+      const Tensor index_cpu = from_vector<std::int64_t>(valid, {static_cast<std::int64_t>(valid.size())});
+      const Pair index{index_cpu, index_cpu.to(target())};
+      const Pair x = make_input(shape, dtype, Layout::Transposed, generator);
+      Shape selected = shape;
+      selected[dim] = static_cast<std::int64_t>(valid.size());
+      const std::string what = label("index_select dim " + std::to_string(dim), dtype, Layout::Transposed);
+      check_kernel(what, selected, dtype, {0, 0}, [&](const Tensor& out, bool gpu) {
+        kernels::index_select(gpu ? x.gpu : x.cpu, dim, gpu ? index.gpu : index.cpu, out);
+      });
+      const Pair source = make_input(selected, dtype, Layout::Sliced, generator);
+      const Pair start = make_input(shape, dtype, Layout::Contiguous, generator);
+      // Atomic accumulation order differs from the CPU's serial order: rounding-level differences.
+      check_kernel(label("index_add dim " + std::to_string(dim), dtype, Layout::Sliced), shape, dtype, {8, 4},
+                   [&](const Tensor& out, bool gpu) {
+                     kernels::copy(gpu ? start.gpu : start.cpu, out);
+                     kernels::index_add(out, dim, gpu ? index.gpu : index.cpu, gpu ? source.gpu : source.cpu);
+                   });
+    }
+    // An out-of-range index is an error on both devices, not a silent read.
+    const Tensor bad = from_vector<std::int64_t>({0, 5}, {2}).to(target());
+    const Pair x = make_input(shape, dtype, Layout::Contiguous, generator);
+    Tensor out = empty({2, 7, 6}, TensorOptions().dtype(dtype).device(target()));
+    EXPECT_THROW(kernels::index_select(x.gpu, 0, bad, out), Error);
+  }
+}
+
+TEST(CudaParity, FusedOptimizerSteps) {
+  REQUIRE_CUDA_DEVICE();
+  Generator generator(9);
+  const Shape shape{1000};
+  for (DType dtype : kFloatTypes) {
+    // Three steps of each configuration, state carried over, compared after every step.
+    for (int config = 0; config < 4; ++config) {
+      const Pair param0 = make_input(shape, dtype, Layout::Contiguous, generator);
+      Tensor cpu_param = param0.cpu.clone(), gpu_param = param0.gpu.clone();
+      Tensor cpu_first = zeros(shape, TensorOptions().dtype(dtype)), gpu_first = cpu_first.to(target()).clone();
+      Tensor cpu_second = zeros(shape, TensorOptions().dtype(dtype)), gpu_second = cpu_second.to(target()).clone();
+      for (int step = 1; step <= 3; ++step) {
+        const Pair grad = make_input(shape, dtype, Layout::Contiguous, generator);
+        const std::string what = fmt::format("optimizer config {} step {} [{}]", config, step, short_name(dtype));
+        if (config < 2) {
+          const double momentum = config == 0 ? 0.9 : 0.0;
+          kernels::sgd_step(cpu_param, grad.cpu, cpu_first, 0.1, momentum, 0.1, 0.01, config == 0, step == 1);
+          kernels::sgd_step(gpu_param, grad.gpu, gpu_first, 0.1, momentum, 0.1, 0.01, config == 0, step == 1);
+        } else {
+          const bool decoupled = config == 3;
+          kernels::adam_step(cpu_param, grad.cpu, cpu_first, cpu_second, 1e-2, 0.9, 0.999, 1e-8, 0.05, decoupled, step);
+          kernels::adam_step(gpu_param, grad.gpu, gpu_first, gpu_second, 1e-2, 0.9, 0.999, 1e-8, 0.05, decoupled, step);
+          expect_close(cpu_second, gpu_second, {16, 1}, what + " exp_avg_sq");
+        }
+        expect_close(cpu_param, gpu_param, {16, 1}, what + " param");
+        expect_close(cpu_first, gpu_first, {16, 1}, what + " buffer/exp_avg");
+      }
+    }
+  }
+}
+
+// ---- op-level parity: forward values and gradients through the tape ------------------------------
+
+// Builds leaves from the same values on each device, runs `function` (which returns a tensor),
+// backpropagates sum(result * weights) and compares the result and every leaf's gradient.
+void check_differentiable(const std::string& what, DType dtype, const std::vector<Shape>& shapes,
+                          const std::function<Tensor(const std::vector<Tensor>&)>& function, Tolerance tolerance,
+                          Generator& generator) {
+  std::vector<Tensor> cpu_leaves, gpu_leaves;
+  for (const Shape& shape : shapes) {
+    Tensor values = randn(shape, TensorOptions().dtype(dtype), &generator);
+    cpu_leaves.push_back(values.clone().requires_grad_(true));
+    gpu_leaves.push_back(values.to(target()).requires_grad_(true));
+  }
+  const Tensor cpu_result = function(cpu_leaves);
+  const Tensor gpu_result = function(gpu_leaves);
+  ASSERT_EQ(gpu_result.device(), target()) << what << ": the result left the GPU";
+  expect_close(cpu_result, gpu_result, tolerance, what + " forward");
+  const Tensor weights = randn(cpu_result.shape(), TensorOptions().dtype(dtype), &generator);
+  sum(cpu_result * weights).backward();
+  sum(gpu_result * weights.to(target())).backward();
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    const std::string name = what + " grad of input " + std::to_string(i);
+    ASSERT_EQ(cpu_leaves[i].grad().defined(), gpu_leaves[i].grad().defined()) << name;
+    if (!cpu_leaves[i].grad().defined()) continue;
+    EXPECT_EQ(gpu_leaves[i].grad().device(), target()) << name;
+    expect_close(cpu_leaves[i].grad(), gpu_leaves[i].grad(), tolerance, name);
+  }
+}
+
+TEST(CudaParity, DifferentiableOpsForwardAndGradients) {
+  REQUIRE_CUDA_DEVICE();
+  Generator generator(10);
+  for (DType dtype : kFloatTypes) {
+    const std::string suffix = std::string(" [") + short_name(dtype) + "]";
+    check_differentiable("elementwise mix" + suffix, dtype, {{4, 1, 5}, {3, 5}},
+                         [](const std::vector<Tensor>& t) {
+                           const Tensor& x = t[0];
+                           const Tensor& y = t[1];
+                           return tanh(x) * sigmoid(y) + exp(-(x * x)) / (1.0 + y * y) + relu(x - y) +
+                                  softplus(x, 2.0) + elu(y, 0.5) + clamp(x * y, -0.3, 0.4) + pow(abs(x) + 0.1, 1.5) +
+                                  sqrt(y * y + 1.0) + log(x * x + 2.0) + where(gt(x, y), x, y * 2.0);
+                         },
+                         {64, 4}, generator);
+    check_differentiable("matmul chain, transposed operand" + suffix, dtype, {{2, 6, 8}, {5, 8}, {5}},
+                         [](const std::vector<Tensor>& t) {
+                           return tanh(matmul(t[0], t[1].t()) + t[2]);
+                         },
+                         {16, 8}, generator);
+    check_differentiable("reductions" + suffix, dtype, {{4, 7, 3}},
+                         [](const std::vector<Tensor>& t) {
+                           return stack({sum(t[0], {0, 2}), mean(t[0], {0, 2}), max(t[0], 0, false).sum(Shape{1}) / 3.0}, 0);
+                         },
+                         {16, 16}, generator);
+    check_differentiable("losses" + suffix, dtype, {{9, 4}, {9, 4}},
+                         [](const std::vector<Tensor>& t) {
+                           return stack({mse_loss(t[0], t[1]), l1_loss(t[0], t[1]),
+                                         mse_loss(t[0], t[1], Reduction::Sum)},
+                                        0);
+                         },
+                         {16, 36}, generator);
+    check_differentiable("conv1d + bias" + suffix, dtype, {{2, 3, 30}, {4, 3, 5}, {4}},
+                         [](const std::vector<Tensor>& t) {
+                           return conv1d(t[0], t[1], t[2], 2, 2, 1, PaddingMode::Zeros) +
+                                  conv1d(t[0], t[1], t[2], 2, 2, 1, PaddingMode::Circular);
+                         },
+                         {16, 30}, generator);
+    check_differentiable("index_select, cat, views" + suffix, dtype, {{6, 5}, {6, 3}},
+                         [](const std::vector<Tensor>& t) {
+                           const Tensor index = from_vector<std::int64_t>({5, 0, 0, 3}, {4}).to(t[0].device());
+                           const Tensor joined = cat({t[0], t[1].slice(1, 0, 3, 2)}, 1);
+                           return index_select(joined, 0, index).transpose(0, 1).contiguous() * 2.0;
+                         },
+                         {4, 1}, generator);
+  }
+}
+
+}  // namespace
+}  // namespace mech
