@@ -185,6 +185,11 @@ ParseResult CommandLine::parse(const std::vector<std::string>& args) {
   return {};
 }
 
+void CommandLine::fail(const std::string& message) const {
+  std::fprintf(stderr, "%s: %s (see --help)\n", program_.c_str(), message.c_str());
+  std::exit(2);
+}
+
 void CommandLine::parse_or_exit(int argc, char** argv) {
   std::vector<std::string> args;
   for (int index = 1; index < argc; ++index) args.emplace_back(argv[index]);

@@ -52,6 +52,10 @@ class CommandLine {
   // For main(): prints usage and exits 0 on --help, prints the error and exits 2 on failure.
   void parse_or_exit(int argc, char** argv);
 
+  // For checks parse() cannot do (ranges, combinations): prints "program: message" and a hint to
+  // stderr and exits with status 2, like any other bad option.
+  [[noreturn]] void fail(const std::string& message) const;
+
   bool was_set(const std::string& name) const;
   std::string usage() const;
   const std::string& program() const { return program_; }
