@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "core/tensor.h"
+#include "cuda/backend.h"
 
 namespace fs = std::filesystem;
 
@@ -187,6 +189,15 @@ TEST(Npy, NonContiguousTensorIsSavedInLogicalCOrder) {
             (std::vector<float>{0, 2, 3, 5}));
 }
 
+TEST(Npy, CudaTensorIsCopiedToTheHostForSaving) {
+  if (!mech::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const mech::Tensor host = mech::from_vector(std::vector<float>{0, 1, 2, 3, 4, 5}, {2, 3});
+  const mech::Tensor device = host.to(mech::Device::cuda()).t();  // strided on the device too
+  const mech::Tensor loaded = mech::load_npy_from_bytes(mech::save_npy_to_bytes(device));
+  EXPECT_TRUE(loaded.device().is_cpu());
+  EXPECT_EQ(loaded.to_vector<float>(), (std::vector<float>{0, 3, 1, 4, 2, 5}));
+}
+
 TEST(Npy, TensorThatRequiresGradIsSavedWithoutRecording) {
   const mech::Tensor weights =
       mech::from_vector(std::vector<double>{1, 2, 3}, {3}, mech::TensorOptions().requires_grad(true));
@@ -282,6 +293,22 @@ TEST_F(NpyFileTest, ErrorsFromFilesNameTheFile) {
   write(empty_file, "");
   message = io_error_of([&] { (void)mech::load_npy(empty_file); });
   EXPECT_NE(message.find("magic"), std::string::npos) << message;
+}
+
+TEST_F(NpyFileTest, EveryTruncationIsRefusedFromFileAndFromBytes) {
+  // The file reader takes a different path (preamble first, then exactly the header, then the data
+  // straight into the tensor); both must refuse every prefix of a valid file with the same reason.
+  const std::string good =
+      mech::save_npy_to_bytes(mech::from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3}));
+  const std::string file = path("cut.npy");
+  for (std::size_t length = 0; length < good.size(); ++length) {
+    SCOPED_TRACE(length);
+    write(file, good.substr(0, length));
+    const std::string from_file = io_error_of([&] { (void)mech::load_npy(file); });
+    const std::string from_bytes =
+        io_error_of([&] { (void)mech::load_npy_from_bytes(good.substr(0, length), file); });
+    EXPECT_EQ(from_file, from_bytes);
+  }
 }
 
 TEST(NpyErrors, WrongMagic) {
@@ -402,6 +429,40 @@ TEST_F(NpyFileTest, SavingIntoAMissingDirectoryIsAnIoError) {
   const std::string message = io_error_of(
       [&] { mech::save_npy(file, mech::from_vector(std::vector<float>{1}, {1})); });
   EXPECT_NE(message.find(file), std::string::npos) << message;
+}
+
+// ---- fuzzing: seeds must stay valid, kept findings must stay fixed -------------------------------
+
+std::vector<std::pair<std::string, std::string>> files_in(const fs::path& directory) {
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& entry : fs::directory_iterator(directory)) {
+    if (!entry.is_regular_file() || entry.path().filename().string().front() == '.') continue;
+    std::ifstream stream(entry.path(), std::ios::binary);
+    files.emplace_back(entry.path().filename().string(),
+                       std::string(std::istreambuf_iterator<char>(stream), {}));
+  }
+  return files;
+}
+
+TEST(NpyFuzz, SeedCorpusFilesAllLoad) {
+  const auto seeds = files_in(fs::path(MECH_SOURCE_DIR) / "tests/fuzz/corpus/npy");
+  EXPECT_GE(seeds.size(), 3u);
+  for (const auto& [name, bytes] : seeds) {
+    EXPECT_NO_THROW((void)mech::load_npy_from_bytes(bytes, name)) << name;
+  }
+}
+
+// Inputs tools/fuzz.sh found (tests/fuzz/regressions/npy): each must load or be refused with
+// mech::IoError; a crash, a sanitizer report or another exception type fails this test.
+TEST(NpyFuzz, KeptFindingsLoadOrThrowIoError) {
+  for (const auto& [name, bytes] : files_in(fs::path(MECH_SOURCE_DIR) / "tests/fuzz/regressions/npy")) {
+    try {
+      (void)mech::load_npy_from_bytes(bytes, name);
+    } catch (const mech::IoError&) {
+    } catch (const std::exception& error) {
+      ADD_FAILURE() << name << ": expected success or mech::IoError, got: " << error.what();
+    }
+  }
 }
 
 }  // namespace

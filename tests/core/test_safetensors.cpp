@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
@@ -198,6 +199,24 @@ TEST_F(SafetensorsFileTest, FileErrorsNameTheFile) {
   EXPECT_NE(message.find("not a regular file"), std::string::npos) << message;
 }
 
+TEST_F(SafetensorsFileTest, EveryTruncationIsRefusedFromFileAndFromBytes) {
+  // The file reader reads the header, then each tensor straight from its offset; both readers must
+  // refuse every prefix of a valid file with the same reason.
+  const std::string good = mech::save_safetensors_to_bytes(
+      {{"a", mech::from_vector(std::vector<double>{1, 2}, {2})},
+       {"b", mech::from_vector(std::vector<std::int64_t>{3}, {})}},
+      {{"k", "v"}});
+  const std::string file = path("cut.safetensors");
+  for (std::size_t length = 0; length < good.size(); ++length) {
+    SCOPED_TRACE(length);
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << good.substr(0, length);
+    const std::string from_file = io_error_of([&] { (void)mech::load_safetensors(file); });
+    const std::string from_bytes =
+        io_error_of([&] { (void)mech::load_safetensors_from_bytes(good.substr(0, length), file); });
+    EXPECT_EQ(from_file, from_bytes);
+  }
+}
+
 // ---- files from other writers ------------------------------------------------------------------
 
 TEST(Safetensors, ReadsOtherFormattingKeyOrderAndEscapes) {
@@ -366,6 +385,40 @@ TEST(SafetensorsErrors, InvalidNamesAreRefusedOnSave) {
   EXPECT_THROW((void)mech::save_safetensors_to_bytes({{"__metadata__", x}}), mech::IoError);
   EXPECT_THROW((void)mech::save_safetensors_to_bytes({{"a", x}, {"a", x}}), mech::IoError);
   EXPECT_THROW((void)mech::save_safetensors_to_bytes({{"a", mech::Tensor()}}), mech::IoError);
+}
+
+// ---- fuzzing: seeds must stay valid, kept findings must stay fixed -------------------------------
+
+std::vector<std::pair<std::string, std::string>> files_in(const fs::path& directory) {
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& entry : fs::directory_iterator(directory)) {
+    if (!entry.is_regular_file() || entry.path().filename().string().front() == '.') continue;
+    std::ifstream stream(entry.path(), std::ios::binary);
+    files.emplace_back(entry.path().filename().string(),
+                       std::string(std::istreambuf_iterator<char>(stream), {}));
+  }
+  return files;
+}
+
+TEST(SafetensorsFuzz, SeedCorpusFilesAllLoad) {
+  const auto seeds = files_in(fs::path(MECH_SOURCE_DIR) / "tests/fuzz/corpus/safetensors");
+  EXPECT_GE(seeds.size(), 3u);
+  for (const auto& [name, bytes] : seeds) {
+    EXPECT_NO_THROW((void)mech::load_safetensors_from_bytes(bytes, name)) << name;
+  }
+}
+
+// Inputs tools/fuzz.sh found (tests/fuzz/regressions/safetensors): each must load or be refused with
+// mech::IoError; a crash, a sanitizer report or another exception type fails this test.
+TEST(SafetensorsFuzz, KeptFindingsLoadOrThrowIoError) {
+  for (const auto& [name, bytes] : files_in(fs::path(MECH_SOURCE_DIR) / "tests/fuzz/regressions/safetensors")) {
+    try {
+      (void)mech::load_safetensors_from_bytes(bytes, name);
+    } catch (const mech::IoError&) {
+    } catch (const std::exception& error) {
+      ADD_FAILURE() << name << ": expected success or mech::IoError, got: " << error.what();
+    }
+  }
 }
 
 }  // namespace
