@@ -1,6 +1,12 @@
 // Tests of the drivers' option parser and progress bar (tools/common/cli.h, progress.h).
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -182,6 +188,74 @@ TEST(ProgressBar, TerminalModeRedrawsInPlaceAndThrottles) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\r'), 2) << text;
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
   EXPECT_NE(text.find("1000/1000"), std::string::npos) << text;
+}
+
+// ---- the options of a real driver, through the program itself -----------------------------------
+
+struct ProgramRun {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+ProgramRun run_program(const std::string& arguments) {
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_cli";
+  std::filesystem::create_directories(directory);
+  std::string command = std::string(MECH_BIN_DIR) + "/" + arguments + " >" + (directory / "out").string() + " 2>" +
+                        (directory / "err").string();
+  int raw = std::system(command.c_str());
+  ProgramRun run;
+  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  run.out = read_file(directory / "out");
+  run.err = read_file(directory / "err");
+  return run;
+}
+
+TEST(Drivers, BadOptionsExitWithStatus2AndOneLine) {
+  for (const char* arguments : {"mech-sindy --bogus 1", "mech-sindy --noise 2x", "mech-sindy --derivative spline",
+                                "mech-sindy --window 8", "mech-sindy --length"}) {
+    ProgramRun run = run_program(arguments);
+    EXPECT_EQ(run.status, 2) << arguments << "\n" << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << arguments << "\n" << run.err;
+    EXPECT_EQ(run.err.rfind("mech-sindy: ", 0), 0u) << run.err;
+    EXPECT_TRUE(run.out.empty());
+  }
+}
+
+TEST(Drivers, HelpExitsZeroAndListsTheOptions) {
+  ProgramRun run = run_program("mech-sindy --help");
+  EXPECT_EQ(run.status, 0);
+  for (const char* fragment : {"--sigma", "--rho", "--beta", "--noise", "--seed", "--dt", "--length", "--threshold",
+                               "--derivative fd|savgol", "--out-dir"})
+    EXPECT_NE(run.out.find(fragment), std::string::npos) << fragment;
+}
+
+TEST(Drivers, SindyWritesCoefficientsAndIsDeterministic) {
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_cli_sindy";
+  std::filesystem::remove_all(directory);
+  std::string arguments = "mech-sindy --length 2000 --noise 0.01 --seed 3 --derivative savgol --out-dir " + directory.string();
+  ProgramRun run = run_program(arguments);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("truth       dx/dt = -10 x + 10 y"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("discovered  dz/dt"), std::string::npos) << run.out;
+  std::string csv = read_file(directory / "coefficients.csv");
+  std::istringstream lines(csv);
+  std::vector<std::string> first_fields;
+  for (std::string line; std::getline(lines, line);) first_fields.push_back(line.substr(0, line.find(',')));
+  std::vector<std::string> expected = {"term", "1", "x", "y", "z", "xx", "xy", "xz", "yy", "yz", "zz"};
+  EXPECT_EQ(first_fields, expected);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "term,dx,dy,dz");
+  EXPECT_NE(read_file(directory / "summary.txt").find("active_terms=7"), std::string::npos);
+  EXPECT_EQ(read_file(directory / "trajectory.svg").rfind("<?xml", 0), 0u);
+  ASSERT_EQ(run_program(arguments).status, 0);
+  EXPECT_EQ(read_file(directory / "coefficients.csv"), csv);
+  std::filesystem::remove_all(directory);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // of ten, and files are written atomically.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -313,6 +314,21 @@ TEST(Figure, SaveWritesAtomicallyAndReportsFailures) {
     EXPECT_EQ(entry.path().filename(), "plot.svg") << "temporary file left behind";
   std::filesystem::remove_all(directory);
   EXPECT_THROW(figure.save((directory / "missing" / "plot.svg").string()), mech::IoError);
+}
+
+TEST(Figure, DriverPicturesAreWellFormed) {
+  // A real picture: mech-sindy's truth-against-discovered plot (thousands of points, two panels).
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_svg_driver";
+  std::filesystem::remove_all(directory);
+  std::string command = std::string(MECH_BIN_DIR) + "/mech-sindy --length 1000 --out-dir " + directory.string() +
+                        " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::ifstream in(directory / "trajectory.svg");
+  std::stringstream content;
+  content << in.rdbuf();
+  EXPECT_EQ(check_well_formed(content.str()), "");
+  EXPECT_EQ(count(content.str(), "<path "), 4u);  // truth and model in each of two panels
+  std::filesystem::remove_all(directory);
 }
 
 TEST(Figure, RejectsMismatchedSeries) {
