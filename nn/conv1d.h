@@ -49,8 +49,8 @@ class Conv1d : public Module {
   void reset_parameters(Generator* generator = nullptr);
 
   const Conv1dOptions& options() const { return options_; }
-  const Tensor& weight() const { return weight_; }
-  const Tensor& bias() const { return bias_; }
+  Tensor weight() const { return weight_; }
+  Tensor bias() const { return bias_; }
 
  protected:
   std::string extra_repr() const override;

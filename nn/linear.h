@@ -38,8 +38,8 @@ class Linear : public Module {
   void reset_parameters(Generator* generator = nullptr);
 
   const LinearOptions& options() const { return options_; }
-  const Tensor& weight() const { return weight_; }
-  const Tensor& bias() const { return bias_; }  // undefined without bias
+  Tensor weight() const { return weight_; }
+  Tensor bias() const { return bias_; }  // undefined without bias
 
  protected:
   std::string extra_repr() const override;
