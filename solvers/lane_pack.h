@@ -24,7 +24,7 @@
 #define MECH_HAS_LANE_PACKS 1
 #endif
 
-namespace mech::neurlp {
+namespace mech::neurlp_core {
 
 // LaneTraits<S>: the real type of one lane and the number of lanes.
 template <class S>
@@ -37,8 +37,8 @@ template <class S>
 using lane_real_t = typename LaneTraits<S>::Real;
 
 // Scalars: width 1.
-MECH_HOST_DEVICE inline double lane_sqrt(double x) { return sqrt(x); }
-MECH_HOST_DEVICE inline float lane_sqrt(float x) { return sqrtf(x); }
+MECH_HOST_DEVICE inline double lane_sqrt(double x) { return ::sqrt(x); }
+MECH_HOST_DEVICE inline float lane_sqrt(float x) { return ::sqrtf(x); }
 MECH_HOST_DEVICE inline double lane_get(double x, int) { return x; }
 MECH_HOST_DEVICE inline float lane_get(float x, int) { return x; }
 MECH_HOST_DEVICE inline void lane_set(double& x, int, double value) { x = value; }
@@ -111,4 +111,4 @@ inline int first_failing_lane(PackF32 pivot, PackF32 bound) {
 }
 #endif
 
-}  // namespace mech::neurlp
+}  // namespace mech::neurlp_core

@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 
-namespace mech::neurlp {
+namespace mech::neurlp_core {
 
 template <class T>
 struct PackOf;
@@ -496,4 +496,4 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
 MECH_NEURLP_INSTANTIATE(double)
 MECH_NEURLP_INSTANTIATE(float)
 
-}  // namespace mech::neurlp
+}  // namespace mech::neurlp_core

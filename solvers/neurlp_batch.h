@@ -18,7 +18,7 @@
 
 #include "solvers/neurlp_system.h"
 
-namespace mech::neurlp {
+namespace mech::neurlp_core {
 
 template <class T>
 struct BatchInputs {
@@ -103,4 +103,4 @@ void forward_backward_batch(const Sizes& sizes, std::int64_t batch, const BatchI
                             T* u, T* eps, const T* grad_u, const T* grad_eps,
                             const BatchGradients<T>& gradients);
 
-}  // namespace mech::neurlp
+}  // namespace mech::neurlp_core

@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 
-namespace mech::neurlp {
+namespace mech::neurlp_core {
 namespace {
 
 // A dense copy of the problem: rows of A over the columns (eps?, u...), b, and the row metadata.
@@ -153,4 +153,4 @@ void dense_backward(const Sizes& sizes, const SystemInputs<double>& inputs, cons
   }
 }
 
-}  // namespace mech::neurlp
+}  // namespace mech::neurlp_core

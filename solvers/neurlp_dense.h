@@ -8,7 +8,7 @@
 
 #include "solvers/neurlp_system.h"
 
-namespace mech::neurlp {
+namespace mech::neurlp_core {
 
 struct DenseSolution {
   std::vector<double> u;   // (T, D, K)
@@ -22,4 +22,4 @@ DenseSolution dense_forward(const Sizes& sizes, const SystemInputs<double>& inpu
 void dense_backward(const Sizes& sizes, const SystemInputs<double>& inputs, const double* grad_u,
                     double grad_eps, const SystemGradients<double>& gradients);
 
-}  // namespace mech::neurlp
+}  // namespace mech::neurlp_core

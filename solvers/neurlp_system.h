@@ -51,7 +51,7 @@
 
 #include "solvers/lane_pack.h"
 
-namespace mech::neurlp {
+namespace mech::neurlp_core {
 
 enum class Formulation : int { Mnn = 0, Scalable = 1, Hermite4 = 2 /* reserved, not implemented */ };
 
@@ -591,4 +591,4 @@ MECH_HOST_DEVICE void backward_system(const Sizes& z, const Envelope& envelope,
   }
 }
 
-}  // namespace mech::neurlp
+}  // namespace mech::neurlp_core

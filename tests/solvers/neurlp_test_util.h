@@ -15,7 +15,7 @@
 
 #include "solvers/neurlp_batch.h"
 
-namespace mech::neurlp::testing {
+namespace mech::neurlp_core::testing {
 
 struct Problem {
   Sizes sizes;
@@ -121,4 +121,4 @@ inline NpyArray read_npy_f8(const std::string& path) {
   return array;
 }
 
-}  // namespace mech::neurlp::testing
+}  // namespace mech::neurlp_core::testing

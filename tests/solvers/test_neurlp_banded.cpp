@@ -10,7 +10,7 @@
 #include "solvers/neurlp_dense.h"
 #include "tests/solvers/neurlp_test_util.h"
 
-namespace mech::neurlp {
+namespace mech::neurlp_core {
 namespace {
 
 using testing::Problem;
@@ -259,4 +259,4 @@ TEST(NeurlpBanded, FusedAndReusePathsAgree) {
 }
 
 }  // namespace
-}  // namespace mech::neurlp
+}  // namespace mech::neurlp_core

@@ -1,0 +1,245 @@
+// The NeuRLP op on tensors (see neurlp.h): shape/dtype/device checks, conversion to the compute
+// dtype, the CPU batch driver, and one tape node whose backward reuses the forward's factors.
+#include "solvers/neurlp.h"
+
+#include <variant>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "core/error.h"
+#include "solvers/neurlp_batch.h"
+
+namespace mech {
+
+Formulation parse_formulation(const std::string& name) {
+  if (name == "mnn") return Formulation::Mnn;
+  if (name == "scalable") return Formulation::Scalable;
+  if (name == "hermite4") return Formulation::Hermite4;
+  throw Error(fmt::format("neurlp: unknown formulation '{}', expected mnn or scalable", name));
+}
+
+const char* formulation_name(Formulation formulation) {
+  switch (formulation) {
+    case Formulation::Mnn: return "mnn";
+    case Formulation::Scalable: return "scalable";
+    case Formulation::Hermite4: return "hermite4";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr const char* kOp = "neurlp";
+
+// Sizes from the input shapes, with every shape checked against coeffs.
+neurlp_core::Sizes sizes_from(const Tensor& coeffs, const Tensor& rhs, const Tensor& iv, const Tensor& steps,
+                         const NeurlpOptions& options, std::int64_t iv_points = -1,
+                         std::int64_t iv_count = -1) {
+  check_defined(kOp, coeffs, "coeffs");
+  check_defined(kOp, steps, "steps");
+  const Shape& c = coeffs.shape();
+  MECH_CHECK(c.size() == 5, "{}: expected coeffs of shape (B,E,T,D,K), got {}", kOp, shape_str(c));
+  const std::int64_t B = c[0], E = c[1], T = c[2], D = c[3], K = c[4];
+  MECH_CHECK(B >= 1 && E >= 1 && T >= 2 && D >= 1 && K >= 2,
+             "{}: expected coeffs (B,E,T,D,K) with B, E, D >= 1, T >= 2 and K >= 2, got {}", kOp, shape_str(c));
+  if (rhs.defined())
+    MECH_CHECK(rhs.shape() == Shape({B, E, T}), "{}: expected rhs of shape [{}, {}, {}] (B,E,T) to match coeffs {}, got {}",
+               kOp, B, E, T, shape_str(c), shape_str(rhs.shape()));
+  MECH_CHECK(steps.shape() == Shape({B, T - 1, D}),
+             "{}: expected steps of shape [{}, {}, {}] (B,T-1,D) to match coeffs {}, got {}", kOp, B, T - 1, D,
+             shape_str(c), shape_str(steps.shape()));
+  std::int64_t S = 0, n_iv = 0;
+  if (iv.defined()) {
+    const Shape& v = iv.shape();
+    MECH_CHECK(v.size() == 4 && v[0] == B && v[2] == D,
+               "{}: expected iv of shape (B,S,D,n_iv) = [{}, S, {}, n_iv] to match coeffs {}, got {}", kOp, B, D,
+               shape_str(c), shape_str(v));
+    S = v[1];
+    n_iv = v[3];
+    if (S * n_iv == 0) S = n_iv = 0;
+  }
+  if (iv_points >= 0) {
+    MECH_CHECK(S == iv_points && n_iv == iv_count,
+               "{}: expected iv of shape [{}, {}, {}, {}] as factored, got {}", kOp, B, iv_points, D, iv_count,
+               iv.defined() ? shape_str(iv.shape()) : std::string("none"));
+  }
+  MECH_CHECK(S <= T, "{}: expected at most T = {} initial grid points, got iv {}", kOp, T, shape_str(iv.shape()));
+  MECH_CHECK(n_iv < K, "{}: expected n_iv < K = {} initial derivatives (the top derivative is set by the equations), got iv {}",
+             kOp, K, shape_str(iv.shape()));
+  auto check_tensor = [&](const Tensor& t, const char* name) {
+    if (!t.defined()) return;
+    MECH_CHECK(is_floating(t.dtype()), "{}: expected {} to be float32 or float64, got {}", kOp, name,
+               dtype_name(t.dtype()));
+    MECH_CHECK(t.device().is_cpu(), "{}: expected {} on the CPU (the CUDA solver is not available), got {}", kOp,
+               name, t.device().str());
+  };
+  check_tensor(coeffs, "coeffs");
+  check_tensor(rhs, "rhs");
+  check_tensor(iv, "iv");
+  check_tensor(steps, "steps");
+  MECH_CHECK(options.compute_dtype == DType::Float64 || options.compute_dtype == DType::Float32,
+             "{}: expected compute_dtype float32 or float64, got {}", kOp, dtype_name(options.compute_dtype));
+  neurlp_core::Sizes z;
+  z.T = static_cast<int>(T);
+  z.D = static_cast<int>(D);
+  z.K = static_cast<int>(K);
+  z.E = static_cast<int>(E);
+  z.S = static_cast<int>(S);
+  z.n_iv = static_cast<int>(n_iv);
+  z.formulation = options.formulation;
+  z.gamma_alpha = options.gamma * options.alpha;
+  z.equation_weight = options.equation_weight;
+  z.initial_weight = options.initial_weight;
+  z.smooth_weight = options.smooth_weight;
+  neurlp_core::check_sizes(z, kOp);
+  return z;
+}
+
+// A detached contiguous copy (or view) in the compute dtype.
+Tensor prepared(const Tensor& t, DType dtype) {
+  if (!t.defined()) return t;
+  return t.detach().to(dtype).contiguous();
+}
+
+template <class T>
+neurlp_core::BatchInputs<T> batch_inputs(const Tensor& coeffs, const Tensor& rhs, const Tensor& iv, const Tensor& steps,
+                                    const neurlp_core::Sizes& z) {
+  return {coeffs.data_ptr<T>(), rhs.data_ptr<T>(), z.S * z.n_iv > 0 ? iv.data_ptr<T>() : nullptr,
+          steps.data_ptr<T>()};
+}
+
+using AnyFactorization =
+    std::variant<std::shared_ptr<neurlp_core::Factorization<double>>, std::shared_ptr<neurlp_core::Factorization<float>>>;
+
+}  // namespace
+
+NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv_in, const Tensor& steps,
+                    const NeurlpOptions& options) {
+  check_defined(kOp, rhs_in, "rhs");
+  const neurlp_core::Sizes z = sizes_from(coeffs, rhs_in, iv_in, steps, options);
+  const std::int64_t B = coeffs.shape()[0];
+  const DType compute = options.compute_dtype;
+  const DType out_dtype = coeffs.dtype();
+  const TensorOptions compute_options = TensorOptions().dtype(compute);
+
+  const bool differentiable = needs_grad({coeffs, rhs_in, iv_in, steps});
+  Tensor c, r, v, h;
+  {
+    NoGradGuard no_grad;
+    c = prepared(coeffs, compute);
+    r = prepared(rhs_in, compute);
+    v = z.S * z.n_iv > 0 ? prepared(iv_in, compute) : Tensor();
+    h = prepared(steps, compute);
+  }
+  Tensor u = empty({B, z.T, z.D, z.K}, compute_options);
+  Tensor eps = empty({B}, compute_options);
+  AnyFactorization factors = MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() -> AnyFactorization {
+    return neurlp_core::forward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
+                                    differentiable);
+  });
+
+  NeurlpResult result;
+  {
+    NoGradGuard no_grad;
+    result.u = compute == out_dtype ? u : u.to(out_dtype);
+    result.eps = compute == out_dtype ? eps : eps.to(out_dtype);
+  }
+  if (!differentiable) return result;
+
+  // The backward keeps the compute-dtype inputs, the solution (detached: the outputs' own node
+  // must not hold them, or they would keep themselves alive) and the factors.
+  const DType dtypes[4] = {coeffs.dtype(), rhs_in.dtype(), iv_in.defined() ? iv_in.dtype() : compute,
+                           steps.dtype()};
+  const Shape iv_shape = iv_in.defined() ? iv_in.shape() : Shape();
+  record("neurlp", {coeffs, rhs_in, iv_in, steps}, {result.u, result.eps},
+         [z, B, c, r, v, h, u = u.detach(), eps = eps.detach(), factors, compute, dtypes, iv_shape,
+          has_iv = iv_in.defined()](const std::vector<Tensor>& grads) {
+           const TensorOptions options = TensorOptions().dtype(compute);
+           const Tensor grad_u = grads[0].defined() ? grads[0].detach().to(compute).contiguous()
+                                                    : zeros({B, z.T, z.D, z.K}, options);
+           const Tensor grad_eps = grads[1].defined() ? grads[1].detach().to(compute).contiguous() : Tensor();
+           Tensor d_coeffs = empty(c.shape(), options), d_rhs = empty(r.shape(), options),
+                  d_steps = empty(h.shape(), options);
+           Tensor d_iv = has_iv ? zeros(iv_shape, options) : Tensor();
+           MECH_DISPATCH_FLOAT(compute, "neurlp backward", [&]<class T>() {
+             const auto& kept = std::get<std::shared_ptr<neurlp_core::Factorization<T>>>(factors);
+             neurlp_core::backward_batch<T>(*kept, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
+                                       grad_u.data_ptr<T>(), grad_eps.defined() ? grad_eps.data_ptr<T>() : nullptr,
+                                       {d_coeffs.data_ptr<T>(), d_rhs.data_ptr<T>(),
+                                        z.S * z.n_iv > 0 ? d_iv.data_ptr<T>() : nullptr, d_steps.data_ptr<T>()});
+           });
+           auto back = [&](const Tensor& t, DType dtype) { return t.defined() && t.dtype() != dtype ? t.to(dtype) : t; };
+           return std::vector<Tensor>{back(d_coeffs, dtypes[0]), back(d_rhs, dtypes[1]), back(d_iv, dtypes[2]),
+                                      back(d_steps, dtypes[3])};
+         });
+  return result;
+}
+
+// ---- reuse path ------------------------------------------------------------------------------
+
+struct NeurlpFactorization::State {
+  neurlp_core::Sizes sizes;
+  std::int64_t batch = 0;
+  DType compute = DType::Float64, out_dtype = DType::Float64;
+  Tensor coeffs, steps;   // compute dtype, contiguous
+  AnyFactorization factors;
+};
+
+NeurlpFactorization::NeurlpFactorization(const Tensor& coeffs, const Tensor& steps, std::int64_t iv_points,
+                                         std::int64_t iv_count, const NeurlpOptions& options)
+    : state_(std::make_shared<State>()) {
+  check_defined(kOp, coeffs, "coeffs");
+  const std::int64_t B = coeffs.shape().size() == 5 ? coeffs.shape()[0] : 0;
+  const std::int64_t D = coeffs.shape().size() == 5 ? coeffs.shape()[3] : 0;
+  const DType compute = options.compute_dtype;
+  const TensorOptions compute_options = TensorOptions().dtype(compute);
+  // Factor with zero rhs and initial values: M depends on coefficients and steps only.
+  Tensor zero_iv = iv_points * iv_count > 0 ? zeros({B, iv_points, D, iv_count}, compute_options) : Tensor();
+  Tensor zero_rhs = coeffs.shape().size() == 5 ? zeros({B, coeffs.shape()[1], coeffs.shape()[2]}, compute_options)
+                                               : Tensor();
+  State& s = *state_;
+  s.sizes = sizes_from(coeffs, zero_rhs, zero_iv, steps, options);
+  s.batch = B;
+  s.compute = compute;
+  s.out_dtype = coeffs.dtype();
+  NoGradGuard no_grad;
+  s.coeffs = prepared(coeffs, compute);
+  s.steps = prepared(steps, compute);
+  Tensor u = empty({B, s.sizes.T, s.sizes.D, s.sizes.K}, compute_options);
+  Tensor eps = empty({B}, compute_options);
+  s.factors = MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() -> AnyFactorization {
+    return neurlp_core::forward_batch<T>(s.sizes, B, batch_inputs<T>(s.coeffs, zero_rhs, zero_iv, s.steps, s.sizes),
+                                    u.data_ptr<T>(), eps.data_ptr<T>(), true);
+  });
+}
+
+NeurlpFactorization::~NeurlpFactorization() = default;
+
+NeurlpResult NeurlpFactorization::solve(const Tensor& rhs, const Tensor& iv) const {
+  const State& s = *state_;
+  check_defined(kOp, rhs, "rhs");
+  MECH_CHECK(rhs.shape() == Shape({s.batch, s.sizes.E, s.sizes.T}),
+             "{}: expected rhs of shape [{}, {}, {}] as factored, got {}", kOp, s.batch, s.sizes.E, s.sizes.T,
+             shape_str(rhs.shape()));
+  const std::int64_t expected_iv = std::int64_t(s.sizes.S) * s.sizes.n_iv;
+  MECH_CHECK(expected_iv == 0 || (iv.defined() && iv.shape() == Shape({s.batch, s.sizes.S, s.sizes.D, s.sizes.n_iv})),
+             "{}: expected iv of shape [{}, {}, {}, {}] as factored, got {}", kOp, s.batch, s.sizes.S, s.sizes.D,
+             s.sizes.n_iv, iv.defined() ? shape_str(iv.shape()) : std::string("none"));
+  NoGradGuard no_grad;
+  const TensorOptions compute_options = TensorOptions().dtype(s.compute);
+  Tensor r = prepared(rhs, s.compute);
+  Tensor v = expected_iv > 0 ? prepared(iv, s.compute) : Tensor();
+  Tensor u = empty({s.batch, s.sizes.T, s.sizes.D, s.sizes.K}, compute_options);
+  Tensor eps = empty({s.batch}, compute_options);
+  MECH_DISPATCH_FLOAT(s.compute, kOp, [&]<class T>() {
+    const auto& kept = std::get<std::shared_ptr<neurlp_core::Factorization<T>>>(s.factors);
+    neurlp_core::resolve_batch<T>(*kept, batch_inputs<T>(s.coeffs, r, v, s.steps, s.sizes), u.data_ptr<T>(),
+                             eps.data_ptr<T>());
+  });
+  NeurlpResult result;
+  result.u = s.compute == s.out_dtype ? u : u.to(s.out_dtype);
+  result.eps = s.compute == s.out_dtype ? eps : eps.to(s.out_dtype);
+  return result;
+}
+
+}  // namespace mech

@@ -1,0 +1,65 @@
+// NeuRLP as a differentiable op on mech::Tensor: the relaxed-LP ODE solver of Mechanistic Neural
+// Networks (DESIGN.md section 3). One call records ONE node on the tape, so loss.backward() reaches
+// the coefficients, right-hand side, initial values and step sizes (and whatever produced them).
+//
+//   mech::NeurlpResult out = mech::neurlp(coeffs, rhs, iv, steps);   // mnn, gamma 0.5, alpha 0.1
+//   auto loss = mech::mse_loss(out.u.select(-1, 0), target);           // u[..., 0] is the value
+//   loss.backward();
+//
+// Shapes: coeffs (B,E,T,D,K) with K = order+1 and k indexing u, u', u'', ...; rhs (B,E,T);
+// iv (B,S,D,n_iv): derivative i of dimension d at grid point s (undefined or n_iv = 0: none);
+// steps (B,T-1,D) positive. Outputs u (B,T,D,K) and eps (B), in the dtype of coeffs.
+// The solve runs in options.compute_dtype (float64 by default): the normal equations square the
+// condition number, and in float32 step sizes below about 0.05 lose most digits or are reported
+// as singular. Failures (non-finite input, non-positive step, singular system) throw
+// mech::SolverError naming the batch element. CPU tensors only for now.
+// The derivation of the solve and of its backward is in solvers/neurlp_system.h.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/tensor.h"
+#include "solvers/neurlp_system.h"
+
+namespace mech {
+
+using neurlp_core::Formulation;
+
+struct NeurlpOptions {
+  Formulation formulation = Formulation::Mnn;
+  double gamma = 0.5, alpha = 0.1;   // only their product enters (mnn only)
+  // Row-group weights of the scalable formulation (each row is multiplied by its weight, so the
+  // objective weighs the group by weight^2); mnn always uses 1.
+  double equation_weight = 1.0, initial_weight = 1.0, smooth_weight = 1.0;
+  DType compute_dtype = DType::Float64;
+};
+
+struct NeurlpResult {
+  Tensor u;     // (B, T, D, K)
+  Tensor eps;   // (B)
+};
+
+NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs, const Tensor& iv, const Tensor& steps,
+                    const NeurlpOptions& options = {});
+
+// "mnn" / "scalable" (and "hermite4", reserved: rejected by the solver); throws mech::Error otherwise.
+Formulation parse_formulation(const std::string& name);
+const char* formulation_name(Formulation formulation);
+
+// The reuse path: factor once for fixed coefficients and steps, then solve for many right-hand
+// sides and initial values by substitution only (not differentiable; for inference and sweeps).
+class NeurlpFactorization {
+ public:
+  // iv_points (S) and iv_count (n_iv) fix the shape of the initial values solve() accepts.
+  NeurlpFactorization(const Tensor& coeffs, const Tensor& steps, std::int64_t iv_points,
+                      std::int64_t iv_count, const NeurlpOptions& options = {});
+  ~NeurlpFactorization();
+  NeurlpResult solve(const Tensor& rhs, const Tensor& iv) const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace mech

@@ -1,0 +1,222 @@
+// bench_solver: timings of the NeuRLP CPU solver (raw batch API, the code under the op), as a plain
+// median-of-N driver. For each B, T, P, D and formulation it times
+//   forward   forward_batch keeping the factors (what the op's forward does),
+//   backward  backward_batch with those factors (what the op's backward does),
+//   fwd+bwd   the two above in sequence (one training step through the op),
+//   fused     forward_backward_batch (one pass, factors never leave the cache: mech-solve --grad-u),
+// and prints the median in ms, ns per step per system, and memory (factor storage kept between
+// forward and backward, and the process's peak resident set so far).
+//
+//   bench_solver                  the default grid (B 1/32/256, T 50/200/1000/10000, P 2/3, D 1/3,
+//                                 mnn and scalable), about a minute
+//   bench_solver --quick          the acceptance cases only
+//   bench_solver --filter mnn --threads 1 --min-time 0.5 --cpu-time
+#include <sys/resource.h>
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/parallel.h"
+#include "solvers/neurlp_batch.h"
+
+namespace {
+
+using namespace mech::neurlp_core;
+
+struct Case {
+  std::int64_t B;
+  int T, P, D;
+  Formulation formulation;
+  std::string name() const {
+    return fmt::format("{} B={} T={} P={} D={}", formulation == Formulation::Mnn ? "mnn" : "scalable",
+                       B, T, P, D);
+  }
+};
+
+struct Data {
+  Sizes sizes;
+  std::int64_t B;
+  std::vector<double> coeffs, rhs, iv, steps, u, eps, grad_u, grad_eps;
+  std::vector<double> g_coeffs, g_rhs, g_iv, g_steps;
+  BatchInputs<double> inputs() const { return {coeffs.data(), rhs.data(), iv.data(), steps.data()}; }
+  BatchGradients<double> gradients() {
+    return {g_coeffs.data(), g_rhs.data(), g_iv.data(), g_steps.data()};
+  }
+};
+
+// A damped oscillator per dimension (u'' + 0.2 u' + u = 0, and u''' + ... for P = 3), coupled
+// weakly across dimensions, with h = 10 / T: a realistic, well-conditioned workload.
+Data make_data(const Case& c) {
+  Data data;
+  Sizes& z = data.sizes;
+  z.T = c.T;
+  z.D = c.D;
+  z.K = c.P + 1;
+  z.E = c.D;
+  z.S = 1;
+  z.n_iv = c.P;
+  z.formulation = c.formulation;
+  data.B = c.B;
+  const std::int64_t m = z.D * z.K;
+  std::mt19937_64 engine(42);
+  std::uniform_real_distribution<double> jitter(-0.05, 0.05);
+  data.coeffs.assign(c.B * z.E * z.T * m, 0.0);
+  for (std::int64_t b = 0; b < c.B; ++b)
+    for (int e = 0; e < z.E; ++e)
+      for (int t = 0; t < z.T; ++t) {
+        double* row = data.coeffs.data() + ((b * z.E + e) * z.T + t) * m;
+        for (int d = 0; d < z.D; ++d) row[d * z.K] = d == e ? 1.0 + jitter(engine) : 0.1;
+        row[e * z.K + 1] = 0.2;
+        row[e * z.K + c.P] = 1.0;
+      }
+  data.rhs.assign(c.B * z.E * z.T, 0.0);
+  data.iv.assign(c.B * z.D * z.n_iv, 0.0);
+  for (std::int64_t b = 0; b < c.B; ++b)
+    for (int d = 0; d < z.D; ++d) data.iv[(b * z.D + d) * z.n_iv + 1] = 1.0;
+  data.steps.assign(c.B * (z.T - 1) * z.D, 10.0 / z.T);
+  data.u.assign(c.B * z.unknowns(), 0.0);
+  data.eps.assign(c.B, 0.0);
+  data.grad_u.assign(data.u.size(), 0.0);
+  for (double& value : data.grad_u) value = jitter(engine);
+  data.grad_eps.assign(c.B, 0.1);
+  data.g_coeffs.assign(data.coeffs.size(), 0.0);
+  data.g_rhs.assign(data.rhs.size(), 0.0);
+  data.g_iv.assign(data.iv.size(), 0.0);
+  data.g_steps.assign(data.steps.size(), 0.0);
+  return data;
+}
+
+// Wall-clock time, or with --cpu-time the process's CPU time (on a shared, loaded machine the CPU
+// time of a single-threaded run is the stable measure; with several threads it sums them).
+bool use_cpu_time = false;
+
+double now_seconds() {
+  if (use_cpu_time) {
+    timespec spec{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec);
+    return spec.tv_sec + spec.tv_nsec * 1e-9;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+template <class F>
+double median_ms(F&& body, double min_seconds, int min_runs) {
+  std::vector<double> times;
+  double total = 0.0;
+  body();   // warm up (allocations, page faults of the output arrays)
+  while (total < min_seconds || static_cast<int>(times.size()) < min_runs) {
+    const double start = now_seconds();
+    body();
+    const double seconds = now_seconds() - start;
+    times.push_back(seconds * 1e3);
+    total += seconds;
+    if (times.size() >= 1000) break;
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::string filter;
+  double min_seconds = 0.15;
+  int min_runs = 3;
+  std::int64_t memory_limit = std::int64_t(3) << 30;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_solver: %s needs a value\n", arg.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--quick") quick = true;
+    else if (arg == "--filter") filter = value();
+    else if (arg == "--threads") mech::set_num_threads(std::stoi(value()));
+    else if (arg == "--min-time") min_seconds = std::stod(value());
+    else if (arg == "--min-runs") min_runs = std::stoi(value());
+    else if (arg == "--cpu-time") use_cpu_time = true;
+    else if (arg == "--help" || arg == "-h") {
+      std::printf("usage: bench_solver [--quick] [--filter TEXT] [--threads N] [--min-time SECONDS] [--min-runs N] [--cpu-time]\n");
+      return 0;
+    } else {
+      std::fprintf(stderr, "bench_solver: unknown option %s (try --help)\n", arg.c_str());
+      return 2;
+    }
+  }
+  std::vector<Case> cases;
+  if (quick) {
+    cases = {{32, 200, 2, 1, Formulation::Mnn}, {256, 1000, 2, 1, Formulation::Mnn},
+             {256, 10000, 2, 1, Formulation::Mnn}, {256, 1000, 2, 1, Formulation::Scalable}};
+  } else {
+    for (Formulation f : {Formulation::Mnn, Formulation::Scalable})
+      for (int D : {1, 3})
+        for (int P : {2, 3})
+          for (std::int64_t B : {1, 32, 256})
+            for (int T : {50, 200, 1000, 10000}) cases.push_back({B, T, P, D, f});
+  }
+  std::printf("threads %d, float64, median of >= %d runs and >= %.2f s per row, %s\n",
+              mech::get_num_threads(), min_runs, min_seconds, use_cpu_time ? "CPU time" : "wall time");
+  std::printf("%-30s %10s %10s %10s %10s %9s %9s %11s %9s\n", "case", "fwd ms", "bwd ms", "fwd+bwd ms",
+              "fused ms", "ns/st/sys", "fused ns", "factors MiB", "peak MiB");
+  for (const Case& c : cases) {
+    if (!filter.empty() && c.name().find(filter) == std::string::npos) continue;
+    Sizes probe;
+    probe.T = c.T;
+    probe.D = c.D;
+    probe.K = c.P + 1;
+    probe.E = c.D;
+    probe.formulation = c.formulation;
+    const double factor_bytes = double(EnvelopePlan(probe).size() + 2.0 * probe.unknowns()) * 8 *
+                                ((c.B + 7) / 8 * 8);
+    Data data = make_data(c);
+    double forward = -1, backward = -1, both = -1;
+    if (factor_bytes < memory_limit) {
+      std::shared_ptr<Factorization<double>> kept;
+      forward = median_ms([&] {
+        kept.reset();
+        kept = forward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(), data.eps.data(), true);
+      }, min_seconds, min_runs);
+      backward = median_ms([&] {
+        backward_batch<double>(*kept, data.inputs(), data.u.data(), data.eps.data(), data.grad_u.data(),
+                               data.grad_eps.data(), data.gradients());
+      }, min_seconds, min_runs);
+      kept.reset();
+      both = median_ms([&] {
+        auto factors = forward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(),
+                                             data.eps.data(), true);
+        backward_batch<double>(*factors, data.inputs(), data.u.data(), data.eps.data(),
+                               data.grad_u.data(), data.grad_eps.data(), data.gradients());
+      }, min_seconds, min_runs);
+    }
+    const double fused = median_ms([&] {
+      forward_backward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(), data.eps.data(),
+                                     data.grad_u.data(), data.grad_eps.data(), data.gradients());
+    }, min_seconds, min_runs);
+    const double per_step = 1e6 / (double(c.B) * c.T);
+    auto text = [](double ms) { return ms < 0 ? std::string("skipped") : fmt::format("{:.3f}", ms); };
+    std::printf("%-30s %10s %10s %10s %10.3f %9s %9.1f %11.1f %9.0f\n", c.name().c_str(),
+                text(forward).c_str(), text(backward).c_str(), text(both).c_str(), fused,
+                both < 0 ? "-" : fmt::format("{:.1f}", both * per_step).c_str(), fused * per_step,
+                factor_bytes / (1 << 20), peak_rss_mib());
+    std::fflush(stdout);
+  }
+  return 0;
+}
