@@ -1,0 +1,136 @@
+// The kernel layer (core/kernels.h) called directly on CPU tensors: strided and stride-0 operands,
+// dtype conversion in copy, masked sums, max with indices, batched matmul with a broadcast batch,
+// gather/scatter-add and conv1d with bias, each against hand-computed values.
+#include <gtest/gtest.h>
+
+#include "core/kernels.h"
+#include "core/parallel.h"
+#include "core/tensor.h"
+
+using namespace mech;
+
+namespace {
+const TensorOptions f64 = TensorOptions().dtype(DType::Float64);
+const TensorOptions i64 = TensorOptions().dtype(DType::Int64);
+
+// A raw view with explicit geometry, as ops hand to kernels.
+Tensor view_of(const Tensor& base, std::int64_t offset, const Shape& shape, const Shape& strides) {
+  return Tensor(base.storage(), offset, shape, strides, base.dtype());
+}
+}  // namespace
+
+TEST(Kernels, CopyConvertsAndFollowsStrides) {
+  Tensor source = arange(0, 6, 1, f64);
+  Tensor transposed = view_of(source, 0, {3, 2}, {1, 3});  // [[0 3] [1 4] [2 5]]
+  Tensor destination = zeros({3, 2});
+  kernels::copy(transposed, destination);
+  EXPECT_EQ(destination.to_vector<float>(), (std::vector<float>{0, 3, 1, 4, 2, 5}));
+  // Into a strided destination: every other element of a length-6 buffer.
+  Tensor buffer = zeros({6}, i64);
+  kernels::copy(from_vector<double>({7.9, -1.2, 3.0}, {3}), view_of(buffer, 1, {3}, {2}));
+  EXPECT_EQ(buffer.to_vector<std::int64_t>(), (std::vector<std::int64_t>{0, 7, 0, -1, 0, 3}));
+  // A stride-0 source broadcasts.
+  Tensor row = from_vector<double>({1, 2}, {2});
+  Tensor tiled = zeros({3, 2}, f64);
+  kernels::copy(view_of(row, 0, {3, 2}, {0, 1}), tiled);
+  EXPECT_EQ(tiled.to_vector<double>(), (std::vector<double>{1, 2, 1, 2, 1, 2}));
+  EXPECT_THROW(kernels::copy(zeros({2}), zeros({3})), Error);
+}
+
+TEST(Kernels, FillStrided) {
+  Tensor x = zeros({3, 3}, f64);
+  kernels::fill(view_of(x, 0, {3}, {4}), 5.0);  // the diagonal
+  EXPECT_EQ(x.to_vector<double>(), (std::vector<double>{5, 0, 0, 0, 5, 0, 0, 0, 5}));
+}
+
+TEST(Kernels, UnaryAndBinaryWithBroadcastOperands) {
+  Tensor a = from_vector<double>({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor column = from_vector<double>({10, 20}, {2});
+  Tensor out = empty({2, 3}, f64);
+  kernels::binary(BinaryOp::Sub, a, view_of(column, 0, {2, 3}, {1, 0}), out);
+  EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{-9, -8, -7, -16, -15, -14}));
+  kernels::binary(BinaryOp::Max, a, full({2, 3}, 3.5, f64), out);
+  EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{3.5, 3.5, 3.5, 4, 5, 6}));
+  kernels::unary(UnaryOp::Clamp, view_of(a, 0, {2, 3}, {1, 2}), out, 2.0, 4.0);  // reads [[1 3 5] [2 4 6]]
+  EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{2, 3, 4, 2, 4, 4}));
+  kernels::unary(UnaryOp::ClampMask, a, out, 2.0, 4.0);
+  EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{0, 1, 1, 1, 0, 0}));
+  kernels::unary(UnaryOp::Sign, from_vector<double>({-3, 0, 2, 1, -1, 0}, {2, 3}), out);
+  EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{-1, 0, 1, 1, -1, 0}));
+}
+
+TEST(Kernels, LargeElementwiseRunsInParallelChunksCorrectly) {
+  const std::int64_t n = 300001;  // above the parallel grain, odd so chunks are uneven
+  Tensor x = arange(0, static_cast<double>(n), 1, f64);
+  Tensor out = empty({n}, f64);
+  kernels::binary(BinaryOp::Mul, x, x, out);
+  const auto values = out.to_vector<double>();
+  for (std::int64_t i = 0; i < n; i += 9973) ASSERT_EQ(values[i], static_cast<double>(i) * i);
+  ASSERT_EQ(values[n - 1], static_cast<double>(n - 1) * (n - 1));
+}
+
+TEST(Kernels, SumOverMaskedDims) {
+  Tensor x = arange(0, 24, 1, f64).reshape({2, 3, 4});
+  Tensor out = empty({1, 3, 1}, f64);
+  kernels::sum(x, {true, false, true}, out);
+  EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{60, 92, 124}));
+  Tensor all = empty({1, 1, 1}, f64);
+  kernels::sum(x, {true, true, true}, all);
+  EXPECT_EQ(all.item(), 276);
+  // A long single reduction takes the split-over-threads path.
+  Tensor ones_long = ones({200000}, f64);
+  Tensor total = empty({1}, f64);
+  kernels::sum(ones_long, {true}, total);
+  EXPECT_EQ(total.item(), 200000);
+}
+
+TEST(Kernels, MaxValuesAndIndices) {
+  Tensor x = from_vector<double>({3, 9, 1, 7, 2, 8}, {2, 3});
+  Tensor values = empty({1, 3}, f64), indices = empty({1, 3}, i64);
+  kernels::max(x, 0, values, indices);
+  EXPECT_EQ(values.to_vector<double>(), (std::vector<double>{7, 9, 8}));
+  EXPECT_EQ(indices.to_vector<std::int64_t>(), (std::vector<std::int64_t>{1, 0, 1}));
+}
+
+TEST(Kernels, BatchedMatmulWithStrideZeroBatch) {
+  // One 2x2 matrix shared (stride 0) across a batch of 2 right-hand sides.
+  Tensor a = from_vector<double>({1, 2, 3, 4}, {2, 2});
+  Tensor b = from_vector<double>({1, 0, 0, 1, 2, 1, 1, 2}, {2, 2, 2});
+  Tensor out = empty({2, 2, 2}, f64);
+  kernels::matmul(view_of(a, 0, {2, 2, 2}, {0, 2, 1}), b, out);
+  EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{1, 2, 3, 4, 4, 5, 10, 11}));
+  // Float32 with a transposed a.
+  Tensor af = from_vector<float>({1, 3, 2, 4}, {2, 2});  // a^T stored
+  Tensor outf = empty({1, 2, 2});
+  kernels::matmul(view_of(af, 0, {1, 2, 2}, {4, 1, 2}), from_vector<float>({1, 0, 0, 1}, {1, 2, 2}), outf);
+  EXPECT_EQ(outf.to_vector<float>(), (std::vector<float>{1, 2, 3, 4}));
+  EXPECT_THROW(kernels::matmul(zeros({1, 2, 3}), zeros({1, 2, 3}), zeros({1, 2, 3})), Error);
+}
+
+TEST(Kernels, GatherAndScatterAdd) {
+  Tensor x = from_vector<double>({1, 2, 3, 4, 5, 6}, {3, 2});
+  Tensor index = from_vector<std::int64_t>({2, 0}, {2});
+  Tensor out = empty({2, 2}, f64);
+  kernels::index_select(x, 0, index, out);
+  EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{5, 6, 1, 2}));
+  Tensor target = zeros({3, 2}, f64);
+  kernels::index_add(target, 0, from_vector<std::int64_t>({1, 1, 0}, {3}), x);
+  EXPECT_EQ(target.to_vector<double>(), (std::vector<double>{5, 6, 4, 6, 0, 0}));
+  EXPECT_THROW(kernels::index_select(x, 0, from_vector<std::int64_t>({3}, {1}), empty({1, 2}, f64)), Error);
+}
+
+TEST(Kernels, Conv1dWithBias) {
+  // Two output channels: a moving sum and a difference, plus biases 1 and -1.
+  Tensor input = from_vector<double>({1, 2, 4, 8}, {1, 1, 4});
+  Tensor weight = from_vector<double>({1, 1, -1, 1}, {2, 1, 2});
+  Tensor bias = from_vector<double>({1, -1}, {2});
+  Tensor out = empty({1, 2, 3}, f64);
+  kernels::conv1d(input, weight, bias, out, 1, 0, 1, PaddingMode::Zeros);
+  EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{4, 7, 13, 0, 1, 3}));
+  // Backward: dL/dx and dL/dw for a unit upstream gradient.
+  Tensor grad_input = empty({1, 1, 4}, f64), grad_weight = empty({2, 1, 2}, f64);
+  kernels::conv1d_backward(ones({1, 2, 3}, f64), input, weight, grad_input, grad_weight, 1, 0, 1, PaddingMode::Zeros);
+  // x0 is read by tap 0 only, x3 by tap 1 only; summed over both channels' weights.
+  EXPECT_EQ(grad_input.to_vector<double>(), (std::vector<double>{0, 2, 2, 2}));
+  EXPECT_EQ(grad_weight.to_vector<double>(), (std::vector<double>{7, 14, 7, 14}));
+}
