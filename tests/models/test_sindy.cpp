@@ -145,6 +145,29 @@ TEST(Sindy, RecoversLorenzFromExactDerivatives) {
   EXPECT_EQ(score.active_terms, 7u);
 }
 
+TEST(Sindy, RecoversLorenzFromSampledDataWithEitherDerivative) {
+  // The whole baseline on clean samples at dt = 0.01. Measured: central differences leave 3.9%
+  // on the smallest coefficient (their O(dt^2) truncation on fast Lorenz dynamics), Savitzky-Golay
+  // (window 21, order 5) 0.56%; both find exactly the 7 true terms.
+  LorenzData data = make_lorenz(LorenzOptions{});
+  PolynomialLibrary library;
+  std::vector<double> truth = lorenz_coefficients(library, 10, 28, 8.0 / 3.0);
+  const size_t rows = data.times.size();
+  std::vector<double> difference = finite_difference_derivative(data.noisy, 3, 0.01);
+  DiscoveryScore by_difference = score_discovery(truth, fit_sindy(library, data.noisy, difference, 3).coefficients);
+  EXPECT_EQ(by_difference.stray_terms, 0u);
+  EXPECT_EQ(by_difference.missing_terms, 0u);
+  EXPECT_LT(by_difference.max_relative_error, 0.05);
+  SavitzkyGolay smoothed = savitzky_golay(data.noisy, 3, 0.01, 21, 5);
+  // Leave out the ten samples at each end, where the windows are shifted off-centre.
+  std::vector<double> states(smoothed.smoothed.begin() + 30, smoothed.smoothed.begin() + (rows - 10) * 3);
+  std::vector<double> slopes(smoothed.derivative.begin() + 30, smoothed.derivative.begin() + (rows - 10) * 3);
+  DiscoveryScore by_smoothing = score_discovery(truth, fit_sindy(library, states, slopes, 3).coefficients);
+  EXPECT_EQ(by_smoothing.stray_terms, 0u);
+  EXPECT_LT(by_smoothing.max_relative_error, 0.01);
+  EXPECT_LT(by_smoothing.max_relative_error, by_difference.max_relative_error);
+}
+
 TEST(Sindy, ThresholdPrunesSmallTrueTermsAndRefits) {
   // y' = 2 x - 0.05 xy over random states: with threshold 0.1 the xy term is pruned and the refit
   // absorbs what it can; with threshold 0.01 both terms are found exactly.
