@@ -20,6 +20,7 @@
 #include "models/polynomial_library.h"
 #include "models/sindy.h"
 #include "tools/common/cli.h"
+#include "tools/common/csv.h"
 #include "tools/common/svg.h"
 
 namespace {
@@ -42,12 +43,11 @@ struct Options {
   std::string out_dir = "out/sindy";
 };
 
-std::string coefficients_csv(const PolynomialLibrary& library, const std::vector<double>& xi) {
-  std::string text = "term,dx,dy,dz\n";
+mech::tools::CsvTable coefficients_table(const PolynomialLibrary& library, const std::vector<double>& xi) {
+  mech::tools::CsvTable table({"term", "dx", "dy", "dz"});
   for (size_t term = 0; term < library.term_count(); ++term)
-    text += fmt::format("{},{:.17g},{:.17g},{:.17g}\n", library.term_names()[term], xi[term * 3], xi[term * 3 + 1],
-                        xi[term * 3 + 2]);
-  return text;
+    table.add_row(library.term_names()[term], {xi[term * 3], xi[term * 3 + 1], xi[term * 3 + 2]});
+  return table;
 }
 
 // Simulates s' = Theta(s) xi from the data's start over its time span; a discovered system can be
@@ -153,7 +153,7 @@ int run(const Options& options) {
               score.missing_terms);
 
   std::filesystem::create_directories(options.out_dir);
-  mech::write_file_atomically(options.out_dir + "/coefficients.csv", coefficients_csv(library, result.coefficients));
+  coefficients_table(library, result.coefficients).save(options.out_dir + "/coefficients.csv");
   mech::write_file_atomically(options.out_dir + "/summary.txt", summary);
 
   std::string problem;

@@ -1,7 +1,9 @@
-// Tests of the drivers' option parser and progress bar (tools/common/cli.h, progress.h).
+// Tests of the drivers' option parser, progress bar and CSV tables (tools/common/cli.h, progress.h,
+// csv.h), and of a real driver's options.
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -12,12 +14,16 @@
 
 #include <gtest/gtest.h>
 
+#include "core/error.h"
+
 // test_tools links only the mech library, not tools/common (tests/CMakeLists.txt: mech_test_suite(tools mech)),
 // so the sources under test are compiled into this file. Should test_tools link mech_tools_common
 // later, this stays correct: the archive's copies are never pulled in, every symbol being defined here.
 #include "tools/common/cli.cpp"
+#include "tools/common/csv.cpp"
 #include "tools/common/progress.cpp"
 #include "tools/common/cli.h"
+#include "tools/common/csv.h"
 #include "tools/common/progress.h"
 
 namespace mech::tools {
@@ -193,6 +199,28 @@ TEST(ProgressBar, TerminalModeRedrawsInPlaceAndThrottles) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\r'), 2) << text;
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
   EXPECT_NE(text.find("1000/1000"), std::string::npos) << text;
+}
+
+TEST(CsvTable, NumbersRoundTripAndCellsAreQuoted) {
+  CsvTable table({"term", "dx", "note"});
+  table.add_row({"xz", "-1", "a, b"});
+  table.add_row({0.1, -2.0 / 3.0, 1e-300});
+  EXPECT_EQ(table.row_count(), 2u);
+  std::string text = table.text();
+  EXPECT_EQ(text.substr(0, text.find('\n')), "term,dx,note");
+  EXPECT_NE(text.find("xz,-1,\"a, b\"\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.1,"), std::string::npos) << text;
+  // Every number reads back to the same double.
+  std::string numbers = text.substr(text.rfind("0.1,"));
+  double first = std::stod(numbers), second = std::stod(numbers.substr(numbers.find(',') + 1));
+  EXPECT_EQ(first, 0.1);
+  EXPECT_EQ(second, -2.0 / 3.0);
+  EXPECT_EQ(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(csv_number(std::nan("")), "nan");
+  EXPECT_THROW(table.add_row(std::vector<double>{1.0}), mech::Error);
+  CsvTable labelled({"term", "dx"});
+  labelled.add_row("1", {2.5});
+  EXPECT_EQ(labelled.text(), "term,dx\n1,2.5\n");
 }
 
 // ---- the options of a real driver, through the program itself -----------------------------------
