@@ -39,6 +39,8 @@ void Adam::step() {
   for (std::size_t i = 0; i < params.size(); ++i) {
     Tensor grad = gradient_of(i);
     if (!grad.defined()) continue;
+    follow_parameter(exp_avg_[i], params[i]);
+    follow_parameter(exp_avg_sq_[i], params[i]);
     if (!exp_avg_[i].defined()) {
       exp_avg_[i] = zeros_like(params[i]);
       exp_avg_sq_[i] = zeros_like(params[i]);

@@ -60,6 +60,12 @@ long Optimizer::parse_state_key(const std::string& key, const Tensor& value, std
   return index;
 }
 
+void Optimizer::follow_parameter(Tensor& state, const Tensor& parameter) {
+  if (!state.defined() || (state.device() == parameter.device() && state.dtype() == parameter.dtype())) return;
+  NoGradGuard no_grad;
+  state = state.to(parameter.device()).to(parameter.dtype()).contiguous();
+}
+
 double Optimizer::scalar_of(const NamedTensors& state, const std::string& key, const std::string& owner) {
   for (const auto& [name, value] : state) {
     if (name != key) continue;

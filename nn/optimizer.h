@@ -49,6 +49,9 @@ class Optimizer {
   // Splits "name.index" keys; checks the index against the parameter count and the tensor's shape
   // against that parameter. Returns the index, or -1 for a key without an index.
   long parse_state_key(const std::string& key, const Tensor& value, std::string& name) const;
+  // Moves or converts a state tensor to its parameter's device and dtype when the module was moved
+  // (Module::to) after the state was created; a no-op otherwise.
+  static void follow_parameter(Tensor& state, const Tensor& parameter);
   static double scalar_of(const NamedTensors& state, const std::string& key, const std::string& owner);
 
  private:

@@ -36,6 +36,7 @@ void SGD::step() {
     Tensor grad = gradient_of(i);
     if (!grad.defined()) continue;
     bool first = false;
+    follow_parameter(momentum_buffers_[i], params[i]);
     if (options_.momentum() != 0.0 && !momentum_buffers_[i].defined()) {
       momentum_buffers_[i] = zeros_like(params[i]);
       first = true;

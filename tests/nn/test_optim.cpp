@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "autograd/grad_mode.h"
+#include "nn/linear.h"
 #include "nn/optim.h"
 
 namespace mech::nn {
@@ -214,6 +215,31 @@ TEST(Optimizer, LearningRateGetSet) {
   EXPECT_THROW(sgd.set_lr(-1.0), Error);
   Adam adam({p}, AdamOptions());
   EXPECT_EQ(adam.lr(), 1e-3);
+}
+
+}  // namespace
+}  // namespace mech::nn
+
+namespace mech::nn {
+namespace {
+
+TEST(Optimizer, StateFollowsAModuleConvertedAfterTheFirstStep) {
+  // Converting the model after the optimizer has state must not feed the fused kernel a float64
+  // moment next to a float32 parameter.
+  Linear layer(LinearOptions(2, 1).dtype(DType::Float64));
+  Adam optimizer(layer.parameters(), AdamOptions(0.1));
+  Tensor x = ones({3, 2}, TensorOptions().dtype(DType::Float64));
+  layer.forward(x).sum().backward();
+  optimizer.step();
+  layer.to(DType::Float32);
+  optimizer.zero_grad();
+  layer.forward(ones({3, 2})).sum().backward();
+  optimizer.step();
+  for (const auto& [name, value] : optimizer.state_dict())
+    if (name != "lr" && name.rfind("step", 0) != 0) {
+      EXPECT_EQ(value.dtype(), DType::Float32) << name;
+    }
+  EXPECT_EQ(optimizer.step_count(0), 2);
 }
 
 }  // namespace
