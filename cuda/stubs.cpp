@@ -2,6 +2,7 @@
 #include <string>
 
 #include "cuda/backend.h"
+#include "cuda/neurlp.h"
 
 namespace mech::cuda {
 namespace {
@@ -53,4 +54,28 @@ void adam_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, doubl
   unavailable("cuda::adam_step");
 }
 
+namespace neurlp {
+
+template <class T>
+std::shared_ptr<DeviceFactorization<T>> forward_batch(const Sizes&, std::int64_t, const BatchInputs<T>&, T*, T*, bool,
+                                                      int) {
+  unavailable("cuda::neurlp::forward_batch");
+}
+template <class T>
+void backward_batch(const DeviceFactorization<T>&, const BatchInputs<T>&, const T*, const T*, const T*, const T*,
+                    const BatchGradients<T>&) {
+  unavailable("cuda::neurlp::backward_batch");
+}
+template std::shared_ptr<DeviceFactorization<float>> forward_batch<float>(const Sizes&, std::int64_t,
+                                                                          const BatchInputs<float>&, float*, float*,
+                                                                          bool, int);
+template std::shared_ptr<DeviceFactorization<double>> forward_batch<double>(const Sizes&, std::int64_t,
+                                                                            const BatchInputs<double>&, double*,
+                                                                            double*, bool, int);
+template void backward_batch<float>(const DeviceFactorization<float>&, const BatchInputs<float>&, const float*,
+                                    const float*, const float*, const float*, const BatchGradients<float>&);
+template void backward_batch<double>(const DeviceFactorization<double>&, const BatchInputs<double>&, const double*,
+                                     const double*, const double*, const double*, const BatchGradients<double>&);
+
+}  // namespace neurlp
 }  // namespace mech::cuda
