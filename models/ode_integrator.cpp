@@ -117,6 +117,7 @@ Trajectory DormandPrince45::solve(double t0, const std::vector<double>& y0, cons
   const double t_end = output_times.back();
   double t = t0;
   std::vector<double> y = y0, y_new(n), stage(n), k1(n), k2(n), k3(n), k4(n), k5(n), k6(n), k7(n), dense(n);
+  std::vector<double> r2(n), r3(n), r4(n), r5(n);  // continuous-extension coefficients of the current step
   auto evaluate = [&](double time, const std::vector<double>& state, std::vector<double>& derivative) {
     rhs_(time, state, derivative);
     ++stats_.evaluations;
@@ -178,7 +179,6 @@ Trajectory DormandPrince45::solve(double t0, const std::vector<double>& y0, cons
     ++stats_.accepted_steps;
     if (options_.dense_output && next_output < output_times.size() && output_times[next_output] <= t_new) {
       // Coefficients of the continuous extension for this step, then one evaluation per output time.
-      std::vector<double> r1(y), r2(n), r3(n), r4(n), r5(n);
       for (size_t i = 0; i < n; ++i) {
         double difference = y_new[i] - y[i];
         double b_spline = h * k1[i] - difference;
@@ -194,7 +194,7 @@ Trajectory DormandPrince45::solve(double t0, const std::vector<double>& y0, cons
         }
         double theta = (output_times[next_output] - t) / h, theta1 = 1.0 - theta;
         for (size_t i = 0; i < n; ++i)
-          dense[i] = r1[i] + theta * (r2[i] + theta1 * (r3[i] + theta * (r4[i] + theta1 * r5[i])));
+          dense[i] = y[i] + theta * (r2[i] + theta1 * (r3[i] + theta * (r4[i] + theta1 * r5[i])));
         emit(dense);
       }
     } else {
