@@ -60,28 +60,32 @@ MECH_HOST_DEVICE inline S splat(lane_real_t<S> value) {
 #if defined(MECH_HAS_LANE_PACKS)
 // 512-bit packs: 8 doubles or 16 floats. On targets without AVX-512 the compiler splits each
 // operation into narrower instructions, which is still correct and still amortises control flow.
-typedef double PackF64 __attribute__((vector_size(64)));
-typedef float PackF32 __attribute__((vector_size(64)));
+#ifndef MECH_NEURLP_PACK_BYTES
+#define MECH_NEURLP_PACK_BYTES 64
+#endif
+constexpr int kPackBytes = MECH_NEURLP_PACK_BYTES;
+typedef double PackF64 __attribute__((vector_size(MECH_NEURLP_PACK_BYTES)));
+typedef float PackF32 __attribute__((vector_size(MECH_NEURLP_PACK_BYTES)));
 
 template <>
 struct LaneTraits<PackF64> {
   using Real = double;
-  static constexpr int width = 8;
+  static constexpr int width = kPackBytes / 8;
 };
 template <>
 struct LaneTraits<PackF32> {
   using Real = float;
-  static constexpr int width = 16;
+  static constexpr int width = kPackBytes / 4;
 };
 
 inline PackF64 lane_sqrt(PackF64 x) {
   PackF64 out;
-  for (int lane = 0; lane < 8; ++lane) out[lane] = __builtin_sqrt(x[lane]);
+  for (int lane = 0; lane < LaneTraits<PackF64>::width; ++lane) out[lane] = __builtin_sqrt(x[lane]);
   return out;
 }
 inline PackF32 lane_sqrt(PackF32 x) {
   PackF32 out;
-  for (int lane = 0; lane < 16; ++lane) out[lane] = __builtin_sqrtf(x[lane]);
+  for (int lane = 0; lane < LaneTraits<PackF32>::width; ++lane) out[lane] = __builtin_sqrtf(x[lane]);
   return out;
 }
 inline double lane_get(PackF64 x, int lane) { return x[lane]; }
@@ -94,18 +98,18 @@ inline int first_failing_lane(PackF64 pivot, PackF64 bound) {
   // common case (all pass) is one horizontal AND, the lane search only runs on failure.
   auto pass = pivot > bound;
   long long all = -1;
-  for (int lane = 0; lane < 8; ++lane) all &= pass[lane];
+  for (int lane = 0; lane < LaneTraits<PackF64>::width; ++lane) all &= pass[lane];
   if (all) return -1;
-  for (int lane = 0; lane < 8; ++lane)
+  for (int lane = 0; lane < LaneTraits<PackF64>::width; ++lane)
     if (!pass[lane]) return lane;
   return -1;
 }
 inline int first_failing_lane(PackF32 pivot, PackF32 bound) {
   auto pass = pivot > bound;
   int all = -1;
-  for (int lane = 0; lane < 16; ++lane) all &= pass[lane];
+  for (int lane = 0; lane < LaneTraits<PackF32>::width; ++lane) all &= pass[lane];
   if (all) return -1;
-  for (int lane = 0; lane < 16; ++lane)
+  for (int lane = 0; lane < LaneTraits<PackF32>::width; ++lane)
     if (!pass[lane]) return lane;
   return -1;
 }

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <new>
 #include <string>
 
 #include "core/error.h"
@@ -67,16 +70,69 @@ EnvelopePlan::EnvelopePlan(const Sizes& z) {
 
 // ---- storage ---------------------------------------------------------------------------------
 
+// Factor storage is large (tens of MB for B = 256, T = 1000) and a training loop frees and
+// reallocates it every step. Fresh memory from the kernel costs a page fault per 4 KiB (measured:
+// a quarter of the forward's time), so freed blocks are kept in a small process-wide pool and
+// reused by the next factorisation of the same block size. The pool holds at most kPoolBytes.
+namespace {
+
+constexpr std::size_t kPoolBytes = std::size_t(1) << 30;
+
+struct AlignedFree {
+  void operator()(void* pointer) const { ::operator delete(pointer, std::align_val_t(64)); }
+};
+using RawBlock = std::unique_ptr<void, AlignedFree>;
+
+class BlockPool {
+ public:
+  RawBlock take(std::size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto found = free_.find(bytes);
+      if (found != free_.end()) {
+        RawBlock block = std::move(found->second);
+        free_.erase(found);
+        held_ -= bytes;
+        return block;
+      }
+    }
+    return RawBlock(::operator new(bytes, std::align_val_t(64)));
+  }
+  void give(RawBlock block, std::size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (held_ + bytes > kPoolBytes) return;   // block freed on return
+    held_ += bytes;
+    free_.emplace(bytes, std::move(block));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::multimap<std::size_t, RawBlock> free_;
+  std::size_t held_ = 0;
+};
+
+BlockPool& block_pool() {
+  static BlockPool* pool = new BlockPool();   // never destroyed: factorisations may outlive statics
+  return *pool;
+}
+
+}  // namespace
+
+// One block per group of lanes, not zero-filled (forward writes every entry before it is read).
 template <class T>
 struct Factorization<T>::Storage {
   using P = typename PackOf<T>::type;
-  std::int64_t groups = 0, n = 0, envelope_size = 0;
+  std::int64_t groups = 0, n = 0, envelope_size = 0, block = 0;
   bool border = false;
-  std::vector<P> env, inverse_diagonal, z2, schur;
+  std::vector<RawBlock> blocks;
 
-  Factors<P> factors(std::int64_t group) {
-    return {env.data() + group * envelope_size, inverse_diagonal.data() + group * n,
-            border ? z2.data() + group * n : nullptr, border ? schur.data() + group : nullptr};
+  Factors<P> factors(std::int64_t group) const {
+    P* base = static_cast<P*>(blocks[group].get());
+    return {base, base + envelope_size, border ? base + envelope_size + n : nullptr,
+            border ? base + envelope_size + 2 * n : nullptr};
+  }
+  ~Storage() {
+    for (auto& raw : blocks) block_pool().give(std::move(raw), block * sizeof(P));
   }
 };
 
@@ -90,12 +146,9 @@ Factorization<T>::Factorization(const Sizes& sizes, std::int64_t batch)
   s.n = sizes.unknowns();
   s.envelope_size = plan_.size();
   s.border = sizes.has_eps();
-  s.env.resize(s.groups * s.envelope_size);
-  s.inverse_diagonal.resize(s.groups * s.n);
-  if (s.border) {
-    s.z2.resize(s.groups * s.n);
-    s.schur.resize(s.groups);
-  }
+  s.block = s.envelope_size + s.n + (s.border ? s.n + 1 : 0);
+  s.blocks.resize(s.groups);
+  for (auto& raw : s.blocks) raw = block_pool().take(s.block * sizeof(P));
 }
 
 template <class T>
@@ -104,9 +157,7 @@ Factorization<T>::~Factorization() = default;
 template <class T>
 std::int64_t Factorization<T>::bytes() const {
   using P = typename Storage::P;
-  const Storage& s = *storage_;
-  return static_cast<std::int64_t>((s.env.size() + s.inverse_diagonal.size() + s.z2.size() +
-                                    s.schur.size()) * sizeof(P));
+  return storage_->groups * storage_->block * static_cast<std::int64_t>(sizeof(P));
 }
 
 namespace {
@@ -115,25 +166,47 @@ namespace {
 
 // dest[i][lane] = source[element(lane) * count + i]; lanes past `valid` repeat the last valid
 // element, so that the padding lanes solve a valid problem and never fail on their own.
+// Returns the sum of value * 0 over everything gathered: NaN in a lane iff that lane saw a NaN or
+// an infinity, so validation costs one multiply-add per value and the slow, message-building
+// check runs only for a group that has a bad value.
 template <class T, class P>
-void gather(const T* source, std::int64_t count, std::int64_t first_element, int valid, P* dest) {
+P gather(const T* source, std::int64_t count, std::int64_t first_element, int valid, P* dest) {
   constexpr int width = LaneTraits<P>::width;
   const T* lanes[width];
   for (int lane = 0; lane < width; ++lane)
     lanes[lane] = source + (first_element + std::min(lane, valid - 1)) * count;
+  P probe{};
   for (std::int64_t i = 0; i < count; ++i) {
     P value;
     for (int lane = 0; lane < width; ++lane) value[lane] = lanes[lane][i];
     dest[i] = value;
+    probe += value * T(0);
   }
+  return probe;
+}
+
+// True when any lane of the probe is NaN.
+template <class P>
+bool probe_failed(const P& probe) {
+  for (int lane = 0; lane < LaneTraits<P>::width; ++lane)
+    if (probe[lane] != probe[lane]) return true;
+  return false;
 }
 
 template <class T, class P>
 void scatter(const P* source, std::int64_t count, std::int64_t first_element, int valid, T* dest) {
-  for (int lane = 0; lane < valid; ++lane) {
-    T* out = dest + (first_element + lane) * count;
-    for (std::int64_t i = 0; i < count; ++i) out[i] = source[i][lane];
+  constexpr int width = LaneTraits<P>::width;
+  T* lanes[width];
+  for (int lane = 0; lane < width; ++lane) lanes[lane] = dest + (first_element + std::min(lane, valid - 1)) * count;
+  if (valid == width) {
+    for (std::int64_t i = 0; i < count; ++i) {
+      const P value = source[i];
+      for (int lane = 0; lane < width; ++lane) lanes[lane][i] = value[lane];
+    }
+    return;
   }
+  for (int lane = 0; lane < valid; ++lane)
+    for (std::int64_t i = 0; i < count; ++i) lanes[lane][i] = source[i][lane];
 }
 
 struct Counts {
@@ -261,14 +334,29 @@ struct GroupWork {
       grad_steps.resize(counts.steps);
     }
   }
+  // Packs the upstream gradient; true when it may hold a non-finite value.
+  bool gather_upstream(const Counts& c, const T* grad_u, const T* grad_eps, std::int64_t b0, int valid) {
+    P probe = gather(grad_u, c.n, b0, valid, ubar.data());
+    for (int lane = 0; lane < LaneTraits<P>::width; ++lane)
+      ebar[lane] = grad_eps ? grad_eps[b0 + std::min(lane, valid - 1)] : T(0);
+    probe += ebar * T(0);
+    return probe_failed(probe);
+  }
   Factors<P> local_factors() { return {env.data(), inverse_diagonal.data(), z2.data(), &schur}; }
   SystemInputs<P> inputs() const { return {coeffs.data(), rhs.data(), iv.data(), steps.data()}; }
 
-  void gather_inputs(const Counts& c, const BatchInputs<T>& in, std::int64_t b0, int valid) {
-    gather(in.coeffs, c.coeffs, b0, valid, coeffs.data());
-    gather(in.rhs, c.rhs, b0, valid, rhs.data());
-    if (c.iv > 0) gather(in.iv, c.iv, b0, valid, iv.data());
-    gather(in.steps, c.steps, b0, valid, steps.data());
+  // Packs the inputs of elements b0 .. b0+valid-1; returns true when one of them may be invalid
+  // (a non-finite value or a step that is not positive), to be checked in detail.
+  bool gather_inputs(const Counts& c, const BatchInputs<T>& in, std::int64_t b0, int valid) {
+    P probe = gather(in.coeffs, c.coeffs, b0, valid, coeffs.data());
+    probe += gather(in.rhs, c.rhs, b0, valid, rhs.data());
+    if (c.iv > 0) probe += gather(in.iv, c.iv, b0, valid, iv.data());
+    probe += gather(in.steps, c.steps, b0, valid, steps.data());
+    P smallest = splat<P>(T(1));
+    for (std::int64_t i = 0; i < c.steps; ++i) smallest = steps[i] < smallest ? steps[i] : smallest;
+    for (int lane = 0; lane < LaneTraits<P>::width; ++lane)
+      if (!(smallest[lane] > 0)) return true;
+    return probe_failed(probe);
   }
 };
 
@@ -311,13 +399,6 @@ void scatter_eps(const P& eps, std::int64_t b0, int valid, T* out) {
   for (int lane = 0; lane < valid; ++lane) out[b0 + lane] = eps[lane];
 }
 
-template <class T>
-void gather_upstream(GroupWork<T>& work, const Counts& c, const T* grad_u, const T* grad_eps,
-                     std::int64_t b0, int valid) {
-  gather(grad_u, c.n, b0, valid, work.ubar.data());
-  for (int lane = 0; lane < lane_width<T>(); ++lane)
-    work.ebar[lane] = grad_eps ? grad_eps[b0 + std::min(lane, valid - 1)] : T(0);
-}
 
 template <class T>
 void scatter_gradients(GroupWork<T>& work, const Counts& c, const BatchGradients<T>& out,
@@ -366,8 +447,8 @@ std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t bat
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
-      if (!validate_group(z, counts, in, b0, valid, errors[group])) continue;
-      work.gather_inputs(counts, in, b0, valid);
+      if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, errors[group]))
+        continue;
       const Factors<P> factors = kept ? kept->storage().factors(group) : work.local_factors();
       const FactorStatus status =
           forward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), &work.eps);
@@ -399,8 +480,8 @@ void resolve_batch(const Factorization<T>& kept, const BatchInputs<T>& in, T* u,
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
-      if (!validate_group(z, counts, in, b0, valid, errors[group])) continue;
-      work.gather_inputs(counts, in, b0, valid);
+      if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, errors[group]))
+        continue;
       const Factors<P> factors = kept.storage().factors(group);
       assemble_rhs(z, work.inputs(), *work.row, work.u.data());
       solve_with_factors(z, envelope, factors, work.u.data(), &work.eps);
@@ -430,11 +511,12 @@ void backward_batch(const Factorization<T>& kept, const BatchInputs<T>& in, cons
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
-      if (!validate_upstream(counts, grad_u, grad_eps, b0, valid, errors[group])) continue;
+      if (work.gather_upstream(counts, grad_u, grad_eps, b0, valid) &&
+          !validate_upstream(counts, grad_u, grad_eps, b0, valid, errors[group]))
+        continue;
       work.gather_inputs(counts, in, b0, valid);
       gather(u, counts.n, b0, valid, work.u.data());
       for (int lane = 0; lane < width; ++lane) work.eps[lane] = eps[b0 + std::min(lane, valid - 1)];
-      gather_upstream(work, counts, grad_u, grad_eps, b0, valid);
       const Factors<P> factors = kept.storage().factors(group);
       backward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), work.eps,
                       work.ubar.data(), work.ebar, work.v.data(), pack_gradients(work));
@@ -463,9 +545,11 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
-      if (!validate_group(z, counts, in, b0, valid, errors[group])) continue;
-      if (!validate_upstream(counts, grad_u, grad_eps, b0, valid, errors[group])) continue;
-      work.gather_inputs(counts, in, b0, valid);
+      if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, errors[group]))
+        continue;
+      if (work.gather_upstream(counts, grad_u, grad_eps, b0, valid) &&
+          !validate_upstream(counts, grad_u, grad_eps, b0, valid, errors[group]))
+        continue;
       const auto factors = work.local_factors();
       const FactorStatus status =
           forward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), &work.eps);
@@ -475,7 +559,6 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
       }
       scatter(work.u.data(), counts.n, b0, valid, u);
       scatter_eps(work.eps, b0, valid, eps);
-      gather_upstream(work, counts, grad_u, grad_eps, b0, valid);
       backward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), work.eps,
                       work.ubar.data(), work.ebar, work.v.data(), pack_gradients(work));
       scatter_gradients(work, counts, out, b0, valid);

@@ -406,35 +406,48 @@ MECH_HOST_DEVICE FactorStatus factor(int n, const Envelope& envelope, S* env, S*
   return FactorStatus{};
 }
 
-// x <- L^{-1} x (forward substitution), for `count` right-hand sides stored one after another
-// (x + r*n).
+// x <- L^{-1} x (forward substitution); with y, the same for y in the same sweep (sharing the
+// loads of L).
 template <class S>
 MECH_HOST_DEVICE void forward_substitute(int n, const Envelope& envelope, const S* env,
-                                         const S* inverse_diagonal, S* x, int count = 1) {
+                                         const S* inverse_diagonal, S* x, S* y = nullptr) {
   for (int i = 0; i < n; ++i) {
     const int fi = envelope.first[i];
     const S* row_i = env + (envelope.offset[i] - fi);
-    for (int r = 0; r < count; ++r) {
-      S* xr = x + static_cast<std::int64_t>(r) * n;
-      S sum = xr[i];
-      for (int k = fi; k < i; ++k) sum -= row_i[k] * xr[k];
-      xr[i] = sum * inverse_diagonal[i];
+    if (y) {
+      S sum_x = x[i], sum_y = y[i];
+      for (int k = fi; k < i; ++k) {
+        sum_x -= row_i[k] * x[k];
+        sum_y -= row_i[k] * y[k];
+      }
+      x[i] = sum_x * inverse_diagonal[i];
+      y[i] = sum_y * inverse_diagonal[i];
+    } else {
+      S sum = x[i];
+      for (int k = fi; k < i; ++k) sum -= row_i[k] * x[k];
+      x[i] = sum * inverse_diagonal[i];
     }
   }
 }
 
-// x <- L^{-T} x (back substitution, column oriented so that it walks the rows of L).
+// x <- L^{-T} x (back substitution, column oriented so that it walks the rows of L); y likewise.
 template <class S>
 MECH_HOST_DEVICE void back_substitute(int n, const Envelope& envelope, const S* env,
-                                      const S* inverse_diagonal, S* x, int count = 1) {
+                                      const S* inverse_diagonal, S* x, S* y = nullptr) {
   for (int i = n - 1; i >= 0; --i) {
     const int fi = envelope.first[i];
     const S* row_i = env + (envelope.offset[i] - fi);
-    for (int r = 0; r < count; ++r) {
-      S* xr = x + static_cast<std::int64_t>(r) * n;
-      const S xi = xr[i] * inverse_diagonal[i];
-      xr[i] = xi;
-      for (int k = fi; k < i; ++k) xr[k] -= row_i[k] * xi;
+    const S xi = x[i] * inverse_diagonal[i];
+    x[i] = xi;
+    if (y) {
+      const S yi = y[i] * inverse_diagonal[i];
+      y[i] = yi;
+      for (int k = fi; k < i; ++k) {
+        x[k] -= row_i[k] * xi;
+        y[k] -= row_i[k] * yi;
+      }
+    } else {
+      for (int k = fi; k < i; ++k) x[k] -= row_i[k] * xi;
     }
   }
 }
@@ -497,8 +510,7 @@ MECH_HOST_DEVICE FactorStatus forward_system(const Sizes& z, const Envelope& env
     return status;
   }
   // p = L^{-1} g (in u), q = L^{-1} w (in z2).
-  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
-  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, factors.z2);
+  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, u, factors.z2);
   const S pq = dot(n, u, factors.z2);
   const S qq = dot(n, factors.z2, factors.z2);
   const S schur = a - qq;
@@ -512,8 +524,7 @@ MECH_HOST_DEVICE FactorStatus forward_system(const Sizes& z, const Envelope& env
     return status;
   }
   *factors.schur = schur;
-  back_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
-  back_substitute(n, envelope, factors.env, factors.inverse_diagonal, factors.z2);
+  back_substitute(n, envelope, factors.env, factors.inverse_diagonal, u, factors.z2);
   const S e = (splat<S>(Real(z.gamma_alpha)) - pq) / schur;
   for (int i = 0; i < n; ++i) u[i] -= e * factors.z2[i];
   *eps = e;

@@ -133,7 +133,7 @@ double peak_rss_mib() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, fused_only = false;
   std::string filter;
   double min_seconds = 0.15;
   int min_runs = 3;
@@ -153,8 +153,9 @@ int main(int argc, char** argv) {
     else if (arg == "--min-time") min_seconds = std::stod(value());
     else if (arg == "--min-runs") min_runs = std::stoi(value());
     else if (arg == "--cpu-time") use_cpu_time = true;
+    else if (arg == "--fused-only") fused_only = true;
     else if (arg == "--help" || arg == "-h") {
-      std::printf("usage: bench_solver [--quick] [--filter TEXT] [--threads N] [--min-time SECONDS] [--min-runs N] [--cpu-time]\n");
+      std::printf("usage: bench_solver [--quick] [--filter TEXT] [--threads N] [--min-time SECONDS] [--min-runs N] [--cpu-time] [--fused-only]\n");
       return 0;
     } else {
       std::fprintf(stderr, "bench_solver: unknown option %s (try --help)\n", arg.c_str());
@@ -188,7 +189,7 @@ int main(int argc, char** argv) {
                                 ((c.B + 7) / 8 * 8);
     Data data = make_data(c);
     double forward = -1, backward = -1, both = -1;
-    if (factor_bytes < memory_limit) {
+    if (factor_bytes < memory_limit && !fused_only) {
       std::shared_ptr<Factorization<double>> kept;
       forward = median_ms([&] {
         kept.reset();
