@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <utility>
 #include <set>
 #include <sstream>
 #include <string>
@@ -207,6 +208,21 @@ TEST(Ticks, ConstantDataGetsABand) {
   AxisTicks zero = nice_linear_ticks(0.0, 0.0);
   EXPECT_LT(zero.low, 0.0);
   EXPECT_GT(zero.high, 0.0);
+}
+
+TEST(Ticks, ExtremeRangesStillGiveTicksAndEnd) {
+  // A span that overflows a double, and a tiny span far from zero where k + 1 == k.
+  for (auto range : {std::pair{-1e308, 1e308}, std::pair{1e17, 1e17 + 64.0}, std::pair{-1e-300, 1e-300}}) {
+    AxisTicks ticks = nice_linear_ticks(range.first, range.second);
+    EXPECT_GE(ticks.values.size(), 2u) << range.first;
+    EXPECT_LE(ticks.values.size(), 1001u) << range.first;
+    EXPECT_EQ(ticks.values.size(), ticks.labels.size());
+    EXPECT_LE(ticks.low, range.first);
+    EXPECT_GE(ticks.high, range.second);
+  }
+  Figure figure;
+  figure.add_panel().line({0.0, 1.0}, {1e17, 1e17 + 64.0});
+  EXPECT_EQ(check_well_formed(figure.to_svg()), "");
 }
 
 TEST(Ticks, LogTicksArePowersOfTen) {

@@ -39,7 +39,10 @@ std::vector<double> multiples_inside(double low, double high, double step) {
   std::vector<double> values;
   double first = std::ceil(low / step - 1e-9);
   double last = std::floor(high / step + 1e-9);
-  for (double k = first; k <= last; k += 1.0) values.push_back(k * step);
+  // An integer count keeps this finite where k + 1 == k (a tiny range far from zero, ~1e17).
+  double count = last - first;
+  if (!(count >= 0 && count <= 1000)) return values;
+  for (long i = 0; i <= static_cast<long>(count); ++i) values.push_back((first + static_cast<double>(i)) * step);
   return values;
 }
 
@@ -151,8 +154,16 @@ AxisTicks nice_linear_ticks(double low, double high, int target_count) {
     low -= half;
     high += half;
   }
-  double step = nice_step(high - low, target_count);
   AxisTicks ticks;
+  if (!std::isfinite(high - low) || high - low <= scale * 1e-12) {
+    // Beyond what nice steps can express (a span overflowing a double, or below its resolution):
+    // just mark the ends.
+    ticks.low = low, ticks.high = high;
+    ticks.values = {low, high};
+    ticks.labels = {fmt::format("{:.6g}", low), fmt::format("{:.6g}", high)};
+    return ticks;
+  }
+  double step = nice_step(high - low, target_count);
   ticks.low = std::floor(low / step + 1e-9) * step;
   ticks.high = std::ceil(high / step - 1e-9) * step;
   ticks.values = multiples_inside(ticks.low, ticks.high, step);
