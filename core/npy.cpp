@@ -2,6 +2,7 @@
 // before any allocation, and a writer that reproduces numpy.save's header byte for byte.
 #include "core/npy.h"
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstdint>
