@@ -16,12 +16,6 @@
 
 #include "core/error.h"
 
-// test_tools links only the mech library, not tools/common (tests/CMakeLists.txt: mech_test_suite(tools mech)),
-// so the sources under test are compiled into this file. Should test_tools link mech_tools_common
-// later, this stays correct: the archive's copies are never pulled in, every symbol being defined here.
-#include "tools/common/cli.cpp"
-#include "tools/common/csv.cpp"
-#include "tools/common/progress.cpp"
 #include "tools/common/cli.h"
 #include "tools/common/csv.h"
 #include "tools/common/progress.h"
