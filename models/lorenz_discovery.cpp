@@ -1,0 +1,312 @@
+// Lorenz equation discovery: windows, scales, the state network, the library, the NeuRLP solve and
+// the pruning of the learned coefficients.
+#include "models/lorenz_discovery.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+
+namespace mech::models {
+
+namespace {
+
+constexpr std::int64_t kDims = 3;
+const TensorOptions kFloat64 = TensorOptions().dtype(DType::Float64);
+
+void check_samples(const char* op, const std::vector<double>& samples) {
+  MECH_CHECK(samples.size() % kDims == 0 && !samples.empty(),
+             "{}: expected samples of shape (N, 3) row-major, got {} values", op, samples.size());
+  for (double value : samples) MECH_CHECK(std::isfinite(value), "{}: samples contain a non-finite value", op);
+}
+
+}  // namespace
+
+Tensor make_windows(const std::vector<double>& samples, std::int64_t window) {
+  check_samples("make_windows", samples);
+  const std::int64_t count = static_cast<std::int64_t>(samples.size()) / kDims;
+  MECH_CHECK(window >= 3 && window <= count, "make_windows: expected 3 <= window <= N = {}, got window {}", count,
+             window);
+  const std::int64_t batches = (count - 1) / (window - 1);
+  std::vector<double> values(static_cast<size_t>(batches * window * kDims));
+  for (std::int64_t b = 0; b < batches; ++b)
+    for (std::int64_t t = 0; t < window; ++t)
+      for (std::int64_t d = 0; d < kDims; ++d)
+        values[static_cast<size_t>((b * window + t) * kDims + d)] =
+            samples[static_cast<size_t>((b * (window - 1) + t) * kDims + d)];
+  return from_vector(values, {batches, window, kDims}, kFloat64);
+}
+
+LorenzDiscovery::LorenzDiscovery(const std::vector<double>& observed, double dt, const LorenzDiscoveryOptions& options,
+                                 Generator* generator)
+    : Module("LorenzDiscovery"), options_(options), dt_(dt), library_({"x", "y", "z"}, 2) {
+  constexpr const char* kOp = "LorenzDiscovery";
+  check_samples(kOp, observed);
+  MECH_CHECK(dt > 0 && std::isfinite(dt), "{}: expected a positive dt, got {}", kOp, dt);
+  MECH_CHECK(options.state_kernel >= 1 && options.state_kernel % 2 == 1 && options.state_hidden >= 1,
+             "{}: expected an odd state_kernel and state_hidden >= 1, got kernel {} and hidden {}", kOp,
+             options.state_kernel, options.state_hidden);
+  MECH_CHECK(options.state_weight >= 0, "{}: expected state_weight >= 0, got {}", kOp, options.state_weight);
+  const size_t count = observed.size() / kDims, terms = library_.term_count();
+  MECH_CHECK(count >= 11, "{}: expected at least 11 samples, got {}", kOp, count);
+
+  // Scales from the data. The derivative scale uses differences over +-k samples: only its size
+  // matters, and the wider stencil keeps measurement noise from inflating it.
+  std::vector<double> center(kDims, 0.0), spread(kDims, 0.0), derivative(kDims, 0.0), column(terms, 0.0);
+  for (size_t n = 0; n < count; ++n)
+    for (size_t d = 0; d < kDims; ++d) center[d] += observed[n * kDims + d] / static_cast<double>(count);
+  for (size_t n = 0; n < count; ++n)
+    for (size_t d = 0; d < kDims; ++d) spread[d] += std::pow(observed[n * kDims + d] - center[d], 2);
+  const size_t k = std::min<size_t>(5, (count - 1) / 2);
+  for (size_t n = k; n + k < count; ++n)
+    for (size_t d = 0; d < kDims; ++d)
+      derivative[d] += std::pow((observed[(n + k) * kDims + d] - observed[(n - k) * kDims + d]) / (2.0 * k * dt), 2);
+  std::vector<double> theta = library_.evaluate(observed);
+  std::vector<double> gram(terms * terms, 0.0);
+  for (size_t n = 0; n < count; ++n)
+    for (size_t i = 0; i < terms; ++i)
+      for (size_t j = 0; j < terms; ++j) gram[i * terms + j] += theta[n * terms + i] * theta[n * terms + j];
+  for (size_t term = 0; term < terms; ++term) column[term] = gram[term * terms + term];
+  for (size_t d = 0; d < kDims; ++d) {
+    spread[d] = std::sqrt(spread[d] / static_cast<double>(count));
+    derivative[d] = std::sqrt(derivative[d] / static_cast<double>(count - 2 * k));
+    MECH_CHECK(spread[d] > 0 && derivative[d] > 0, "{}: coordinate {} of the data is constant", kOp, d);
+  }
+  for (size_t term = 0; term < terms; ++term) {
+    column[term] = std::sqrt(column[term] / static_cast<double>(count));
+    MECH_CHECK(column[term] > 0, "{}: library term {} is zero on the whole trajectory", kOp,
+               library_.term_names()[term]);
+  }
+
+  for (size_t i = 0; i < terms; ++i)
+    for (size_t j = 0; j < terms; ++j)
+      gram[i * terms + j] /= static_cast<double>(count) * column[i] * column[j];
+
+  const auto T = static_cast<std::int64_t>(terms);
+  whitened_ = register_parameter("whitened_xi", zeros({T, kDims}, kFloat64));
+  mask_ = register_buffer("mask", ones({T, kDims}, kFloat64));
+  gram_ = register_buffer("gram", from_vector(gram, {T, T}, kFloat64));
+  preconditioner_ = register_buffer("preconditioner", zeros({kDims, T, T}, kFloat64));
+  update_preconditioner();
+  column_scale_ = register_buffer("column_scale", from_vector(column, {T}, kFloat64));
+  output_scale_ = register_buffer("output_scale", from_vector(derivative, {kDims}, kFloat64));
+  center_ = register_buffer("center", from_vector(center, {kDims}, kFloat64));
+  spread_ = register_buffer("spread", from_vector(spread, {kDims}, kFloat64));
+  std::vector<double> unit(kDims * kDims * 2, 0.0);
+  for (std::int64_t e = 0; e < kDims; ++e) unit[static_cast<size_t>((e * kDims + e) * 2 + 1)] = 1.0;
+  unit_coefficients_ = register_buffer("unit_coefficients", from_vector(unit, {kDims, kDims, 2}, kFloat64));
+
+  const std::int64_t pad = options.state_kernel / 2;
+  state_in_ = register_module(
+      "state_in", std::make_shared<nn::Conv1d>(
+                      nn::Conv1dOptions(kDims, options.state_hidden, options.state_kernel).padding(pad).dtype(DType::Float64),
+                      generator));
+  state_out_ = register_module(
+      "state_out", std::make_shared<nn::Conv1d>(
+                       nn::Conv1dOptions(options.state_hidden, kDims, options.state_kernel).padding(pad).dtype(DType::Float64),
+                       generator));
+  {
+    // The correction starts at exactly zero, so training starts from s = x.
+    NoGradGuard no_grad;
+    state_out_->weight().zero_();
+    state_out_->bias().zero_();
+  }
+  block_ = register_module("block", std::make_shared<MechanisticBlock>(MechanisticBlockOptions()
+                                                                            .order(1)
+                                                                            .dimensions(kDims)
+                                                                            .equations(kDims)
+                                                                            .iv_points(1)
+                                                                            .iv_count(1)
+                                                                            .formulation(options.formulation)
+                                                                            .gamma(options.gamma)
+                                                                            .alpha(options.alpha)));
+}
+
+Tensor LorenzDiscovery::state(const Tensor& windows) {
+  MECH_CHECK(windows.dim() == 3 && windows.size(2) == kDims && windows.size(1) >= 2,
+             "LorenzDiscovery::state: expected windows of shape (B, T, 3), got {}", shape_str(windows.shape()));
+  // The network sees each window in standard units, as (B, 3, T) channels.
+  Tensor normalized = ((windows - center_) / spread_).permute({0, 2, 1});
+  Tensor correction = state_out_->forward(tanh(state_in_->forward(normalized)));
+  return windows + correction.permute({0, 2, 1}) * spread_;
+}
+
+Tensor LorenzDiscovery::scaled_library(const Tensor& states) const {
+  MECH_CHECK(states.dim() >= 1 && states.size(-1) == kDims,
+             "LorenzDiscovery::scaled_library: expected states of shape (..., 3), got {}", shape_str(states.shape()));
+  std::vector<Tensor> variables{states.select(-1, 0), states.select(-1, 1), states.select(-1, 2)};
+  std::vector<Tensor> columns;
+  for (const auto& powers : library_.exponents()) {
+    Tensor term;
+    for (size_t v = 0; v < powers.size(); ++v)
+      for (int p = 0; p < powers[v]; ++p) term = term.defined() ? term * variables[v] : variables[v];
+    columns.push_back(term.defined() ? term : ones_like(variables[0]));
+  }
+  return stack(columns, -1) / column_scale_;
+}
+
+LorenzLosses LorenzDiscovery::forward_loss(const Tensor& windows) {
+  MECH_CHECK(windows.dim() == 3 && windows.size(1) == options_.window && windows.size(2) == kDims,
+             "LorenzDiscovery::forward_loss: expected windows of shape (B, {}, 3), got {}", options_.window,
+             shape_str(windows.shape()));
+  const std::int64_t B = windows.size(0), T = windows.size(1);
+  Tensor s = state(windows);
+  // r_e(t) = (Theta(s(t)) xi)_e in the data's units: (B, T, 3) -> (B, E, T).
+  Tensor rhs = (matmul(scaled_library(s), scaled_xi()) * output_scale_).permute({0, 2, 1});
+  Tensor iv = s.select(1, 0).reshape({B, 1, kDims, 1});
+  Tensor coefficients = unit_coefficients_.unsqueeze(0).expand({B, kDims, kDims, 2});
+  Tensor steps = full({B, T - 1, kDims}, dt_, kFloat64);
+  MechanisticSolution solution = block_->forward_with_steps(coefficients, rhs, iv, steps);
+
+  Tensor variance = spread_ * spread_;
+  Tensor solution_loss = mean((solution.value() - windows) * (solution.value() - windows) / variance);
+  Tensor state_loss = mean((s - windows) * (s - windows) / variance);
+  LorenzLosses losses;
+  losses.total = solution_loss + state_loss * options_.state_weight;
+  losses.solution = solution_loss.item();
+  losses.state = state_loss.item();
+  return losses;
+}
+
+Tensor LorenzDiscovery::scaled_xi() const {
+  // (3, 10, 10) @ (3, 10, 1): one P w per output.
+  Tensor per_output = matmul(preconditioner_, whitened_.t().unsqueeze(-1)).squeeze(-1);
+  return per_output.t() * mask_;
+}
+
+std::vector<double> LorenzDiscovery::scaled_coefficients() const {
+  NoGradGuard no_grad;
+  return scaled_xi().to_vector<double>();
+}
+
+std::vector<double> LorenzDiscovery::coefficients() const {
+  std::vector<double> xi = scaled_coefficients();
+  std::vector<double> column = column_scale_.to_vector<double>(), output = output_scale_.to_vector<double>();
+  for (size_t term = 0; term < column.size(); ++term)
+    for (size_t d = 0; d < kDims; ++d) xi[term * kDims + d] *= output[d] / column[term];
+  return xi;
+}
+
+SparsityMask LorenzDiscovery::mask() const {
+  SparsityMask mask(library_.term_count(), kDims);
+  std::vector<double> weights = mask_.to_vector<double>();
+  for (size_t term = 0; term < library_.term_count(); ++term)
+    for (size_t d = 0; d < kDims; ++d) mask.set_active(term, d, weights[term * kDims + d] != 0.0);
+  return mask;
+}
+
+void LorenzDiscovery::update_preconditioner() {
+  // Per output: the Cholesky factor L of the active block of the Gram matrix; P = L^-T on that block.
+  const size_t terms = library_.term_count();
+  const SparsityMask current = mask();
+  const std::vector<double> gram = gram_.to_vector<double>();
+  std::vector<double> all(kDims * terms * terms, 0.0);
+  for (size_t d = 0; d < kDims; ++d) {
+    std::vector<size_t> active;
+    for (size_t term = 0; term < terms; ++term)
+      if (current.active(term, d)) active.push_back(term);
+    const size_t n = active.size();
+    std::vector<double> factor(n * n, 0.0);  // L, row-major lower triangle
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j <= i; ++j) {
+        double sum = gram[active[i] * terms + active[j]];
+        // A tiny ridge keeps an (almost) collinear active set factorable; it barely changes P.
+        if (i == j) sum += 1e-12;
+        for (size_t k = 0; k < j; ++k) sum -= factor[i * n + k] * factor[j * n + k];
+        if (i == j) {
+          MECH_CHECK(sum > 0, "LorenzDiscovery: the Gram matrix of the active library terms of output {} is singular", d);
+          factor[i * n + i] = std::sqrt(sum);
+        } else {
+          factor[i * n + j] = sum / factor[j * n + j];
+        }
+      }
+    }
+    // P = L^-T: solve L^T P = I column by column (back substitution).
+    for (size_t c = 0; c < n; ++c) {
+      std::vector<double> column(n, 0.0);
+      for (size_t i = n; i-- > 0;) {
+        double sum = (i == c) ? 1.0 : 0.0;
+        for (size_t k = i + 1; k < n; ++k) sum -= factor[k * n + i] * column[k];
+        column[i] = sum / factor[i * n + i];
+      }
+      for (size_t i = 0; i < n; ++i) all[(d * terms + active[i]) * terms + active[c]] = column[i];
+    }
+  }
+  NoGradGuard no_grad;
+  preconditioner_.copy_(from_vector(all, preconditioner_.shape(), kFloat64));
+}
+
+void LorenzDiscovery::set_scaled_coefficients(const std::vector<double>& scaled) {
+  const size_t terms = library_.term_count();
+  MECH_CHECK(scaled.size() == terms * kDims, "LorenzDiscovery::set_scaled_coefficients: expected {} values, got {}",
+             terms * kDims, scaled.size());
+  // w = P^-1 xi on each output's active block. P is upper triangular there (L^-T), so solve P w = xi
+  // by back substitution over the active terms in order.
+  const SparsityMask current = mask();
+  const std::vector<double> p = preconditioner_.to_vector<double>();
+  std::vector<double> w(terms * kDims, 0.0);
+  for (size_t d = 0; d < kDims; ++d) {
+    std::vector<size_t> active;
+    for (size_t term = 0; term < terms; ++term)
+      if (current.active(term, d)) active.push_back(term);
+    for (size_t i = active.size(); i-- > 0;) {
+      double sum = scaled[active[i] * kDims + d];
+      for (size_t k = i + 1; k < active.size(); ++k)
+        sum -= p[(d * terms + active[i]) * terms + active[k]] * w[active[k] * kDims + d];
+      w[active[i] * kDims + d] = sum / p[(d * terms + active[i]) * terms + active[i]];
+    }
+  }
+  NoGradGuard no_grad;
+  whitened_.copy_(from_vector(w, whitened_.shape(), kFloat64));
+}
+
+void LorenzDiscovery::set_coefficients(const std::vector<double>& physical) {
+  const size_t terms = library_.term_count();
+  MECH_CHECK(physical.size() == terms * kDims, "LorenzDiscovery::set_coefficients: expected {} values, got {}",
+             terms * kDims, physical.size());
+  std::vector<double> column = column_scale_.to_vector<double>(), output = output_scale_.to_vector<double>();
+  std::vector<double> scaled = physical;
+  for (size_t term = 0; term < terms; ++term)
+    for (size_t d = 0; d < kDims; ++d) scaled[term * kDims + d] *= column[term] / output[d];
+  set_scaled_coefficients(scaled);
+}
+
+size_t LorenzDiscovery::prune(double threshold) {
+  SparsityMask current = mask();
+  std::vector<double> xi = scaled_coefficients();
+  size_t pruned = current.prune(xi, threshold);
+  if (pruned == 0) return 0;
+  {
+    NoGradGuard no_grad;
+    mask_.copy_(from_vector(current.weights(), mask_.shape(), kFloat64));
+  }
+  update_preconditioner();
+  set_scaled_coefficients(xi);  // the kept coefficients are unchanged, in the new coordinates
+  return pruned;
+}
+
+void LorenzDiscovery::apply_mask() {
+  NoGradGuard no_grad;
+  whitened_.copy_(whitened_ * mask_);
+}
+
+std::vector<Tensor> LorenzDiscovery::state_parameters() const {
+  std::vector<Tensor> parameters = state_in_->parameters();
+  for (const Tensor& p : state_out_->parameters()) parameters.push_back(p);
+  return parameters;
+}
+
+double LorenzSchedule::lr_at(long epoch) const {
+  if (epochs <= 1) return lr;
+  return lr * std::pow(final_lr_fraction, static_cast<double>(epoch) / static_cast<double>(epochs - 1));
+}
+
+bool LorenzSchedule::prune_after(long epoch) const {
+  if (prune_every <= 0 || epoch < prune_start || epoch + prune_every >= epochs) return false;
+  return (epoch - prune_start) % prune_every == 0;
+}
+
+}  // namespace mech::models

@@ -1,0 +1,126 @@
+// Lorenz equation discovery with a Mechanistic Block (DESIGN.md section 4): the model and the
+// pieces of its training loop that the mech-lorenz driver and the tests share.
+//
+// The trajectory is cut into windows of T samples that share their end points. Per window:
+//   s     = x + c(x)                     a state network (two Conv1d layers over the window) adds a
+//                                        correction to the observed window x; it starts at zero, so
+//                                        with clean data s ~ x
+//   r(t)  = Theta(s(t)) xi                the degree-2 polynomial library (1,x,y,z,xx,...,zz) times
+//                                        the learned coefficients, masked by the pruning mask
+//   u' = r, u(0) = s(0)                   per dimension (order 1, E = D = 3), solved by NeuRLP
+//   loss  = |u - x|^2 + state_weight |s - x|^2    per coordinate, in units of its variance
+// xi is learned in scaled units: each library column is divided by its RMS over the data and each
+// output by the RMS of its derivative, so every active Lorenz term is O(1) whatever the system's
+// parameters, and one threshold (on |scaled xi|) means "contributes less than this fraction of the
+// derivative". Pruned entries stay exactly zero: the solver sees xi * mask.
+//
+// Whitening. Even scaled, the library's columns are far from orthogonal (1, z, zz, xx and yy are
+// all mostly positive and nearly parallel on the attractor), and a gradient method on the raw
+// coefficients crawls: measured, Adam still had 100% errors after 3000 epochs. So the parameter
+// is a whitened vector w per output: xi_A = P_A w_A on the active terms A, with P_A = L^-T where
+// L L^T is the Gram matrix of the active scaled columns over the data. The fit is then roughly
+// isotropic in w. P is recomputed after every pruning (and w from the kept xi), and the optimizer's
+// moments should be reset then (they belong to the old coordinates).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/generator.h"
+#include "models/mechanistic_block.h"
+#include "models/polynomial_library.h"
+#include "nn/conv1d.h"
+#include "nn/module.h"
+
+namespace mech::models {
+
+struct LorenzDiscoveryOptions {
+  std::int64_t window = 51;          // grid points per window (T)
+  std::int64_t state_hidden = 16;    // channels of the state network
+  std::int64_t state_kernel = 5;     // odd Conv1d kernel width of the state network
+  double state_weight = 1.0;         // weight of |s - x|^2 against |u - x|^2
+  Formulation formulation = Formulation::Mnn;
+  double gamma = 0.5, alpha = 0.1;
+};
+
+// Samples (N, 3) row-major cut into windows of T points with stride T-1 (neighbours share an end
+// point); trailing samples that do not fill a window are dropped. Returns (B, T, 3) float64.
+Tensor make_windows(const std::vector<double>& samples, std::int64_t window);
+
+struct LorenzLosses {
+  Tensor total;           // scalar, differentiable
+  double solution = 0.0;  // mean |u - x|^2 / var
+  double state = 0.0;     // mean |s - x|^2 / var
+};
+
+class LorenzDiscovery : public nn::Module {
+ public:
+  // observed: (N, 3) samples at spacing dt, used for the scales (column RMS, derivative RMS, mean and
+  // spread of each coordinate). Parameters are float64; the state network draws from generator.
+  LorenzDiscovery(const std::vector<double>& observed, double dt, const LorenzDiscoveryOptions& options,
+                  Generator* generator = nullptr);
+
+  // windows: (B, T, 3) from make_windows with T = options.window.
+  LorenzLosses forward_loss(const Tensor& windows);
+  // The state estimate s for windows (B, T, 3).
+  Tensor state(const Tensor& windows);
+  // Theta(s) with columns divided by their scale: (..., 3) -> (..., 10).
+  Tensor scaled_library(const Tensor& states) const;
+
+  // xi in scaled units, (10, 3): P w per output, masked. Differentiable in w.
+  Tensor scaled_xi() const;
+  // (terms, 3) row-major in the data's units (s' = Theta(s) xi); pruned entries exactly 0.
+  std::vector<double> coefficients() const;
+  std::vector<double> scaled_coefficients() const;
+  // Sets w so that scaled_coefficients() equals `scaled` (10 x 3) on the active entries.
+  void set_scaled_coefficients(const std::vector<double>& scaled);
+  // The same from coefficients in the data's units.
+  void set_coefficients(const std::vector<double>& physical);
+  // Prunes every active entry with |scaled xi| < threshold; returns how many were newly pruned.
+  size_t prune(double threshold);
+  // Re-zeroes the pruned entries of xi (after an optimizer step moved them through momentum).
+  void apply_mask();
+  SparsityMask mask() const;
+  size_t active_terms() const { return mask().active_count(); }
+
+  const PolynomialLibrary& library() const { return library_; }
+  const LorenzDiscoveryOptions& options() const { return options_; }
+  double dt() const { return dt_; }
+  Tensor whitened() const { return whitened_; }  // the parameter w, (10, 3)
+  std::vector<Tensor> state_parameters() const;  // the state network's parameters
+
+ private:
+  LorenzDiscoveryOptions options_;
+  double dt_;
+  PolynomialLibrary library_;
+  // Recomputes P from the Gram matrix for the current mask.
+  void update_preconditioner();
+
+  Tensor whitened_;         // (10, 3) w, parameter
+  Tensor mask_;             // (10, 3) 1 active / 0 pruned, buffer
+  Tensor gram_;             // (10, 10) mean of Theta_scaled^T Theta_scaled over the data, buffer
+  Tensor preconditioner_;   // (3, 10, 10) P per output, zero on pruned rows and columns, buffer
+  Tensor column_scale_;     // (10) RMS of each library column, buffer
+  Tensor output_scale_;     // (3) RMS of each derivative, buffer
+  Tensor center_, spread_;  // (3) mean and standard deviation of each coordinate, buffers
+  Tensor unit_coefficients_;  // (3, 3, 2): u_e' has coefficient 1, buffer
+  std::shared_ptr<nn::Conv1d> state_in_, state_out_;
+  std::shared_ptr<MechanisticBlock> block_;
+};
+
+// The learning rate and pruning times of a run: the rate decays exponentially from lr to
+// lr * final_lr_fraction over the epochs; pruning happens after epoch prune_start and then every
+// prune_every epochs, but not in the last prune_every epochs (the kept terms get time to settle).
+struct LorenzSchedule {
+  long epochs = 3000;
+  double lr = 2e-2;
+  double final_lr_fraction = 1e-2;
+  long prune_start = 600;
+  long prune_every = 300;
+
+  double lr_at(long epoch) const;
+  bool prune_after(long epoch) const;
+};
+
+}  // namespace mech::models

@@ -1,0 +1,205 @@
+// Tests of the mech-lorenz driver, run as a program: bad options exit 2 with one line, --help lists
+// the options, a short run writes coefficients.csv (header and rows in library order), loss.csv,
+// summary.txt, model.safetensors and a well-formed trajectory.svg, is deterministic for a seed,
+// and --resume continues a checkpoint to the same result as an uninterrupted run.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace mech::lorenz_tool_test {
+namespace {
+
+struct ProgramRun {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+ProgramRun run_lorenz(const std::string& arguments) {
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_lorenz_io";
+  std::filesystem::create_directories(directory);
+  std::string command = std::string(MECH_BIN_DIR) + "/mech-lorenz " + arguments + " >" + (directory / "out").string() +
+                        " 2>" + (directory / "err").string();
+  int raw = std::system(command.c_str());
+  ProgramRun run;
+  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  run.out = read_text(directory / "out");
+  run.err = read_text(directory / "err");
+  return run;
+}
+
+// A small XML well-formedness check (declaration, nested elements with quoted unique attributes,
+// text without raw '<', '>' or stray '&'): returns the first problem, or "" when well formed.
+std::string xml_problem(const std::string& xml) {
+  size_t at = 0;
+  if (xml.compare(0, 5, "<?xml") == 0) {
+    at = xml.find("?>");
+    if (at == std::string::npos) return "unterminated declaration";
+    at += 2;
+  }
+  auto is_name = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '-' || c == '.'; };
+  auto entity_at = [&](size_t where) {
+    size_t end = xml.find(';', where);
+    if (end == std::string::npos || end - where > 10) return false;
+    std::string name = xml.substr(where + 1, end - where - 1);
+    return name == "amp" || name == "lt" || name == "gt" || name == "quot" || name == "apos" || (name.size() > 1 && name[0] == '#');
+  };
+  std::vector<std::string> open;
+  int roots = 0;
+  while (at < xml.size()) {
+    char c = xml[at];
+    if (c != '<') {
+      if (open.empty() && !std::isspace(static_cast<unsigned char>(c))) return "text outside the root";
+      if (c == '>') return "raw '>' in text";
+      if (c == '&' && !entity_at(at)) return "bad entity in text";
+      ++at;
+      continue;
+    }
+    ++at;
+    bool closing = at < xml.size() && xml[at] == '/';
+    if (closing) ++at;
+    size_t start = at;
+    while (at < xml.size() && is_name(xml[at])) ++at;
+    std::string name = xml.substr(start, at - start);
+    if (name.empty()) return "element without a name";
+    if (closing) {
+      if (at >= xml.size() || xml[at] != '>') return "malformed </" + name;
+      if (open.empty() || open.back() != name) return "</" + name + "> closes the wrong element";
+      open.pop_back();
+      ++at;
+      continue;
+    }
+    if (open.empty() && ++roots > 1) return "two root elements";
+    std::set<std::string> attributes;
+    while (true) {
+      while (at < xml.size() && std::isspace(static_cast<unsigned char>(xml[at]))) ++at;
+      if (at >= xml.size()) return "unterminated <" + name;
+      if (xml[at] == '>') {
+        open.push_back(name);
+        ++at;
+        break;
+      }
+      if (xml.compare(at, 2, "/>") == 0) {
+        at += 2;
+        break;
+      }
+      size_t attribute_start = at;
+      while (at < xml.size() && is_name(xml[at])) ++at;
+      std::string attribute = xml.substr(attribute_start, at - attribute_start);
+      if (attribute.empty() || !attributes.insert(attribute).second) return "bad or repeated attribute in <" + name;
+      if (at + 1 >= xml.size() || xml[at] != '=' || (xml[at + 1] != '"' && xml[at + 1] != '\''))
+        return "unquoted attribute " + attribute;
+      char quote = xml[at + 1];
+      size_t end = xml.find(quote, at + 2);
+      if (end == std::string::npos) return "unterminated attribute " + attribute;
+      for (size_t i = at + 2; i < end; ++i) {
+        if (xml[i] == '<') return "'<' in attribute " + attribute;
+        if (xml[i] == '&' && !entity_at(i)) return "bad entity in attribute " + attribute;
+      }
+      at = end + 1;
+    }
+  }
+  if (!open.empty()) return "unclosed <" + open.back() + ">";
+  return roots == 1 ? "" : "no root element";
+}
+
+TEST(MechLorenz, XmlCheckerRejectsBrokenDocuments) {
+  EXPECT_EQ(xml_problem("<?xml version=\"1.0\"?><svg a=\"1\"><g><path d=\"M0 0\"/></g><text>x &amp; y</text></svg>"), "");
+  EXPECT_NE(xml_problem("<svg><g></svg>"), "");
+  EXPECT_NE(xml_problem("<svg a=\"1\" a=\"2\"></svg>"), "");
+  EXPECT_NE(xml_problem("<svg><text>a & b</text></svg>"), "");
+  EXPECT_NE(xml_problem("<svg></svg><svg></svg>"), "");
+  EXPECT_NE(xml_problem("<svg a=1></svg>"), "");
+}
+
+TEST(MechLorenz, BadOptionsExitWithStatus2AndOneLine) {
+  for (const char* arguments : {"--bogus 1", "--noise 2x", "--noise -1", "--formulation hermite", "--window 2",
+                                "--epochs 0", "--length", "--device tpu", "--resume /nonexistent/model.safetensors",
+                                "--dt 0"}) {
+    ProgramRun run = run_lorenz(arguments);
+    EXPECT_EQ(run.status, 2) << arguments << "\n" << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << arguments << "\n" << run.err;
+    EXPECT_EQ(run.err.rfind("mech-lorenz: ", 0), 0u) << run.err;
+    EXPECT_TRUE(run.out.empty()) << arguments;
+  }
+}
+
+TEST(MechLorenz, HelpExitsZeroAndListsTheOptions) {
+  ProgramRun run = run_lorenz("--help");
+  EXPECT_EQ(run.status, 0);
+  for (const char* fragment : {"--sigma", "--rho", "--beta", "--noise", "--seed", "--dt", "--length", "--epochs",
+                               "--threads", "--out-dir", "--device", "--formulation", "--window", "--threshold", "--lr",
+                               "--resume"})
+    EXPECT_NE(run.out.find(fragment), std::string::npos) << fragment;
+}
+
+TEST(MechLorenz, ShortRunWritesEveryOutputAndIsDeterministic) {
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_lorenz_run";
+  std::filesystem::remove_all(directory);
+  std::string arguments = "--length 600 --epochs 60 --prune-start 20 --prune-every 20 --window 41 --seed 2 --quiet "
+                          "--checkpoint-every 30 --out-dir " + directory.string();
+  ProgramRun run = run_lorenz(arguments);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("truth       dx/dt = -10 x + 10 y"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("discovered  dz/dt"), std::string::npos) << run.out;
+
+  std::string csv = read_text(directory / "coefficients.csv");
+  std::istringstream lines(csv);
+  std::vector<std::string> first_fields;
+  for (std::string line; std::getline(lines, line);) {
+    first_fields.push_back(line.substr(0, line.find(',')));
+    EXPECT_EQ(std::count(line.begin(), line.end(), ','), 3) << line;
+  }
+  std::vector<std::string> expected = {"term", "1", "x", "y", "z", "xx", "xy", "xz", "yy", "yz", "zz"};
+  EXPECT_EQ(first_fields, expected);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "term,dx,dy,dz");
+
+  std::string loss = read_text(directory / "loss.csv");
+  EXPECT_EQ(loss.rfind("epoch,loss,solution_loss,state_loss,lr,active_terms\n", 0), 0u);
+  EXPECT_EQ(std::count(loss.begin(), loss.end(), '\n'), 61);
+  EXPECT_NE(read_text(directory / "summary.txt").find("active_terms=7"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::file_size(directory / "model.safetensors") > 0);
+  std::string svg = read_text(directory / "trajectory.svg");
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+  EXPECT_EQ(xml_problem(svg), "");
+  EXPECT_NE(svg.find("x-z projection"), std::string::npos);
+
+  // The same seed gives the same coefficients, bit for bit.
+  ASSERT_EQ(run_lorenz(arguments).status, 0);
+  EXPECT_EQ(read_text(directory / "coefficients.csv"), csv);
+}
+
+TEST(MechLorenz, ResumeContinuesToTheSameResult) {
+  std::filesystem::path whole = std::filesystem::temp_directory_path() / "mech_test_lorenz_whole";
+  std::filesystem::path parts = std::filesystem::temp_directory_path() / "mech_test_lorenz_parts";
+  std::filesystem::remove_all(whole);
+  std::filesystem::remove_all(parts);
+  std::string common = "--length 400 --window 41 --prune-start 10 --prune-every 10 --seed 5 --quiet ";
+  ASSERT_EQ(run_lorenz(common + "--epochs 40 --out-dir " + whole.string()).status, 0);
+  // Interrupted after 20 epochs (its checkpoint is at 20), then continued to 40 from the checkpoint.
+  ASSERT_EQ(run_lorenz(common + "--epochs 40 --stop-at 20 --out-dir " + parts.string()).status, 0);
+  ProgramRun resumed = run_lorenz(common + "--epochs 40 --out-dir " + parts.string() + " --resume " +
+                                  (parts / "model.safetensors").string());
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_EQ(read_text(parts / "coefficients.csv"), read_text(whole / "coefficients.csv"));
+  EXPECT_EQ(read_text(parts / "loss.csv"), read_text(whole / "loss.csv"));
+}
+
+}  // namespace
+}  // namespace mech::lorenz_tool_test

@@ -1,0 +1,328 @@
+// mech-lorenz: discover the Lorenz equations from a (noisy) trajectory with a Mechanistic Block.
+// A state network smooths each window of the data into s, the right-hand side Theta(s) xi of a
+// degree-2 polynomial library is handed to NeuRLP as the linear ODE u' = Theta(s) xi, u(0) = s(0),
+// and Adam fits xi (and the state network) so that u and s match the data; between training
+// cycles coefficients below a threshold are pruned for good. models/lorenz_discovery.h has the
+// model. Prints the discovered equations beside the truth and writes to --out-dir:
+//   coefficients.csv   term,dx,dy,dz with rows 1,x,y,z,xx,xy,xz,yy,yz,zz
+//   loss.csv           epoch,loss,solution_loss,state_loss,lr,active_terms
+//   summary.txt        scores against the truth (the same keys as mech-sindy's)
+//   trajectory.svg     the true trajectory against the discovered system from the same start
+//   model.safetensors  a checkpoint (model, optimizer, step) that --resume continues from
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/generator.h"
+#include "core/parallel.h"
+#include "models/datasets.h"
+#include "models/lorenz_discovery.h"
+#include "models/ode_integrator.h"
+#include "models/sindy.h"
+#include "nn/nn.h"
+#include "tools/common/cli.h"
+#include "tools/common/progress.h"
+#include "tools/common/svg.h"
+
+namespace {
+
+using namespace mech::models;
+
+struct Options {
+  double sigma = 10.0, rho = 28.0, beta = 8.0 / 3.0;
+  double noise = 0.0;
+  unsigned long long seed = 0;
+  double dt = 0.01;
+  long length = static_cast<long>(LorenzOptions{}.length);
+  long epochs = LorenzSchedule{}.epochs;
+  int threads = 1;  // the problem is small: on 2 cores extra threads mostly add synchronisation
+  std::string out_dir = "out/lorenz";
+  std::string device = "cpu";
+  std::string formulation = "mnn";
+  long window = LorenzDiscoveryOptions{}.window;
+  double threshold = 0.05;
+  double lr = LorenzSchedule{}.lr;
+  double final_lr_fraction = LorenzSchedule{}.final_lr_fraction;
+  long prune_start = LorenzSchedule{}.prune_start;
+  long prune_every = LorenzSchedule{}.prune_every;
+  double state_weight = LorenzDiscoveryOptions{}.state_weight;
+  long state_hidden = LorenzDiscoveryOptions{}.state_hidden;
+  double gamma = 0.5, alpha = 0.1;
+  long checkpoint_every = 500;
+  std::string resume;
+  long stop_at = 0;
+  bool quiet = false;
+};
+
+std::string coefficients_csv(const PolynomialLibrary& library, const std::vector<double>& xi) {
+  std::string text = "term,dx,dy,dz\n";
+  for (size_t term = 0; term < library.term_count(); ++term)
+    text += fmt::format("{},{:.17g},{:.17g},{:.17g}\n", library.term_names()[term], xi[term * 3], xi[term * 3 + 1],
+                        xi[term * 3 + 2]);
+  return text;
+}
+
+// The discovered system from the true start over the data's span. A badly discovered system can
+// blow up; then the curve stops where the integrator gave up rather than ending the program.
+Trajectory simulate(const PolynomialLibrary& library, const std::vector<double>& xi, const std::vector<double>& start,
+                    const std::vector<double>& times, std::string* problem) {
+  OdeRhs rhs = [&](double, const std::vector<double>& state, std::vector<double>& slope) {
+    slope = library.apply(xi, 3, state.data());
+  };
+  IntegratorOptions accuracy;
+  accuracy.rtol = 1e-9;
+  accuracy.atol = 1e-9;
+  accuracy.max_steps = 2'000'000;
+  std::vector<double> horizon = times;
+  while (horizon.size() > 2) {
+    try {
+      return integrate_ode(rhs, horizon.front(), start, horizon, accuracy);
+    } catch (const mech::Error& error) {
+      if (problem->empty()) *problem = error.what();
+      horizon.resize(horizon.size() / 4 + 1);
+    }
+  }
+  return Trajectory{};
+}
+
+void write_picture(const std::string& path, const LorenzData& data, const Trajectory& model, const std::string& title) {
+  mech::tools::Figure figure(title, 2);
+  std::vector<double> true_x, true_z;
+  for (size_t row = 0; row < data.times.size(); ++row) {
+    true_x.push_back(data.clean[row * 3]);
+    true_z.push_back(data.clean[row * 3 + 2]);
+  }
+  auto& projection = figure.add_panel();
+  projection.set_title("x-z projection").set_x_label("x").set_y_label("z");
+  projection.line(true_x, true_z, "truth", "#1f77b4");
+  if (model.size() > 0) projection.line(model.component(0), model.component(2), "mech (discovered)", "#d62728", true);
+  auto& series = figure.add_panel();
+  series.set_title("x(t)").set_x_label("t").set_y_label("x");
+  series.line(data.times, true_x, "truth", "#1f77b4");
+  if (model.size() > 0) series.line(model.times, model.component(0), "mech (discovered)", "#d62728", true);
+  figure.save(path);
+}
+
+// The header and the rows of an earlier run's loss.csv for epochs before `epoch` (a resumed run
+// appends to them); just the header when there is no such file.
+std::string loss_rows_before(const std::filesystem::path& path, long epoch) {
+  std::string kept = "epoch,loss,solution_loss,state_loss,lr,active_terms\n";
+  std::ifstream file(path);
+  std::string line;
+  if (!std::getline(file, line)) return kept;
+  while (std::getline(file, line)) {
+    if (line.empty() || std::stol(line.substr(0, line.find(','))) >= epoch) break;
+    kept += line + "\n";
+  }
+  return kept;
+}
+
+void print_table(const PolynomialLibrary& library, const std::vector<double>& truth, const std::vector<double>& found) {
+  std::printf("  %-5s %12s %12s   %12s %12s   %12s %12s\n", "term", "dx truth", "dx mech", "dy truth", "dy mech",
+              "dz truth", "dz mech");
+  for (size_t term = 0; term < library.term_count(); ++term) {
+    std::printf("  %-5s", library.term_names()[term].c_str());
+    for (size_t d = 0; d < 3; ++d)
+      std::printf(" %12.6g %12.6g  ", truth[term * 3 + d], found[term * 3 + d]);
+    std::printf("\n");
+  }
+}
+
+int run(const Options& options) {
+  if (options.threads > 0) mech::set_num_threads(options.threads);
+  LorenzOptions lorenz;
+  lorenz.sigma = options.sigma, lorenz.rho = options.rho, lorenz.beta = options.beta;
+  lorenz.noise = options.noise, lorenz.seed = options.seed;
+  lorenz.dt = options.dt, lorenz.length = static_cast<size_t>(options.length);
+  LorenzData data = make_lorenz(lorenz);
+
+  LorenzDiscoveryOptions model_options;
+  model_options.window = options.window;
+  model_options.state_weight = options.state_weight;
+  model_options.state_hidden = options.state_hidden;
+  model_options.formulation = mech::parse_formulation(options.formulation);
+  model_options.gamma = options.gamma;
+  model_options.alpha = options.alpha;
+  mech::Generator generator(options.seed);
+  auto model = std::make_shared<LorenzDiscovery>(data.noisy, options.dt, model_options, &generator);
+  mech::Tensor windows = make_windows(data.noisy, options.window);
+
+  LorenzSchedule schedule;
+  schedule.epochs = options.epochs;
+  schedule.lr = options.lr;
+  schedule.final_lr_fraction = options.final_lr_fraction;
+  schedule.prune_start = options.prune_start;
+  schedule.prune_every = options.prune_every;
+  // Rebuilt after each pruning: the whitened coordinates change, so old moments would point wrong.
+  auto make_optimizer = [&] {
+    return std::make_unique<mech::nn::Adam>(model->parameters(), mech::nn::AdamOptions(schedule.lr));
+  };
+  std::unique_ptr<mech::nn::Adam> optimizer = make_optimizer();
+
+  std::filesystem::create_directories(options.out_dir);
+  const std::string checkpoint = options.out_dir + "/model.safetensors";
+  mech::nn::TrainingState state;
+  state.model = model.get();
+  state.optimizer = optimizer.get();
+  state.generator = &generator;
+  std::string loss_log = "epoch,loss,solution_loss,state_loss,lr,active_terms\n";
+  long first_epoch = 0;
+  if (!options.resume.empty()) {
+    mech::nn::load_checkpoint(options.resume, state);
+    first_epoch = static_cast<long>(state.step);
+    loss_log = loss_rows_before(std::filesystem::path(options.resume).parent_path() / "loss.csv", first_epoch);
+    if (!options.quiet)
+      std::printf("mech-lorenz: resumed %s at epoch %ld with %zu active terms\n", options.resume.c_str(), first_epoch,
+                  model->active_terms());
+  }
+  auto save = [&](long step) {
+    state.step = step;
+    state.metadata["command"] = fmt::format("sigma={} rho={} beta={} noise={} seed={} dt={} length={}", options.sigma,
+                                            options.rho, options.beta, options.noise, options.seed, options.dt,
+                                            options.length);
+    mech::nn::save_checkpoint(checkpoint, state);
+    mech::write_file_atomically(options.out_dir + "/loss.csv", loss_log);
+  };
+
+  if (!options.quiet)
+    std::printf("mech-lorenz: Lorenz sigma=%g rho=%g beta=%g, %zu samples at dt=%g, noise %g; %lld windows of %ld, "
+                "%s, %ld epochs\n",
+                options.sigma, options.rho, options.beta, data.times.size(), options.dt, options.noise,
+                static_cast<long long>(windows.size(0)), options.window, options.formulation.c_str(), options.epochs);
+  mech::tools::ProgressBar bar(options.epochs, "train", stderr,
+                               options.quiet ? mech::tools::ProgressBar::Mode::Lines : mech::tools::ProgressBar::Mode::Auto);
+  if (options.quiet) bar.set_min_interval(1e9);
+  const long last_epoch = options.stop_at > 0 ? std::min(options.stop_at, options.epochs) : options.epochs;
+  for (long epoch = first_epoch; epoch < last_epoch; ++epoch) {
+    optimizer->set_lr(schedule.lr_at(epoch));
+    optimizer->zero_grad();
+    LorenzLosses losses = model->forward_loss(windows);
+    losses.total.backward();
+    optimizer->step();
+    model->apply_mask();
+    double total = losses.solution + options.state_weight * losses.state;
+    if (!std::isfinite(total)) throw mech::Error(fmt::format("training diverged at epoch {} (loss {})", epoch, total));
+    if (schedule.prune_after(epoch) && model->prune(options.threshold) > 0) {
+      optimizer = make_optimizer();
+      state.optimizer = optimizer.get();
+    }
+    loss_log += fmt::format("{},{:.10g},{:.10g},{:.10g},{:.6g},{}\n", epoch, total, losses.solution, losses.state,
+                            schedule.lr_at(epoch), model->active_terms());
+    bar.update(epoch + 1, total, fmt::format("{} terms", model->active_terms()));
+    if (options.checkpoint_every > 0 && (epoch + 1) % options.checkpoint_every == 0 && epoch + 1 < options.epochs)
+      save(epoch + 1);
+  }
+  bar.finish();
+  save(last_epoch);
+
+  const PolynomialLibrary& library = model->library();
+  std::vector<double> found = model->coefficients();
+  std::vector<double> truth = lorenz_coefficients(library, options.sigma, options.rho, options.beta);
+  DiscoveryScore score = score_discovery(truth, found);
+  const char* labels[] = {"dx/dt", "dy/dt", "dz/dt"};
+  for (size_t output = 0; output < 3; ++output) {
+    std::printf("  truth       %s = %s\n", labels[output], library.format_equation(truth, 3, output).c_str());
+    std::printf("  discovered  %s = %s\n", labels[output], library.format_equation(found, 3, output).c_str());
+  }
+  print_table(library, truth, found);
+  std::printf("  max relative error on the %zu active terms: %.3g%% (mean %.3g%%); stray terms: %zu; missing: %zu\n",
+              score.active_terms, 100 * score.max_relative_error, 100 * score.mean_relative_error, score.stray_terms,
+              score.missing_terms);
+  std::string summary = fmt::format(
+      "max_relative_error_active={:.6g}\nmean_relative_error_active={:.6g}\nactive_terms={}\nstray_terms={}\n"
+      "missing_terms={}\n",
+      score.max_relative_error, score.mean_relative_error, score.active_terms, score.stray_terms, score.missing_terms);
+  mech::write_file_atomically(options.out_dir + "/coefficients.csv", coefficients_csv(library, found));
+  mech::write_file_atomically(options.out_dir + "/summary.txt", summary);
+  mech::write_file_atomically(options.out_dir + "/loss.csv", loss_log);
+
+  std::string problem;
+  std::vector<double> start(data.clean.begin(), data.clean.begin() + 3);
+  Trajectory simulated = simulate(library, found, start, data.times, &problem);
+  if (!problem.empty())
+    std::printf("  note: the discovered system could not be simulated over the whole span: %s\n", problem.c_str());
+  write_picture(options.out_dir + "/trajectory.svg", data, simulated,
+                fmt::format("mech, noise {}: truth against the discovered system", options.noise));
+  std::printf("  wrote %s/coefficients.csv, loss.csv, summary.txt, trajectory.svg, model.safetensors\n",
+              options.out_dir.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  mech::tools::CommandLine cli("mech-lorenz",
+                               "Discover the Lorenz equations from a trajectory with a Mechanistic Block:\n"
+                               "a degree-2 polynomial library, NeuRLP solves of u' = Theta(s) xi over windows,\n"
+                               "Adam, and pruning of small coefficients between training cycles.");
+  cli.add("sigma", &options.sigma, "Lorenz sigma of the true system");
+  cli.add("rho", &options.rho, "Lorenz rho of the true system");
+  cli.add("beta", &options.beta, "Lorenz beta of the true system");
+  cli.add("noise", &options.noise, "Gaussian noise, as a fraction of each coordinate's standard deviation");
+  cli.add("seed", &options.seed, "seed of the noise and of the state network's initial weights");
+  cli.add("dt", &options.dt, "sampling interval");
+  cli.add("length", &options.length, "number of samples");
+  cli.add("epochs", &options.epochs, "training epochs (full passes over all windows)");
+  cli.add("threads", &options.threads, "CPU threads (0: all)");
+  cli.add("out-dir", &options.out_dir, "directory for the outputs");
+  cli.add_choice("device", &options.device, {"cpu", "cuda"}, "where to train (the NeuRLP op is CPU-only for now)");
+  cli.add_choice("formulation", &options.formulation, {"mnn", "scalable"}, "NeuRLP formulation");
+  cli.add("window", &options.window, "grid points per window solved by NeuRLP");
+  cli.add("threshold", &options.threshold,
+          "prune coefficients whose scaled size (fraction of the derivative's RMS) is below this");
+  cli.add("lr", &options.lr, "initial Adam learning rate");
+  cli.add("final-lr-fraction", &options.final_lr_fraction, "learning rate at the end, as a fraction of --lr");
+  cli.add("prune-start", &options.prune_start, "first epoch after which small coefficients are pruned");
+  cli.add("prune-every", &options.prune_every, "epochs between pruning steps");
+  cli.add("state-weight", &options.state_weight, "weight of |s - x|^2 in the loss");
+  cli.add("state-hidden", &options.state_hidden, "channels of the state network");
+  cli.add("gamma", &options.gamma, "NeuRLP gamma (mnn)");
+  cli.add("alpha", &options.alpha, "NeuRLP alpha (mnn)");
+  cli.add("checkpoint-every", &options.checkpoint_every, "epochs between checkpoints (0: only at the end)");
+  cli.add("resume", &options.resume, "continue from this checkpoint (a model.safetensors of the same options)");
+  cli.add("stop-at", &options.stop_at,
+          "stop after this epoch as if interrupted (the schedule still spans --epochs; 0: run to the end)");
+  cli.add("quiet", &options.quiet, "no progress bar");
+  cli.parse_or_exit(argc, argv);
+  if (options.length < 30) cli.fail(fmt::format("--length {} is too short: at least 30 samples", options.length));
+  if (!(options.dt > 0) || !std::isfinite(options.dt)) cli.fail(fmt::format("--dt {} must be positive", options.dt));
+  if (!(options.noise >= 0)) cli.fail(fmt::format("--noise {} must be non-negative", options.noise));
+  if (!(options.sigma > 0) || !(options.rho > 0) || !(options.beta > 0))
+    cli.fail(fmt::format("--sigma {}, --rho {}, --beta {} must be positive", options.sigma, options.rho, options.beta));
+  if (options.epochs < 1) cli.fail(fmt::format("--epochs {} must be at least 1", options.epochs));
+  if (options.threads < 0) cli.fail(fmt::format("--threads {} must be >= 0", options.threads));
+  if (options.window < 3 || options.window > options.length)
+    cli.fail(fmt::format("--window {} must be in [3, --length]", options.window));
+  if (!(options.threshold >= 0)) cli.fail(fmt::format("--threshold {} must be non-negative", options.threshold));
+  if (!(options.lr > 0)) cli.fail(fmt::format("--lr {} must be positive", options.lr));
+  if (!(options.final_lr_fraction > 0) || options.final_lr_fraction > 1)
+    cli.fail(fmt::format("--final-lr-fraction {} must be in (0, 1]", options.final_lr_fraction));
+  if (options.prune_start < 0 || options.prune_every < 0)
+    cli.fail(fmt::format("--prune-start {} and --prune-every {} must be >= 0", options.prune_start, options.prune_every));
+  if (!(options.state_weight >= 0)) cli.fail(fmt::format("--state-weight {} must be >= 0", options.state_weight));
+  if (options.state_hidden < 1) cli.fail(fmt::format("--state-hidden {} must be >= 1", options.state_hidden));
+  if (!(options.gamma >= 0) || !(options.alpha >= 0))
+    cli.fail(fmt::format("--gamma {} and --alpha {} must be >= 0", options.gamma, options.alpha));
+  if (options.stop_at < 0) cli.fail(fmt::format("--stop-at {} must be >= 0", options.stop_at));
+  if (options.checkpoint_every < 0) cli.fail(fmt::format("--checkpoint-every {} must be >= 0", options.checkpoint_every));
+  if (options.device == "cuda")
+    cli.fail("--device cuda: the NeuRLP op runs on the CPU only in this version; use --device cpu");
+  if (!options.resume.empty() && !std::filesystem::exists(options.resume))
+    cli.fail(fmt::format("--resume {}: no such file", options.resume));
+  try {
+    return run(options);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "mech-lorenz: %s\n", error.what());
+    return 1;
+  }
+}
