@@ -160,7 +160,8 @@ MECH_HOST_DEVICE inline S int_power(S x, int exponent) {
 // Calls visit(row) for every row "owned" by time t: equation rows at t, initial rows at t, the
 // forward Taylor rows from t to t+1, the central row around t and the backward Taylor rows from t
 // to t-1. Columns ascend within each row (the assembly relies on it).
-template <class S, class Visitor>
+// With Derivatives = false the dvalue entries are left unset (assembly does not need them).
+template <bool Derivatives = true, class S, class Visitor>
 MECH_HOST_DEVICE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Row<S>& row,
                               Visitor&& visit) {
   using Real = lane_real_t<S>;
@@ -183,7 +184,7 @@ MECH_HOST_DEVICE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, 
       for (int p = 0; p < m; ++p) {
         row.col[p] = t * m + p;
         row.value[p] = c[p] * weight;
-        row.dvalue[p] = S{};
+        if (Derivatives) row.dvalue[p] = S{};
       }
       row.rhs = in.rhs[e * T + t] * weight;
       visit(row);
@@ -202,7 +203,7 @@ MECH_HOST_DEVICE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, 
         row.step_count = 0;
         row.col[0] = t * m + d * K + i;
         row.value[0] = splat<S>(weight);
-        row.dvalue[0] = S{};
+        if (Derivatives) row.dvalue[0] = S{};
         row.rhs = in.iv[row.index] * weight;
         visit(row);
       }
@@ -230,12 +231,13 @@ MECH_HOST_DEVICE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, 
         for (int j = i; j <= P; ++j) {
           row.col[count] = t * m + d * K + j;
           row.value[count] = power[j] * (inverse_factorial[j - i] * smooth);
-          row.dvalue[count] = j > 0 ? power[j - 1] * (Real(j) * inverse_factorial[j - i] * smooth) : S{};
+          if (Derivatives)
+            row.dvalue[count] = j > 0 ? power[j - 1] * (Real(j) * inverse_factorial[j - i] * smooth) : S{};
           ++count;
         }
         row.col[count] = (t + 1) * m + d * K + i;
         row.value[count] = power[i] * (-smooth);
-        row.dvalue[count] = i > 0 ? power[i - 1] * (-Real(i) * smooth) : S{};
+        if (Derivatives) row.dvalue[count] = i > 0 ? power[i - 1] * (-Real(i) * smooth) : S{};
         ++count;
         row.count = count;
         visit(row);
@@ -249,8 +251,8 @@ MECH_HOST_DEVICE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, 
       const S s = in.steps[(t - 1) * D + d] + in.steps[t * D + d];
       const S low = int_power(s, P - 2);                 // s^(P-2)
       const S high = int_power(s, P - 1);                // s^(P-1)
-      const S dlow = int_power(s, P - 3) * Real(P - 2);  // d s^(P-2) / ds
-      const S dhigh = int_power(s, P - 2) * Real(P - 1);
+      const S dlow = Derivatives ? int_power(s, P - 3) * Real(P - 2) : S{};  // d s^(P-2) / ds
+      const S dhigh = Derivatives ? int_power(s, P - 2) * Real(P - 1) : S{};
       row.kind = RowKind::Smooth;
       row.index = -1;
       row.eps_coef = eps_coef;
@@ -291,13 +293,13 @@ MECH_HOST_DEVICE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, 
         // d (-h)^j / dh = -j (-h)^(j-1)
         row.col[0] = (t - 1) * m + d * K + i;
         row.value[0] = power[i] * (-smooth);
-        row.dvalue[0] = i > 0 ? power[i - 1] * (Real(i) * smooth) : S{};
+        if (Derivatives) row.dvalue[0] = i > 0 ? power[i - 1] * (Real(i) * smooth) : S{};
         int count = 1;
         for (int j = i; j <= P; ++j) {
           row.col[count] = t * m + d * K + j;
           row.value[count] = power[j] * (inverse_factorial[j - i] * smooth);
-          row.dvalue[count] =
-              j > 0 ? power[j - 1] * (-Real(j) * inverse_factorial[j - i] * smooth) : S{};
+          if (Derivatives)
+            row.dvalue[count] = j > 0 ? power[j - 1] * (-Real(j) * inverse_factorial[j - i] * smooth) : S{};
           ++count;
         }
         row.count = count;
@@ -339,18 +341,34 @@ MECH_HOST_DEVICE inline std::int64_t envelope_offsets(int n, const int* first, s
 
 // Fills env (M_uu), g (= (A^T b)_u, length n), w (= column eps of M, length n) and a = M[0][0].
 // (A^T b)_0 is zero: the rows with an eps entry have zero right-hand side.
-template <class S>
+// `complete(begin, end)` is called as soon as rows [begin, end) of M, g and w are final (rows owned
+// by time t touch blocks t-1..t+1, so block t-1 is final after time t), which lets the caller
+// factor them while they are still in cache; it returns false to stop early.
+struct NoCompletion {
+  MECH_HOST_DEVICE bool operator()(int, int) const { return true; }
+};
+
+template <class S, class Complete = NoCompletion>
 MECH_HOST_DEVICE void assemble(const Sizes& z, const Envelope& envelope, const SystemInputs<S>& in,
-                               Row<S>& row, S* env, S* g, S* w, S* a) {
+                               Row<S>& row, S* env, S* g, S* w, S* a, Complete&& complete = Complete{}) {
   const int n = z.unknowns();
-  for (std::int64_t i = 0; i < envelope.size; ++i) env[i] = S{};
-  for (int i = 0; i < n; ++i) g[i] = S{};
+  const int m = z.block();
   const bool border = z.has_eps();
-  if (border)
-    for (int i = 0; i < n; ++i) w[i] = S{};
   lane_real_t<S> a_sum = 0;
+  // Rows owned by time t touch unknowns below (t+2)*m only, so each block's part of M, g and w is
+  // zeroed just before its first use: one pass over the store instead of a separate clearing pass.
+  int zeroed = 0;
   for (int t = 0; t < z.T; ++t) {
-    rows_at(z, in, t, row, [&](const Row<S>& r) {
+    const int limit = (t + 2) * m < n ? (t + 2) * m : n;
+    if (zeroed < limit) {
+      const std::int64_t end = limit < n ? envelope.offset[limit] : envelope.size;
+      for (std::int64_t i = envelope.offset[zeroed]; i < end; ++i) env[i] = S{};
+      for (int i = zeroed; i < limit; ++i) g[i] = S{};
+      if (border)
+        for (int i = zeroed; i < limit; ++i) w[i] = S{};
+      zeroed = limit;
+    }
+    rows_at<false>(z, in, t, row, [&](const Row<S>& r) {
       const int count = r.count;
       for (int p = 0; p < count; ++p) {
         const int ci = r.col[p];
@@ -365,18 +383,22 @@ MECH_HOST_DEVICE void assemble(const Sizes& z, const Envelope& envelope, const S
         a_sum += r.eps_coef * r.eps_coef;
       }
     });
+    if (t >= 1 && !complete((t - 1) * m, t * m)) return;
   }
   *a = splat<S>(a_sum);
+  complete((z.T - 1) * m, n);
 }
 
 // ---- factorisation and substitution ----------------------------------------------------------
 
-// In-place envelope Cholesky of env; inverse_diagonal[i] = 1 / L[i][i].
+// In-place envelope Cholesky of rows [begin, end) of env (rows before begin already factored);
+// inverse_diagonal[i] = 1 / L[i][i].
 template <class S>
-MECH_HOST_DEVICE FactorStatus factor(int n, const Envelope& envelope, S* env, S* inverse_diagonal) {
+MECH_HOST_DEVICE FactorStatus factor_rows(int begin, int end, const Envelope& envelope, S* env,
+                                          S* inverse_diagonal) {
   using Real = lane_real_t<S>;
   const Real tolerance = pivot_tolerance<Real>();
-  for (int i = 0; i < n; ++i) {
+  for (int i = begin; i < end; ++i) {
     const int fi = envelope.first[i];
     S* row_i = env + (envelope.offset[i] - fi);   // row_i[j] = L[i][j]
     for (int j = fi; j < i; ++j) {
@@ -406,12 +428,17 @@ MECH_HOST_DEVICE FactorStatus factor(int n, const Envelope& envelope, S* env, S*
   return FactorStatus{};
 }
 
+template <class S>
+MECH_HOST_DEVICE FactorStatus factor(int n, const Envelope& envelope, S* env, S* inverse_diagonal) {
+  return factor_rows(0, n, envelope, env, inverse_diagonal);
+}
+
 // x <- L^{-1} x (forward substitution); with y, the same for y in the same sweep (sharing the
 // loads of L).
 template <class S>
-MECH_HOST_DEVICE void forward_substitute(int n, const Envelope& envelope, const S* env,
-                                         const S* inverse_diagonal, S* x, S* y = nullptr) {
-  for (int i = 0; i < n; ++i) {
+MECH_HOST_DEVICE void forward_substitute_rows(int begin, int end, const Envelope& envelope, const S* env,
+                                              const S* inverse_diagonal, S* x, S* y = nullptr) {
+  for (int i = begin; i < end; ++i) {
     const int fi = envelope.first[i];
     const S* row_i = env + (envelope.offset[i] - fi);
     if (y) {
@@ -428,6 +455,12 @@ MECH_HOST_DEVICE void forward_substitute(int n, const Envelope& envelope, const 
       x[i] = sum * inverse_diagonal[i];
     }
   }
+}
+
+template <class S>
+MECH_HOST_DEVICE void forward_substitute(int n, const Envelope& envelope, const S* env,
+                                         const S* inverse_diagonal, S* x, S* y = nullptr) {
+  forward_substitute_rows(0, n, envelope, env, inverse_diagonal, x, y);
 }
 
 // x <- L^{-T} x (back substitution, column oriented so that it walks the rows of L); y likewise.
@@ -499,18 +532,22 @@ MECH_HOST_DEVICE FactorStatus forward_system(const Sizes& z, const Envelope& env
   using Real = lane_real_t<S>;
   const int n = z.unknowns();
   S a{};
-  // z2 first holds w.
-  assemble(z, envelope, in, row, factors.env, u, z.has_eps() ? factors.z2 : nullptr, &a);
-  FactorStatus status = factor(n, envelope, factors.env, factors.inverse_diagonal);
+  // One sweep over time: assemble, and factor and forward-substitute each block as soon as it is
+  // final, while it is in cache. u first holds g then p = L^{-1} g; z2 holds w then q = L^{-1} w.
+  S* w = z.has_eps() ? factors.z2 : nullptr;
+  FactorStatus status;
+  assemble(z, envelope, in, row, factors.env, u, w, &a, [&](int begin, int end) {
+    status = factor_rows(begin, end, envelope, factors.env, factors.inverse_diagonal);
+    if (status.status != Status::Ok) return false;
+    forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, u, w);
+    return true;
+  });
   if (status.status != Status::Ok) return status;
   if (!z.has_eps()) {
-    forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
     back_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
     *eps = S{};
     return status;
   }
-  // p = L^{-1} g (in u), q = L^{-1} w (in z2).
-  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, u, factors.z2);
   const S pq = dot(n, u, factors.z2);
   const S qq = dot(n, factors.z2, factors.z2);
   const S schur = a - qq;
@@ -537,7 +574,7 @@ MECH_HOST_DEVICE void assemble_rhs(const Sizes& z, const SystemInputs<S>& in, Ro
   const int n = z.unknowns();
   for (int i = 0; i < n; ++i) g[i] = S{};
   for (int t = 0; t < z.T; ++t) {
-    rows_at(z, in, t, row, [&](const Row<S>& r) {
+    rows_at<false>(z, in, t, row, [&](const Row<S>& r) {
       if (r.kind == RowKind::Smooth) return;
       for (int p = 0; p < r.count; ++p) g[r.col[p]] += r.value[p] * r.rhs;
     });
