@@ -1,0 +1,209 @@
+// What one GPU thread does for one NeuRLP system (cuda/neurlp.cu launches it once per system):
+// find that system's slices of the batch-major arrays, validate its inputs, then run
+// solvers/neurlp_system.h's forward or backward on them. Written __host__ __device__ so that
+// tests/cuda/test_neurlp_emulation.cpp runs exactly this code on the CPU, system by system, and
+// compares it with the CPU batch driver on machines without a GPU.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "cuda/layout.h"  // MECH_HOST_DEVICE, identical to solvers/lane_pack.h's
+#include "solvers/neurlp_batch.h"
+#include "solvers/neurlp_system.h"
+
+namespace mech::cuda::neurlp {
+
+using neurlp_core::BatchGradients;
+using neurlp_core::BatchInputs;
+using neurlp_core::Sizes;
+
+// Outcome of one system: a neurlp_core::Status, or one of the input checks.
+enum Outcome : int {
+  kOk = 0,
+  kPivotNotPositive = static_cast<int>(neurlp_core::Status::PivotNotPositive),
+  kPivotTiny = static_cast<int>(neurlp_core::Status::PivotTiny),
+  kBorderNotPositive = static_cast<int>(neurlp_core::Status::BorderNotPositive),
+  kBadCoefficient = 10,
+  kBadRhs = 11,
+  kBadInitialValue = 12,
+  kBadStep = 13,
+};
+
+struct SystemStatus {
+  int outcome;
+  int index;      // the failing unknown, or the flat index of the bad input within the system
+  double pivot;   // the failing pivot, or the bad step's value
+  double diagonal;
+};
+
+// Per-system extents of the batch-major arrays (elements).
+struct Strides {
+  std::int64_t coeffs, rhs, iv, steps, unknowns;
+};
+
+inline Strides strides_of(const neurlp_core::Sizes& z) {
+  const std::int64_t m = z.block();
+  return {static_cast<std::int64_t>(z.E) * z.T * m, static_cast<std::int64_t>(z.E) * z.T,
+          static_cast<std::int64_t>(z.S) * z.D * z.n_iv, static_cast<std::int64_t>(z.T - 1) * z.D,
+          static_cast<std::int64_t>(z.T) * m};
+}
+
+// The batch's device (or host) arrays, as the kernels receive them.
+template <class T>
+struct BatchArrays {
+  BatchInputs<T> in;
+  T* u;
+  T* eps;
+  T* env;               // batch * envelope.size
+  T* inverse_diagonal;  // batch * n
+  T* z2;                // batch * n, mnn only
+  T* schur;             // batch, mnn only
+};
+
+template <class T>
+MECH_HOST_DEVICE inline neurlp_core::SystemInputs<T> system_inputs(const BatchInputs<T>& in, const Strides& s,
+                                                                   std::int64_t b) {
+  return {in.coeffs + b * s.coeffs, in.rhs + b * s.rhs, in.iv != nullptr ? in.iv + b * s.iv : nullptr,
+          in.steps + b * s.steps};
+}
+
+template <class T>
+MECH_HOST_DEVICE inline neurlp_core::Factors<T> system_factors(const neurlp_core::Sizes& z, const BatchArrays<T>& a,
+                                                               const Strides& s, std::int64_t envelope_size,
+                                                               std::int64_t b) {
+  return {a.env + b * envelope_size, a.inverse_diagonal + b * s.unknowns, z.has_eps() ? a.z2 + b * s.unknowns : nullptr,
+          z.has_eps() ? a.schur + b : nullptr};
+}
+
+template <class T>
+MECH_HOST_DEVICE inline bool finite_value(T x) {
+  return x == x && x - x == T(0);  // false for NaN and for +-Inf (Inf - Inf is NaN)
+}
+
+// First non-finite entry of x (n), or -1.
+template <class T>
+MECH_HOST_DEVICE inline std::int64_t first_non_finite(const T* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i)
+    if (!finite_value(x[i])) return i;
+  return -1;
+}
+
+// Input checks of one system: every value finite, every step > 0.
+template <class T>
+MECH_HOST_DEVICE inline SystemStatus validate_system(const neurlp_core::SystemInputs<T>& system, const Strides& s) {
+  std::int64_t bad = -1;
+  if ((bad = first_non_finite(system.coeffs, s.coeffs)) >= 0) return {kBadCoefficient, static_cast<int>(bad), 0.0, 0.0};
+  if ((bad = first_non_finite(system.rhs, s.rhs)) >= 0) return {kBadRhs, static_cast<int>(bad), 0.0, 0.0};
+  if (system.iv != nullptr && (bad = first_non_finite(system.iv, s.iv)) >= 0)
+    return {kBadInitialValue, static_cast<int>(bad), 0.0, 0.0};
+  for (std::int64_t i = 0; i < s.steps; ++i) {
+    const T h = system.steps[i];
+    if (!(finite_value(h) && h > T(0))) return {kBadStep, static_cast<int>(i), static_cast<double>(h), 0.0};
+  }
+  return {kOk, -1, 0.0, 0.0};
+}
+
+// Forward of system b: validate, assemble, factor, solve. `row` is the thread's scratch row.
+template <class T>
+MECH_HOST_DEVICE inline SystemStatus forward_one(const neurlp_core::Sizes& z, const neurlp_core::Envelope& envelope,
+                                                 const BatchArrays<T>& a, const Strides& s, std::int64_t b,
+                                                 neurlp_core::Row<T>& row) {
+  const neurlp_core::SystemInputs<T> system = system_inputs(a.in, s, b);
+  const SystemStatus checked = validate_system(system, s);
+  if (checked.outcome != kOk) return checked;
+  const neurlp_core::FactorStatus factored = neurlp_core::forward_system(
+      z, envelope, system, row, system_factors(z, a, s, envelope.size, b), a.u + b * s.unknowns, a.eps + b);
+  return {static_cast<int>(factored.status), factored.index, factored.pivot, factored.diagonal};
+}
+
+// Backward of system b with its kept factors; `scratch` holds batch * n values.
+template <class T>
+MECH_HOST_DEVICE inline void backward_one(const neurlp_core::Sizes& z, const neurlp_core::Envelope& envelope,
+                                          const BatchArrays<T>& a, const Strides& s, std::int64_t b,
+                                          const T* grad_u, const T* grad_eps, T* scratch,
+                                          const BatchGradients<T>& out, neurlp_core::Row<T>& row) {
+  const neurlp_core::SystemGradients<T> gradients{out.coeffs != nullptr ? out.coeffs + b * s.coeffs : nullptr,
+                                                  out.rhs != nullptr ? out.rhs + b * s.rhs : nullptr,
+                                                  out.iv != nullptr ? out.iv + b * s.iv : nullptr,
+                                                  out.steps != nullptr ? out.steps + b * s.steps : nullptr};
+  neurlp_core::backward_system(z, envelope, system_inputs(a.in, s, b), row, system_factors(z, a, s, envelope.size, b),
+                               a.u + b * s.unknowns, a.eps[b], grad_u + b * s.unknowns,
+                               grad_eps != nullptr ? grad_eps[b] : T(0), scratch + b * s.unknowns, gradients);
+}
+
+// The envelope structure of M_uu for these sizes (host; structural, so all-ones inputs give it).
+struct EnvelopeStructure {
+  std::vector<int> first;
+  std::vector<std::int64_t> offset;
+  std::int64_t size = 0;
+  neurlp_core::Envelope envelope() const { return {first.data(), offset.data(), size}; }
+};
+
+inline EnvelopeStructure envelope_structure(const neurlp_core::Sizes& z) {
+  const Strides s = strides_of(z);
+  const std::vector<double> coeffs(static_cast<std::size_t>(s.coeffs), 1.0), rhs(static_cast<std::size_t>(s.rhs), 1.0);
+  const std::vector<double> iv(static_cast<std::size_t>(s.iv) + 1, 1.0), steps(static_cast<std::size_t>(s.steps), 1.0);
+  const neurlp_core::SystemInputs<double> ones{coeffs.data(), rhs.data(), iv.data(), steps.data()};
+  std::vector<neurlp_core::Row<double>> row(1);  // large: keep it off the stack
+  EnvelopeStructure structure;
+  const int n = z.unknowns();
+  structure.first.resize(static_cast<std::size_t>(n));
+  structure.offset.resize(static_cast<std::size_t>(n));
+  neurlp_core::envelope_first_columns(z, ones, row[0], structure.first.data());
+  structure.size = neurlp_core::envelope_offsets(n, structure.first.data(), structure.offset.data());
+  return structure;
+}
+
+// Throws mech::Error unless the sizes are in the solver's range.
+inline void check_sizes(const neurlp_core::Sizes& z, std::int64_t batch) {
+  MECH_CHECK(batch >= 0, "neurlp (cuda): negative batch {}", batch);
+  MECH_CHECK(z.T >= 2 && z.D >= 1 && z.E >= 1 && z.K >= 2 && z.K <= neurlp_core::kMaxOrder + 1,
+             "neurlp (cuda): expected T >= 2, D >= 1, E >= 1 and 1 <= order <= {}, got T={} D={} E={} order={}",
+             neurlp_core::kMaxOrder, z.T, z.D, z.E, z.K - 1);
+  MECH_CHECK(z.block() <= neurlp_core::kMaxRowEntries, "neurlp (cuda): D*(order+1) = {} exceeds {}", z.block(),
+             neurlp_core::kMaxRowEntries);
+  MECH_CHECK(z.S >= 0 && z.S <= z.T && z.n_iv >= 0 && z.n_iv < z.K,
+             "neurlp (cuda): expected 0 <= S <= T and 0 <= n_iv < order+1, got S={} n_iv={} (T={}, order={})", z.S,
+             z.n_iv, z.T, z.K - 1);
+  MECH_CHECK(z.formulation == neurlp_core::Formulation::Mnn || z.formulation == neurlp_core::Formulation::Scalable,
+             "neurlp (cuda): formulation {} is not implemented", static_cast<int>(z.formulation));
+}
+
+// The message of a failed system: which batch element, which input or unknown, which value.
+inline std::string describe_failure(const neurlp_core::Sizes& z, std::int64_t b, const SystemStatus& status) {
+  const int m = z.block();
+  auto unknown = [&](int i) { return fmt::format("u[t={}][d={}][k={}]", i / m, (i % m) / z.K, i % z.K); };
+  switch (status.outcome) {
+    case kBadCoefficient: return fmt::format("coefficient {} of batch element {} is not finite", status.index, b);
+    case kBadRhs: return fmt::format("rhs entry {} of batch element {} is not finite", status.index, b);
+    case kBadInitialValue: return fmt::format("initial value {} of batch element {} is not finite", status.index, b);
+    case kBadStep:
+      return fmt::format("step {} of batch element {} is {} (steps must be finite and > 0)", status.index, b,
+                         status.pivot);
+    case kPivotNotPositive:
+    case kPivotTiny:
+      return fmt::format("batch element {}: the system is singular: pivot of {} is {:.3g} (diagonal {:.3g}) when "
+                         "factoring M_uu",
+                         b, unknown(status.index), status.pivot, status.diagonal);
+    case kBorderNotPositive:
+      return fmt::format("batch element {}: the eps border is singular (Schur complement {:.3g}, a = {:.3g})", b,
+                         status.pivot, status.diagonal);
+    default: return fmt::format("batch element {}: unknown failure {}", b, status.outcome);
+  }
+}
+
+// Throws mech::SolverError for the first failed system of `statuses` (one per batch element).
+inline void throw_first_failure(const neurlp_core::Sizes& z, const std::vector<SystemStatus>& statuses) {
+  for (std::size_t b = 0; b < statuses.size(); ++b) {
+    if (statuses[b].outcome != kOk) {
+      throw SolverError("neurlp (cuda): " + describe_failure(z, static_cast<std::int64_t>(b), statuses[b]),
+                        static_cast<long>(b));
+    }
+  }
+}
+
+}  // namespace mech::cuda::neurlp

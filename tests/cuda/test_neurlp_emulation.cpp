@@ -1,0 +1,183 @@
+// The GPU solver's per-thread code (cuda/neurlp_device.h: slicing the batch-major arrays,
+// validation, forward_one / backward_one) run on the CPU, one system after another exactly as the
+// kernel's threads would, and compared with the CPU batch driver: so indexing and validation
+// mistakes in the GPU path fail here, on machines without a GPU. Also the failure reports
+// (non-finite input, bad step, singular system) and the envelope structure.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/neurlp_device.h"
+#include "solvers/neurlp_test_util.h"
+
+namespace mech::cuda::neurlp {
+namespace {
+
+namespace core = mech::neurlp_core;
+using core::testing::Problem;
+using core::testing::random_problem;
+using core::testing::relative_error;
+
+struct Emulated {
+  std::vector<SystemStatus> status;
+  std::vector<double> u, eps, coeffs, rhs, iv, steps;
+};
+
+// The forward and backward kernels, emulated: thread b runs for b = 0 .. B-1 on host arrays.
+Emulated emulate(const Problem& p, const std::vector<double>& grad_u, const std::vector<double>& grad_eps,
+                 bool run_backward = true) {
+  const core::Sizes& z = p.sizes;
+  const Strides s = strides_of(z);
+  const EnvelopeStructure structure = envelope_structure(z);
+  const auto B = static_cast<std::size_t>(p.batch);
+  const auto n = static_cast<std::size_t>(s.unknowns);
+  std::vector<double> env(B * static_cast<std::size_t>(structure.size)), inverse_diagonal(B * n), z2(B * n), schur(B);
+  Emulated out;
+  out.u.assign(B * n, 0.0);
+  out.eps.assign(B, 0.0);
+  const BatchArrays<double> arrays{p.inputs(), out.u.data(), out.eps.data(), env.data(), inverse_diagonal.data(),
+                                   z2.data(), schur.data()};
+  std::vector<core::Row<double>> row(1);
+  for (std::size_t b = 0; b < B; ++b) {
+    out.status.push_back(forward_one(z, structure.envelope(), arrays, s, static_cast<std::int64_t>(b), row[0]));
+  }
+  if (!run_backward) return out;
+  out.coeffs.assign(p.coeffs.size(), 0.0);
+  out.rhs.assign(p.rhs.size(), 0.0);
+  out.iv.assign(p.iv.size(), 0.0);
+  out.steps.assign(p.steps.size(), 0.0);
+  std::vector<double> scratch(B * n);
+  const BatchGradients<double> gradients{out.coeffs.data(), out.rhs.data(), out.iv.empty() ? nullptr : out.iv.data(),
+                                         out.steps.data()};
+  for (std::size_t b = 0; b < B; ++b) {
+    backward_one(z, structure.envelope(), arrays, s, static_cast<std::int64_t>(b), grad_u.data(), grad_eps.data(),
+                 scratch.data(), gradients, row[0]);
+  }
+  return out;
+}
+
+std::vector<double> random_vector(std::size_t n, unsigned seed) {
+  std::mt19937_64 engine(seed);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  std::vector<double> values(n);
+  for (double& value : values) value = unit(engine);
+  return values;
+}
+
+core::Sizes sizes_of(int T, int D, int order, core::Formulation formulation) {
+  core::Sizes z;
+  z.T = T;
+  z.D = D;
+  z.K = order + 1;
+  z.E = D;
+  z.S = 1;
+  z.n_iv = order;
+  z.formulation = formulation;
+  return z;
+}
+
+TEST(CudaNeurlpEmulation, PerThreadCodeMatchesCpuBatchDriver) {
+  unsigned seed = 100;
+  for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
+    for (int order = 1; order <= 4; ++order) {
+      for (int D = 1; D <= 2; ++D) {
+        core::Sizes z = sizes_of(25, D, order, formulation);
+        if (formulation == core::Formulation::Scalable) {
+          z.equation_weight = 1.5;
+          z.initial_weight = 2.0;
+          z.smooth_weight = 0.7;
+        }
+        const std::int64_t batch = 11;  // not a multiple of the CPU's lane width
+        const Problem p = random_problem(z, batch, ++seed);
+        const auto grad_u = random_vector(static_cast<std::size_t>(batch * z.unknowns()), ++seed);
+        const auto grad_eps = random_vector(static_cast<std::size_t>(batch), ++seed);
+        const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") + " order " +
+                                 std::to_string(order) + " D " + std::to_string(D);
+        const Emulated gpu = emulate(p, grad_u, grad_eps);
+        for (const SystemStatus& status : gpu.status) ASSERT_EQ(status.outcome, kOk) << what;
+        std::vector<double> u(gpu.u.size()), eps(gpu.eps.size());
+        auto factors = core::forward_batch<double>(z, batch, p.inputs(), u.data(), eps.data(), true);
+        std::vector<double> coeffs(p.coeffs.size()), rhs(p.rhs.size()), iv(p.iv.size()), steps(p.steps.size());
+        core::backward_batch<double>(*factors, p.inputs(), u.data(), eps.data(), grad_u.data(), grad_eps.data(),
+                                     {coeffs.data(), rhs.data(), iv.data(), steps.data()});
+        // Same arithmetic, scalar here and lane packs there: agreement to rounding.
+        EXPECT_LE(relative_error(gpu.u, u), 1e-10) << what << ": u";
+        EXPECT_LE(relative_error(gpu.eps, eps), 1e-10) << what << ": eps";
+        EXPECT_LE(relative_error(gpu.coeffs, coeffs), 1e-10) << what << ": d coeffs";
+        EXPECT_LE(relative_error(gpu.rhs, rhs), 1e-10) << what << ": d rhs";
+        EXPECT_LE(relative_error(gpu.iv, iv), 1e-10) << what << ": d iv";
+        EXPECT_LE(relative_error(gpu.steps, steps), 1e-10) << what << ": d steps";
+      }
+    }
+  }
+}
+
+TEST(CudaNeurlpEmulation, ValidationReportsTheBatchElementAndInput) {
+  const core::Sizes z = sizes_of(10, 1, 2, core::Formulation::Mnn);
+  const std::vector<double> none;
+  {
+    Problem p = random_problem(z, 4, 7);
+    p.rhs[static_cast<std::size_t>(2 * z.T + 5)] = std::numeric_limits<double>::infinity();
+    const Emulated e = emulate(p, none, none, false);
+    EXPECT_EQ(e.status[0].outcome, kOk);
+    EXPECT_EQ(e.status[2].outcome, kBadRhs);
+    EXPECT_EQ(e.status[2].index, 5);
+    try {
+      throw_first_failure(z, e.status);
+      FAIL() << "no exception for an infinite rhs";
+    } catch (const SolverError& error) {
+      EXPECT_EQ(error.batch_element(), 2);
+      EXPECT_NE(std::string(error.what()).find("rhs entry 5 of batch element 2 is not finite"), std::string::npos)
+          << error.what();
+    }
+  }
+  {
+    Problem p = random_problem(z, 3, 8);
+    p.steps[static_cast<std::size_t>(1 * (z.T - 1) + 4)] = -0.1;
+    p.coeffs[0] = std::numeric_limits<double>::quiet_NaN();
+    const Emulated e = emulate(p, none, none, false);
+    EXPECT_EQ(e.status[0].outcome, kBadCoefficient);
+    EXPECT_EQ(e.status[1].outcome, kBadStep);
+    EXPECT_EQ(e.status[1].index, 4);
+    EXPECT_DOUBLE_EQ(e.status[1].pivot, -0.1);
+    EXPECT_NE(describe_failure(z, 1, e.status[1]).find("steps must be finite and > 0"), std::string::npos);
+  }
+}
+
+TEST(CudaNeurlpEmulation, SingularSystemIsReportedNotSolved) {
+  // No initial values and all-zero coefficients: u is not pinned by anything but smoothness rows,
+  // so M_uu is singular (constants and polynomials are in its null space).
+  core::Sizes z = sizes_of(8, 1, 2, core::Formulation::Scalable);
+  z.S = 0;
+  z.n_iv = 0;
+  Problem p = random_problem(z, 2, 9);
+  for (double& c : p.coeffs) c = 0.0;
+  const Emulated e = emulate(p, {}, {}, false);
+  for (const SystemStatus& status : e.status) {
+    EXPECT_TRUE(status.outcome == kPivotTiny || status.outcome == kPivotNotPositive) << status.outcome;
+  }
+  EXPECT_THROW(throw_first_failure(z, e.status), SolverError);
+  EXPECT_NE(describe_failure(z, 0, e.status[0]).find("singular"), std::string::npos);
+}
+
+TEST(CudaNeurlpEmulation, EnvelopeStructureIsBandedAndLinearInT) {
+  const core::Sizes small = sizes_of(50, 1, 2, core::Formulation::Mnn);
+  const core::Sizes large = sizes_of(100, 1, 2, core::Formulation::Mnn);
+  const EnvelopeStructure a = envelope_structure(small), b = envelope_structure(large);
+  for (std::size_t i = 0; i < a.first.size(); ++i) {
+    ASSERT_LE(a.first[i], static_cast<int>(i));
+    // Rows couple at most two time blocks back (central rows reach t-1 and t+1).
+    ASSERT_GE(a.first[i], static_cast<int>(i) - 3 * small.block()) << i;
+  }
+  EXPECT_EQ(a.offset.back() + (static_cast<std::int64_t>(a.first.size()) - 1 - a.first.back()) + 1, a.size);
+  EXPECT_NEAR(static_cast<double>(b.size) / static_cast<double>(a.size), 2.0, 0.1);
+  EXPECT_THROW(check_sizes(sizes_of(1, 1, 2, core::Formulation::Mnn), 1), Error);
+  EXPECT_THROW(check_sizes(sizes_of(10, 1, 2, core::Formulation::Hermite4), 1), Error);
+  EXPECT_NO_THROW(check_sizes(small, 3));
+}
+
+}  // namespace
+}  // namespace mech::cuda::neurlp
