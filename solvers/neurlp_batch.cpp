@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
+#include <type_traits>
 #include <mutex>
 #include <new>
 #include <string>
@@ -119,18 +121,30 @@ BlockPool& block_pool() {
 }  // namespace
 
 // One block per group of lanes, not zero-filled (forward writes every entry before it is read).
+// Besides the factors it keeps the packed inputs and solution of the forward, so that backward
+// does not transpose them into lane packs again.
 template <class T>
 struct Factorization<T>::Storage {
   using P = typename PackOf<T>::type;
   std::int64_t groups = 0, n = 0, envelope_size = 0, block = 0;
+  std::int64_t coeffs = 0, rhs = 0, iv = 0, steps = 0;   // per-system input sizes
   bool border = false;
   std::vector<RawBlock> blocks;
 
+  P* base(std::int64_t group) const { return static_cast<P*>(blocks[group].get()); }
   Factors<P> factors(std::int64_t group) const {
-    P* base = static_cast<P*>(blocks[group].get());
-    return {base, base + envelope_size, border ? base + envelope_size + n : nullptr,
-            border ? base + envelope_size + 2 * n : nullptr};
+    P* b = base(group);
+    return {b, b + envelope_size, border ? b + envelope_size + n : nullptr,
+            border ? b + envelope_size + 2 * n : nullptr};
   }
+  // Packed inputs, then u (n), then eps (1).
+  P* packed(std::int64_t group) const { return base(group) + envelope_size + 2 * n + 1; }
+  SystemInputs<P> inputs(std::int64_t group) const {
+    P* p = packed(group);
+    return {p, p + coeffs, p + coeffs + rhs, p + coeffs + rhs + iv};
+  }
+  P* u(std::int64_t group) const { return packed(group) + coeffs + rhs + iv + steps; }
+  P* eps(std::int64_t group) const { return u(group) + n; }
   ~Storage() {
     for (auto& raw : blocks) block_pool().give(std::move(raw), block * sizeof(P));
   }
@@ -146,7 +160,11 @@ Factorization<T>::Factorization(const Sizes& sizes, std::int64_t batch)
   s.n = sizes.unknowns();
   s.envelope_size = plan_.size();
   s.border = sizes.has_eps();
-  s.block = s.envelope_size + s.n + (s.border ? s.n + 1 : 0);
+  s.coeffs = static_cast<std::int64_t>(sizes.E) * sizes.T * sizes.D * sizes.K;
+  s.rhs = static_cast<std::int64_t>(sizes.E) * sizes.T;
+  s.iv = std::max<std::int64_t>(1, static_cast<std::int64_t>(sizes.S) * sizes.D * sizes.n_iv);
+  s.steps = static_cast<std::int64_t>(sizes.T - 1) * sizes.D;
+  s.block = s.envelope_size + 2 * s.n + 1 + s.coeffs + s.rhs + s.iv + s.steps + s.n + 1;
   s.blocks.resize(s.groups);
   for (auto& raw : s.blocks) raw = block_pool().take(s.block * sizeof(P));
 }
@@ -164,6 +182,40 @@ namespace {
 
 // ---- gather / scatter between (B, ...) arrays and lane packs ---------------------------------
 
+// In-register 8x8 transpose of float64 packs (three shuffle stages): row r of the input becomes
+// lane r of every output. Turns the batch-major <-> lane-interleaved copies into full-width loads,
+// shuffles and stores instead of one scalar access per element.
+inline void transpose8(PackF64 (&r)[8]) {
+#if MECH_NEURLP_PACK_BYTES == 64
+  PackF64 t[8], u[8];
+  for (int k = 0; k < 4; ++k) {
+    t[2 * k] = __builtin_shufflevector(r[2 * k], r[2 * k + 1], 0, 8, 2, 10, 4, 12, 6, 14);
+    t[2 * k + 1] = __builtin_shufflevector(r[2 * k], r[2 * k + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+  }
+  for (int k = 0; k < 2; ++k) {
+    const int o = 4 * k;
+    u[o + 0] = __builtin_shufflevector(t[o + 0], t[o + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[o + 1] = __builtin_shufflevector(t[o + 0], t[o + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    u[o + 2] = __builtin_shufflevector(t[o + 1], t[o + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[o + 3] = __builtin_shufflevector(t[o + 1], t[o + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+  }
+  // u[0] = columns 0|4, u[1] = 2|6, u[2] = 1|5, u[3] = 3|7 (rows 0-3); u[4..7] the same for rows 4-7.
+  r[0] = __builtin_shufflevector(u[0], u[4], 0, 1, 2, 3, 8, 9, 10, 11);
+  r[4] = __builtin_shufflevector(u[0], u[4], 4, 5, 6, 7, 12, 13, 14, 15);
+  r[2] = __builtin_shufflevector(u[1], u[5], 0, 1, 2, 3, 8, 9, 10, 11);
+  r[6] = __builtin_shufflevector(u[1], u[5], 4, 5, 6, 7, 12, 13, 14, 15);
+  r[1] = __builtin_shufflevector(u[2], u[6], 0, 1, 2, 3, 8, 9, 10, 11);
+  r[5] = __builtin_shufflevector(u[2], u[6], 4, 5, 6, 7, 12, 13, 14, 15);
+  r[3] = __builtin_shufflevector(u[3], u[7], 0, 1, 2, 3, 8, 9, 10, 11);
+  r[7] = __builtin_shufflevector(u[3], u[7], 4, 5, 6, 7, 12, 13, 14, 15);
+#else
+  PackF64 copy[8];
+  for (int i = 0; i < 8; ++i) copy[i] = r[i];
+  for (int i = 0; i < 8; ++i)
+    for (int j = 0; j < 8; ++j) r[i][j] = copy[j][i];
+#endif
+}
+
 // dest[i][lane] = source[element(lane) * count + i]; lanes past `valid` repeat the last valid
 // element, so that the padding lanes solve a valid problem and never fail on their own.
 // Returns the sum of value * 0 over everything gathered: NaN in a lane iff that lane saw a NaN or
@@ -176,7 +228,19 @@ P gather(const T* source, std::int64_t count, std::int64_t first_element, int va
   for (int lane = 0; lane < width; ++lane)
     lanes[lane] = source + (first_element + std::min(lane, valid - 1)) * count;
   P probe{};
-  for (std::int64_t i = 0; i < count; ++i) {
+  std::int64_t i = 0;
+  if constexpr (std::is_same_v<P, PackF64> && width == 8) {
+    for (; i + 8 <= count; i += 8) {
+      PackF64 block[8];
+      for (int lane = 0; lane < 8; ++lane) std::memcpy(&block[lane], lanes[lane] + i, sizeof(PackF64));
+      transpose8(block);
+      for (int k = 0; k < 8; ++k) {
+        dest[i + k] = block[k];
+        probe += block[k] * T(0);
+      }
+    }
+  }
+  for (; i < count; ++i) {
     P value;
     for (int lane = 0; lane < width; ++lane) value[lane] = lanes[lane][i];
     dest[i] = value;
@@ -199,7 +263,16 @@ void scatter(const P* source, std::int64_t count, std::int64_t first_element, in
   T* lanes[width];
   for (int lane = 0; lane < width; ++lane) lanes[lane] = dest + (first_element + std::min(lane, valid - 1)) * count;
   if (valid == width) {
-    for (std::int64_t i = 0; i < count; ++i) {
+    std::int64_t i = 0;
+    if constexpr (std::is_same_v<P, PackF64> && width == 8) {
+      for (; i + 8 <= count; i += 8) {
+        PackF64 block[8];
+        for (int k = 0; k < 8; ++k) block[k] = source[i + k];
+        transpose8(block);
+        for (int lane = 0; lane < 8; ++lane) std::memcpy(lanes[lane] + i, &block[lane], sizeof(PackF64));
+      }
+    }
+    for (; i < count; ++i) {
       const P value = source[i];
       for (int lane = 0; lane < width; ++lane) lanes[lane][i] = value[lane];
     }
@@ -308,18 +381,28 @@ bool any_error(const std::vector<GroupError>& errors) {
 template <class T>
 struct GroupWork {
   using P = typename PackOf<T>::type;
-  std::vector<P> coeffs, rhs, iv, steps, u, v, ubar;
+  std::vector<P> own_coeffs, own_rhs, own_iv, own_steps, own_u, v, ubar;
   std::vector<P> env, inverse_diagonal, z2;
-  P schur{}, eps{}, ebar{};
+  P schur{}, own_eps{}, ebar{};
   std::vector<P> grad_coeffs, grad_rhs, grad_iv, grad_steps;
   std::unique_ptr<Row<P>> row = std::make_unique<Row<P>>();
+  // Where the packed inputs and the solution live: the own_ arrays, or a kept factorisation's.
+  SystemInputs<P> in{};
+  P* u = nullptr;
+  P* eps = nullptr;
 
-  GroupWork(const Counts& counts, std::int64_t envelope_size, bool local_factors, bool backward) {
-    coeffs.resize(counts.coeffs);
-    rhs.resize(counts.rhs);
-    iv.resize(std::max<std::int64_t>(counts.iv, 1));
-    steps.resize(counts.steps);
-    u.resize(counts.n);
+  GroupWork(const Counts& counts, std::int64_t envelope_size, bool local_factors, bool local_inputs,
+            bool backward) {
+    if (local_inputs) {
+      own_coeffs.resize(counts.coeffs);
+      own_rhs.resize(counts.rhs);
+      own_iv.resize(std::max<std::int64_t>(counts.iv, 1));
+      own_steps.resize(counts.steps);
+      own_u.resize(counts.n);
+      in = {own_coeffs.data(), own_rhs.data(), own_iv.data(), own_steps.data()};
+      u = own_u.data();
+      eps = &own_eps;
+    }
     if (local_factors) {
       env.resize(envelope_size);
       inverse_diagonal.resize(counts.n);
@@ -334,6 +417,12 @@ struct GroupWork {
       grad_steps.resize(counts.steps);
     }
   }
+  // Use a kept factorisation's packed inputs and solution for this group.
+  void bind(const typename Factorization<T>::Storage& storage, std::int64_t group) {
+    in = storage.inputs(group);
+    u = storage.u(group);
+    eps = storage.eps(group);
+  }
   // Packs the upstream gradient; true when it may hold a non-finite value.
   bool gather_upstream(const Counts& c, const T* grad_u, const T* grad_eps, std::int64_t b0, int valid) {
     P probe = gather(grad_u, c.n, b0, valid, ubar.data());
@@ -343,15 +432,16 @@ struct GroupWork {
     return probe_failed(probe);
   }
   Factors<P> local_factors() { return {env.data(), inverse_diagonal.data(), z2.data(), &schur}; }
-  SystemInputs<P> inputs() const { return {coeffs.data(), rhs.data(), iv.data(), steps.data()}; }
+  SystemInputs<P> inputs() const { return in; }
 
   // Packs the inputs of elements b0 .. b0+valid-1; returns true when one of them may be invalid
   // (a non-finite value or a step that is not positive), to be checked in detail.
-  bool gather_inputs(const Counts& c, const BatchInputs<T>& in, std::int64_t b0, int valid) {
-    P probe = gather(in.coeffs, c.coeffs, b0, valid, coeffs.data());
-    probe += gather(in.rhs, c.rhs, b0, valid, rhs.data());
-    if (c.iv > 0) probe += gather(in.iv, c.iv, b0, valid, iv.data());
-    probe += gather(in.steps, c.steps, b0, valid, steps.data());
+  bool gather_inputs(const Counts& c, const BatchInputs<T>& source, std::int64_t b0, int valid) {
+    P* steps = const_cast<P*>(in.steps);
+    P probe = gather(source.coeffs, c.coeffs, b0, valid, const_cast<P*>(in.coeffs));
+    probe += gather(source.rhs, c.rhs, b0, valid, const_cast<P*>(in.rhs));
+    if (c.iv > 0) probe += gather(source.iv, c.iv, b0, valid, const_cast<P*>(in.iv));
+    probe += gather(source.steps, c.steps, b0, valid, steps);
     P smallest = splat<P>(T(1));
     for (std::int64_t i = 0; i < c.steps; ++i) smallest = steps[i] < smallest ? steps[i] : smallest;
     for (int lane = 0; lane < LaneTraits<P>::width; ++lane)
@@ -443,21 +533,22 @@ std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t bat
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
   parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
-    GroupWork<T> work(counts, plan.size(), !kept, false);
+    GroupWork<T> work(counts, plan.size(), !kept, !kept, false);
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
+      if (kept) work.bind(kept->storage(), group);
       if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, errors[group]))
         continue;
       const Factors<P> factors = kept ? kept->storage().factors(group) : work.local_factors();
       const FactorStatus status =
-          forward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), &work.eps);
+          forward_system(z, envelope, work.inputs(), *work.row, factors, work.u, work.eps);
       if (status.status != Status::Ok) {
         errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
         continue;
       }
-      scatter(work.u.data(), counts.n, b0, valid, u);
-      scatter_eps(work.eps, b0, valid, eps);
+      scatter(work.u, counts.n, b0, valid, u);
+      scatter_eps(*work.eps, b0, valid, eps);
     }
   });
   if (any_error(errors)) throw_first(errors);
@@ -476,17 +567,17 @@ void resolve_batch(const Factorization<T>& kept, const BatchInputs<T>& in, T* u,
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
   parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
-    GroupWork<T> work(counts, 0, false, false);
+    GroupWork<T> work(counts, 0, false, true, false);
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
       if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, errors[group]))
         continue;
       const Factors<P> factors = kept.storage().factors(group);
-      assemble_rhs(z, work.inputs(), *work.row, work.u.data());
-      solve_with_factors(z, envelope, factors, work.u.data(), &work.eps);
-      scatter(work.u.data(), counts.n, b0, valid, u);
-      scatter_eps(work.eps, b0, valid, eps);
+      assemble_rhs(z, work.inputs(), *work.row, work.u);
+      solve_with_factors(z, envelope, factors, work.u, work.eps);
+      scatter(work.u, counts.n, b0, valid, u);
+      scatter_eps(*work.eps, b0, valid, eps);
     }
   });
   if (any_error(errors)) throw_first(errors);
@@ -507,18 +598,18 @@ void backward_batch(const Factorization<T>& kept, const BatchInputs<T>& in, cons
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
   parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
-    GroupWork<T> work(counts, 0, false, true);
+    // The packed inputs and solution kept by forward are used; `in`, `u` and `eps` must be the
+    // ones forward saw (they are not read again).
+    GroupWork<T> work(counts, 0, false, false, true);
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
       if (work.gather_upstream(counts, grad_u, grad_eps, b0, valid) &&
           !validate_upstream(counts, grad_u, grad_eps, b0, valid, errors[group]))
         continue;
-      work.gather_inputs(counts, in, b0, valid);
-      gather(u, counts.n, b0, valid, work.u.data());
-      for (int lane = 0; lane < width; ++lane) work.eps[lane] = eps[b0 + std::min(lane, valid - 1)];
+      work.bind(kept.storage(), group);
       const Factors<P> factors = kept.storage().factors(group);
-      backward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), work.eps,
+      backward_system(z, envelope, work.inputs(), *work.row, factors, work.u, *work.eps,
                       work.ubar.data(), work.ebar, work.v.data(), pack_gradients(work));
       scatter_gradients(work, counts, out, b0, valid);
     }
@@ -541,7 +632,7 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
   parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
-    GroupWork<T> work(counts, plan.size(), true, true);
+    GroupWork<T> work(counts, plan.size(), true, true, true);
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
@@ -552,14 +643,14 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
         continue;
       const auto factors = work.local_factors();
       const FactorStatus status =
-          forward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), &work.eps);
+          forward_system(z, envelope, work.inputs(), *work.row, factors, work.u, work.eps);
       if (status.status != Status::Ok) {
         errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
         continue;
       }
-      scatter(work.u.data(), counts.n, b0, valid, u);
-      scatter_eps(work.eps, b0, valid, eps);
-      backward_system(z, envelope, work.inputs(), *work.row, factors, work.u.data(), work.eps,
+      scatter(work.u, counts.n, b0, valid, u);
+      scatter_eps(*work.eps, b0, valid, eps);
+      backward_system(z, envelope, work.inputs(), *work.row, factors, work.u, *work.eps,
                       work.ubar.data(), work.ebar, work.v.data(), pack_gradients(work));
       scatter_gradients(work, counts, out, b0, valid);
     }
