@@ -87,8 +87,8 @@ Results solve_on_gpu(const Problem& p, const std::vector<double>& grad_u, const 
 
 // The GPU contracts multiply-adds into FMAs where the CPU build may not, so the two factorisations
 // round differently; solutions then differ by about cond(M) * eps, and cond(M) of these problems
-// (T = 40, h in [0.05, 0.2]) stays below ~1e7.
-constexpr double kRelativeTolerance = 1e-8;
+// (h in [0.3, 0.7]) stays below ~1e6: 1e-9 leaves a factor 10 over that.
+constexpr double kRelativeTolerance = 1e-9;
 
 void expect_same(const Results& gpu, const Results& cpu, const std::string& what) {
   EXPECT_LE(relative_error(gpu.u, cpu.u), kRelativeTolerance) << what << ": u";
@@ -127,7 +127,8 @@ TEST(CudaNeurlp, MatchesCpuOverOrdersDimensionsAndFormulations) {
           z.smooth_weight = 0.7;
         }
         const std::int64_t batch = 37;  // not a multiple of the block size
-        const Problem problem = random_problem(z, batch, ++seed);
+        // Steps near 0.5 keep cond(M) near 1e4..1e6 even at order 4 (see tests/solvers).
+        const Problem problem = random_problem(z, batch, ++seed, 0.3, 0.7);
         const auto grad_u = random_vector(static_cast<std::size_t>(batch * z.unknowns()), ++seed);
         const auto grad_eps = random_vector(static_cast<std::size_t>(batch), ++seed);
         const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") +
