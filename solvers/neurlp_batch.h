@@ -52,8 +52,11 @@ class EnvelopePlan {
 // Throws mech::Error when the sizes are out of range (orders, row capacity, S <= T, n_iv < K ...).
 void check_sizes(const Sizes& sizes, const char* op);
 
-// The factors of every system of a batch, kept by forward for backward and for re-solves with new
-// rhs / initial values (coefficients and steps unchanged: substitution only).
+// The factors of every system of a batch (L, 1/diag L, z2, the Schur complement) and the packed
+// inputs and solution, kept by forward for backward and for re-solves with new rhs / initial
+// values (coefficients and steps unchanged: substitution only). Its storage comes from a
+// process-wide pool of blocks (at most 1 GiB kept), so a training loop does not page-fault fresh
+// memory in every step.
 template <class T>
 class Factorization {
  public:
@@ -90,7 +93,9 @@ template <class T>
 void resolve_batch(const Factorization<T>& factors, const BatchInputs<T>& inputs, T* u, T* eps);
 
 // Gradients of L given grad_u = dL/du (B,T,D,K) and grad_eps = dL/deps (B) (null: zero), at the
-// solution (u, eps) the forward returned for these inputs.
+// solution the forward returned. The factorisation keeps the forward's inputs and solution in
+// lane-pack form and backward uses those; `inputs`, `u` and `eps` must be the forward's (they are
+// checked for presence only).
 template <class T>
 void backward_batch(const Factorization<T>& factors, const BatchInputs<T>& inputs, const T* u,
                     const T* eps, const T* grad_u, const T* grad_eps,

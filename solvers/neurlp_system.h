@@ -464,10 +464,11 @@ MECH_HOST_DEVICE void forward_substitute(int n, const Envelope& envelope, const 
 }
 
 // x <- L^{-T} x (back substitution, column oriented so that it walks the rows of L); y likewise.
+// Rows end-1 down to begin of the back substitution (rows above end done already).
 template <class S>
-MECH_HOST_DEVICE void back_substitute(int n, const Envelope& envelope, const S* env,
-                                      const S* inverse_diagonal, S* x, S* y = nullptr) {
-  for (int i = n - 1; i >= 0; --i) {
+MECH_HOST_DEVICE void back_substitute_rows(int begin, int end, const Envelope& envelope, const S* env,
+                                           const S* inverse_diagonal, S* x, S* y = nullptr) {
+  for (int i = end - 1; i >= begin; --i) {
     const int fi = envelope.first[i];
     const S* row_i = env + (envelope.offset[i] - fi);
     const S xi = x[i] * inverse_diagonal[i];
@@ -490,6 +491,12 @@ MECH_HOST_DEVICE S dot(int n, const S* x, const S* y) {
   S sum{};
   for (int i = 0; i < n; ++i) sum += x[i] * y[i];
   return sum;
+}
+
+template <class S>
+MECH_HOST_DEVICE void back_substitute(int n, const Envelope& envelope, const S* env,
+                                      const S* inverse_diagonal, S* x, S* y = nullptr) {
+  back_substitute_rows(0, n, envelope, env, inverse_diagonal, x, y);
 }
 
 // ---- one system, forward ---------------------------------------------------------------------
@@ -592,18 +599,20 @@ MECH_HOST_DEVICE void backward_system(const Sizes& z, const Envelope& envelope,
   const int n = z.unknowns();
   const int m = z.block();
   for (int i = 0; i < n; ++i) v[i] = ubar[i];
-  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, v);
-  back_substitute(n, envelope, factors.env, factors.inverse_diagonal, v);
+  // v_eps needs only z2.ubar (= w.z3 by symmetry), so it is known before the solve, and each
+  // block of v = z3 - v_eps z2 is final as soon as the back substitution has passed it. The
+  // gradient rows of time t+1 (blocks t..t+2) then run right behind the back substitution, in
+  // one reverse sweep, while those blocks are still in cache.
   S v_eps{};
   if (z.has_eps()) {
     v_eps = (ebar - dot(n, factors.z2, ubar)) / *factors.schur;
-    for (int i = 0; i < n; ++i) v[i] -= v_eps * factors.z2[i];
   } else {
     eps = S{};
   }
+  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, v);
   if (out.steps)
     for (int i = 0; i < (z.T - 1) * z.D; ++i) out.steps[i] = S{};
-  for (int t = 0; t < z.T; ++t) {
+  auto gradient_rows = [&](int t) {
     rows_at(z, in, t, row, [&](const Row<S>& r) {
       const int count = r.count;
       S ay = eps * r.eps_coef;
@@ -636,7 +645,14 @@ MECH_HOST_DEVICE void backward_system(const Sizes& z, const Envelope& envelope,
         }
       }
     });
+  };
+  for (int t = z.T - 1; t >= 0; --t) {
+    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, v);
+    if (z.has_eps())
+      for (int i = t * m; i < (t + 1) * m; ++i) v[i] -= v_eps * factors.z2[i];
+    if (t + 1 < z.T) gradient_rows(t + 1);
   }
+  gradient_rows(0);
 }
 
 }  // namespace mech::neurlp_core
