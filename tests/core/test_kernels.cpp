@@ -1,7 +1,11 @@
 // The kernel layer (core/kernels.h) called directly on CPU tensors: strided and stride-0 operands,
 // dtype conversion in copy, masked sums, max with indices, batched matmul with a broadcast batch,
-// gather/scatter-add and conv1d with bias, each against hand-computed values.
+// gather/scatter-add and conv1d with bias, each against hand-computed values; and the
+// parallel_for under them (coverage of the range, chunking, nesting, exceptions, concurrency).
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
 
 #include "core/kernels.h"
 #include "core/parallel.h"
@@ -133,4 +137,68 @@ TEST(Kernels, Conv1dWithBias) {
   // x0 is read by tap 0 only, x3 by tap 1 only; summed over both channels' weights.
   EXPECT_EQ(grad_input.to_vector<double>(), (std::vector<double>{0, 2, 2, 2}));
   EXPECT_EQ(grad_weight.to_vector<double>(), (std::vector<double>{7, 14, 7, 14}));
+}
+
+TEST(ParallelFor, CoversTheRangeOnceInAtMostThreadCountChunks) {
+  const int saved = get_num_threads();
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    std::vector<std::atomic<int>> hits(1000);
+    std::atomic<int> chunks{0};
+    parallel_for(0, 1000, 10, [&](std::int64_t begin, std::int64_t end) {
+      ++chunks;
+      for (auto i = begin; i < end; ++i) ++hits[i];
+    });
+    for (const auto& hit : hits) ASSERT_EQ(hit.load(), 1);
+    EXPECT_EQ(chunks.load(), threads);
+  }
+  set_num_threads(2);
+  std::atomic<int> small_chunks{0};
+  parallel_for(5, 8, 100, [&](std::int64_t begin, std::int64_t end) {
+    ++small_chunks;
+    EXPECT_EQ(begin, 5);
+    EXPECT_EQ(end, 8);
+  });
+  EXPECT_EQ(small_chunks.load(), 1);  // below the grain: one inline call
+  set_num_threads(saved);
+}
+
+TEST(ParallelFor, NestedCallsRunInlineAndExceptionsReachTheCaller) {
+  const int saved = get_num_threads();
+  set_num_threads(2);
+  std::atomic<int> inner_chunks{0};
+  parallel_for(0, 2, 1, [&](std::int64_t, std::int64_t) {
+    parallel_for(0, 100, 1, [&](std::int64_t begin, std::int64_t end) {
+      ++inner_chunks;
+      EXPECT_EQ(end - begin, 100);
+    });
+  });
+  EXPECT_EQ(inner_chunks.load(), 2);
+  EXPECT_THROW(parallel_for(0, 100, 1,
+                            [](std::int64_t begin, std::int64_t) {
+                              if (begin > 0) throw Error("worker chunk failed");
+                            }),
+               Error);
+  // The pool still works after a failure.
+  std::atomic<std::int64_t> total{0};
+  parallel_for(0, 100, 1, [&](std::int64_t begin, std::int64_t end) { total += end - begin; });
+  EXPECT_EQ(total.load(), 100);
+  set_num_threads(saved);
+}
+
+TEST(ParallelFor, ConcurrentCallersFromTwoThreads) {
+  const int saved = get_num_threads();
+  set_num_threads(2);
+  std::atomic<std::int64_t> totals[2] = {0, 0};
+  auto caller = [&](int which) {
+    for (int round = 0; round < 200; ++round) {
+      parallel_for(0, 1000, 1, [&](std::int64_t begin, std::int64_t end) { totals[which] += end - begin; });
+    }
+  };
+  std::thread first(caller, 0), second(caller, 1);
+  first.join();
+  second.join();
+  EXPECT_EQ(totals[0].load(), 200 * 1000);
+  EXPECT_EQ(totals[1].load(), 200 * 1000);
+  set_num_threads(saved);
 }
