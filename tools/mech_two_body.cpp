@@ -1,0 +1,298 @@
+// mech-two-body: two-body orbit prediction with NeuRLP. An MLP encoder reads the last 50 observed
+// states (positions and velocities of both bodies) and writes a linear second-order ODE with
+// time-varying coupling for the next segment; its solution is the prediction, and feeding the
+// prediction back as observations rolls it forward over the horizon. Trained on one-segment
+// predictions from random windows of the training orbits; evaluated by rolling out held-out orbits
+// from their first 50 states. Writes to --out-dir:
+//   orbit.svg                one held-out orbit, truth against the rollout; position error over the horizon
+//   error.csv                step,time,mech_error,constant_velocity_error (mean over held-out orbits)
+//   loss.csv, summary.txt    training loss; the errors as key=value lines
+//   checkpoint.safetensors   model + optimizer + sampler state (continue with --resume)
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "autograd/grad_mode.h"
+#include "core/atomic_file.h"
+#include "core/parallel.h"
+#include "cuda/backend.h"
+#include "models/datasets.h"
+#include "models/two_body_model.h"
+#include "nn/nn.h"
+#include "tools/common/cli.h"
+#include "tools/common/progress.h"
+#include "tools/common/svg.h"
+
+namespace {
+
+using namespace mech;
+constexpr long kState = static_cast<long>(models::kTwoBodyStateSize);
+
+struct Settings {
+  long train_count = 64;
+  long test_count = 16;
+  long length = 200;
+  double dt = 0.05;
+  double noise = 0.0;
+  long window = 50;
+  long segment = 10;
+  long horizon = 150;
+  long hidden = 256;
+  unsigned long long seed = 0;
+  long iterations = 1500;
+  long batch = 64;
+  long lr_step = 500;  // StepLR: multiply the learning rate by 0.3 every lr_step steps
+  double lr = 1e-3;
+  std::string device = "cpu";
+  // One thread: these models are small, so per-op parallelism costs more than it gains (measured
+  // 50-90x slower per step with all threads on a busy 2-core machine).
+  int threads = 1;
+  long checkpoint_every = 250;
+  bool resume = false;
+  std::string out_dir = "out/two_body";
+};
+
+models::TwoBodyData make_data(const Settings& s, long count, std::uint64_t seed) {
+  models::TwoBodyOptions options;
+  options.count = static_cast<size_t>(count);
+  options.length = static_cast<size_t>(s.length);
+  options.dt = s.dt;
+  options.noise = s.noise;
+  options.seed = seed;
+  return models::make_two_body(options);
+}
+
+// `steps` states of orbit `orbit` from `first` on, as a (steps, 8) slice of the flat array.
+std::vector<double> states_of(const std::vector<double>& values, long length, long orbit, long first, long steps) {
+  auto begin = values.begin() + (orbit * length + first) * kState;
+  return {begin, begin + steps * kState};
+}
+
+// Random windows of the training orbits and the segment after each, drawn with `generator`.
+std::pair<Tensor, Tensor> sample_batch(const Settings& s, const models::TwoBodyData& data, Generator& generator) {
+  std::vector<double> windows, futures;
+  const long orbits = static_cast<long>(data.mass1.size()), starts = s.length - s.window - s.segment + 1;
+  for (long i = 0; i < s.batch; ++i) {
+    const long orbit = static_cast<long>(generator.next_u64() % static_cast<std::uint64_t>(orbits));
+    const long first = static_cast<long>(generator.next_u64() % static_cast<std::uint64_t>(starts));
+    auto window = states_of(data.noisy, s.length, orbit, first, s.window);
+    auto future = states_of(data.noisy, s.length, orbit, first + s.window, s.segment);
+    windows.insert(windows.end(), window.begin(), window.end());
+    futures.insert(futures.end(), future.begin(), future.end());
+  }
+  return {from_vector(windows, {s.batch, s.window, kState}), from_vector(futures, {s.batch, s.segment, kState})};
+}
+
+std::vector<double> column(const std::vector<double>& states, long index) {
+  std::vector<double> out;
+  for (size_t at = static_cast<size_t>(index); at < states.size(); at += kState) out.push_back(states[at]);
+  return out;
+}
+
+void write_picture(const std::string& path, const Settings& s, const std::vector<double>& truth,
+                   const std::vector<double>& prediction, const std::vector<double>& times,
+                   const std::vector<double>& mech_error, const std::vector<double>& baseline_error) {
+  tools::Figure figure(fmt::format("mech-two-body: {} observed steps, then a {}-step rollout", s.window, s.horizon), 2,
+                       460, 420);
+  auto& orbit = figure.add_panel();
+  orbit.set_title("held-out orbit (centre-of-mass frame)").set_x_label("x").set_y_label("y").set_equal_aspect(true);
+  const std::vector<double> observed(truth.begin(), truth.begin() + s.window * kState);
+  orbit.line(column(truth, 0), column(truth, 1), "body 1 truth", "#1f77b4");
+  orbit.line(column(truth, 2), column(truth, 3), "body 2 truth", "#ff7f0e");
+  orbit.scatter(column(observed, 0), column(observed, 1), "observed", "#7f7f7f");
+  orbit.scatter(column(observed, 2), column(observed, 3), "", "#7f7f7f");
+  orbit.line(column(prediction, 0), column(prediction, 1), "body 1 rollout", "#d62728", true);
+  orbit.line(column(prediction, 2), column(prediction, 3), "body 2 rollout", "#2ca02c", true);
+  auto& error = figure.add_panel();
+  error.set_title("mean position error over the held-out orbits").set_x_label("time after the window")
+      .set_y_label("error").set_y_scale(tools::AxisScale::Log);
+  error.line(times, mech_error, "mech (NeuRLP rollout)", "#d62728");
+  error.line(times, baseline_error, "constant velocity", "#7f7f7f", true);
+  figure.save(path);
+}
+
+int run(const Settings& s) {
+  if (s.threads > 0) set_num_threads(s.threads);
+  const Device device = Device::parse(s.device);
+  const models::TwoBodyData train = make_data(s, s.train_count, s.seed);
+  const models::TwoBodyData test = make_data(s, s.test_count, s.seed + 0x9e3779b9ULL);  // never trained on
+
+  Generator generator(s.seed + 1);
+  models::TwoBodyModelOptions model_options;
+  model_options.window = s.window;
+  model_options.segment = s.segment;
+  model_options.dt = s.dt;
+  model_options.hidden = s.hidden;
+  models::TwoBodyModel model(model_options, &generator);
+  model.to(device);
+  nn::Adam optimizer(model.parameters(), nn::AdamOptions(s.lr));
+  nn::StepLR schedule(optimizer, s.lr_step, 0.3);
+
+  std::filesystem::create_directories(s.out_dir);
+  const std::string checkpoint = s.out_dir + "/checkpoint.safetensors";
+  const std::map<std::string, std::string> identity{
+      {"train-count", std::to_string(s.train_count)}, {"length", std::to_string(s.length)},
+      {"dt", fmt::format("{}", s.dt)},                {"noise", fmt::format("{}", s.noise)},
+      {"window", std::to_string(s.window)},           {"segment", std::to_string(s.segment)},
+      {"hidden", std::to_string(s.hidden)},           {"seed", std::to_string(s.seed)},
+      {"batch", std::to_string(s.batch)},             {"lr-step", std::to_string(s.lr_step)}};
+  nn::TrainingState state;
+  state.model = &model;
+  state.optimizer = &optimizer;
+  state.scheduler = &schedule;
+  state.generator = &generator;
+
+  std::string loss_log = "iteration,loss\n";
+  if (s.resume) {
+    if (!std::filesystem::exists(checkpoint)) {
+      std::fprintf(stderr, "mech-two-body: --resume: no checkpoint at %s\n", checkpoint.c_str());
+      return 2;
+    }
+    nn::load_checkpoint(checkpoint, state);
+    for (const auto& [key, value] : identity) {
+      auto found = state.metadata.find(key);
+      if (found == state.metadata.end() || found->second != value) {
+        std::fprintf(stderr, "mech-two-body: --resume: %s was saved with --%s %s, this run has %s\n", checkpoint.c_str(),
+                     key.c_str(), found == state.metadata.end() ? "(unset)" : found->second.c_str(), value.c_str());
+        return 2;
+      }
+    }
+    auto log = state.metadata.find("loss-log");
+    if (log != state.metadata.end()) loss_log = log->second;
+    std::printf("resumed from %s at iteration %lld\n", checkpoint.c_str(), static_cast<long long>(state.step));
+  }
+
+  std::printf("mech-two-body: %ld training and %ld held-out orbits of %ld states (dt %g, noise %g); window %ld, "
+              "segment %ld; %lld parameters on %s\n",
+              s.train_count, s.test_count, s.length, s.dt, s.noise, s.window, s.segment,
+              static_cast<long long>(model.parameter_count()), device.str().c_str());
+  std::fflush(stdout);
+  const std::int64_t start = state.step;
+  {
+    tools::ProgressBar bar(std::max<long>(0, s.iterations - static_cast<long>(start)), "train");
+    while (state.step < s.iterations) {
+      auto [window, future] = sample_batch(s, train, generator);
+      optimizer.zero_grad();
+      Tensor loss = model.loss(window.to(device), future.to(device));
+      loss.backward();
+      optimizer.step();
+      schedule.step();
+      ++state.step;
+      const double value = loss.item();
+      loss_log += fmt::format("{},{:.9g}\n", state.step, value);
+      bar.update(static_cast<long>(state.step - start), value, fmt::format("lr {:.2g}", optimizer.lr()));
+      if (state.step % s.checkpoint_every == 0 || state.step == s.iterations) {
+        state.metadata = identity;
+        state.metadata["loss-log"] = loss_log;
+        nn::save_checkpoint(checkpoint, state);
+      }
+    }
+    bar.finish();
+  }
+
+  // Held-out rollouts: observe the first `window` states (noisy), predict the next `horizon`.
+  NoGradGuard no_grad;
+  std::vector<double> windows, truths;
+  for (long orbit = 0; orbit < s.test_count; ++orbit) {
+    auto window = states_of(test.noisy, s.length, orbit, 0, s.window);
+    auto truth = states_of(test.clean, s.length, orbit, s.window, s.horizon);
+    windows.insert(windows.end(), window.begin(), window.end());
+    truths.insert(truths.end(), truth.begin(), truth.end());
+  }
+  const Tensor window = from_vector(windows, {s.test_count, s.window, kState});
+  const Tensor truth = from_vector(truths, {s.test_count, s.horizon, kState});
+  const Tensor prediction = model.rollout(window.to(device), s.horizon).to(Device::cpu());
+  const std::vector<double> mech_error = models::position_error_by_step(prediction, truth);
+  const std::vector<double> baseline_error =
+      models::position_error_by_step(models::constant_velocity_rollout(window, s.horizon, s.dt), truth);
+  std::vector<double> times;
+  std::string csv = "step,time,mech_error,constant_velocity_error\n";
+  for (long step = 0; step < s.horizon; ++step) {
+    times.push_back(static_cast<double>(step + 1) * s.dt);
+    csv += fmt::format("{},{:.6g},{:.9g},{:.9g}\n", step + 1, times.back(), mech_error[step], baseline_error[step]);
+  }
+  double mean_error = 0.0, mean_baseline = 0.0;
+  for (long step = 0; step < s.horizon; ++step) mean_error += mech_error[step] / s.horizon, mean_baseline += baseline_error[step] / s.horizon;
+
+  std::printf("mean position error over %ld held-out orbits (orbit size about 1):\n   step   time      mech   constant velocity\n",
+              s.test_count);
+  for (long step : {s.segment, 2 * s.segment, s.horizon / 3, 2 * s.horizon / 3, s.horizon}) {
+    if (step < 1 || step > s.horizon) continue;
+    std::printf("  %5ld  %5.2f  %8.4f  %8.4f\n", step, times[step - 1], mech_error[step - 1], baseline_error[step - 1]);
+  }
+  std::printf("mean over the %ld-step horizon: mech %.4f, constant velocity %.4f\n", s.horizon, mean_error, mean_baseline);
+
+  // The picture shows the first held-out orbit over the observed window and the horizon.
+  std::vector<double> whole_truth = states_of(test.clean, s.length, 0, 0, s.window + s.horizon);
+  std::vector<double> first_prediction = prediction.select(0, 0).to_vector<double>();
+  // Start the rollout's curve at the last observed state so the two pieces join.
+  first_prediction.insert(first_prediction.begin(), windows.begin() + (s.window - 1) * kState, windows.begin() + s.window * kState);
+  write_picture(s.out_dir + "/orbit.svg", s, whole_truth, first_prediction, times, mech_error, baseline_error);
+  write_file_atomically(s.out_dir + "/error.csv", csv);
+  write_file_atomically(s.out_dir + "/loss.csv", loss_log);
+  write_file_atomically(
+      s.out_dir + "/summary.txt",
+      fmt::format("iterations={}\nhorizon={}\nmean_position_error={:.9g}\nfinal_position_error={:.9g}\n"
+                  "mean_position_error_constant_velocity={:.9g}\nfinal_position_error_constant_velocity={:.9g}\n",
+                  state.step, s.horizon, mean_error, mech_error.back(), mean_baseline, baseline_error.back()));
+  std::printf("wrote %s/orbit.svg, error.csv, loss.csv, summary.txt, checkpoint.safetensors\n", s.out_dir.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings s;
+  tools::CommandLine cli("mech-two-body",
+                         "Predict two-body orbits from 50 observed states: an encoder writes a linear ODE per segment,\n"
+                         "NeuRLP solves it, and the prediction is rolled forward autoregressively.");
+  cli.add("train-count", &s.train_count, "training orbits");
+  cli.add("test-count", &s.test_count, "held-out orbits (a different seed)");
+  cli.add("length", &s.length, "states per orbit");
+  cli.add("dt", &s.dt, "sampling interval");
+  cli.add("noise", &s.noise, "standard deviation of the Gaussian noise on observed positions and velocities");
+  cli.add("window", &s.window, "observed states the encoder reads");
+  cli.add("segment", &s.segment, "states predicted per solve");
+  cli.add("horizon", &s.horizon, "states rolled out after the observed window");
+  cli.add("hidden", &s.hidden, "width of the encoder's hidden layers");
+  cli.add("seed", &s.seed, "seed of the data, the initial weights and the minibatches");
+  cli.add("iterations", &s.iterations, "Adam steps in all (a resumed run continues up to this count)");
+  cli.add("batch", &s.batch, "windows per minibatch");
+  cli.add("lr", &s.lr, "Adam learning rate");
+  cli.add("lr-step", &s.lr_step, "multiply the learning rate by 0.3 every this many steps (StepLR)");
+  cli.add_choice("device", &s.device, {"cpu", "cuda"}, "where the encoder runs (the solve itself runs on the CPU)");
+  cli.add("threads", &s.threads, "CPU threads (0: all cores; small models run fastest on one)");
+  cli.add("checkpoint-every", &s.checkpoint_every, "save <out-dir>/checkpoint.safetensors every this many steps");
+  cli.add("resume", &s.resume, "continue from <out-dir>/checkpoint.safetensors");
+  cli.add("out-dir", &s.out_dir, "directory for orbit.svg, error.csv, loss.csv, summary.txt and the checkpoint");
+  cli.parse_or_exit(argc, argv);
+  if (s.train_count < 1 || s.test_count < 1)
+    cli.fail(fmt::format("--train-count {} and --test-count {} must be positive", s.train_count, s.test_count));
+  if (s.window < 2) cli.fail(fmt::format("--window {} must be at least 2", s.window));
+  if (s.segment < 1) cli.fail(fmt::format("--segment {} must be positive", s.segment));
+  if (s.horizon < 1) cli.fail(fmt::format("--horizon {} must be positive", s.horizon));
+  if (s.length < s.window + std::max(s.segment, s.horizon))
+    cli.fail(fmt::format("--length {} must cover --window {} plus max(--segment {}, --horizon {})", s.length, s.window,
+                         s.segment, s.horizon));
+  if (!(s.dt > 0)) cli.fail(fmt::format("--dt {} must be positive", s.dt));
+  if (!(s.noise >= 0)) cli.fail(fmt::format("--noise {} must be non-negative", s.noise));
+  if (s.iterations < 0) cli.fail(fmt::format("--iterations {} must be >= 0", s.iterations));
+  if (s.batch < 1) cli.fail(fmt::format("--batch {} must be positive", s.batch));
+  if (!(s.lr > 0)) cli.fail(fmt::format("--lr {} must be positive", s.lr));
+  if (s.lr_step < 1) cli.fail(fmt::format("--lr-step {} must be positive", s.lr_step));
+  if (s.hidden < 1) cli.fail(fmt::format("--hidden {} must be positive", s.hidden));
+  if (s.threads < 0) cli.fail(fmt::format("--threads {} must be >= 0", s.threads));
+  if (s.checkpoint_every <= 0) cli.fail(fmt::format("--checkpoint-every {} must be positive", s.checkpoint_every));
+  if (s.device == "cuda" && !cuda::is_available())
+    cli.fail("--device cuda: no CUDA device is available (or this build has no CUDA); use --device cpu");
+  try {
+    return run(s);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "mech-two-body: %s\n", error.what());
+    return 1;
+  }
+}
