@@ -42,6 +42,7 @@ const std::shared_ptr<Storage>& Tensor::storage() const { return checked(impl_).
 bool Tensor::is_contiguous() const {
   const auto& sizes = shape();
   const auto& steps = strides();
+  if (shape_numel(sizes) == 0) return true;  // no element to be out of place, as in PyTorch
   std::int64_t expected = 1;
   for (auto d = static_cast<std::int64_t>(sizes.size()) - 1; d >= 0; --d) {
     if (sizes[d] == 1) continue;
