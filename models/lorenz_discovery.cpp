@@ -148,6 +148,18 @@ Tensor LorenzDiscovery::scaled_library(const Tensor& states) const {
   return stack(columns, -1) / column_scale_;
 }
 
+Tensor corrected_rhs(const Tensor& rhs) {
+  MECH_CHECK(rhs.dim() == 3 && rhs.size(2) >= 4, "corrected_rhs: expected rhs of shape (B, E, T) with T >= 4, got {}",
+             shape_str(rhs.shape()));
+  const std::int64_t T = rhs.size(2);
+  // D2 r: central inside; at the ends the one-sided 2 r0 - 5 r1 + 4 r2 - r3 (also second order).
+  Tensor inside = rhs.narrow(2, 0, T - 2) - rhs.narrow(2, 1, T - 2) * 2.0 + rhs.narrow(2, 2, T - 2);
+  auto at = [&](std::int64_t t) { return rhs.narrow(2, t, 1); };
+  Tensor first = at(0) * 2.0 - at(1) * 5.0 + at(2) * 4.0 - at(3);
+  Tensor last = at(T - 1) * 2.0 - at(T - 2) * 5.0 + at(T - 3) * 4.0 - at(T - 4);
+  return rhs - cat({first, inside, last}, 2) / 12.0;
+}
+
 LorenzLosses LorenzDiscovery::forward_loss(const Tensor& windows) {
   MECH_CHECK(windows.dim() == 3 && windows.size(1) == options_.window && windows.size(2) == kDims,
              "LorenzDiscovery::forward_loss: expected windows of shape (B, {}, 3), got {}", options_.window,
@@ -156,6 +168,7 @@ LorenzLosses LorenzDiscovery::forward_loss(const Tensor& windows) {
   Tensor s = state(windows);
   // r_e(t) = (Theta(s(t)) xi)_e in the data's units: (B, T, 3) -> (B, E, T).
   Tensor rhs = (matmul(scaled_library(s), scaled_xi()) * output_scale_).permute({0, 2, 1});
+  if (options_.formulation == Formulation::Scalable && options_.corrected_quadrature) rhs = corrected_rhs(rhs);
   Tensor iv = s.select(1, 0).reshape({B, 1, kDims, 1});
   Tensor coefficients = unit_coefficients_.unsqueeze(0).expand({B, kDims, kDims, 2});
   Tensor steps = full({B, T - 1, kDims}, dt_, kFloat64);

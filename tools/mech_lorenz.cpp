@@ -47,7 +47,7 @@ struct Options {
   int threads = 1;  // the problem is small: on 2 cores extra threads mostly add synchronisation
   std::string out_dir = "out/lorenz";
   std::string device = "cpu";
-  std::string formulation = "mnn";
+  std::string formulation = "scalable";
   long window = LorenzDiscoveryOptions{}.window;
   double threshold = 0.05;
   double lr = LorenzSchedule{}.lr;
@@ -61,6 +61,7 @@ struct Options {
   std::string resume;
   long stop_at = 0;
   bool quiet = false;
+  bool plain_quadrature = false;
 };
 
 std::string coefficients_csv(const PolynomialLibrary& library, const std::vector<double>& xi) {
@@ -151,6 +152,7 @@ int run(const Options& options) {
   model_options.state_hidden = options.state_hidden;
   model_options.formulation = mech::parse_formulation(options.formulation);
   model_options.gamma = options.gamma;
+  model_options.corrected_quadrature = !options.plain_quadrature;
   model_options.alpha = options.alpha;
   mech::Generator generator(options.seed);
   auto model = std::make_shared<LorenzDiscovery>(data.noisy, options.dt, model_options, &generator);
@@ -276,7 +278,7 @@ int main(int argc, char** argv) {
   cli.add("threads", &options.threads, "CPU threads (0: all)");
   cli.add("out-dir", &options.out_dir, "directory for the outputs");
   cli.add_choice("device", &options.device, {"cpu", "cuda"}, "where to train (the NeuRLP op is CPU-only for now)");
-  cli.add_choice("formulation", &options.formulation, {"mnn", "scalable"}, "NeuRLP formulation");
+  cli.add_choice("formulation", &options.formulation, {"mnn", "scalable"}, "NeuRLP formulation (scalable: fourth-order corrected quadrature, see --plain-quadrature)");
   cli.add("window", &options.window, "grid points per window solved by NeuRLP");
   cli.add("threshold", &options.threshold,
           "prune coefficients whose scaled size (fraction of the derivative's RMS) is below this");
@@ -286,6 +288,8 @@ int main(int argc, char** argv) {
   cli.add("prune-every", &options.prune_every, "epochs between pruning steps");
   cli.add("state-weight", &options.state_weight, "weight of |s - x|^2 in the loss");
   cli.add("state-hidden", &options.state_hidden, "channels of the state network");
+  cli.add("plain-quadrature", &options.plain_quadrature,
+          "scalable: hand NeuRLP Theta(s) xi itself instead of its fourth-order corrected form");
   cli.add("gamma", &options.gamma, "NeuRLP gamma (mnn)");
   cli.add("alpha", &options.alpha, "NeuRLP alpha (mnn)");
   cli.add("checkpoint-every", &options.checkpoint_every, "epochs between checkpoints (0: only at the end)");
@@ -301,8 +305,8 @@ int main(int argc, char** argv) {
     cli.fail(fmt::format("--sigma {}, --rho {}, --beta {} must be positive", options.sigma, options.rho, options.beta));
   if (options.epochs < 1) cli.fail(fmt::format("--epochs {} must be at least 1", options.epochs));
   if (options.threads < 0) cli.fail(fmt::format("--threads {} must be >= 0", options.threads));
-  if (options.window < 3 || options.window > options.length)
-    cli.fail(fmt::format("--window {} must be in [3, --length]", options.window));
+  if (options.window < 4 || options.window > options.length)
+    cli.fail(fmt::format("--window {} must be in [4, --length]", options.window));
   if (!(options.threshold >= 0)) cli.fail(fmt::format("--threshold {} must be non-negative", options.threshold));
   if (!(options.lr > 0)) cli.fail(fmt::format("--lr {} must be positive", options.lr));
   if (!(options.final_lr_fraction > 0) || options.final_lr_fraction > 1)
