@@ -5,6 +5,7 @@
 //   build/bin/bench_core --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
+#include <ctime>
 #include <vector>
 
 #include "autograd/grad_mode.h"
@@ -22,9 +23,19 @@ constexpr DType dtype_for() {
   return mech::dtype_of<T>();
 }
 
-void set_gflops(benchmark::State& state, double flops_per_iteration) {
-  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * static_cast<double>(state.iterations()) * 1e-9,
-                                                 benchmark::Counter::kIsRate);
+double process_cpu_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+}
+
+// GFLOP/s: per wall-clock second. GFLOP/cpu-s: per second of CPU time summed over all threads
+// (spin-waiting included), i.e. the throughput of one core; on a machine shared with other work
+// the wall-clock rate drops while this one does not.
+void set_gflops(benchmark::State& state, double flops_per_iteration, double cpu_seconds) {
+  const double flops = flops_per_iteration * static_cast<double>(state.iterations());
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
+  if (cpu_seconds > 0) state.counters["GFLOP/cpu-s"] = benchmark::Counter(flops * 1e-9 / cpu_seconds);
 }
 
 // C = A B through mech::matmul (no autograd), square n x n.
@@ -36,11 +47,12 @@ void BM_Matmul(benchmark::State& state) {
   Tensor a = mech::randn({n, n}, options, &generator);
   Tensor b = mech::randn({n, n}, options, &generator);
   mech::NoGradGuard no_grad;
+  const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
     Tensor c = mech::matmul(a, b);
     benchmark::DoNotOptimize(c.raw_data());
   }
-  set_gflops(state, 2.0 * static_cast<double>(n) * n * n);
+  set_gflops(state, 2.0 * static_cast<double>(n) * n * n, process_cpu_seconds() - cpu_start);
 }
 
 // The textbook i-j-p triple loop on raw arrays: the baseline the blocking is measured against.
@@ -51,6 +63,7 @@ void BM_MatmulNaive(benchmark::State& state) {
   std::vector<T> a(n * n), b(n * n), c(n * n);
   for (auto& v : a) v = static_cast<T>(generator.normal());
   for (auto& v : b) v = static_cast<T>(generator.normal());
+  const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
     for (std::int64_t i = 0; i < n; ++i) {
       for (std::int64_t j = 0; j < n; ++j) {
@@ -62,7 +75,7 @@ void BM_MatmulNaive(benchmark::State& state) {
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }
-  set_gflops(state, 2.0 * static_cast<double>(n) * n * n);
+  set_gflops(state, 2.0 * static_cast<double>(n) * n * n, process_cpu_seconds() - cpu_start);
 }
 
 // y = tanh(x * 2 + 1) * x - exp(-x): five elementwise kernels over n float32 elements.
@@ -95,6 +108,7 @@ void BM_MlpForwardBackward(benchmark::State& state) {
                           .requires_grad_(true));
     biases.push_back(mech::zeros({sizes[layer + 1]}, options.requires_grad(true)));
   }
+  const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
     Tensor h = x;
     for (std::size_t layer = 0; layer < weights.size(); ++layer) {
@@ -111,7 +125,8 @@ void BM_MlpForwardBackward(benchmark::State& state) {
   for (std::size_t layer = 0; layer + 1 < sizes.size(); ++layer) {
     flops += 2.0 * batch * static_cast<double>(sizes[layer]) * sizes[layer + 1];
   }
-  set_gflops(state, 3.0 * flops);  // forward + two backward products per layer
+  // forward + two backward products per layer
+  set_gflops(state, 3.0 * flops, process_cpu_seconds() - cpu_start);
 }
 
 BENCHMARK(BM_Matmul<float>)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
