@@ -161,11 +161,13 @@ MECH_HOST_DEVICE inline S int_power(S x, int exponent) {
 // forward Taylor rows from t to t+1, the central row around t and the backward Taylor rows from t
 // to t-1. Columns ascend within each row (the assembly relies on it).
 // With Derivatives = false the dvalue entries are left unset (assembly does not need them).
-template <bool Derivatives = true, class S, class Visitor>
+// FD, FK > 0 fix D and K at compile time (they must equal z.D, z.K): the loops over dimensions
+// and derivatives then unroll, which the batch driver uses for the common small systems.
+template <bool Derivatives = true, int FD = 0, int FK = 0, class S, class Visitor>
 MECH_HOST_DEVICE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Row<S>& row,
                               Visitor&& visit) {
   using Real = lane_real_t<S>;
-  const int D = z.D, K = z.K, P = K - 1, m = D * K, T = z.T;
+  const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, P = K - 1, m = D * K, T = z.T;
   const Real inverse_factorial[kMaxOrder + 2] = {Real(1),       Real(1),         Real(1.0 / 2),
                                                  Real(1.0 / 6), Real(1.0 / 24),  Real(1.0 / 120),
                                                  Real(1.0 / 720), Real(1.0 / 5040), Real(1.0 / 40320),
@@ -348,11 +350,11 @@ struct NoCompletion {
   MECH_HOST_DEVICE bool operator()(int, int) const { return true; }
 };
 
-template <class S, class Complete = NoCompletion>
+template <int FD = 0, int FK = 0, class S, class Complete = NoCompletion>
 MECH_HOST_DEVICE void assemble(const Sizes& z, const Envelope& envelope, const SystemInputs<S>& in,
                                Row<S>& row, S* env, S* g, S* w, S* a, Complete&& complete = Complete{}) {
   const int n = z.unknowns();
-  const int m = z.block();
+  const int m = (FD > 0 ? FD : z.D) * (FK > 0 ? FK : z.K);
   const bool border = z.has_eps();
   lane_real_t<S> a_sum = 0;
   // Rows owned by time t touch unknowns below (t+2)*m only, so each block's part of M, g and w is
@@ -368,18 +370,21 @@ MECH_HOST_DEVICE void assemble(const Sizes& z, const Envelope& envelope, const S
         for (int i = zeroed; i < limit; ++i) w[i] = S{};
       zeroed = limit;
     }
-    rows_at<false>(z, in, t, row, [&](const Row<S>& r) {
+    rows_at<false, FD, FK>(z, in, t, row, [&](const Row<S>& r) {
       const int count = r.count;
+      const S* value = r.value;
+      const int* col = r.col;
       for (int p = 0; p < count; ++p) {
-        const int ci = r.col[p];
-        const S vp = r.value[p];
+        const int ci = col[p];
+        const S vp = value[p];
         S* env_row = env + (envelope.offset[ci] - envelope.first[ci]);
-        for (int q = 0; q <= p; ++q) env_row[r.col[q]] += vp * r.value[q];
+        for (int q = 0; q <= p; ++q) env_row[col[q]] += vp * value[q];
       }
       if (r.kind != RowKind::Smooth) {
-        for (int p = 0; p < count; ++p) g[r.col[p]] += r.value[p] * r.rhs;
+        const S rhs = r.rhs;
+        for (int p = 0; p < count; ++p) g[col[p]] += value[p] * rhs;
       } else if (border && r.eps_coef != 0) {
-        for (int p = 0; p < count; ++p) w[r.col[p]] += r.value[p] * r.eps_coef;
+        for (int p = 0; p < count; ++p) w[col[p]] += value[p] * r.eps_coef;
         a_sum += r.eps_coef * r.eps_coef;
       }
     });
@@ -532,7 +537,7 @@ MECH_HOST_DEVICE void solve_with_factors(const Sizes& z, const Envelope& envelop
 
 // Assemble, factor and solve one system. `u` (n) receives u; `factors` receives L and the border
 // data (factors.z2 holds w until it is turned into z2).
-template <class S>
+template <int FD = 0, int FK = 0, class S>
 MECH_HOST_DEVICE FactorStatus forward_system(const Sizes& z, const Envelope& envelope,
                                              const SystemInputs<S>& in, Row<S>& row,
                                              const Factors<S>& factors, S* u, S* eps) {
@@ -543,7 +548,7 @@ MECH_HOST_DEVICE FactorStatus forward_system(const Sizes& z, const Envelope& env
   // final, while it is in cache. u first holds g then p = L^{-1} g; z2 holds w then q = L^{-1} w.
   S* w = z.has_eps() ? factors.z2 : nullptr;
   FactorStatus status;
-  assemble(z, envelope, in, row, factors.env, u, w, &a, [&](int begin, int end) {
+  assemble<FD, FK>(z, envelope, in, row, factors.env, u, w, &a, [&](int begin, int end) {
     status = factor_rows(begin, end, envelope, factors.env, factors.inverse_diagonal);
     if (status.status != Status::Ok) return false;
     forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, u, w);
@@ -591,13 +596,13 @@ MECH_HOST_DEVICE void assemble_rhs(const Sizes& z, const SystemInputs<S>& in, Ro
 // ---- one system, backward --------------------------------------------------------------------
 
 // Gradients of L(u, eps) given ubar = dL/du (n) and ebar = dL/deps. `v` is scratch of n.
-template <class S>
+template <int FD = 0, int FK = 0, class S>
 MECH_HOST_DEVICE void backward_system(const Sizes& z, const Envelope& envelope,
                                       const SystemInputs<S>& in, Row<S>& row,
                                       const Factors<S>& factors, const S* u, S eps,
                                       const S* ubar, S ebar, S* v, const SystemGradients<S>& out) {
   const int n = z.unknowns();
-  const int m = z.block();
+  const int m = (FD > 0 ? FD : z.D) * (FK > 0 ? FK : z.K);
   for (int i = 0; i < n; ++i) v[i] = ubar[i];
   // v_eps needs only z2.ubar (= w.z3 by symmetry), so it is known before the solve, and each
   // block of v = z3 - v_eps z2 is final as soon as the back substitution has passed it. The
@@ -613,7 +618,7 @@ MECH_HOST_DEVICE void backward_system(const Sizes& z, const Envelope& envelope,
   if (out.steps)
     for (int i = 0; i < (z.T - 1) * z.D; ++i) out.steps[i] = S{};
   auto gradient_rows = [&](int t) {
-    rows_at(z, in, t, row, [&](const Row<S>& r) {
+    rows_at<true, FD, FK>(z, in, t, row, [&](const Row<S>& r) {
       const int count = r.count;
       S ay = eps * r.eps_coef;
       S av = v_eps * r.eps_coef;
