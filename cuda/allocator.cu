@@ -61,14 +61,29 @@ Runtime& runtime() {
   return *instance;
 }
 
-int probe_device_count() {
+// The device count, and the reason when it is zero (kept for availability()).
+struct Probe {
   int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
+  std::string reason;
+};
+
+Probe probe_devices() {
+  Probe probe;
+  const cudaError_t status = cudaGetDeviceCount(&probe.count);
   if (status != cudaSuccess) {
     (void)cudaGetLastError();  // no driver or no device: not an error for a query
-    return 0;
+    probe.count = 0;
+    probe.reason = fmt::format("cudaGetDeviceCount failed: {} ({})", cudaGetErrorName(status),
+                               cudaGetErrorString(status));
+  } else if (probe.count == 0) {
+    probe.reason = "the CUDA runtime reports 0 devices";
   }
-  return count;
+  return probe;
+}
+
+const Probe& probe() {
+  static const Probe result = probe_devices();
+  return result;
 }
 
 void check_device_index(const char* op, int device) {
@@ -110,12 +125,25 @@ void free_cached_locked(int device, DeviceState& state) {
 
 // ---- device queries ---------------------------------------------------------------------------
 
-int device_count() {
-  static const int count = probe_device_count();
-  return count;
-}
+int device_count() { return probe().count; }
 
 bool is_available() { return device_count() > 0; }
+
+std::string availability() {
+  try {
+    if (!is_available()) return probe().reason;
+    std::string text = fmt::format("{} CUDA device{}", device_count(), device_count() == 1 ? "" : "s");
+    for (int device = 0; device < device_count(); ++device) {
+      text += fmt::format("{} cuda:{} {}", device == 0 ? ":" : ",", device, device_name(device));
+    }
+    int runtime_version = 0, driver_version = 0;
+    (void)cudaRuntimeGetVersion(&runtime_version);
+    (void)cudaDriverGetVersion(&driver_version);
+    return text + fmt::format(" (runtime {}, driver {})", runtime_version, driver_version);
+  } catch (const std::exception& error) {
+    return error.what();
+  }
+}
 
 std::string device_name(int device) {
   check_device_index("cuda::device_name", device);

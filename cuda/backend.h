@@ -13,6 +13,9 @@
 namespace mech::cuda {
 
 bool is_available();          // false without a device or without CUDA support in the build
+// One line saying why is_available() is what it is, e.g. "1 CUDA device (cuda:0 NVIDIA H100 ...)"
+// or "cudaGetDeviceCount failed: cudaErrorInsufficientDriver (...)"; never throws.
+std::string availability();
 int device_count();
 std::string device_name(int device);
 

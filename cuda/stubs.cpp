@@ -13,6 +13,7 @@ namespace {
 }  // namespace
 
 bool is_available() { return false; }
+std::string availability() { return "mech was built without CUDA"; }
 int device_count() { return 0; }
 std::string device_name(int) { unavailable("cuda::device_name"); }
 void* allocate(std::size_t, int) { unavailable("cuda::allocate"); }

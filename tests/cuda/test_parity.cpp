@@ -33,7 +33,7 @@ Device target() { return self_test_on_cpu() ? Device::cpu() : Device::cuda(); }
 #define REQUIRE_CUDA_DEVICE()                                                                         \
   do {                                                                                                \
     if (!cuda::is_available() && !self_test_on_cpu())                                                 \
-      GTEST_SKIP() << "no CUDA device: CPU/CUDA parity needs a GPU (run tools/gpu-check on a GPU machine)"; \
+      GTEST_SKIP() << "no CUDA device (" << cuda::availability() << "): CPU/CUDA parity needs a GPU";   \
   } while (0)
 
 constexpr double kSentinel = -7777.0;  // exact in float32, float64 and int64

@@ -4,6 +4,7 @@
 // reuses blocks, counts its bytes and gives them back in empty_cache().
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 
 #include "core/tensor.h"
@@ -14,6 +15,10 @@ namespace {
 
 TEST(CudaRuntime, QueriesNeverThrow) {
   EXPECT_NO_THROW(is_available());
+  std::string availability_line;
+  EXPECT_NO_THROW(availability_line = availability());
+  EXPECT_FALSE(availability_line.empty());
+  std::printf("cuda availability: %s\n", availability_line.c_str());
   EXPECT_NO_THROW(device_count());
   EXPECT_EQ(is_available(), device_count() > 0);
   EXPECT_NO_THROW(empty_cache());
