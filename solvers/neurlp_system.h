@@ -23,6 +23,10 @@
 //     eps = (g_0 + gamma*alpha - p.q) / (a - q.q),    u = z1 - eps z2.
 // The Schur complement a - q.q is a pivot too and is checked the same way. Cost O(T m^3) time and
 // O(T m^2) memory per system; the factors (L, 1/diag(L), z2, a - q.q) are what backward reuses.
+// Order of work (forward_system): one sweep over time assembles the rows owned by time t, after
+// which block t-1 of M, g and w is final (rows of time t touch blocks t-1..t+1 only), so block
+// t-1 is factored and forward-substituted at once, while it is in cache; then one reverse sweep
+// back-substitutes u and z2 together.
 //
 // ---- The backward (implicit differentiation) -------------------------------------------------
 // y = M^{-1}(A^T b + c e_0) with L(y) given through ybar = dL/dy. Let v = M^{-1} ybar (the same
@@ -31,7 +35,10 @@
 //     dL/db = A v,     dL/dM = -v y^T,   and with M = A^T A, d(A^T b)/dA:
 //     dL/dA[r][c] = (b - A y)[r] v[c] - (A v)[r] y[c]
 // evaluated only at structural non-zeros, one row at a time (each row recomputes its residual
-// (b - A y)[r] and (A v)[r]). Then the chain rule to the inputs, row group by row group:
+// (b - A y)[r] and (A v)[r]). Order of work (backward_system): v_eps first (it needs z2.ubar
+// only), a forward substitution of ubar, then one reverse sweep that back-substitutes block t,
+// finishes v there (v = z3 - v_eps z2) and immediately runs the gradient rows of time t+1, whose
+// blocks t..t+2 are then final. Then the chain rule to the inputs, row group by row group:
 //   equation row (e,t), weight w_e: value = w_e c[e][t][d][k], rhs = w_e r[e][t]
 //       dL/dc[e][t][d][k] = w_e dL/dA[r][(t,d,k)],  dL/dr[e][t] = w_e (A v)[r]
 //   initial row (s,d,i), weight w_i: dL/dv[s][d][i] = w_i (A v)[r]

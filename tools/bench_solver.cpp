@@ -200,8 +200,12 @@ int main(int argc, char** argv) {
     probe.K = c.P + 1;
     probe.E = c.D;
     probe.formulation = c.formulation;
-    const double factor_bytes = double(EnvelopePlan(probe).size() + 2.0 * probe.unknowns()) * 8 *
-                                ((c.B + 7) / 8 * 8);
+    // What a kept Factorization holds per system: L, 1/diag L, z2 and the packed inputs and
+    // solution (see Factorization<T>::bytes()).
+    const double per_system = double(EnvelopePlan(probe).size()) + 3.0 * probe.unknowns() + 2 +
+                              double(probe.E) * probe.T * (probe.D * probe.K + 1) + (probe.T - 1.0) * probe.D +
+                              double(probe.D) * c.P;   // iv: S = 1, n_iv = P
+    const double factor_bytes = per_system * 8 * ((c.B + 7) / 8 * 8);
     Data data = make_data(c);
     double forward = -1, backward = -1, both = -1;
     if (factor_bytes < memory_limit && !fused_only) {
