@@ -26,7 +26,7 @@ LogisticModel::LogisticModel(const LogisticModelOptions& options, Generator* gen
              options.channels, options.hidden);
   // Three stride-2 convolutions (kernel 5, padding 2) halve the length each time, rounding up.
   std::int64_t length = options.length;
-  std::int64_t in_channels = 2;  // the trajectory and its finite-difference slope
+  std::int64_t in_channels = 3;  // the trajectory, its finite-difference slope and its logarithm
   for (int layer = 0; layer < 3; ++layer) {
     auto conv = std::make_shared<nn::Conv1d>(
         nn::Conv1dOptions(in_channels, options.channels, 5).stride(2).padding(2).dtype(DType::Float64), generator);
@@ -49,7 +49,10 @@ Tensor LogisticModel::encode(const Tensor& observed) {
   Tensor first = (trajectories.slice(1, 1, 2) - trajectories.slice(1, 0, 1)) / options_.dt;
   Tensor last = (trajectories.slice(1, length - 1, length) - trajectories.slice(1, length - 2, length - 1)) / options_.dt;
   Tensor slope = cat({first, inner, last}, 1);
-  Tensor x = stack({trajectories, slope}, 1);  // (N, 2, T)
+  // log s grows with slope r while s << K, so the rate shows as a slope a convolution can read
+  // off; the clamp keeps noisy samples near zero finite.
+  Tensor logarithm = log(clamp(trajectories, 1e-3, std::nullopt));
+  Tensor x = stack({trajectories, slope, logarithm}, 1);  // (N, 3, T)
   for (const auto& conv : convolutions_) x = tanh(conv->forward(x));
   x = tanh(dense_->forward(x.reshape({count, -1})));
   return head_->forward(x);  // (N, 3)

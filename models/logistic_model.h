@@ -1,5 +1,6 @@
 // Per-trajectory parameter inference for logistic growth x' = r x - (r/K) x^2 with a Conv1d
-// encoder and NeuRLP. The encoder reads one observed trajectory s(t) (divided by its last sample)
+// encoder and NeuRLP. The encoder reads one observed trajectory s(t) (divided by its last sample,
+// as three channels: s, its finite-difference slope and log s)
 // and outputs a rate a = exp(o0), a capacity s(T-1) exp(o1), hence the quadratic coefficient
 // b = -a / capacity, and a correction to the initial value; the ODE is made linear by
 // evaluating the nonlinearity on the observation,

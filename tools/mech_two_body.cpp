@@ -43,15 +43,15 @@ struct Settings {
   long horizon = 150;
   long hidden = 256;
   unsigned long long seed = 0;
-  long iterations = 1500;
+  long iterations = 3000;
   long batch = 64;
-  long lr_step = 500;  // StepLR: multiply the learning rate by 0.3 every lr_step steps
+  long lr_step = 1000;  // StepLR: multiply the learning rate by 0.3 every lr_step steps
   double lr = 1e-3;
   std::string device = "cpu";
   // One thread: these models are small, so per-op parallelism costs more than it gains (measured
   // 50-90x slower per step with all threads on a busy 2-core machine).
   int threads = 1;
-  long checkpoint_every = 250;
+  long checkpoint_every = 500;
   bool resume = false;
   std::string out_dir = "out/two_body";
 };
