@@ -13,6 +13,9 @@
 // coalesce the loads and needs a stride parameter in solvers/neurlp_system.h.
 #include "cuda/nvcc_fmt.h"  // first: before anything includes fmt
 
+#include <array>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "cuda/neurlp.h"
@@ -60,7 +63,30 @@ BatchArrays<T> arrays_of(const DeviceFactorization<T>& f, const BatchInputs<T>& 
 
 template <class T>
 neurlp_core::Envelope envelope_of(const DeviceFactorization<T>& f) {
-  return {f.first.template as<int>(), f.offset.template as<std::int64_t>(), f.envelope_size};
+  return {f.structure->first.template as<int>(), f.structure->offset.template as<std::int64_t>(), f.structure->size};
+}
+
+// The envelope structure for these sizes on `device`, from a cache keyed by everything the
+// structure depends on (it is independent of coefficient and step values). Training calls the
+// solver with one shape over and over; this saves the host-side plan and two copies per call.
+std::shared_ptr<const DeviceEnvelope> cached_structure(const Sizes& z, int device) {
+  using Key = std::array<int, 8>;
+  static std::mutex mutex;
+  static std::map<Key, std::shared_ptr<const DeviceEnvelope>>* cache =
+      new std::map<Key, std::shared_ptr<const DeviceEnvelope>>();  // never destroyed: see allocator.cu
+  const Key key{device, z.T, z.D, z.K, z.E, z.S, z.n_iv, static_cast<int>(z.formulation)};
+  std::lock_guard lock(mutex);
+  auto found = cache->find(key);
+  if (found != cache->end()) return found->second;
+  const EnvelopeStructure structure = envelope_structure(z);
+  auto built = std::make_shared<DeviceEnvelope>();
+  built->size = structure.size;
+  built->first = DeviceBuffer(structure.first.size() * sizeof(int), device);
+  built->offset = DeviceBuffer(structure.offset.size() * sizeof(std::int64_t), device);
+  copy_host_to_device(built->first.template as<void>(), structure.first.data(), built->first.bytes(), device);
+  copy_host_to_device(built->offset.template as<void>(), structure.offset.data(), built->offset.bytes(), device);
+  (*cache)[key] = built;
+  return built;
 }
 
 }  // namespace
@@ -81,15 +107,10 @@ std::shared_ptr<DeviceFactorization<T>> forward_batch(const Sizes& sizes, std::i
   factors->device = device;
   if (batch == 0) return keep_factors ? factors : nullptr;
   DeviceGuard guard(device);
-  const EnvelopeStructure structure = envelope_structure(sizes);
-  factors->envelope_size = structure.size;
-  factors->first = DeviceBuffer(structure.first.size() * sizeof(int), device);
-  factors->offset = DeviceBuffer(structure.offset.size() * sizeof(std::int64_t), device);
-  copy_host_to_device(factors->first.template as<void>(), structure.first.data(), factors->first.bytes(), device);
-  copy_host_to_device(factors->offset.template as<void>(), structure.offset.data(), factors->offset.bytes(), device);
+  factors->structure = cached_structure(sizes, device);
   const Strides s = strides_of(sizes);
   const auto count = static_cast<std::size_t>(batch);
-  factors->env = DeviceBuffer(count * static_cast<std::size_t>(structure.size) * sizeof(T), device);
+  factors->env = DeviceBuffer(count * static_cast<std::size_t>(factors->structure->size) * sizeof(T), device);
   factors->inverse_diagonal = DeviceBuffer(count * static_cast<std::size_t>(s.unknowns) * sizeof(T), device);
   if (sizes.has_eps()) {
     factors->z2 = DeviceBuffer(count * static_cast<std::size_t>(s.unknowns) * sizeof(T), device);

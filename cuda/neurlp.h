@@ -55,6 +55,14 @@ class DeviceBuffer {
   int device_ = 0;
 };
 
+// The envelope structure of M_uu for one shape on one device (first column and start of each row
+// of L), shared by every system and every call with that shape: built once and cached.
+struct DeviceEnvelope {
+  std::int64_t size = 0;   // stored entries of one system's L
+  DeviceBuffer first;      // int, n
+  DeviceBuffer offset;     // int64, n
+};
+
 // The factors of every system of a batch, on the device: the envelope structure (shared), and per
 // system L (envelope), 1/diag(L), z2 = M_uu^{-1} w and the border Schur complement.
 template <class T>
@@ -62,16 +70,13 @@ struct DeviceFactorization {
   Sizes sizes;
   std::int64_t batch = 0;
   int device = 0;
-  std::int64_t envelope_size = 0;   // stored entries of one system's L
-  DeviceBuffer first;               // int, n
-  DeviceBuffer offset;              // int64, n
-  DeviceBuffer env;                 // T, batch * envelope_size
+  std::shared_ptr<const DeviceEnvelope> structure;
+  DeviceBuffer env;                 // T, batch * structure->size
   DeviceBuffer inverse_diagonal;    // T, batch * n
   DeviceBuffer z2;                  // T, batch * n (mnn only)
   DeviceBuffer schur;               // T, batch (mnn only)
-  std::int64_t bytes() const {
-    return static_cast<std::int64_t>(first.bytes() + offset.bytes() + env.bytes() + inverse_diagonal.bytes() +
-                                     z2.bytes() + schur.bytes());
+  std::int64_t bytes() const {  // per-batch memory (the cached structure not counted)
+    return static_cast<std::int64_t>(env.bytes() + inverse_diagonal.bytes() + z2.bytes() + schur.bytes());
   }
 };
 
