@@ -38,7 +38,7 @@ inline const char* cublas_status_text(cublasStatus_t status) {
 }
 
 [[noreturn]] inline void throw_cuda(cudaError_t status, const char* call, const char* file, int line) {
-  // Clear the sticky-free error state so that the next call does not report this failure again.
+  // Reset the runtime's last-error slot so that the next check does not report this failure again.
   (void)cudaGetLastError();
   throw Error(fmt::format("CUDA call failed: {} returned {} ({}) at {}:{}", call,
                           cudaGetErrorName(status), cudaGetErrorString(status), file, line));

@@ -3,11 +3,15 @@
 // scratch buffers from the caching allocator. Included only by cuda/*.cu.
 #pragma once
 
+#include "cuda/nvcc_fmt.h"  // before fmt
+
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/tensor.h"
 #include "cuda/check.h"
