@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "solvers/neurlp.h"
 
 namespace mech::models {
 
@@ -39,6 +38,12 @@ LogisticModel::LogisticModel(const LogisticModelOptions& options, Generator* gen
                                         generator));
   head_ = register_module("head",
                           std::make_shared<nn::Linear>(nn::LinearOptions(options.hidden, 3).dtype(DType::Float64), generator));
+  block_ = register_module("block", std::make_shared<MechanisticBlock>(MechanisticBlockOptions()
+                                                                           .order(1)
+                                                                           .iv_points(1)
+                                                                           .iv_count(1)
+                                                                           .gamma(options.gamma)
+                                                                           .alpha(options.alpha)));
 }
 
 Tensor LogisticModel::encode(const Tensor& observed) {
@@ -76,14 +81,12 @@ LogisticInference LogisticModel::infer(const Tensor& observed) {
   const Device device = s.device();
   auto on_cpu = [](const Tensor& x) { return x.device().is_cpu() ? x : x.to(Device::cpu()); };
   const auto float64 = TensorOptions().dtype(DType::Float64);
-  Tensor coefficients = cat({zeros({count, 1, length, 1, 1}, float64), ones({count, 1, length, 1, 1}, float64)}, 4);
+  // Constant coefficients (B, E, D, K) = (N, 1, 1, 2): 0 on u, 1 on u'.
+  Tensor coefficients = cat({zeros({count, 1, 1, 1}, float64), ones({count, 1, 1, 1}, float64)}, 3);
   Tensor rhs = on_cpu((out.rate.unsqueeze(1) * s + out.quadratic.unsqueeze(1) * s * s).unsqueeze(1));  // (N, 1, T)
   Tensor initial = on_cpu(out.start.reshape({count, 1, 1, 1}));
   Tensor steps = full({count, length - 1, 1}, options_.dt, float64);
-  NeurlpOptions solver;
-  solver.gamma = options_.gamma;
-  solver.alpha = options_.alpha;
-  out.solution = neurlp(coefficients, rhs, initial, steps, solver).u.select(2, 0).select(2, 0);  // (N, T)
+  out.solution = block_->forward_with_steps(coefficients, rhs, initial, steps).value().select(2, 0);  // (N, T)
   if (!device.is_cpu()) out.solution = out.solution.to(device);
   return out;
 }

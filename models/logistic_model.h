@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/generator.h"
+#include "models/mechanistic_block.h"
 #include "nn/conv1d.h"
 #include "nn/linear.h"
 #include "nn/module.h"
@@ -60,6 +61,7 @@ class LogisticModel : public nn::Module {
   std::vector<std::shared_ptr<nn::Conv1d>> convolutions_;
   std::shared_ptr<nn::Linear> dense_;
   std::shared_ptr<nn::Linear> head_;
+  std::shared_ptr<MechanisticBlock> block_;  // order 1, D = E = 1, u(0) given
 };
 
 // Mean over i of |estimate_i - truth_i| / |truth_i|.

@@ -38,22 +38,28 @@ SineFitModel::SineFitModel(const SineFitOptions& options, Generator* generator)
   rhs_ = register_parameter("rhs", zeros({1, 1, length}, float64));
   initial_ = register_parameter("initial", zeros({1, 1, 1, 2}, float64));
   step_logits_ = register_parameter("step_logits", full({1, length - 1, 1}, step_logit(options.initial_step), float64));
+  // max_step 1: the steps are the plain sigmoid of the logits, clipped below.
+  block_ = register_module("block", std::make_shared<MechanisticBlock>(MechanisticBlockOptions()
+                                                                           .order(2)
+                                                                           .iv_points(1)
+                                                                           .iv_count(2)
+                                                                           .gamma(options.gamma)
+                                                                           .alpha(options.alpha)
+                                                                           .min_step(options.min_step)
+                                                                           .max_step(1.0)));
 }
 
 Tensor SineFitModel::steps() const {
-  return clamp(sigmoid(step_logits_), options_.min_step, std::nullopt).reshape({options_.length - 1});
+  return block_->steps_from_logits(step_logits_).reshape({options_.length - 1});
 }
 
 SineFitSolution SineFitModel::solve() const {
-  NeurlpOptions solver;
-  solver.gamma = options_.gamma;
-  solver.alpha = options_.alpha;
-  Tensor step_sizes = clamp(sigmoid(step_logits_), options_.min_step, std::nullopt);
   // The solver runs on the CPU; on another device the parameters travel there and the solution
   // back (both copies are differentiable).
   const Device device = coefficients_.device();
   auto on_cpu = [](const Tensor& x) { return x.device().is_cpu() ? x : x.to(Device::cpu()); };
-  NeurlpResult result = neurlp(on_cpu(coefficients_), on_cpu(rhs_), on_cpu(initial_), on_cpu(step_sizes), solver);
+  MechanisticSolution result = block_->forward(on_cpu(coefficients_), on_cpu(rhs_), on_cpu(initial_), on_cpu(step_logits_));
+  Tensor step_sizes = result.steps;
   // u is (1, T, 1, 3): value, first and second derivative.
   Tensor u = result.u.select(0, 0).select(1, 0);
   if (!device.is_cpu()) u = u.to(device);
@@ -61,7 +67,8 @@ SineFitSolution SineFitModel::solve() const {
   solution.value = u.select(1, 0);
   solution.velocity = u.select(1, 1);
   solution.curvature = u.select(1, 2);
-  solution.steps = step_sizes.reshape({options_.length - 1});
+  solution.steps = device.is_cpu() ? step_sizes.reshape({options_.length - 1})
+                                   : step_sizes.reshape({options_.length - 1}).to(device);
   {
     NoGradGuard no_grad;
     std::vector<double> steps = solution.steps.to_vector<double>();  // copies to the host

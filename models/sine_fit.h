@@ -16,8 +16,10 @@
 #include <vector>
 
 #include "core/generator.h"
+#include <memory>
+
+#include "models/mechanistic_block.h"
 #include "nn/module.h"
-#include "solvers/neurlp.h"
 
 namespace mech::models {
 
@@ -61,6 +63,7 @@ class SineFitModel : public nn::Module {
   Tensor rhs_;           // (1, 1, T)
   Tensor initial_;       // (1, S=1, D=1, 2): u(0), u'(0)
   Tensor step_logits_;   // (1, T-1, 1)
+  std::shared_ptr<MechanisticBlock> block_;  // order 2, D = E = 1, u(0) and u'(0) given
 };
 
 // Root mean squared difference of two equally long series.

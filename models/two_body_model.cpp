@@ -9,7 +9,6 @@
 #include "models/datasets.h"
 #include "nn/activation.h"
 #include "nn/linear.h"
-#include "solvers/neurlp.h"
 
 namespace mech::models {
 
@@ -51,6 +50,14 @@ TwoBodyModel::TwoBodyModel(const TwoBodyModelOptions& options, Generator* genera
     head->bias().zero_();
   }
   encoder_->push_back(head);
+  block_ = register_module("block", std::make_shared<MechanisticBlock>(MechanisticBlockOptions()
+                                                                           .order(2)
+                                                                           .dimensions(kPositions)
+                                                                           .equations(kPositions)
+                                                                           .iv_points(1)
+                                                                           .iv_count(2)
+                                                                           .gamma(options.gamma)
+                                                                           .alpha(options.alpha)));
 }
 
 Tensor TwoBodyModel::predict_segment(const Tensor& window_in) {
@@ -79,10 +86,7 @@ Tensor TwoBodyModel::predict_segment(const Tensor& window_in) {
   Tensor last = window.select(1, options_.window - 1).to(Device::cpu());  // (B, 8)
   Tensor initial = stack({last.slice(1, 0, kPositions), last.slice(1, kPositions, kState)}, 2).unsqueeze(1);  // (B,1,D,2)
   Tensor steps = full({batch, points - 1, kPositions}, options_.dt, float64);
-  NeurlpOptions solver;
-  solver.gamma = options_.gamma;
-  solver.alpha = options_.alpha;
-  Tensor u = neurlp(coefficients, rhs, initial, steps, solver).u.slice(1, 1, points);  // (B, segment, D, K)
+  Tensor u = block_->forward_with_steps(coefficients, rhs, initial, steps).u.slice(1, 1, points);  // (B, segment, D, K)
   Tensor states = cat({u.select(3, 0), u.select(3, 1)}, 2);  // (B, segment, 8)
   return device.is_cpu() ? states : states.to(device);
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/generator.h"
+#include "models/mechanistic_block.h"
 #include "nn/module.h"
 #include "nn/sequential.h"
 
@@ -48,6 +49,7 @@ class TwoBodyModel : public nn::Module {
  private:
   TwoBodyModelOptions options_;
   std::shared_ptr<nn::Sequential> encoder_;
+  std::shared_ptr<MechanisticBlock> block_;  // order 2, D = E = 4, positions and velocities given
 };
 
 // Euclidean position error of each predicted step, averaged over the two bodies and the batch:
