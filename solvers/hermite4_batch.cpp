@@ -1,0 +1,366 @@
+// The CPU batch driver of hermite4 (see hermite4_batch.h): validation, lane-pack gather/scatter
+// (the latent derivative dropped on the way out, a zero upstream gradient put in its place on the
+// way in), batch-parallel loops and error messages around hermite4_system.h.
+#include "solvers/hermite4_batch.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <type_traits>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace mech::neurlp_core::hermite4 {
+
+namespace {
+
+template <class T>
+struct PackOf;
+template <>
+struct PackOf<double> {
+  using type = PackF64;
+};
+template <>
+struct PackOf<float> {
+  using type = PackF32;
+};
+
+struct Counts {
+  std::int64_t coeffs, rhs, iv, steps, u, n;
+  explicit Counts(const Sizes& z)
+      : coeffs(std::int64_t(z.E) * z.T * z.D * z.K),
+        rhs(std::int64_t(z.E) * z.T),
+        iv(std::int64_t(z.S) * z.D * z.n_iv),
+        steps(std::int64_t(z.T - 1) * z.D),
+        u(std::int64_t(z.T) * z.D * z.K),
+        n(latent_unknowns(z)) {}
+};
+
+// dest[i][lane] = source[element(lane) * count + i]; padding lanes repeat the last valid element.
+template <class T, class P>
+void gather(const T* source, std::int64_t count, std::int64_t b0, int valid, P* dest) {
+  constexpr int width = LaneTraits<P>::width;
+  const T* lanes[width];
+  for (int lane = 0; lane < width; ++lane) lanes[lane] = source + (b0 + std::min(lane, valid - 1)) * count;
+  for (std::int64_t i = 0; i < count; ++i) {
+    P value{};
+    for (int lane = 0; lane < width; ++lane) value[lane] = lanes[lane][i];
+    dest[i] = value;
+  }
+}
+
+template <class T, class P>
+void scatter(const P* source, std::int64_t count, std::int64_t b0, int valid, T* dest) {
+  for (int lane = 0; lane < valid; ++lane) {
+    T* out = dest + (b0 + lane) * count;
+    for (std::int64_t i = 0; i < count; ++i) out[i] = source[i][lane];
+  }
+}
+
+// u (T,D,K) of each lane from the latent solution (T,D,K+1).
+template <class T, class P>
+void scatter_solution(const Sizes& z, const P* y, std::int64_t b0, int valid, T* u) {
+  const int K = z.K, L = K + 1;
+  const std::int64_t rows = std::int64_t(z.T) * z.D, count = rows * K;
+  for (int lane = 0; lane < valid; ++lane) {
+    T* out = u + (b0 + lane) * count;
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (int k = 0; k < K; ++k) out[r * K + k] = y[r * L + k][lane];
+  }
+}
+
+// ubar (T,D,K+1) packed from grad_u (T,D,K), zero on the latent column.
+template <class T, class P>
+void gather_upstream(const Sizes& z, const T* grad_u, std::int64_t b0, int valid, P* ubar) {
+  constexpr int width = LaneTraits<P>::width;
+  const int K = z.K, L = K + 1;
+  const std::int64_t rows = std::int64_t(z.T) * z.D, count = rows * K;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (int k = 0; k < K; ++k) {
+      P value{};
+      for (int lane = 0; lane < width; ++lane) value[lane] = grad_u[(b0 + std::min(lane, valid - 1)) * count + r * K + k];
+      ubar[r * L + k] = value;
+    }
+    ubar[r * L + K] = P{};
+  }
+}
+
+template <class T>
+std::string first_bad(const Sizes& z, const Counts& c, const BatchInputs<T>& in, std::int64_t b) {
+  auto finite = [](const T* data, std::int64_t count, const char* name) -> std::string {
+    for (std::int64_t i = 0; i < count; ++i)
+      if (!std::isfinite(data[i])) return fmt::format("{} holds a non-finite value ({}) at flat index {}", name, data[i], i);
+    return {};
+  };
+  std::string bad = finite(in.coeffs + b * c.coeffs, c.coeffs, "coeffs");
+  if (bad.empty()) bad = finite(in.rhs + b * c.rhs, c.rhs, "rhs");
+  if (bad.empty() && c.iv > 0) bad = finite(in.iv + b * c.iv, c.iv, "iv");
+  if (!bad.empty()) return bad;
+  const T* steps = in.steps + b * c.steps;
+  for (std::int64_t i = 0; i < c.steps; ++i)
+    if (!(std::isfinite(steps[i]) && steps[i] > 0))
+      return fmt::format("step size at [t={}, d={}] is {}; expected a positive finite value", i / z.D, i % z.D,
+                         steps[i]);
+  return {};
+}
+
+std::string factor_message(const Sizes& z, const FactorStatus& status, bool single) {
+  const int L = latent_width(z), m = latent_block(z);
+  const int t = status.index / m, d = (status.index % m) / L, j = status.index % L;
+  return fmt::format(
+      "the hermite4 system is {} at t={} (Cholesky pivot of u[t={}][d={}][j={}] is {:.6g}, expected above "
+      "{:.3g} x its diagonal {:.6g}); the equations must fix the highest derivative (c_P(t) != 0 at every t) "
+      "and P initial values per dimension must be given{}",
+      status.status == Status::PivotTiny ? "numerically singular" : "singular", t, t, d, j, status.pivot,
+      single ? pivot_tolerance<float>() : pivot_tolerance<double>(), status.diagonal,
+      single ? "; in float32 the normal equations also fail for small steps (use float64 or the direct solve)" : "");
+}
+
+struct GroupError {
+  std::int64_t element = -1;
+  std::string message;
+};
+
+void throw_first(const std::vector<GroupError>& errors) {
+  for (const GroupError& error : errors)
+    if (error.element >= 0)
+      throw SolverError("neurlp hermite4: batch element " + std::to_string(error.element) + ": " + error.message,
+                        error.element);
+}
+
+// Per-thread arrays for one group; inputs and solution may instead live in a kept Factorization.
+template <class P>
+struct Work {
+  std::vector<P> coeffs, rhs, iv, steps, y, env, inverse_diagonal, v, ubar;
+  std::vector<P> g_coeffs, g_rhs, g_iv, g_steps;
+  std::unique_ptr<Row<P>> row = std::make_unique<Row<P>>();
+};
+
+template <class T, class P>
+bool gather_inputs(const Sizes& z, const Counts& c, const BatchInputs<T>& in, std::int64_t b0, int valid,
+                   const SystemInputs<P>& dest, GroupError& error) {
+  for (int lane = 0; lane < valid; ++lane) {
+    std::string bad = first_bad(z, c, in, b0 + lane);
+    if (!bad.empty()) {
+      error = {b0 + lane, bad};
+      return false;
+    }
+  }
+  gather(in.coeffs, c.coeffs, b0, valid, const_cast<P*>(dest.coeffs));
+  gather(in.rhs, c.rhs, b0, valid, const_cast<P*>(dest.rhs));
+  if (c.iv > 0) gather(in.iv, c.iv, b0, valid, const_cast<P*>(dest.iv));
+  gather(in.steps, c.steps, b0, valid, const_cast<P*>(dest.steps));
+  return true;
+}
+
+template <class T, class Body>
+auto with_fixed_dims(const Sizes& z, Body&& body) {
+  switch (z.D * 16 + z.K) {
+    case 1 * 16 + 2: return body.template operator()<1, 2>();
+    case 1 * 16 + 3: return body.template operator()<1, 3>();
+    case 1 * 16 + 4: return body.template operator()<1, 4>();
+    case 3 * 16 + 2: return body.template operator()<3, 2>();
+    case 3 * 16 + 3: return body.template operator()<3, 3>();
+    default: break;
+  }
+  return body.template operator()<0, 0>();
+}
+
+void check_inputs_present(const Sizes& z, const void* coeffs, const void* rhs, const void* iv, const void* steps) {
+  MECH_CHECK(coeffs && rhs && steps, "neurlp hermite4: coeffs, rhs and steps must not be null");
+  MECH_CHECK(iv || z.S * z.n_iv == 0, "neurlp hermite4: iv must not be null when S * n_iv > 0");
+}
+
+}  // namespace
+
+void check_sizes(const Sizes& z, const char* op) {
+  MECH_CHECK(z.formulation == Formulation::Hermite4, "{}: hermite4 driver called with another formulation", op);
+  MECH_CHECK(z.T >= 2, "{}: expected at least 2 grid points, got T = {}", op, z.T);
+  MECH_CHECK(z.D >= 1 && z.E >= 1, "{}: expected D >= 1 and E >= 1, got D = {}, E = {}", op, z.D, z.E);
+  MECH_CHECK(z.K >= 2 && z.K - 1 <= kMaxOrder, "{}: expected an order P = K-1 in 1..{}, got K = {}", op,
+             kMaxOrder, z.K);
+  MECH_CHECK(z.D * (z.K + 1) <= kMaxRowEntries,
+             "{}: hermite4 keeps D*(K+1) unknowns per time block; expected at most {}, got D = {}, K = {}", op,
+             kMaxRowEntries, z.D, z.K);
+  MECH_CHECK(z.S >= 0 && z.S <= z.T && z.n_iv >= 0 && z.n_iv < z.K,
+             "{}: expected 0 <= S <= T and 0 <= n_iv < K = {}, got S = {}, n_iv = {}", op, z.K, z.S, z.n_iv);
+  MECH_CHECK(std::isfinite(z.equation_weight) && std::isfinite(z.initial_weight) && std::isfinite(z.smooth_weight) &&
+                 z.equation_weight > 0 && z.initial_weight > 0 && z.smooth_weight > 0,
+             "{}: row weights must be positive and finite, got equation {}, initial {}, step {}", op,
+             z.equation_weight, z.initial_weight, z.smooth_weight);
+  MECH_CHECK(latent_unknowns(z) < (std::int64_t(1) << 30), "{}: T*D*(K+1) = {} unknowns per system is too large",
+             op, latent_unknowns(z));
+  if (row_count(z) < latent_unknowns(z))
+    throw SolverError(fmt::format("{}: batch element 0: the hermite4 system has {} rows for {} unknowns and is "
+                                  "singular (E = {} equations, S*n_iv = {} initial values per dimension; it needs "
+                                  "E >= D and P = {} initial values)",
+                                  op, row_count(z), latent_unknowns(z), z.E, z.S * z.n_iv, z.K - 1),
+                      0);
+}
+
+Plan::Plan(const Sizes& z) {
+  const int n = static_cast<int>(latent_unknowns(z));
+  first_.resize(n);
+  offset_.resize(n);
+  envelope_first_columns(z, first_.data());
+  size_ = envelope_offsets(n, first_.data(), offset_.data());
+}
+
+template <class T>
+struct Factorization<T>::Storage {
+  using P = typename PackOf<T>::type;
+  std::int64_t groups = 0;
+  // per group: env (plan size), 1/diag (n), y (n), packed inputs
+  std::vector<std::vector<P>> env, inverse_diagonal, y, coeffs, rhs, iv, steps;
+  SystemInputs<P> inputs(std::int64_t g) const {
+    return {coeffs[g].data(), rhs[g].data(), iv[g].data(), steps[g].data()};
+  }
+};
+
+template <class T>
+Factorization<T>::Factorization(const Sizes& sizes, std::int64_t batch)
+    : sizes_(sizes), batch_(batch), plan_(sizes), storage_(std::make_unique<Storage>()) {
+  using P = typename Storage::P;
+  constexpr int width = LaneTraits<P>::width;
+  const Counts c(sizes);
+  Storage& s = *storage_;
+  s.groups = (batch + width - 1) / width;
+  auto sized = [&](std::vector<std::vector<P>>& list, std::int64_t count) {
+    list.resize(s.groups);
+    for (auto& v : list) v.resize(std::max<std::int64_t>(count, 1));
+  };
+  sized(s.env, plan_.size());
+  sized(s.inverse_diagonal, c.n);
+  sized(s.y, c.n);
+  sized(s.coeffs, c.coeffs);
+  sized(s.rhs, c.rhs);
+  sized(s.iv, c.iv);
+  sized(s.steps, c.steps);
+}
+
+template <class T>
+Factorization<T>::~Factorization() = default;
+
+template <class T>
+std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t batch, const BatchInputs<T>& in, T* u,
+                                                bool keep_factors) {
+  using P = typename PackOf<T>::type;
+  constexpr int width = LaneTraits<P>::width;
+  hermite4::check_sizes(z, "neurlp");
+  check_inputs_present(z, in.coeffs, in.rhs, in.iv, in.steps);
+  MECH_CHECK(batch >= 1, "neurlp: expected a batch of at least 1 system, got {}", batch);
+  std::shared_ptr<Factorization<T>> kept;
+  std::unique_ptr<Plan> local_plan;
+  if (keep_factors) kept = std::make_shared<Factorization<T>>(z, batch);
+  else local_plan = std::make_unique<Plan>(z);
+  const Plan& plan = kept ? kept->plan() : *local_plan;
+  const Envelope envelope = plan.envelope();
+  const Counts c(z);
+  const std::int64_t groups = (batch + width - 1) / width;
+  std::vector<GroupError> errors(groups);
+  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+    Work<P> work;
+    if (!kept) {
+      work.coeffs.resize(c.coeffs);
+      work.rhs.resize(c.rhs);
+      work.iv.resize(std::max<std::int64_t>(c.iv, 1));
+      work.steps.resize(c.steps);
+      work.y.resize(c.n);
+      work.env.resize(plan.size());
+      work.inverse_diagonal.resize(c.n);
+    }
+    for (std::int64_t group = begin; group < end; ++group) {
+      const std::int64_t b0 = group * width;
+      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
+      SystemInputs<P> inputs = kept ? kept->storage().inputs(group)
+                                    : SystemInputs<P>{work.coeffs.data(), work.rhs.data(), work.iv.data(),
+                                                      work.steps.data()};
+      P* env = kept ? kept->storage().env[group].data() : work.env.data();
+      P* inverse_diagonal = kept ? kept->storage().inverse_diagonal[group].data() : work.inverse_diagonal.data();
+      P* y = kept ? kept->storage().y[group].data() : work.y.data();
+      if (!gather_inputs(z, c, in, b0, valid, inputs, errors[group])) continue;
+      const FactorStatus status = with_fixed_dims<T>(z, [&]<int FD, int FK>() {
+        return forward_system<FD, FK>(z, envelope, inputs, *work.row, env, inverse_diagonal, y);
+      });
+      if (status.status != Status::Ok) {
+        errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
+        continue;
+      }
+      scatter_solution(z, y, b0, valid, u);
+    }
+  });
+  throw_first(errors);
+  return kept;
+}
+
+template <class T>
+void backward_batch(const Factorization<T>& kept, const T* grad_u, const BatchGradients<T>& out) {
+  using P = typename PackOf<T>::type;
+  constexpr int width = LaneTraits<P>::width;
+  const Sizes& z = kept.sizes();
+  const std::int64_t batch = kept.batch();
+  MECH_CHECK(grad_u, "neurlp hermite4 backward: grad_u must not be null");
+  const Envelope envelope = kept.plan().envelope();
+  const Counts c(z);
+  const std::int64_t groups = (batch + width - 1) / width;
+  std::vector<GroupError> errors(groups);
+  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+    Work<P> work;
+    work.v.resize(c.n);
+    work.ubar.resize(c.n);
+    work.g_coeffs.resize(c.coeffs);
+    work.g_rhs.resize(c.rhs);
+    work.g_iv.resize(std::max<std::int64_t>(c.iv, 1));
+    work.g_steps.resize(c.steps);
+    for (std::int64_t group = begin; group < end; ++group) {
+      const std::int64_t b0 = group * width;
+      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
+      bool finite = true;
+      for (int lane = 0; lane < valid && finite; ++lane)
+        for (std::int64_t i = 0; i < c.u; ++i)
+          if (!std::isfinite(grad_u[(b0 + lane) * c.u + i])) {
+            errors[group] = {b0 + lane, fmt::format("the upstream gradient holds a non-finite value ({})",
+                                                    grad_u[(b0 + lane) * c.u + i])};
+            finite = false;
+            break;
+          }
+      if (!finite) continue;
+      gather_upstream(z, grad_u, b0, valid, work.ubar.data());
+      const auto& s = kept.storage();
+      const SystemGradients<P> grads{work.g_coeffs.data(), work.g_rhs.data(), work.g_iv.data(),
+                                     work.g_steps.data()};
+      with_fixed_dims<T>(z, [&]<int FD, int FK>() {
+        backward_system<FD, FK>(z, envelope, s.inputs(group), *work.row, s.env[group].data(),
+                                s.inverse_diagonal[group].data(), s.y[group].data(), work.ubar.data(),
+                                work.v.data(), grads);
+        return 0;
+      });
+      if (out.coeffs) scatter(work.g_coeffs.data(), c.coeffs, b0, valid, out.coeffs);
+      if (out.rhs) scatter(work.g_rhs.data(), c.rhs, b0, valid, out.rhs);
+      if (out.iv && c.iv > 0) scatter(work.g_iv.data(), c.iv, b0, valid, out.iv);
+      if (out.steps) scatter(work.g_steps.data(), c.steps, b0, valid, out.steps);
+    }
+  });
+  throw_first(errors);
+}
+
+template <class T>
+void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInputs<T>& in, T* u, const T* grad_u,
+                            const BatchGradients<T>& out) {
+  // The fused path keeps all factors only for the duration of the call; simplest correct form.
+  auto kept = forward_batch<T>(z, batch, in, u, true);
+  backward_batch<T>(*kept, grad_u, out);
+}
+
+#define MECH_HERMITE4_INSTANTIATE(T)                                                                         \
+  template class Factorization<T>;                                                                           \
+  template std::shared_ptr<Factorization<T>> forward_batch<T>(const Sizes&, std::int64_t, const BatchInputs<T>&, \
+                                                              T*, bool);                                     \
+  template void backward_batch<T>(const Factorization<T>&, const T*, const BatchGradients<T>&);              \
+  template void forward_backward_batch<T>(const Sizes&, std::int64_t, const BatchInputs<T>&, T*, const T*,    \
+                                          const BatchGradients<T>&);
+MECH_HERMITE4_INSTANTIATE(double)
+MECH_HERMITE4_INSTANTIATE(float)
+
+}  // namespace mech::neurlp_core::hermite4

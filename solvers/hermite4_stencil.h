@@ -1,0 +1,110 @@
+// The finite-difference stencil of the hermite4 formulation (DESIGN.md section 3b): weights of the
+// first derivative at a grid node from 5 neighbouring nodes of a non-uniform grid (Fornberg's
+// weights; for the first derivative at a node they have the closed form of the Lagrange basis
+// derivative used here), and their derivatives with respect to the step sizes, which backward needs
+// because the steps are learnable. Written for a scalar or lane pack S like solvers/neurlp_system.h.
+//
+// Nodes x_0 .. x_{n-1} (n = min(5, T)), derivative at node x_i:
+//     w_i = sum_{m != i} 1 / (x_i - x_m)
+//     w_j = prod_{m != i, j} (x_i - x_m) / prod_{m != j} (x_j - x_m)      (j != i)
+// The stencil is exact for polynomials of degree n-1, so its error is O(h^4) for n = 5: centred
+// (i = 2) inside the grid, one-sided at the first and last two nodes.
+// Derivatives (log-derivatives of the products above), with respect to the node x_k:
+//     d w_i / d x_k = 1 / (x_i - x_k)^2                     (k != i),  minus their sum for k = i
+//     d log w_j / d x_k = [k = i] sum_{m != i, j} 1/(x_i - x_m) - [k != i, j] 1/(x_i - x_k)
+//                       - [k = j] sum_{m != j} 1/(x_j - x_m) + [k != j] 1/(x_j - x_k)
+// The weights depend only on differences of nodes, so with x_0 fixed and x_k = x_0 + h_0 + ... +
+// h_{k-1}:  d w / d h_s = sum_{k > s} d w / d x_k.
+#pragma once
+
+#include "solvers/lane_pack.h"
+
+namespace mech::neurlp_core::hermite4 {
+
+constexpr int kStencilNodes = 5;
+
+template <class S>
+struct Stencil {
+  int first = 0;    // grid index of node 0
+  int count = 0;    // nodes used, min(5, T)
+  int centre = 0;   // position of the differentiated node among them
+  S weight[kStencilNodes];
+  S dweight[kStencilNodes][kStencilNodes - 1];   // d weight[j] / d step[first + s]
+};
+
+// Which nodes the derivative at grid node t uses (T >= 2).
+inline void stencil_nodes(int T, int t, int& first, int& count, int& centre) {
+  count = T < kStencilNodes ? T : kStencilNodes;
+  first = t - kStencilNodes / 2;
+  if (first < 0) first = 0;
+  if (first > T - count) first = T - count;
+  centre = t - first;
+}
+
+// Weights (and with Derivatives their step derivatives) at node t; `steps(s)` returns the step
+// between grid nodes s and s+1.
+template <bool Derivatives, class S, class StepAt>
+inline void make_stencil(int T, int t, StepAt&& steps, Stencil<S>& out) {
+  stencil_nodes(T, t, out.first, out.count, out.centre);
+  const int n = out.count, i = out.centre;
+  S x[kStencilNodes];
+  x[0] = S{};
+  for (int k = 1; k < n; ++k) x[k] = x[k - 1] + steps(out.first + k - 1);
+  // inverse[j][m] = 1 / (x_j - x_m), j != m (antisymmetric)
+  S inverse[kStencilNodes][kStencilNodes] = {};
+  for (int j = 0; j < n; ++j)
+    for (int m = j + 1; m < n; ++m) {
+      inverse[j][m] = splat<S>(1) / (x[j] - x[m]);
+      inverse[m][j] = -inverse[j][m];
+    }
+  S centre_sum{};
+  for (int m = 0; m < n; ++m)
+    if (m != i) centre_sum += inverse[i][m];
+  for (int j = 0; j < n; ++j) {
+    if (j == i) {
+      out.weight[j] = centre_sum;
+      continue;
+    }
+    // prod_{m != i,j} (x_i - x_m) * prod_{m != j} 1/(x_j - x_m)
+    S value = inverse[j][i];
+    for (int m = 0; m < n; ++m)
+      if (m != i && m != j) value = value * (x[i] - x[m]) * inverse[j][m];
+    out.weight[j] = value;
+  }
+  if constexpr (Derivatives) {
+    S by_node[kStencilNodes];   // d weight[j] / d x_k for the current j
+    for (int j = 0; j < n; ++j) {
+      if (j == i) {
+        S total{};
+        for (int k = 0; k < n; ++k) {
+          if (k == i) continue;
+          by_node[k] = inverse[i][k] * inverse[i][k];
+          total += by_node[k];
+        }
+        by_node[i] = -total;
+      } else {
+        S sum_i{}, sum_j{};
+        for (int m = 0; m < n; ++m) {
+          if (m != i && m != j) sum_i += inverse[i][m];
+          if (m != j) sum_j += inverse[j][m];
+        }
+        for (int k = 0; k < n; ++k) {
+          S log_derivative{};
+          if (k == i) log_derivative += sum_i;
+          else if (k != j) log_derivative -= inverse[i][k];
+          if (k == j) log_derivative -= sum_j;
+          else log_derivative += inverse[j][k];
+          by_node[k] = out.weight[j] * log_derivative;
+        }
+      }
+      // suffix sums: d / d h_s = sum_{k > s} d / d x_k
+      S suffix{};
+      for (int s = n - 2; s >= 0; --s) {
+        suffix += by_node[s + 1];
+        out.dweight[j][s] = suffix;
+      }
+    }
+  }
+}
+
+}  // namespace mech::neurlp_core::hermite4

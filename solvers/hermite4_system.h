@@ -1,0 +1,324 @@
+// The hermite4 formulation of NeuRLP for one system (DESIGN.md section 3b), written once for a
+// scalar or lane pack S like solvers/neurlp_system.h, whose envelope Cholesky and substitutions it
+// reuses. Only the rows, their assembly and the chain rule of backward are specific to it.
+//
+// ---- The problem -----------------------------------------------------------------------------
+// Unknowns u[t][d][j], j = 0..P+1 (one latent derivative beyond the ODE's order P = K-1), stored
+// time-major: column t*m + d*L + j with L = P+2, m = D*L. No eps, no central rows. Rows:
+//   equation (e,t):   sum_{d,k<=P} c[e][t][d][k] u[t][d][k] = r[e][t]
+//   derived (e,t):    sum_{d,k<=P} (c'[e][t][d][k] u[t][d][k] + c[e][t][d][k] u[t][d][k+1]) = r'[e][t]
+//                     c' = sum_j w_j c[e][first+j], r' likewise (hermite4_stencil.h). The stencil
+//                     runs along dimension 0's grid: the equations couple all dimensions at one
+//                     time, so the dimensions must share their time nodes for the rows to mean
+//                     anything; with per-dimension steps, dimension 0's define the time.
+//   initial (s,d,i):  u[s][d][i] = v[s][d][i]
+//   step (t,d,i), i < P, h = h[t][d], t -> t+1 (Hermite-Obreshkov (2,2), fourth order):
+//       u[t+1][i] - u[t][i] - h/2 (u[t+1][i+1] + u[t][i+1]) + h^2/12 (u[t+1][i+2] - u[t][i+2]) = 0
+// Row-group weights as in the scalable formulation (equation weight on both equation groups).
+// Rows owned by time t touch blocks t and t+1 only, so M = A^T A is block tridiagonal (blocks m x
+// m) and block t of M is final once the rows of t are added: assembly, factorisation and forward
+// substitution run in one sweep over time, as for the other formulations.
+// With E = D, S = 1 and n_iv = P the system is square: A y = b holds exactly, and A is singular
+// where c_P(t) = 0 (then the pivot test of the factorisation fails and names t).
+//
+// ---- Backward --------------------------------------------------------------------------------
+// As in neurlp_system.h: v = M^{-1} ubar (ubar zero on the latent column), and per row
+// G[c] = dL/dA[r][c] = (b - A y)[r] v[c] - (A v)[r] y[c], dL/db[r] = (A v)[r]. Chain rule:
+//   equation row: dc[e][t][d][k] += w_eq G[d,k],  dr[e][t] += w_eq (A v)[r]
+//   derived row:  dc[e][first+j][d][k] += w_eq w_j G[d,k]  (k <= P),
+//                 dc[e][t][d][k-1] += w_eq G[d,k]           (k >= 1),
+//                 dr[e][first+j] += w_eq w_j (A v)[r],
+//                 dL/dw_j = w_eq (sum_{d,k<=P} G[d,k] c[e][first+j][d][k] + (A v)[r] r[e][first+j]),
+//                 dh[first+s][0] += sum_j dL/dw_j d w_j / d h_s        (the stencil's part)
+//   initial row:  dv += w_iv (A v)[r]
+//   step row:     dh[t][d] += sum_c G[c] d value_c / d h               (the step rows' part)
+// Gradients of coeffs and rhs are accumulations from several rows (the stencil spreads them over
+// five times), so every output is zeroed first.
+#pragma once
+
+#include <cstdint>
+
+#include "solvers/hermite4_stencil.h"
+#include "solvers/neurlp_system.h"
+
+namespace mech::neurlp_core::hermite4 {
+
+enum class RowGroup : int { Equation = 0, Derived = 1, Initial = 2, Step = 3 };
+
+// Latent derivatives per dimension (P+2) and unknowns per time block, from the op's sizes (whose K
+// is P+1).
+inline int latent_width(const Sizes& z) { return z.K + 1; }
+inline int latent_block(const Sizes& z) { return z.D * (z.K + 1); }
+inline std::int64_t latent_unknowns(const Sizes& z) { return std::int64_t(z.T) * z.D * (z.K + 1); }
+
+// Total rows of A; fewer than the unknowns means M is singular whatever the values.
+inline std::int64_t row_count(const Sizes& z) {
+  return 2 * std::int64_t(z.E) * z.T + std::int64_t(z.S) * z.D * z.n_iv +
+         std::int64_t(z.T - 1) * z.D * (z.K - 1);
+}
+
+// True when A is square (E = D, and P initial values at the first point): the direct solvers of
+// hermite4_direct.h apply.
+inline bool is_square(const Sizes& z) { return z.E == z.D && z.S == 1 && z.n_iv == z.K - 1; }
+
+// Calls visit(row, group) for the rows owned by time t (see above), columns ascending. `stencil`
+// is computed here (weights; with Derivatives also their step derivatives) and left for the
+// caller. dvalue is set for step rows only, and only with Derivatives.
+template <bool Derivatives, int FD = 0, int FK = 0, class S, class Visitor>
+inline void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Stencil<S>& stencil, Row<S>& row,
+                    Visitor&& visit) {
+  using Real = lane_real_t<S>;
+  const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, P = K - 1, L = K + 1, m = D * L, T = z.T;
+  const Real weight_equation = Real(z.equation_weight), weight_initial = Real(z.initial_weight),
+             weight_step = Real(z.smooth_weight);
+  make_stencil<Derivatives>(T, t, [&](int s) { return in.steps[s * z.D]; }, stencil);
+  for (int e = 0; e < z.E; ++e) {
+    const S* c = in.coeffs + std::int64_t(e * T + t) * D * K;
+    // equation row
+    row.index = e * T + t;
+    row.weight = weight_equation;
+    int count = 0;
+    for (int d = 0; d < D; ++d)
+      for (int k = 0; k < K; ++k) {
+        row.col[count] = t * m + d * L + k;
+        row.value[count] = c[d * K + k] * weight_equation;
+        ++count;
+      }
+    row.count = count;
+    row.rhs = in.rhs[e * T + t] * weight_equation;
+    visit(row, RowGroup::Equation);
+    // derived row: c' u + c u' along every (d, k)
+    S derivative[kMaxRowEntries];
+    for (int p = 0; p < D * K; ++p) derivative[p] = S{};
+    S rhs_derivative{};
+    for (int j = 0; j < stencil.count; ++j) {
+      const int node = stencil.first + j;
+      const S w = stencil.weight[j];
+      const S* cj = in.coeffs + std::int64_t(e * T + node) * D * K;
+      for (int p = 0; p < D * K; ++p) derivative[p] += w * cj[p];
+      rhs_derivative += w * in.rhs[e * T + node];
+    }
+    count = 0;
+    for (int d = 0; d < D; ++d)
+      for (int k = 0; k <= K; ++k) {
+        S value = k < K ? derivative[d * K + k] : S{};
+        if (k >= 1) value += c[d * K + k - 1];
+        row.col[count] = t * m + d * L + k;
+        row.value[count] = value * weight_equation;
+        ++count;
+      }
+    row.count = count;
+    row.rhs = rhs_derivative * weight_equation;
+    visit(row, RowGroup::Derived);
+  }
+  if (t < z.S) {
+    for (int d = 0; d < D; ++d)
+      for (int i = 0; i < z.n_iv; ++i) {
+        row.index = (t * D + d) * z.n_iv + i;
+        row.weight = weight_initial;
+        row.count = 1;
+        row.col[0] = t * m + d * L + i;
+        row.value[0] = splat<S>(weight_initial);
+        row.rhs = in.iv[row.index] * weight_initial;
+        visit(row, RowGroup::Initial);
+      }
+  }
+  if (t + 1 < T) {
+    for (int d = 0; d < D; ++d) {
+      const S h = in.steps[t * D + d];
+      const S half = h * Real(0.5) * weight_step;
+      const S twelfth = h * h * (Real(1.0 / 12) * weight_step);
+      const S dtwelfth = h * (Real(1.0 / 6) * weight_step);
+      for (int i = 0; i < P; ++i) {
+        row.index = t * D + d;
+        row.weight = weight_step;
+        row.rhs = S{};
+        row.count = 6;
+        const int here = t * m + d * L + i, next = here + m;
+        row.col[0] = here;
+        row.col[1] = here + 1;
+        row.col[2] = here + 2;
+        row.col[3] = next;
+        row.col[4] = next + 1;
+        row.col[5] = next + 2;
+        row.value[0] = splat<S>(-weight_step);
+        row.value[1] = -half;
+        row.value[2] = -twelfth;
+        row.value[3] = splat<S>(weight_step);
+        row.value[4] = -half;
+        row.value[5] = twelfth;
+        if constexpr (Derivatives) {
+          row.dvalue[0] = S{};
+          row.dvalue[1] = splat<S>(Real(-0.5) * weight_step);
+          row.dvalue[2] = -dtwelfth;
+          row.dvalue[3] = S{};
+          row.dvalue[4] = splat<S>(Real(-0.5) * weight_step);
+          row.dvalue[5] = dtwelfth;
+        }
+        visit(row, RowGroup::Step);
+      }
+    }
+  }
+}
+
+// first[i] of the envelope of M_uu (structural: any positive steps give the same).
+inline void envelope_first_columns(const Sizes& z, int* first) {
+  const int m = latent_block(z), L = latent_width(z), n = static_cast<int>(latent_unknowns(z));
+  for (int i = 0; i < n; ++i) first[i] = i;
+  // equation rows couple block t with itself; step rows couple u[t][d][i..i+2] with u[t+1][d][i..i+2]
+  for (int t = 0; t < z.T; ++t)
+    for (int p = 0; p < m; ++p) first[t * m + p] = t * m;
+  for (int t = 0; t + 1 < z.T; ++t)
+    for (int d = 0; d < z.D; ++d)
+      for (int i = 0; i + 2 < L; ++i)
+        for (int q = 0; q < 3; ++q) {
+          const int column = (t + 1) * m + d * L + i + q;
+          const int lowest = t * m + d * L + i;
+          if (first[column] > lowest) first[column] = lowest;
+        }
+}
+
+// One sweep: assemble M_uu and g = A^T b into env / y, factor and forward-substitute each block as
+// soon as it is final, then back-substitute: y holds the solution (n = T*m) on success.
+template <int FD = 0, int FK = 0, class S>
+inline FactorStatus forward_system(const Sizes& z, const Envelope& envelope, const SystemInputs<S>& in,
+                                   Row<S>& row, S* env, S* inverse_diagonal, S* y) {
+  const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, m = D * (K + 1), T = z.T, n = T * m;
+  Stencil<S> stencil;
+  FactorStatus status;
+  int zeroed = 0;
+  for (int t = 0; t < T; ++t) {
+    const int limit = (t + 2) * m < n ? (t + 2) * m : n;
+    if (zeroed < limit) {
+      const std::int64_t end = limit < n ? envelope.offset[limit] : envelope.size;
+      for (std::int64_t i = envelope.offset[zeroed]; i < end; ++i) env[i] = S{};
+      for (int i = zeroed; i < limit; ++i) y[i] = S{};
+      zeroed = limit;
+    }
+    rows_at<false, FD, FK>(z, in, t, stencil, row, [&](const Row<S>& r, RowGroup group) {
+      const int count = r.count;
+      S value[kMaxRowEntries];
+      int col[kMaxRowEntries];
+      for (int p = 0; p < count; ++p) {
+        value[p] = r.value[p];
+        col[p] = r.col[p];
+      }
+      for (int p = 0; p < count; ++p) {
+        S* env_row = env + (envelope.offset[col[p]] - envelope.first[col[p]]);
+        const S vp = value[p];
+        for (int q = 0; q <= p; ++q) env_row[col[q]] += vp * value[q];
+      }
+      if (group != RowGroup::Step) {
+        const S rhs = r.rhs;
+        for (int p = 0; p < count; ++p) y[col[p]] += value[p] * rhs;
+      }
+    });
+    status = factor_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal);
+    if (status.status != Status::Ok) return status;
+    forward_substitute_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal, y);
+  }
+  back_substitute(n, envelope, env, inverse_diagonal, y);
+  return status;
+}
+
+// Gradients (all outputs zeroed here, then accumulated; null pointers skipped) given the solution
+// y (n), ubar (n, zero on latent columns) and the factors. v is scratch of n.
+template <int FD = 0, int FK = 0, class S>
+inline void backward_system(const Sizes& z, const Envelope& envelope, const SystemInputs<S>& in, Row<S>& row,
+                            const S* env, const S* inverse_diagonal, const S* y, const S* ubar, S* v,
+                            const SystemGradients<S>& out) {
+  const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, L = K + 1, m = D * L, T = z.T, n = T * m;
+  const std::int64_t coeff_count = std::int64_t(z.E) * T * D * K;
+  if (out.coeffs)
+    for (std::int64_t i = 0; i < coeff_count; ++i) out.coeffs[i] = S{};
+  if (out.rhs)
+    for (int i = 0; i < z.E * T; ++i) out.rhs[i] = S{};
+  if (out.iv)
+    for (int i = 0; i < z.S * D * z.n_iv; ++i) out.iv[i] = S{};
+  if (out.steps)
+    for (int i = 0; i < (T - 1) * D; ++i) out.steps[i] = S{};
+  for (int i = 0; i < n; ++i) v[i] = ubar[i];
+  forward_substitute(n, envelope, env, inverse_diagonal, v);
+  Stencil<S> stencil;
+  auto gradient_rows = [&](int t) {
+    rows_at<true, FD, FK>(z, in, t, stencil, row, [&](const Row<S>& r, RowGroup group) {
+      const int count = r.count;
+      S ay{}, av{};
+      for (int p = 0; p < count; ++p) {
+        ay += r.value[p] * y[r.col[p]];
+        av += r.value[p] * v[r.col[p]];
+      }
+      const S residual = r.rhs - ay;
+      switch (group) {
+        case RowGroup::Equation: {
+          if (out.rhs) out.rhs[r.index] += av * r.weight;
+          if (out.coeffs) {
+            S* dc = out.coeffs + std::int64_t(r.index) * D * K;
+            for (int d = 0; d < D; ++d)
+              for (int k = 0; k < K; ++k) {
+                const int c = t * m + d * L + k;
+                dc[d * K + k] += (residual * v[c] - av * y[c]) * r.weight;
+              }
+          }
+          break;
+        }
+        case RowGroup::Derived: {
+          const int e = r.index / T;
+          S gradient[kMaxRowEntries];   // w_eq G[d,k], k = 0..P+1
+          for (int p = 0; p < m; ++p) {
+            const int c = t * m + p;
+            gradient[p] = (residual * v[c] - av * y[c]) * r.weight;
+          }
+          const S weighted_av = av * r.weight;
+          S dweight[kStencilNodes];
+          for (int j = 0; j < stencil.count; ++j) {
+            const int node = stencil.first + j;
+            const S w = stencil.weight[j];
+            const std::int64_t base = std::int64_t(e * T + node) * D * K;
+            S total = weighted_av * in.rhs[e * T + node];
+            for (int d = 0; d < D; ++d)
+              for (int k = 0; k < K; ++k) {
+                const S g = gradient[d * L + k];
+                if (out.coeffs) out.coeffs[base + d * K + k] += w * g;
+                total += g * in.coeffs[base + d * K + k];
+              }
+            if (out.rhs) out.rhs[e * T + node] += w * weighted_av;
+            dweight[j] = total;
+          }
+          if (out.coeffs) {
+            S* dc = out.coeffs + std::int64_t(e * T + t) * D * K;
+            for (int d = 0; d < D; ++d)
+              for (int k = 1; k <= K; ++k) dc[d * K + k - 1] += gradient[d * L + k];
+          }
+          if (out.steps) {
+            for (int s = 0; s + 1 < stencil.count; ++s) {
+              S total{};
+              for (int j = 0; j < stencil.count; ++j) total += dweight[j] * stencil.dweight[j][s];
+              out.steps[(stencil.first + s) * D] += total;
+            }
+          }
+          break;
+        }
+        case RowGroup::Initial:
+          if (out.iv) out.iv[r.index] += av * r.weight;
+          break;
+        case RowGroup::Step: {
+          if (!out.steps) break;
+          S total{};
+          for (int p = 0; p < count; ++p)
+            total += (residual * v[r.col[p]] - av * y[r.col[p]]) * r.dvalue[p];
+          out.steps[r.index] += total;
+          break;
+        }
+      }
+    });
+  };
+  // Rows of time t touch blocks t and t+1, which are final in v once the back substitution has
+  // passed block t: the gradient rows follow it in the same reverse sweep.
+  for (int t = T - 1; t >= 0; --t) {
+    back_substitute_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal, v);
+    gradient_rows(t);
+  }
+}
+
+}  // namespace mech::neurlp_core::hermite4

@@ -1,0 +1,403 @@
+// The hermite4 formulation (solvers/hermite4_*.h): its stencil against polynomials, its accuracy and
+// observed order against exact solutions (constant and time-varying coefficients, uniform and
+// non-uniform grids, P = 1..3), its banded solve against a dense least-squares reference, its
+// gradients against central finite differences, and its failures on singular systems.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <complex>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "core/error.h"
+#include "solvers/hermite4_batch.h"
+
+namespace mech::neurlp_core::hermite4 {
+namespace {
+
+struct Problem {
+  Sizes z;
+  std::int64_t B = 1;
+  std::vector<double> coeffs, rhs, iv, steps;
+  BatchInputs<double> inputs() const { return {coeffs.data(), rhs.data(), iv.empty() ? nullptr : iv.data(), steps.data()}; }
+};
+
+Sizes sizes(int T, int D, int P, int E, int S, int n_iv) {
+  Sizes z;
+  z.T = T;
+  z.D = D;
+  z.K = P + 1;
+  z.E = E;
+  z.S = S;
+  z.n_iv = n_iv;
+  z.formulation = Formulation::Hermite4;
+  return z;
+}
+
+std::vector<double> solve(const Problem& p) {
+  std::vector<double> u(p.B * p.z.T * p.z.D * p.z.K);
+  forward_batch<double>(p.z, p.B, p.inputs(), u.data(), false);
+  return u;
+}
+
+// ---- manufactured scalar problems: sum_k c_k(t) u^(k) = r(t) with a known u -----------------
+// u(t) = Im(exp(lambda t)) + 0.5 cos(0.7 t); its k-th derivative in closed form.
+double exact_derivative(double t, int k) {
+  const std::complex<double> lambda(-0.3, 1.5);
+  const double damped = std::imag(std::pow(lambda, k) * std::exp(lambda * t));
+  // d^k cos(a t) = a^k cos(a t + k pi/2)
+  const double a = 0.7;
+  return damped + 0.5 * std::pow(a, k) * std::cos(a * t + k * M_PI / 2);
+}
+
+double coefficient(double t, int k, int P, bool varying) {
+  if (k == P) return varying ? 1.5 + 0.5 * std::cos(0.7 * t) : 1.0;
+  return varying ? 0.8 + 0.3 * std::sin(t + k) : 0.5 + 0.25 * k;
+}
+
+// Nodes on [0, horizon]: uniform, or smoothly stretched, x = s + a sin(2 pi s / H) H / (2 pi), so
+// that neighbouring steps differ and the step varies between (1 - a) h and (1 + a) h. With a = 0.25
+// the observed order from h = 0.1 to 0.01 is 3.9-4.1; with a = 0.4 the h = 0.1 grid is still
+// pre-asymptotic (measured: 4.45 from 0.1 to 0.01, 3.93 from 0.02 to 0.01, 3.98 from 0.01 to 0.005).
+std::vector<double> nodes(double h, double horizon, bool uniform) {
+  const int T = static_cast<int>(std::lround(horizon / h)) + 1;
+  std::vector<double> x(T);
+  const double amplitude = 0.25;
+  for (int i = 0; i < T; ++i) {
+    const double s = horizon * i / (T - 1);
+    x[i] = uniform ? s : s + amplitude * std::sin(2 * M_PI * s / horizon) * horizon / (2 * M_PI);
+  }
+  return x;
+}
+
+// Max error of u^(0..P) over the grid for the manufactured problem of order P.
+double manufactured_error(int P, double h, bool varying, bool uniform) {
+  const double horizon = 4.0;
+  const std::vector<double> x = nodes(h, horizon, uniform);
+  const int T = static_cast<int>(x.size());
+  Problem p;
+  p.z = sizes(T, 1, P, 1, 1, P);
+  p.coeffs.resize(T * (P + 1));
+  p.rhs.resize(T);
+  for (int t = 0; t < T; ++t) {
+    double r = 0.0;
+    for (int k = 0; k <= P; ++k) {
+      p.coeffs[t * (P + 1) + k] = coefficient(x[t], k, P, varying);
+      r += p.coeffs[t * (P + 1) + k] * exact_derivative(x[t], k);
+    }
+    p.rhs[t] = r;
+  }
+  for (int i = 0; i < P; ++i) p.iv.push_back(exact_derivative(0.0, i));
+  for (int t = 0; t + 1 < T; ++t) p.steps.push_back(x[t + 1] - x[t]);
+  const std::vector<double> u = solve(p);
+  double error = 0.0;
+  for (int t = 0; t < T; ++t)
+    for (int k = 0; k <= P; ++k) error = std::max(error, std::abs(u[t * (P + 1) + k] - exact_derivative(x[t], k)));
+  return error;
+}
+
+// Damped oscillator u'' + 2 zeta w u' + w^2 u = 0, u(0) = 1, u'(0) = 0 on [0, 10].
+Problem oscillator(double h) {
+  const double zeta = 0.1, w = 2.0;
+  const int T = static_cast<int>(std::lround(10.0 / h)) + 1;
+  Problem p;
+  p.z = sizes(T, 1, 2, 1, 1, 2);
+  for (int t = 0; t < T; ++t) {
+    p.coeffs.insert(p.coeffs.end(), {w * w, 2 * zeta * w, 1.0});
+    p.rhs.push_back(0.0);
+  }
+  p.iv = {1.0, 0.0};
+  p.steps.assign(T - 1, h);
+  return p;
+}
+
+double oscillator_exact(double t) {
+  const double zeta = 0.1, w = 2.0, wd = w * std::sqrt(1 - zeta * zeta);
+  return std::exp(-zeta * w * t) * (std::cos(wd * t) + zeta * w / wd * std::sin(wd * t));
+}
+
+template <class U>
+double oscillator_error(const std::vector<U>& u, double h) {
+  double error = 0.0;
+  const int T = static_cast<int>(u.size() / 3);
+  for (int t = 0; t < T; ++t) error = std::max(error, std::abs(double(u[t * 3]) - oscillator_exact(t * h)));
+  return error;
+}
+
+// ---- stencil --------------------------------------------------------------------------------
+
+TEST(Hermite4Stencil, DifferentiatesQuarticsExactlyOnNonUniformNodes) {
+  const std::vector<double> steps = {0.3, 0.17, 0.41, 0.22, 0.35, 0.28, 0.19};
+  const int T = static_cast<int>(steps.size()) + 1;
+  std::vector<double> x(T, 0.0);
+  for (int t = 1; t < T; ++t) x[t] = x[t - 1] + steps[t - 1];
+  auto f = [](double s) { return 0.3 - 1.2 * s + 0.7 * s * s - 0.4 * s * s * s + 0.9 * s * s * s * s; };
+  auto df = [](double s) { return -1.2 + 1.4 * s - 1.2 * s * s + 3.6 * s * s * s; };
+  for (int t = 0; t < T; ++t) {
+    Stencil<double> stencil;
+    make_stencil<false>(T, t, [&](int s) { return steps[s]; }, stencil);
+    EXPECT_EQ(stencil.count, 5);
+    double derivative = 0.0;
+    for (int j = 0; j < stencil.count; ++j) derivative += stencil.weight[j] * f(x[stencil.first + j]);
+    EXPECT_NEAR(derivative, df(x[t]), 1e-11) << "t = " << t;
+  }
+}
+
+TEST(Hermite4Stencil, WeightDerivativesMatchFiniteDifferences) {
+  std::vector<double> steps = {0.3, 0.17, 0.41, 0.22, 0.35, 0.28};
+  const int T = static_cast<int>(steps.size()) + 1;
+  for (int t = 0; t < T; ++t) {
+    Stencil<double> stencil;
+    make_stencil<true>(T, t, [&](int s) { return steps[s]; }, stencil);
+    for (int s = 0; s + 1 < stencil.count; ++s) {
+      const double delta = 1e-6, saved = steps[stencil.first + s];
+      Stencil<double> plus, minus;
+      steps[stencil.first + s] = saved + delta;
+      make_stencil<false>(T, t, [&](int i) { return steps[i]; }, plus);
+      steps[stencil.first + s] = saved - delta;
+      make_stencil<false>(T, t, [&](int i) { return steps[i]; }, minus);
+      steps[stencil.first + s] = saved;
+      for (int j = 0; j < stencil.count; ++j) {
+        const double fd = (plus.weight[j] - minus.weight[j]) / (2 * delta);
+        EXPECT_NEAR(stencil.dweight[j][s], fd, 1e-6 * (1 + std::abs(fd))) << "t " << t << " j " << j << " s " << s;
+      }
+    }
+  }
+}
+
+TEST(Hermite4Stencil, ShortGridsUseAllNodes) {
+  const std::vector<double> steps = {0.5, 0.25};
+  Stencil<double> stencil;
+  make_stencil<false>(3, 1, [&](int s) { return steps[s]; }, stencil);
+  EXPECT_EQ(stencil.count, 3);
+  // exact for quadratics: f = s^2 at nodes 0, 0.5, 0.75, derivative at 0.5 is 1
+  const double x[3] = {0.0, 0.5, 0.75};
+  double derivative = 0.0;
+  for (int j = 0; j < 3; ++j) derivative += stencil.weight[j] * x[j] * x[j];
+  EXPECT_NEAR(derivative, 1.0, 1e-13);
+}
+
+// ---- accuracy -------------------------------------------------------------------------------
+
+TEST(Hermite4Accuracy, DampedOscillatorAtHOneHundredth) {
+  const Problem p = oscillator(0.01);
+  const double error = oscillator_error(solve(p), 0.01);
+  // Acceptance: <= 1e-7 (DESIGN.md 3b measured about 5e-9 while planning).
+  EXPECT_LE(error, 1e-7);
+  RecordProperty("max_error_h0.01", std::to_string(error));
+}
+
+TEST(Hermite4Accuracy, FourthOrderForOrdersOneToThree) {
+  for (int P = 1; P <= 3; ++P)
+    for (bool varying : {false, true})
+      for (bool uniform : {true, false}) {
+        const double coarse = manufactured_error(P, 0.1, varying, uniform);
+        const double fine = manufactured_error(P, 0.01, varying, uniform);
+        const double order = std::log10(coarse / fine);
+        EXPECT_NEAR(order, 4.0, 0.3) << "P " << P << (varying ? " varying" : " constant")
+                                     << (uniform ? " uniform" : " non-uniform") << ": error " << coarse << " at h 0.1, "
+                                     << fine << " at h 0.01";
+      }
+}
+
+// ---- dense reference --------------------------------------------------------------------------
+
+// min |A y - b|^2 by dense normal equations from the shared row generator (Gaussian elimination
+// with partial pivoting, none of the envelope machinery).
+std::vector<double> dense_solve(const Sizes& z, const SystemInputs<double>& in) {
+  const int n = static_cast<int>(latent_unknowns(z));
+  std::vector<double> M(std::size_t(n) * n, 0.0), g(n, 0.0);
+  Row<double> row;
+  Stencil<double> stencil;
+  for (int t = 0; t < z.T; ++t)
+    rows_at<false>(z, in, t, stencil, row, [&](const Row<double>& r, RowGroup) {
+      for (int p = 0; p < r.count; ++p) {
+        for (int q = 0; q < r.count; ++q) M[std::size_t(r.col[p]) * n + r.col[q]] += r.value[p] * r.value[q];
+        g[r.col[p]] += r.value[p] * r.rhs;
+      }
+    });
+  for (int k = 0; k < n; ++k) {
+    int pivot = k;
+    for (int i = k + 1; i < n; ++i)
+      if (std::abs(M[std::size_t(i) * n + k]) > std::abs(M[std::size_t(pivot) * n + k])) pivot = i;
+    for (int j = 0; j < n; ++j) std::swap(M[std::size_t(k) * n + j], M[std::size_t(pivot) * n + j]);
+    std::swap(g[k], g[pivot]);
+    for (int i = k + 1; i < n; ++i) {
+      const double f = M[std::size_t(i) * n + k] / M[std::size_t(k) * n + k];
+      for (int j = k; j < n; ++j) M[std::size_t(i) * n + j] -= f * M[std::size_t(k) * n + j];
+      g[i] -= f * g[k];
+    }
+  }
+  std::vector<double> y(n);
+  for (int i = n - 1; i >= 0; --i) {
+    double s = g[i];
+    for (int j = i + 1; j < n; ++j) s -= M[std::size_t(i) * n + j] * y[j];
+    y[i] = s / M[std::size_t(i) * n + i];
+  }
+  return y;
+}
+
+Problem random_problem(Sizes z, std::int64_t B, unsigned seed) {
+  std::mt19937_64 engine(seed);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0), step(0.2, 0.5);
+  Problem p;
+  p.z = z;
+  p.B = B;
+  p.coeffs.resize(B * z.E * z.T * z.D * z.K);
+  for (std::size_t i = 0; i < p.coeffs.size(); ++i) {
+    double value = unit(engine);
+    // the top derivative's coefficient of dimension e in equation e kept away from zero
+    const std::size_t k = i % z.K, d = (i / z.K) % z.D, e = (i / (std::size_t(z.K) * z.D * z.T)) % z.E;
+    if (int(k) == z.K - 1) value = (d == e % z.D) ? 2.0 + value * 0.5 : 0.2 * value;
+    p.coeffs[i] = value;
+  }
+  p.rhs.resize(B * z.E * z.T);
+  for (double& v : p.rhs) v = unit(engine);
+  p.iv.resize(B * z.S * z.D * z.n_iv);
+  for (double& v : p.iv) v = unit(engine);
+  p.steps.resize(B * (z.T - 1) * z.D);
+  for (double& v : p.steps) v = step(engine);
+  return p;
+}
+
+TEST(Hermite4Dense, BandedMatchesDenseReference) {
+  // square, over-determined (two initial points, an extra equation) and D = 2 with per-dimension steps
+  const Sizes cases[] = {sizes(9, 1, 2, 1, 1, 2), sizes(7, 2, 2, 3, 2, 2), sizes(12, 2, 3, 2, 1, 3),
+                         sizes(3, 1, 1, 1, 1, 1)};
+  for (const Sizes& z : cases) {
+    const Problem p = random_problem(z, 3, 7);
+    const std::vector<double> u = solve(p);
+    for (std::int64_t b = 0; b < p.B; ++b) {
+      const std::int64_t nc = std::int64_t(z.E) * z.T * z.D * z.K, nr = z.E * z.T, ni = z.S * z.D * z.n_iv,
+                         ns = (z.T - 1) * z.D;
+      const SystemInputs<double> in{p.coeffs.data() + b * nc, p.rhs.data() + b * nr, p.iv.data() + b * ni,
+                                    p.steps.data() + b * ns};
+      const std::vector<double> y = dense_solve(z, in);
+      double scale = 0.0, difference = 0.0;
+      for (int t = 0; t < z.T; ++t)
+        for (int d = 0; d < z.D; ++d)
+          for (int k = 0; k < z.K; ++k) {
+            const double reference = y[(t * z.D + d) * (z.K + 1) + k];
+            const double got = u[((b * z.T + t) * z.D + d) * z.K + k];
+            scale = std::max(scale, std::abs(reference));
+            difference = std::max(difference, std::abs(got - reference));
+          }
+      // Both solve M = A^T A (cond(A)^2, about 1e8 for the random P = 3 case) with different
+      // orderings of the arithmetic: agreement is expected to cond(M) * 1e-16, not to 1e-16.
+      EXPECT_LE(difference, 1e-8 * std::max(1.0, scale)) << "T " << z.T << " D " << z.D << " E " << z.E << " b " << b;
+    }
+  }
+}
+
+// ---- gradients --------------------------------------------------------------------------------
+
+// L = sum(u * weights); analytic gradients against central differences of the forward. The
+// forward rounds at about 1e-13 relative on these random systems (the normal equations square
+// cond(A)), so the difference step is 1e-4 (rounding noise ~1e-9, truncation ~1e-8 x the third
+// derivative) rather than 1e-6 (noise ~1e-7); measured agreement is ~1e-8.
+void check_gradients(const Sizes& z, unsigned seed) {
+  Problem p = random_problem(z, 2, seed);
+  std::mt19937_64 engine(seed + 1);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  std::vector<double> weights(p.B * z.T * z.D * z.K);
+  for (double& w : weights) w = unit(engine);
+  auto loss = [&]() {
+    const std::vector<double> u = solve(p);
+    double total = 0.0;
+    for (std::size_t i = 0; i < u.size(); ++i) total += u[i] * weights[i];
+    return total;
+  };
+  std::vector<double> u(weights.size()), d_coeffs(p.coeffs.size()), d_rhs(p.rhs.size()), d_iv(p.iv.size()),
+      d_steps(p.steps.size());
+  auto kept = forward_batch<double>(z, p.B, p.inputs(), u.data(), true);
+  backward_batch<double>(*kept, weights.data(), {d_coeffs.data(), d_rhs.data(), d_iv.data(), d_steps.data()});
+  // The fused entry point gives the same.
+  std::vector<double> u2(u.size()), f_coeffs(p.coeffs.size()), f_rhs(p.rhs.size()), f_iv(p.iv.size()),
+      f_steps(p.steps.size());
+  forward_backward_batch<double>(z, p.B, p.inputs(), u2.data(), weights.data(),
+                                 {f_coeffs.data(), f_rhs.data(), f_iv.data(), f_steps.data()});
+  EXPECT_EQ(u, u2);
+  EXPECT_EQ(d_steps, f_steps);
+  auto check = [&](std::vector<double>& values, const std::vector<double>& analytic, const char* name) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const double saved = values[i], delta = 1e-4;
+      values[i] = saved + delta;
+      const double plus = loss();
+      values[i] = saved - delta;
+      const double minus = loss();
+      values[i] = saved;
+      const double fd = (plus - minus) / (2 * delta);
+      EXPECT_NEAR(analytic[i], fd, 2e-6 * (1 + std::abs(fd))) << name << "[" << i << "] T " << z.T << " D " << z.D;
+    }
+  };
+  check(p.coeffs, d_coeffs, "coeffs");
+  check(p.rhs, d_rhs, "rhs");
+  check(p.iv, d_iv, "iv");
+  check(p.steps, d_steps, "steps");
+}
+
+TEST(Hermite4Gradients, SquareSystemMatchesFiniteDifferences) { check_gradients(sizes(8, 1, 2, 1, 1, 2), 11); }
+
+TEST(Hermite4Gradients, OverdeterminedCoupledSystemMatchesFiniteDifferences) {
+  // residual non-zero (more rows than unknowns), D = 2 with per-dimension steps, stencil centred
+  // and one-sided
+  check_gradients(sizes(7, 2, 2, 3, 2, 1), 12);
+}
+
+TEST(Hermite4Gradients, OrdersOneAndThree) {
+  check_gradients(sizes(6, 1, 1, 1, 1, 1), 13);
+  check_gradients(sizes(6, 1, 3, 2, 1, 3), 14);
+}
+
+TEST(Hermite4Gradients, PerDimensionStepsThroughStencilAndStepRows) {
+  // D = 2 with different steps per dimension: dimension 0's steps enter the stencil (whose weights
+  // multiply the random, time-varying coefficients and rhs, so its contribution is not zero) and
+  // dimension 0's step rows; dimension 1's steps only its step rows. T = 9 has centred and
+  // one-sided stencils.
+  check_gradients(sizes(9, 2, 2, 2, 1, 2), 15);
+}
+
+// ---- failures -----------------------------------------------------------------------------
+
+TEST(Hermite4Errors, ZeroTopCoefficientNamesElementAndTime) {
+  Problem p = random_problem(sizes(10, 1, 2, 1, 1, 2), 3, 21);
+  // element 1: c_P(t = 6) = 0 makes the square system singular
+  const int T = 10, K = 3;
+  p.coeffs[(1 * T + 6) * K + 2] = 0.0;
+  p.coeffs[(1 * T + 6) * K + 1] = 0.0;
+  p.coeffs[(1 * T + 6) * K + 0] = 0.0;
+  try {
+    solve(p);
+    FAIL() << "expected SolverError";
+  } catch (const SolverError& error) {
+    EXPECT_EQ(error.batch_element(), 1);
+    EXPECT_NE(std::string(error.what()).find("batch element 1"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("singular"), std::string::npos) << error.what();
+  }
+}
+
+TEST(Hermite4Errors, FewerThanPInitialValues) {
+  Problem p = random_problem(sizes(10, 1, 2, 1, 1, 1), 2, 22);
+  try {
+    solve(p);
+    FAIL() << "expected SolverError";
+  } catch (const SolverError& error) {
+    EXPECT_EQ(error.batch_element(), 0);
+    EXPECT_NE(std::string(error.what()).find("initial values"), std::string::npos) << error.what();
+  }
+}
+
+TEST(Hermite4Errors, NonPositiveStepNamesElement) {
+  Problem p = random_problem(sizes(10, 1, 2, 1, 1, 2), 9, 23);
+  p.steps[8 * 9 + 3] = -0.1;
+  try {
+    solve(p);
+    FAIL() << "expected SolverError";
+  } catch (const SolverError& error) {
+    EXPECT_EQ(error.batch_element(), 8);
+  }
+}
+
+}  // namespace
+}  // namespace mech::neurlp_core::hermite4
