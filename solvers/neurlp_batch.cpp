@@ -3,6 +3,7 @@
 #include "solvers/neurlp_batch.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -477,6 +478,13 @@ void backward_dispatch(const Sizes& z, const Envelope& envelope, const SystemInp
   });
 }
 
+// Groups are handed out one at a time from a shared counter (one workspace per thread): on a
+// loaded machine a descheduled thread then delays only its current group, not a fixed half of
+// the batch.
+inline std::int64_t worker_count(std::int64_t groups) {
+  return std::max<std::int64_t>(1, std::min<std::int64_t>(get_num_threads(), groups));
+}
+
 template <class T>
 constexpr int lane_width() {
   return LaneTraits<typename PackOf<T>::type>::width;
@@ -559,9 +567,10 @@ std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t bat
   const Counts counts(z);
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
-  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+  std::atomic<std::int64_t> next_group{0};
+  parallel_for(0, worker_count(groups), 1, [&](std::int64_t, std::int64_t) {
     GroupWork<T> work(counts, plan.size(), !kept, !kept, false);
-    for (std::int64_t group = begin; group < end; ++group) {
+    for (std::int64_t group; (group = next_group.fetch_add(1)) < groups;) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
       if (kept) work.bind(kept->storage(), group);
@@ -593,9 +602,10 @@ void resolve_batch(const Factorization<T>& kept, const BatchInputs<T>& in, T* u,
   const Counts counts(z);
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
-  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+  std::atomic<std::int64_t> next_group{0};
+  parallel_for(0, worker_count(groups), 1, [&](std::int64_t, std::int64_t) {
     GroupWork<T> work(counts, 0, false, true, false);
-    for (std::int64_t group = begin; group < end; ++group) {
+    for (std::int64_t group; (group = next_group.fetch_add(1)) < groups;) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
       if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, errors[group]))
@@ -624,11 +634,12 @@ void backward_batch(const Factorization<T>& kept, const BatchInputs<T>& in, cons
   const Counts counts(z);
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
-  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+  std::atomic<std::int64_t> next_group{0};
+  parallel_for(0, worker_count(groups), 1, [&](std::int64_t, std::int64_t) {
     // The packed inputs and solution kept by forward are used; `in`, `u` and `eps` must be the
     // ones forward saw (they are not read again).
     GroupWork<T> work(counts, 0, false, false, true);
-    for (std::int64_t group = begin; group < end; ++group) {
+    for (std::int64_t group; (group = next_group.fetch_add(1)) < groups;) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
       if (work.gather_upstream(counts, grad_u, grad_eps, b0, valid) &&
@@ -658,9 +669,10 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
   const Counts counts(z);
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
-  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+  std::atomic<std::int64_t> next_group{0};
+  parallel_for(0, worker_count(groups), 1, [&](std::int64_t, std::int64_t) {
     GroupWork<T> work(counts, plan.size(), true, true, true);
-    for (std::int64_t group = begin; group < end; ++group) {
+    for (std::int64_t group; (group = next_group.fetch_add(1)) < groups;) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
       if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, errors[group]))
