@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <new>
 #include <string>
 #include <type_traits>
 
@@ -38,16 +41,28 @@ struct Counts {
 };
 
 // dest[i][lane] = source[element(lane) * count + i]; padding lanes repeat the last valid element.
+// Returns the sum of value * 0: NaN in a lane iff that lane saw a non-finite value, so the
+// message-building validation only runs for a group that holds one.
 template <class T, class P>
-void gather(const T* source, std::int64_t count, std::int64_t b0, int valid, P* dest) {
+P gather(const T* source, std::int64_t count, std::int64_t b0, int valid, P* dest) {
   constexpr int width = LaneTraits<P>::width;
   const T* lanes[width];
   for (int lane = 0; lane < width; ++lane) lanes[lane] = source + (b0 + std::min(lane, valid - 1)) * count;
+  P probe{};
   for (std::int64_t i = 0; i < count; ++i) {
     P value{};
     for (int lane = 0; lane < width; ++lane) value[lane] = lanes[lane][i];
     dest[i] = value;
+    probe += value * T(0);
   }
+  return probe;
+}
+
+template <class P>
+bool probe_failed(const P& probe) {
+  for (int lane = 0; lane < LaneTraits<P>::width; ++lane)
+    if (probe[lane] != probe[lane]) return true;
+  return false;
 }
 
 template <class T, class P>
@@ -70,20 +85,25 @@ void scatter_solution(const Sizes& z, const P* y, std::int64_t b0, int valid, T*
   }
 }
 
-// ubar (T,D,K+1) packed from grad_u (T,D,K), zero on the latent column.
+// ubar (T,D,K+1) packed from grad_u (T,D,K), zero on the latent column; returns the NaN probe.
 template <class T, class P>
-void gather_upstream(const Sizes& z, const T* grad_u, std::int64_t b0, int valid, P* ubar) {
+P gather_upstream(const Sizes& z, const T* grad_u, std::int64_t b0, int valid, P* ubar) {
   constexpr int width = LaneTraits<P>::width;
   const int K = z.K, L = K + 1;
   const std::int64_t rows = std::int64_t(z.T) * z.D, count = rows * K;
+  const T* lanes[width];
+  for (int lane = 0; lane < width; ++lane) lanes[lane] = grad_u + (b0 + std::min(lane, valid - 1)) * count;
+  P probe{};
   for (std::int64_t r = 0; r < rows; ++r) {
     for (int k = 0; k < K; ++k) {
       P value{};
-      for (int lane = 0; lane < width; ++lane) value[lane] = grad_u[(b0 + std::min(lane, valid - 1)) * count + r * K + k];
+      for (int lane = 0; lane < width; ++lane) value[lane] = lanes[lane][r * K + k];
       ubar[r * L + k] = value;
+      probe += value * T(0);
     }
     ubar[r * L + K] = P{};
   }
+  return probe;
 }
 
 template <class T>
@@ -140,6 +160,17 @@ struct Work {
 template <class T, class P>
 bool gather_inputs(const Sizes& z, const Counts& c, const BatchInputs<T>& in, std::int64_t b0, int valid,
                    const SystemInputs<P>& dest, GroupError& error) {
+  P probe = gather(in.coeffs, c.coeffs, b0, valid, const_cast<P*>(dest.coeffs));
+  probe += gather(in.rhs, c.rhs, b0, valid, const_cast<P*>(dest.rhs));
+  if (c.iv > 0) probe += gather(in.iv, c.iv, b0, valid, const_cast<P*>(dest.iv));
+  P* steps = const_cast<P*>(dest.steps);
+  probe += gather(in.steps, c.steps, b0, valid, steps);
+  P smallest = splat<P>(T(1));
+  for (std::int64_t i = 0; i < c.steps; ++i) smallest = steps[i] < smallest ? steps[i] : smallest;
+  bool suspect = probe_failed(probe);
+  for (int lane = 0; lane < LaneTraits<P>::width; ++lane)
+    if (!(smallest[lane] > 0)) suspect = true;
+  if (!suspect) return true;
   for (int lane = 0; lane < valid; ++lane) {
     std::string bad = first_bad(z, c, in, b0 + lane);
     if (!bad.empty()) {
@@ -147,10 +178,6 @@ bool gather_inputs(const Sizes& z, const Counts& c, const BatchInputs<T>& in, st
       return false;
     }
   }
-  gather(in.coeffs, c.coeffs, b0, valid, const_cast<P*>(dest.coeffs));
-  gather(in.rhs, c.rhs, b0, valid, const_cast<P*>(dest.rhs));
-  if (c.iv > 0) gather(in.iv, c.iv, b0, valid, const_cast<P*>(dest.iv));
-  gather(in.steps, c.steps, b0, valid, const_cast<P*>(dest.steps));
   return true;
 }
 
@@ -207,14 +234,68 @@ Plan::Plan(const Sizes& z) {
   size_ = envelope_offsets(n, first_.data(), offset_.data());
 }
 
+// Storage blocks come from a small process-wide pool: a training loop frees and re-creates the
+// factorisation every step, and fresh memory costs a page fault per 4 KiB (measured: 57 ms of
+// allocation against a 26 ms solve at B = 256, T = 1000). Blocks are not zero-filled: forward
+// writes every entry before reading it. The pool keeps at most 1 GiB.
+namespace {
+
+struct AlignedDelete {
+  void operator()(void* pointer) const { ::operator delete(pointer, std::align_val_t(64)); }
+};
+using Block = std::unique_ptr<void, AlignedDelete>;
+
+class Pool {
+ public:
+  Block take(std::size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto found = free_.find(bytes);
+      if (found != free_.end()) {
+        Block block = std::move(found->second);
+        free_.erase(found);
+        held_ -= bytes;
+        return block;
+      }
+    }
+    return Block(::operator new(bytes, std::align_val_t(64)));
+  }
+  void give(Block block, std::size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (held_ + bytes > (std::size_t(1) << 30)) return;
+    held_ += bytes;
+    free_.emplace(bytes, std::move(block));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::multimap<std::size_t, Block> free_;
+  std::size_t held_ = 0;
+};
+
+Pool& pool() {
+  static Pool* instance = new Pool();   // never destroyed: factorisations may outlive statics
+  return *instance;
+}
+
+}  // namespace
+
+// Per group one block: env (plan size), 1/diag (n), y (n), then the packed inputs.
 template <class T>
 struct Factorization<T>::Storage {
   using P = typename PackOf<T>::type;
-  std::int64_t groups = 0;
-  // per group: env (plan size), 1/diag (n), y (n), packed inputs
-  std::vector<std::vector<P>> env, inverse_diagonal, y, coeffs, rhs, iv, steps;
+  std::int64_t groups = 0, env_size = 0, n = 0, coeffs = 0, rhs = 0, iv = 0, steps = 0, block = 0;
+  std::vector<Block> blocks;
+  P* base(std::int64_t g) const { return static_cast<P*>(blocks[g].get()); }
+  P* env(std::int64_t g) const { return base(g); }
+  P* inverse_diagonal(std::int64_t g) const { return base(g) + env_size; }
+  P* y(std::int64_t g) const { return base(g) + env_size + n; }
   SystemInputs<P> inputs(std::int64_t g) const {
-    return {coeffs[g].data(), rhs[g].data(), iv[g].data(), steps[g].data()};
+    P* p = base(g) + env_size + 2 * n;
+    return {p, p + coeffs, p + coeffs + rhs, p + coeffs + rhs + iv};
+  }
+  ~Storage() {
+    for (auto& raw : blocks) pool().give(std::move(raw), block * sizeof(P));
   }
 };
 
@@ -226,17 +307,15 @@ Factorization<T>::Factorization(const Sizes& sizes, std::int64_t batch)
   const Counts c(sizes);
   Storage& s = *storage_;
   s.groups = (batch + width - 1) / width;
-  auto sized = [&](std::vector<std::vector<P>>& list, std::int64_t count) {
-    list.resize(s.groups);
-    for (auto& v : list) v.resize(std::max<std::int64_t>(count, 1));
-  };
-  sized(s.env, plan_.size());
-  sized(s.inverse_diagonal, c.n);
-  sized(s.y, c.n);
-  sized(s.coeffs, c.coeffs);
-  sized(s.rhs, c.rhs);
-  sized(s.iv, c.iv);
-  sized(s.steps, c.steps);
+  s.env_size = plan_.size();
+  s.n = c.n;
+  s.coeffs = c.coeffs;
+  s.rhs = c.rhs;
+  s.iv = std::max<std::int64_t>(c.iv, 1);
+  s.steps = c.steps;
+  s.block = s.env_size + 2 * s.n + s.coeffs + s.rhs + s.iv + s.steps;
+  s.blocks.resize(s.groups);
+  for (auto& raw : s.blocks) raw = pool().take(s.block * sizeof(P));
 }
 
 template <class T>
@@ -276,9 +355,9 @@ std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t bat
       SystemInputs<P> inputs = kept ? kept->storage().inputs(group)
                                     : SystemInputs<P>{work.coeffs.data(), work.rhs.data(), work.iv.data(),
                                                       work.steps.data()};
-      P* env = kept ? kept->storage().env[group].data() : work.env.data();
-      P* inverse_diagonal = kept ? kept->storage().inverse_diagonal[group].data() : work.inverse_diagonal.data();
-      P* y = kept ? kept->storage().y[group].data() : work.y.data();
+      P* env = kept ? kept->storage().env(group) : work.env.data();
+      P* inverse_diagonal = kept ? kept->storage().inverse_diagonal(group) : work.inverse_diagonal.data();
+      P* y = kept ? kept->storage().y(group) : work.y.data();
       if (!gather_inputs(z, c, in, b0, valid, inputs, errors[group])) continue;
       const FactorStatus status = with_fixed_dims<T>(z, [&]<int FD, int FK>() {
         return forward_system<FD, FK>(z, envelope, inputs, *work.row, env, inverse_diagonal, y);
@@ -316,23 +395,22 @@ void backward_batch(const Factorization<T>& kept, const T* grad_u, const BatchGr
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
-      bool finite = true;
-      for (int lane = 0; lane < valid && finite; ++lane)
-        for (std::int64_t i = 0; i < c.u; ++i)
-          if (!std::isfinite(grad_u[(b0 + lane) * c.u + i])) {
-            errors[group] = {b0 + lane, fmt::format("the upstream gradient holds a non-finite value ({})",
-                                                    grad_u[(b0 + lane) * c.u + i])};
-            finite = false;
-            break;
-          }
-      if (!finite) continue;
-      gather_upstream(z, grad_u, b0, valid, work.ubar.data());
+      if (probe_failed(gather_upstream(z, grad_u, b0, valid, work.ubar.data()))) {
+        for (int lane = 0; lane < valid && errors[group].element < 0; ++lane)
+          for (std::int64_t i = 0; i < c.u; ++i)
+            if (!std::isfinite(grad_u[(b0 + lane) * c.u + i])) {
+              errors[group] = {b0 + lane, fmt::format("the upstream gradient holds a non-finite value ({})",
+                                                      grad_u[(b0 + lane) * c.u + i])};
+              break;
+            }
+        if (errors[group].element >= 0) continue;
+      }
       const auto& s = kept.storage();
       const SystemGradients<P> grads{work.g_coeffs.data(), work.g_rhs.data(), work.g_iv.data(),
                                      work.g_steps.data()};
       with_fixed_dims<T>(z, [&]<int FD, int FK>() {
-        backward_system<FD, FK>(z, envelope, s.inputs(group), *work.row, s.env[group].data(),
-                                s.inverse_diagonal[group].data(), s.y[group].data(), work.ubar.data(),
+        backward_system<FD, FK>(z, envelope, s.inputs(group), *work.row, s.env(group),
+                                s.inverse_diagonal(group), s.y(group), work.ubar.data(),
                                 work.v.data(), grads);
         return 0;
       });
