@@ -9,7 +9,7 @@
 #endif
 #include <cmath>
 #include <cstring>
-#include <map>
+#include <list>
 #include <type_traits>
 #include <mutex>
 #include <new>
@@ -94,26 +94,32 @@ class BlockPool {
   RawBlock take(std::size_t bytes) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto found = free_.find(bytes);
-      if (found != free_.end()) {
-        RawBlock block = std::move(found->second);
-        free_.erase(found);
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (it->first != bytes) continue;
+        RawBlock block = std::move(it->second);
+        free_.erase(it);
         held_ -= bytes;
         return block;
       }
     }
     return RawBlock(::operator new(bytes, std::align_val_t(64)));
   }
+  // Keeps the block for reuse; when the pool is full the oldest blocks go first (a training loop
+  // that changes shape should not leave the pool full of sizes nobody asks for any more).
   void give(RawBlock block, std::size_t bytes) {
+    if (bytes > kPoolBytes) return;   // block freed on return
     std::lock_guard<std::mutex> lock(mutex_);
-    if (held_ + bytes > kPoolBytes) return;   // block freed on return
+    while (held_ + bytes > kPoolBytes && !free_.empty()) {
+      held_ -= free_.front().first;
+      free_.pop_front();
+    }
     held_ += bytes;
-    free_.emplace(bytes, std::move(block));
+    free_.emplace_back(bytes, std::move(block));
   }
 
  private:
   std::mutex mutex_;
-  std::multimap<std::size_t, RawBlock> free_;
+  std::list<std::pair<std::size_t, RawBlock>> free_;   // oldest first
   std::size_t held_ = 0;
 };
 
@@ -606,17 +612,17 @@ std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t bat
     // (cache-resident, reused by every group of this thread) and then streamed to its block with
     // non-temporal stores: writing the factors straight into cold memory would first read every
     // line of it from memory (measured: most of the difference between the kept and fused paths).
-    std::unique_ptr<P[]> staging;
-    if (kept) {
-      staging.reset(new P[kept->storage().block]);
-      work.bind_block(kept->storage(), staging.get());
-    }
+    // The staging block comes from the pool too (same size as the factorisation's blocks).
+    const std::size_t staging_bytes = kept ? kept->storage().block * sizeof(P) : 0;
+    RawBlock staging_block = kept ? block_pool().take(staging_bytes) : RawBlock();
+    P* staging = static_cast<P*>(staging_block.get());
+    if (kept) work.bind_block(kept->storage(), staging);
     for (std::int64_t group; (group = next_group.fetch_add(1)) < groups;) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
       if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, errors[group]))
         continue;
-      const Factors<P> factors = kept ? kept->storage().factors_at(staging.get()) : work.local_factors();
+      const Factors<P> factors = kept ? kept->storage().factors_at(staging) : work.local_factors();
       const FactorStatus status =
           forward_dispatch<T>(z, envelope, work.inputs(), *work.row, factors, work.u, work.eps);
       if (status.status != Status::Ok) {
@@ -625,9 +631,10 @@ std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t bat
       }
       scatter(work.u, counts.n, b0, valid, u);
       scatter_eps(*work.eps, b0, valid, eps);
-      if (kept) stream_copy(staging.get(), kept->storage().block, kept->storage().base(group));
+      if (kept) stream_copy(staging, kept->storage().block, kept->storage().base(group));
     }
     stream_fence();
+    if (kept) block_pool().give(std::move(staging_block), staging_bytes);
   });
   if (any_error(errors)) throw_first(errors);
   return kept;

@@ -96,8 +96,8 @@ struct SystemInputs {
   const S* steps;
 };
 
-// One system's input gradients, same layouts. coeffs, rhs and iv are written, steps accumulated
-// (zero it first). Any pointer may be null: that gradient is not computed.
+// One system's input gradients, same layouts; backward_system writes all of them (steps is zeroed
+// and accumulated over the rows). Any pointer may be null: that gradient is not computed.
 template <class S>
 struct SystemGradients {
   S* coeffs;

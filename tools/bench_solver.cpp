@@ -206,36 +206,40 @@ int main(int argc, char** argv) {
                               double(probe.E) * probe.T * (probe.D * probe.K + 1) + (probe.T - 1.0) * probe.D +
                               double(probe.D) * c.P;   // iv: S = 1, n_iv = P
     const double factor_bytes = per_system * 8 * ((c.B + 7) / 8 * 8);
-    Data data = make_data(c);
-    double forward = -1, backward = -1, both = -1;
-    if (factor_bytes < memory_limit && !fused_only) {
-      std::shared_ptr<Factorization<double>> kept;
-      forward = median_ms([&] {
+    try {
+      Data data = make_data(c);
+      double forward = -1, backward = -1, both = -1;
+      if (factor_bytes < memory_limit && !fused_only) {
+        std::shared_ptr<Factorization<double>> kept;
+        forward = median_ms([&] {
+          kept.reset();
+          kept = forward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(), data.eps.data(), true);
+        }, min_seconds, min_runs);
+        backward = median_ms([&] {
+          backward_batch<double>(*kept, data.inputs(), data.u.data(), data.eps.data(), data.grad_u.data(),
+                                 data.grad_eps.data(), data.gradients());
+        }, min_seconds, min_runs);
         kept.reset();
-        kept = forward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(), data.eps.data(), true);
+        both = median_ms([&] {
+          auto factors = forward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(),
+                                               data.eps.data(), true);
+          backward_batch<double>(*factors, data.inputs(), data.u.data(), data.eps.data(),
+                                 data.grad_u.data(), data.grad_eps.data(), data.gradients());
+        }, min_seconds, min_runs);
+      }
+      const double fused = median_ms([&] {
+        forward_backward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(), data.eps.data(),
+                                       data.grad_u.data(), data.grad_eps.data(), data.gradients());
       }, min_seconds, min_runs);
-      backward = median_ms([&] {
-        backward_batch<double>(*kept, data.inputs(), data.u.data(), data.eps.data(), data.grad_u.data(),
-                               data.grad_eps.data(), data.gradients());
-      }, min_seconds, min_runs);
-      kept.reset();
-      both = median_ms([&] {
-        auto factors = forward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(),
-                                             data.eps.data(), true);
-        backward_batch<double>(*factors, data.inputs(), data.u.data(), data.eps.data(),
-                               data.grad_u.data(), data.grad_eps.data(), data.gradients());
-      }, min_seconds, min_runs);
+      const double per_step = 1e6 / (double(c.B) * c.T);
+      auto text = [](double ms) { return ms < 0 ? std::string("skipped") : fmt::format("{:.3f}", ms); };
+      std::printf("%-30s %10s %10s %10s %10.3f %9s %9.1f %11.1f %9.0f\n", c.name().c_str(),
+                  text(forward).c_str(), text(backward).c_str(), text(both).c_str(), fused,
+                  both < 0 ? "-" : fmt::format("{:.1f}", both * per_step).c_str(), fused * per_step,
+                  factor_bytes / (1 << 20), peak_rss_mib());
+    } catch (const std::exception& error) {
+      std::printf("%-30s failed: %s\n", c.name().c_str(), error.what());
     }
-    const double fused = median_ms([&] {
-      forward_backward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(), data.eps.data(),
-                                     data.grad_u.data(), data.grad_eps.data(), data.gradients());
-    }, min_seconds, min_runs);
-    const double per_step = 1e6 / (double(c.B) * c.T);
-    auto text = [](double ms) { return ms < 0 ? std::string("skipped") : fmt::format("{:.3f}", ms); };
-    std::printf("%-30s %10s %10s %10s %10.3f %9s %9.1f %11.1f %9.0f\n", c.name().c_str(),
-                text(forward).c_str(), text(backward).c_str(), text(both).c_str(), fused,
-                both < 0 ? "-" : fmt::format("{:.1f}", both * per_step).c_str(), fused * per_step,
-                factor_bytes / (1 << 20), peak_rss_mib());
     std::fflush(stdout);
   }
   return 0;
