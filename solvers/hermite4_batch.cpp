@@ -201,6 +201,11 @@ void check_inputs_present(const Sizes& z, const void* coeffs, const void* rhs, c
 
 }  // namespace
 
+template <class T>
+std::string invalid_input(const Sizes& z, const BatchInputs<T>& in, std::int64_t b) {
+  return first_bad(z, Counts(z), in, b);
+}
+
 void check_sizes(const Sizes& z, const char* op) {
   MECH_CHECK(z.formulation == Formulation::Hermite4, "{}: hermite4 driver called with another formulation", op);
   MECH_CHECK(z.T >= 2, "{}: expected at least 2 grid points, got T = {}", op, z.T);
@@ -437,7 +442,8 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
                                                               T*, bool);                                     \
   template void backward_batch<T>(const Factorization<T>&, const T*, const BatchGradients<T>&);              \
   template void forward_backward_batch<T>(const Sizes&, std::int64_t, const BatchInputs<T>&, T*, const T*,    \
-                                          const BatchGradients<T>&);
+                                          const BatchGradients<T>&);                                         \
+  template std::string invalid_input<T>(const Sizes&, const BatchInputs<T>&, std::int64_t);
 MECH_HERMITE4_INSTANTIATE(double)
 MECH_HERMITE4_INSTANTIATE(float)
 

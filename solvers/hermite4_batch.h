@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "solvers/hermite4_system.h"
@@ -22,6 +23,10 @@ namespace mech::neurlp_core::hermite4 {
 // system has fewer rows than unknowns (e.g. fewer than P initial values with E = D): M is then
 // singular whatever the values.
 void check_sizes(const Sizes& sizes, const char* op);
+
+// Empty when system b of the batch has finite inputs and positive steps, else the reason.
+template <class T>
+std::string invalid_input(const Sizes& sizes, const BatchInputs<T>& inputs, std::int64_t b);
 
 // The envelope of M_uu for one Sizes.
 class Plan {

@@ -221,103 +221,114 @@ inline FactorStatus forward_system(const Sizes& z, const Envelope& envelope, con
   return status;
 }
 
-// Gradients (all outputs zeroed here, then accumulated; null pointers skipped) given the solution
-// y (n), ubar (n, zero on latent columns) and the factors. v is scratch of n.
+// Zeroes every gradient output (they are accumulated: the stencil spreads a row over five times).
+template <class S>
+inline void zero_gradients(const Sizes& z, const SystemGradients<S>& out) {
+  const std::int64_t coeff_count = std::int64_t(z.E) * z.T * z.D * z.K;
+  if (out.coeffs)
+    for (std::int64_t i = 0; i < coeff_count; ++i) out.coeffs[i] = S{};
+  if (out.rhs)
+    for (int i = 0; i < z.E * z.T; ++i) out.rhs[i] = S{};
+  if (out.iv)
+    for (int i = 0; i < z.S * z.D * z.n_iv; ++i) out.iv[i] = S{};
+  if (out.steps)
+    for (int i = 0; i < (z.T - 1) * z.D; ++i) out.steps[i] = S{};
+}
+
+// The chain rule of the rows owned by time t (see the top of this file), given the solution y and
+// v = M^{-1} ubar on the blocks t and t+1; accumulates into out.
+template <int FD = 0, int FK = 0, class S>
+inline void gradient_rows(const Sizes& z, const SystemInputs<S>& in, int t, Stencil<S>& stencil, Row<S>& row,
+                          const S* y, const S* v, const SystemGradients<S>& out) {
+  const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, L = K + 1, m = D * L, T = z.T;
+  rows_at<true, FD, FK>(z, in, t, stencil, row, [&](const Row<S>& r, RowGroup group) {
+    const int count = r.count;
+    S ay{}, av{};
+    for (int p = 0; p < count; ++p) {
+      ay += r.value[p] * y[r.col[p]];
+      av += r.value[p] * v[r.col[p]];
+    }
+    const S residual = r.rhs - ay;
+    switch (group) {
+      case RowGroup::Equation: {
+        if (out.rhs) out.rhs[r.index] += av * r.weight;
+        if (out.coeffs) {
+          S* dc = out.coeffs + std::int64_t(r.index) * D * K;
+          for (int d = 0; d < D; ++d)
+            for (int k = 0; k < K; ++k) {
+              const int c = t * m + d * L + k;
+              dc[d * K + k] += (residual * v[c] - av * y[c]) * r.weight;
+            }
+        }
+        break;
+      }
+      case RowGroup::Derived: {
+        const int e = r.index / T;
+        S gradient[kMaxRowEntries];   // w_eq G[d,k], k = 0..P+1
+        for (int p = 0; p < m; ++p) {
+          const int c = t * m + p;
+          gradient[p] = (residual * v[c] - av * y[c]) * r.weight;
+        }
+        const S weighted_av = av * r.weight;
+        S dweight[kStencilNodes];
+        for (int j = 0; j < stencil.count; ++j) {
+          const int node = stencil.first + j;
+          const S w = stencil.weight[j];
+          const std::int64_t base = std::int64_t(e * T + node) * D * K;
+          S total = weighted_av * in.rhs[e * T + node];
+          for (int d = 0; d < D; ++d)
+            for (int k = 0; k < K; ++k) {
+              const S g = gradient[d * L + k];
+              if (out.coeffs) out.coeffs[base + d * K + k] += w * g;
+              total += g * in.coeffs[base + d * K + k];
+            }
+          if (out.rhs) out.rhs[e * T + node] += w * weighted_av;
+          dweight[j] = total;
+        }
+        if (out.coeffs) {
+          S* dc = out.coeffs + std::int64_t(e * T + t) * D * K;
+          for (int d = 0; d < D; ++d)
+            for (int k = 1; k <= K; ++k) dc[d * K + k - 1] += gradient[d * L + k];
+        }
+        if (out.steps) {
+          for (int s = 0; s + 1 < stencil.count; ++s) {
+            S total{};
+            for (int j = 0; j < stencil.count; ++j) total += dweight[j] * stencil.dweight[j][s];
+            out.steps[(stencil.first + s) * D] += total;
+          }
+        }
+        break;
+      }
+      case RowGroup::Initial:
+        if (out.iv) out.iv[r.index] += av * r.weight;
+        break;
+      case RowGroup::Step: {
+        if (!out.steps) break;
+        S total{};
+        for (int p = 0; p < count; ++p) total += (residual * v[r.col[p]] - av * y[r.col[p]]) * r.dvalue[p];
+        out.steps[r.index] += total;
+        break;
+      }
+    }
+  });
+}
+
+// Gradients (outputs zeroed, then accumulated; null pointers skipped) given the solution y (n),
+// ubar (n, zero on latent columns) and the factors. v is scratch of n.
 template <int FD = 0, int FK = 0, class S>
 inline void backward_system(const Sizes& z, const Envelope& envelope, const SystemInputs<S>& in, Row<S>& row,
                             const S* env, const S* inverse_diagonal, const S* y, const S* ubar, S* v,
                             const SystemGradients<S>& out) {
-  const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, L = K + 1, m = D * L, T = z.T, n = T * m;
-  const std::int64_t coeff_count = std::int64_t(z.E) * T * D * K;
-  if (out.coeffs)
-    for (std::int64_t i = 0; i < coeff_count; ++i) out.coeffs[i] = S{};
-  if (out.rhs)
-    for (int i = 0; i < z.E * T; ++i) out.rhs[i] = S{};
-  if (out.iv)
-    for (int i = 0; i < z.S * D * z.n_iv; ++i) out.iv[i] = S{};
-  if (out.steps)
-    for (int i = 0; i < (T - 1) * D; ++i) out.steps[i] = S{};
+  const int m = (FD > 0 ? FD : z.D) * ((FK > 0 ? FK : z.K) + 1), T = z.T, n = T * m;
+  zero_gradients(z, out);
   for (int i = 0; i < n; ++i) v[i] = ubar[i];
   forward_substitute(n, envelope, env, inverse_diagonal, v);
   Stencil<S> stencil;
-  auto gradient_rows = [&](int t) {
-    rows_at<true, FD, FK>(z, in, t, stencil, row, [&](const Row<S>& r, RowGroup group) {
-      const int count = r.count;
-      S ay{}, av{};
-      for (int p = 0; p < count; ++p) {
-        ay += r.value[p] * y[r.col[p]];
-        av += r.value[p] * v[r.col[p]];
-      }
-      const S residual = r.rhs - ay;
-      switch (group) {
-        case RowGroup::Equation: {
-          if (out.rhs) out.rhs[r.index] += av * r.weight;
-          if (out.coeffs) {
-            S* dc = out.coeffs + std::int64_t(r.index) * D * K;
-            for (int d = 0; d < D; ++d)
-              for (int k = 0; k < K; ++k) {
-                const int c = t * m + d * L + k;
-                dc[d * K + k] += (residual * v[c] - av * y[c]) * r.weight;
-              }
-          }
-          break;
-        }
-        case RowGroup::Derived: {
-          const int e = r.index / T;
-          S gradient[kMaxRowEntries];   // w_eq G[d,k], k = 0..P+1
-          for (int p = 0; p < m; ++p) {
-            const int c = t * m + p;
-            gradient[p] = (residual * v[c] - av * y[c]) * r.weight;
-          }
-          const S weighted_av = av * r.weight;
-          S dweight[kStencilNodes];
-          for (int j = 0; j < stencil.count; ++j) {
-            const int node = stencil.first + j;
-            const S w = stencil.weight[j];
-            const std::int64_t base = std::int64_t(e * T + node) * D * K;
-            S total = weighted_av * in.rhs[e * T + node];
-            for (int d = 0; d < D; ++d)
-              for (int k = 0; k < K; ++k) {
-                const S g = gradient[d * L + k];
-                if (out.coeffs) out.coeffs[base + d * K + k] += w * g;
-                total += g * in.coeffs[base + d * K + k];
-              }
-            if (out.rhs) out.rhs[e * T + node] += w * weighted_av;
-            dweight[j] = total;
-          }
-          if (out.coeffs) {
-            S* dc = out.coeffs + std::int64_t(e * T + t) * D * K;
-            for (int d = 0; d < D; ++d)
-              for (int k = 1; k <= K; ++k) dc[d * K + k - 1] += gradient[d * L + k];
-          }
-          if (out.steps) {
-            for (int s = 0; s + 1 < stencil.count; ++s) {
-              S total{};
-              for (int j = 0; j < stencil.count; ++j) total += dweight[j] * stencil.dweight[j][s];
-              out.steps[(stencil.first + s) * D] += total;
-            }
-          }
-          break;
-        }
-        case RowGroup::Initial:
-          if (out.iv) out.iv[r.index] += av * r.weight;
-          break;
-        case RowGroup::Step: {
-          if (!out.steps) break;
-          S total{};
-          for (int p = 0; p < count; ++p)
-            total += (residual * v[r.col[p]] - av * y[r.col[p]]) * r.dvalue[p];
-          out.steps[r.index] += total;
-          break;
-        }
-      }
-    });
-  };
   // Rows of time t touch blocks t and t+1, which are final in v once the back substitution has
   // passed block t: the gradient rows follow it in the same reverse sweep.
   for (int t = T - 1; t >= 0; --t) {
     back_substitute_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal, v);
-    gradient_rows(t);
+    gradient_rows<FD, FK>(z, in, t, stencil, row, y, v, out);
   }
 }
 
