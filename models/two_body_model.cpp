@@ -108,9 +108,11 @@ Tensor TwoBodyModel::rollout(const Tensor& window_in, std::int64_t steps) {
 
 Tensor TwoBodyModel::loss(const Tensor& window, const Tensor& future) {
   check_states("TwoBodyModel::loss", future, "future");
-  MECH_CHECK(future.size(1) == options_.segment, "TwoBodyModel::loss: future has {} states, expected {}",
-             future.size(1), options_.segment);
-  return mse_loss(predict_segment(window), future.to(DType::Float64));
+  MECH_CHECK(future.size(1) >= 1 && future.size(0) == window.size(0),
+             "TwoBodyModel::loss: future has shape {} for a window of shape {}, expected (B, n >= 1, 8) with the "
+             "window's B",
+             shape_str(future.shape()), shape_str(window.shape()));
+  return mse_loss(rollout(window, future.size(1)), future.to(DType::Float64));
 }
 
 std::vector<double> position_error_by_step(const Tensor& prediction, const Tensor& truth) {

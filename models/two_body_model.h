@@ -40,7 +40,8 @@ class TwoBodyModel : public nn::Module {
   Tensor predict_segment(const Tensor& window);
   // Rolls forward autoregressively: `steps` states after the window (B, steps, 8).
   Tensor rollout(const Tensor& window, std::int64_t steps);
-  // Mean squared error of one predicted segment against `future` (B, segment, 8): positions and
+  // Mean squared error of the rollout against `future` (B, n, 8), any n >= 1 (n = segment: one
+  // solve; longer: the model is trained on its own predictions, as it is used); positions and
   // velocities weigh alike.
   Tensor loss(const Tensor& window, const Tensor& future);
 

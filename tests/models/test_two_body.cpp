@@ -151,7 +151,7 @@ TEST(TwoBodyModel, RejectsWrongShapes) {
   } catch (const Error& error) {
     EXPECT_NE(std::string(error.what()).find("[2, 5, 7]"), std::string::npos) << error.what();
   }
-  EXPECT_THROW(model.loss(zeros({2, 5, 8}), zeros({2, 3, 8})), Error);
+  EXPECT_THROW(model.loss(zeros({2, 5, 8}), zeros({3, 2, 8})), Error);
   EXPECT_THROW(model.rollout(zeros({2, 5, 8}), 0), Error);
   EXPECT_THROW(position_error_by_step(zeros({1, 2, 8}), zeros({1, 3, 8})), Error);
 }
