@@ -2,6 +2,7 @@
 // observed order against exact solutions (constant and time-varying coefficients, uniform and
 // non-uniform grids, P = 1..3), its banded solve against a dense least-squares reference, its
 // gradients against central finite differences, and its failures on singular systems.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -186,7 +187,7 @@ TEST(Hermite4Accuracy, DampedOscillatorAtHOneHundredth) {
   const double error = oscillator_error(solve(p), 0.01);
   // Acceptance: <= 1e-7 (DESIGN.md 3b measured about 5e-9 while planning).
   EXPECT_LE(error, 1e-7);
-  RecordProperty("max_error_h0.01", std::to_string(error));
+  RecordProperty("max_error_h0.01", fmt::format("{:.3e}", error));
 }
 
 TEST(Hermite4Accuracy, FourthOrderForOrdersOneToThree) {
@@ -416,7 +417,7 @@ TEST(Hermite4Direct, Float32OnTheDampedOscillator) {
   const double error = oscillator_error(u, 0.01);
   // Acceptance: <= 1e-4 (DESIGN.md 3b: about 1e-5).
   EXPECT_LE(error, 1e-4);
-  RecordProperty("float32_direct_error", std::to_string(error));
+  RecordProperty("float32_direct_error", fmt::format("{:.3e}", error));
 }
 
 TEST(Hermite4Direct, MixedPrecisionReachesFloat64Accuracy) {
@@ -436,8 +437,8 @@ TEST(Hermite4Direct, MixedPrecisionReachesFloat64Accuracy) {
   EXPECT_LE(difference, 1e-11);
   EXPECT_GT(unrefined_difference, 100 * difference);   // the refinement is what gets there
   EXPECT_LE(oscillator_error(mixed, 0.01), 1e-7);
-  RecordProperty("mixed_vs_direct64", std::to_string(difference));
-  RecordProperty("float32_vs_direct64", std::to_string(unrefined_difference));
+  RecordProperty("mixed_vs_direct64", fmt::format("{:.3e}", difference));
+  RecordProperty("float32_vs_direct64", fmt::format("{:.3e}", unrefined_difference));
 }
 
 TEST(Hermite4Direct, Float64DirectMatchesNormalEquationsWithGradients) {
