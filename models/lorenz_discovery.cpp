@@ -15,6 +15,7 @@ namespace mech::models {
 namespace {
 
 constexpr std::int64_t kDims = 3;
+constexpr double kGramRidge = 1e-6;  // relative to the unit diagonal of the scaled Gram matrix
 const TensorOptions kFloat64 = TensorOptions().dtype(DType::Float64);
 
 void check_samples(const char* op, const std::vector<double>& samples) {
@@ -40,6 +41,16 @@ Tensor make_windows(const std::vector<double>& samples, std::int64_t window) {
   return from_vector(values, {batches, window, kDims}, kFloat64);
 }
 
+Tensor window_indices(std::int64_t samples, std::int64_t window) {
+  MECH_CHECK(window >= 3 && window <= samples, "window_indices: expected 3 <= window <= N = {}, got window {}", samples,
+             window);
+  const std::int64_t batches = (samples - 1) / (window - 1);
+  std::vector<std::int64_t> index(static_cast<size_t>(batches * window));
+  for (std::int64_t b = 0; b < batches; ++b)
+    for (std::int64_t t = 0; t < window; ++t) index[static_cast<size_t>(b * window + t)] = b * (window - 1) + t;
+  return from_vector(index, {batches * window}, TensorOptions().dtype(DType::Int64));
+}
+
 LorenzDiscovery::LorenzDiscovery(const std::vector<double>& observed, double dt, const LorenzDiscoveryOptions& options,
                                  Generator* generator)
     : Module("LorenzDiscovery"), options_(options), dt_(dt), library_({"x", "y", "z"}, 2) {
@@ -49,7 +60,9 @@ LorenzDiscovery::LorenzDiscovery(const std::vector<double>& observed, double dt,
   MECH_CHECK(options.state_kernel >= 1 && options.state_kernel % 2 == 1 && options.state_hidden >= 1,
              "{}: expected an odd state_kernel and state_hidden >= 1, got kernel {} and hidden {}", kOp,
              options.state_kernel, options.state_hidden);
-  MECH_CHECK(options.state_weight >= 0, "{}: expected state_weight >= 0, got {}", kOp, options.state_weight);
+  MECH_CHECK(options.state_weight >= 0 && options.consistency_weight >= 0,
+             "{}: expected state_weight >= 0 and consistency_weight >= 0, got {} and {}", kOp, options.state_weight,
+             options.consistency_weight);
   const size_t count = observed.size() / kDims, terms = library_.term_count();
   MECH_CHECK(count >= 11, "{}: expected at least 11 samples, got {}", kOp, count);
 
@@ -125,13 +138,13 @@ LorenzDiscovery::LorenzDiscovery(const std::vector<double>& observed, double dt,
                                                                             .alpha(options.alpha)));
 }
 
-Tensor LorenzDiscovery::state(const Tensor& windows) {
-  MECH_CHECK(windows.dim() == 3 && windows.size(2) == kDims && windows.size(1) >= 2,
-             "LorenzDiscovery::state: expected windows of shape (B, T, 3), got {}", shape_str(windows.shape()));
-  // The network sees each window in standard units, as (B, 3, T) channels.
-  Tensor normalized = ((windows - center_) / spread_).permute({0, 2, 1});
-  Tensor correction = state_out_->forward(tanh(state_in_->forward(normalized)));
-  return windows + correction.permute({0, 2, 1}) * spread_;
+Tensor LorenzDiscovery::state(const Tensor& trajectory) {
+  MECH_CHECK(trajectory.dim() == 2 && trajectory.size(1) == kDims && trajectory.size(0) >= 2,
+             "LorenzDiscovery::state: expected a trajectory of shape (N, 3), got {}", shape_str(trajectory.shape()));
+  // The network sees the trajectory in standard units, as one (1, 3, N) sequence.
+  Tensor normalized = ((trajectory - center_) / spread_).t().unsqueeze(0);
+  Tensor correction = state_out_->forward(tanh(state_in_->forward(normalized))).squeeze(0).t();
+  return trajectory + correction * spread_;
 }
 
 Tensor LorenzDiscovery::scaled_library(const Tensor& states) const {
@@ -160,27 +173,40 @@ Tensor corrected_rhs(const Tensor& rhs) {
   return rhs - cat({first, inside, last}, 2) / 12.0;
 }
 
-LorenzLosses LorenzDiscovery::forward_loss(const Tensor& windows) {
-  MECH_CHECK(windows.dim() == 3 && windows.size(1) == options_.window && windows.size(2) == kDims,
-             "LorenzDiscovery::forward_loss: expected windows of shape (B, {}, 3), got {}", options_.window,
-             shape_str(windows.shape()));
-  const std::int64_t B = windows.size(0), T = windows.size(1);
-  Tensor s = state(windows);
+LorenzLosses LorenzDiscovery::forward_loss(const Tensor& trajectory, double ridge_weight, bool use_state_network) {
+  MECH_CHECK(trajectory.dim() == 2 && trajectory.size(1) == kDims && trajectory.size(0) >= options_.window,
+             "LorenzDiscovery::forward_loss: expected a trajectory of shape (N, 3) with N >= window = {}, got {}",
+             options_.window, shape_str(trajectory.shape()));
+  const std::int64_t T = options_.window;
+  Tensor index = window_indices(trajectory.size(0), T);
+  const std::int64_t B = index.size(0) / T;
+  Tensor s = use_state_network ? state(trajectory) : trajectory;
+  Tensor observed = index_select(trajectory, 0, index).reshape({B, T, kDims});
+  Tensor estimated = index_select(s, 0, index).reshape({B, T, kDims});
   // r_e(t) = (Theta(s(t)) xi)_e in the data's units: (B, T, 3) -> (B, E, T).
-  Tensor rhs = (matmul(scaled_library(s), scaled_xi()) * output_scale_).permute({0, 2, 1});
+  Tensor rhs = (matmul(scaled_library(estimated), scaled_xi()) * output_scale_).permute({0, 2, 1});
   if (options_.formulation == Formulation::Scalable && options_.corrected_quadrature) rhs = corrected_rhs(rhs);
-  Tensor iv = s.select(1, 0).reshape({B, 1, kDims, 1});
+  Tensor iv = estimated.select(1, 0).reshape({B, 1, kDims, 1});
   Tensor coefficients = unit_coefficients_.unsqueeze(0).expand({B, kDims, kDims, 2});
   Tensor steps = full({B, T - 1, kDims}, dt_, kFloat64);
-  MechanisticSolution solution = block_->forward_with_steps(coefficients, rhs, iv, steps);
+  Tensor u = block_->forward_with_steps(coefficients, rhs, iv, steps).value();
 
   Tensor variance = spread_ * spread_;
-  Tensor solution_loss = mean((solution.value() - windows) * (solution.value() - windows) / variance);
-  Tensor state_loss = mean((s - windows) * (s - windows) / variance);
+  auto misfit = [&](const Tensor& a, const Tensor& b) { return mean((a - b) * (a - b) / variance); };
+  Tensor solution_loss = misfit(u, observed);
+  Tensor state_loss = misfit(s, trajectory);
+  Tensor consistency_loss = misfit(u, estimated);
   LorenzLosses losses;
-  losses.total = solution_loss + state_loss * options_.state_weight;
+  losses.total = solution_loss + state_loss * options_.state_weight + consistency_loss * options_.consistency_weight;
   losses.solution = solution_loss.item();
   losses.state = state_loss.item();
+  losses.consistency = consistency_loss.item();
+  if (ridge_weight > 0) {
+    Tensor xi = scaled_xi();
+    Tensor ridge = (xi * xi).sum() * ridge_weight;
+    losses.total = losses.total + ridge;
+    losses.ridge = ridge.item();
+  }
   return losses;
 }
 
@@ -226,8 +252,10 @@ void LorenzDiscovery::update_preconditioner() {
     for (size_t i = 0; i < n; ++i) {
       for (size_t j = 0; j <= i; ++j) {
         double sum = gram[active[i] * terms + active[j]];
-        // A tiny ridge keeps an (almost) collinear active set factorable; it barely changes P.
-        if (i == j) sum += 1e-12;
+        // A small ridge keeps an (almost) collinear active set factorable and caps P at 1/sqrt(ridge):
+        // on a trajectory that settles onto a fixed point (rho 20) the Gram matrix is nearly singular,
+        // and an unbounded P turned Adam's unit-size steps in w into huge jumps of xi.
+        if (i == j) sum += kGramRidge;
         for (size_t k = 0; k < j; ++k) sum -= factor[i * n + k] * factor[j * n + k];
         if (i == j) {
           MECH_CHECK(sum > 0, "LorenzDiscovery: the Gram matrix of the active library terms of output {} is singular", d);
@@ -315,6 +343,12 @@ std::vector<Tensor> LorenzDiscovery::state_parameters() const {
 double LorenzSchedule::lr_at(long epoch) const {
   if (epochs <= 1) return lr;
   return lr * std::pow(final_lr_fraction, static_cast<double>(epoch) / static_cast<double>(epochs - 1));
+}
+
+long LorenzSchedule::last_prune() const {
+  for (long epoch = epochs - 1; epoch >= 0; --epoch)
+    if (prune_after(epoch)) return epoch;
+  return -1;
 }
 
 bool LorenzSchedule::prune_after(long epoch) const {

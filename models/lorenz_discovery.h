@@ -1,14 +1,16 @@
 // Lorenz equation discovery with a Mechanistic Block (DESIGN.md section 4): the model and the
 // pieces of its training loop that the mech-lorenz driver and the tests share.
 //
-// The trajectory is cut into windows of T samples that share their end points. Per window:
-//   s     = x + c(x)                     a state network (two Conv1d layers over the window) adds a
-//                                        correction to the observed window x; it starts at zero, so
-//                                        with clean data s ~ x
+// A state network (two Conv1d layers along time, run over the whole observed trajectory x so
+// that no window has a padded edge) adds a correction to x: s = x + c(x). The correction starts
+// at exactly zero, so with clean data s ~ x; with noisy data the loss below makes it a smoother.
+// The trajectory is then cut into windows of T samples that share their end points. Per window:
 //   r(t)  = Theta(s(t)) xi                the degree-2 polynomial library (1,x,y,z,xx,...,zz) times
 //                                        the learned coefficients, masked by the pruning mask
 //   u' = r, u(0) = s(0)                   per dimension (order 1, E = D = 3), solved by NeuRLP
-//   loss  = |u - x|^2 + state_weight |s - x|^2    per coordinate, in units of its variance
+//   loss  = |u - x|^2 + state_weight |s - x|^2 + consistency_weight |u - s|^2
+// per coordinate, in units of its variance. The last term is what makes s smooth: with s = x the
+// noise of x enters |u - s|^2 (u is an integral, smooth), with s = the true path it does not.
 // xi is learned in scaled units: each library column is divided by its RMS over the data and each
 // output by the RMS of its derivative, so every active Lorenz term is O(1) whatever the system's
 // parameters, and one threshold (on |scaled xi|) means "contributes less than this fraction of the
@@ -40,6 +42,7 @@ struct LorenzDiscoveryOptions {
   std::int64_t state_hidden = 16;    // channels of the state network
   std::int64_t state_kernel = 5;     // odd Conv1d kernel width of the state network
   double state_weight = 1.0;         // weight of |s - x|^2 against |u - x|^2
+  double consistency_weight = 1.0;   // weight of |u - s|^2
   Formulation formulation = Formulation::Scalable;
   double gamma = 0.5, alpha = 0.1;
   // Scalable only: hand NeuRLP r - (1/12) D2 r instead of r (D2: second difference along the
@@ -54,14 +57,22 @@ struct LorenzDiscoveryOptions {
 // Samples (N, 3) row-major cut into windows of T points with stride T-1 (neighbours share an end
 // point); trailing samples that do not fill a window are dropped. Returns (B, T, 3) float64.
 Tensor make_windows(const std::vector<double>& samples, std::int64_t window);
+// The sample index of every window point, int64 (B*T): window b covers b(T-1) .. b(T-1)+T-1.
+Tensor window_indices(std::int64_t samples, std::int64_t window);
 
 // r - (1/12) D2 r along the last dimension of (B, E, T), T >= 4 (see corrected_quadrature).
 Tensor corrected_rhs(const Tensor& rhs);
 
 struct LorenzLosses {
-  Tensor total;           // scalar, differentiable
-  double solution = 0.0;  // mean |u - x|^2 / var
-  double state = 0.0;     // mean |s - x|^2 / var
+  Tensor total;              // scalar, differentiable
+  double solution = 0.0;     // mean |u - x|^2 / var
+  double state = 0.0;        // mean |s - x|^2 / var
+  double consistency = 0.0;  // mean |u - s|^2 / var
+  double ridge = 0.0;        // ridge_weight * sum of squared scaled coefficients
+  // The weighted sum, as a number.
+  double value(const LorenzDiscoveryOptions& options) const {
+    return solution + options.state_weight * state + options.consistency_weight * consistency + ridge;
+  }
 };
 
 class LorenzDiscovery : public nn::Module {
@@ -71,10 +82,17 @@ class LorenzDiscovery : public nn::Module {
   LorenzDiscovery(const std::vector<double>& observed, double dt, const LorenzDiscoveryOptions& options,
                   Generator* generator = nullptr);
 
-  // windows: (B, T, 3) from make_windows with T = options.window.
-  LorenzLosses forward_loss(const Tensor& windows);
-  // The state estimate s for windows (B, T, 3).
-  Tensor state(const Tensor& windows);
+  // trajectory: the observed samples (N, 3), float64, at spacing dt. ridge_weight adds
+  // ridge_weight * |scaled xi|^2: on the attractor 1, z, xx, xy, yy, zz are nearly linearly
+  // dependent, so noise moves the fit freely along that combination (measured at 5% noise: strays
+  // of 1 and z in dy/dt cancelling each other, each above any safe threshold); the ridge pins those
+  // directions near zero so thresholding can remove them. The schedule drops it for the final
+  // cycle, so the kept terms are fitted without its bias.
+  // use_state_network false takes s = x (the network is skipped and gets no gradient): the
+  // schedule does that while it prunes, so the network cannot bend s toward a not-yet-fitted xi.
+  LorenzLosses forward_loss(const Tensor& trajectory, double ridge_weight = 0.0, bool use_state_network = true);
+  // The state estimate s for a trajectory (N, 3).
+  Tensor state(const Tensor& trajectory);
   // Theta(s) with columns divided by their scale: (..., 3) -> (..., 10).
   Tensor scaled_library(const Tensor& states) const;
 
@@ -131,6 +149,12 @@ struct LorenzSchedule {
 
   double lr_at(long epoch) const;
   bool prune_after(long epoch) const;
+  // The last epoch after which pruning happens (-1 if never).
+  long last_prune() const;
+  // ridge for epochs up to the last pruning, 0 after it (the final, unbiased fit).
+  double ridge_at(long epoch, double ridge) const { return epoch <= last_prune() ? ridge : 0.0; }
+  // The state network trains only after the last pruning (before it, s = x).
+  bool state_network_at(long epoch) const { return epoch > last_prune(); }
 };
 
 }  // namespace mech::models

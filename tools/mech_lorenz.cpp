@@ -5,7 +5,7 @@
 // cycles coefficients below a threshold are pruned for good. models/lorenz_discovery.h has the
 // model. Prints the discovered equations beside the truth and writes to --out-dir:
 //   coefficients.csv   term,dx,dy,dz with rows 1,x,y,z,xx,xy,xz,yy,yz,zz
-//   loss.csv           epoch,loss,solution_loss,state_loss,lr,active_terms
+//   loss.csv           epoch,loss,solution_loss,state_loss,consistency_loss,lr,active_terms
 //   summary.txt        scores against the truth (the same keys as mech-sindy's)
 //   trajectory.svg     the true trajectory against the discovered system from the same start
 //   model.safetensors  a checkpoint (model, optimizer, step) that --resume continues from
@@ -50,12 +50,15 @@ struct Options {
   std::string formulation = "scalable";
   long window = LorenzDiscoveryOptions{}.window;
   double threshold = 0.05;
+  double ridge = 0.0;
   double lr = LorenzSchedule{}.lr;
   double final_lr_fraction = LorenzSchedule{}.final_lr_fraction;
   long prune_start = LorenzSchedule{}.prune_start;
   long prune_every = LorenzSchedule{}.prune_every;
   double state_weight = LorenzDiscoveryOptions{}.state_weight;
   long state_hidden = LorenzDiscoveryOptions{}.state_hidden;
+  long state_kernel = LorenzDiscoveryOptions{}.state_kernel;
+  double consistency_weight = LorenzDiscoveryOptions{}.consistency_weight;
   double gamma = 0.5, alpha = 0.1;
   long checkpoint_every = 500;
   std::string resume;
@@ -116,7 +119,7 @@ void write_picture(const std::string& path, const LorenzData& data, const Trajec
 // The header and the rows of an earlier run's loss.csv for epochs before `epoch` (a resumed run
 // appends to them); just the header when there is no such file.
 std::string loss_rows_before(const std::filesystem::path& path, long epoch) {
-  std::string kept = "epoch,loss,solution_loss,state_loss,lr,active_terms\n";
+  std::string kept = "epoch,loss,solution_loss,state_loss,consistency_loss,lr,active_terms\n";
   std::ifstream file(path);
   std::string line;
   if (!std::getline(file, line)) return kept;
@@ -150,13 +153,17 @@ int run(const Options& options) {
   model_options.window = options.window;
   model_options.state_weight = options.state_weight;
   model_options.state_hidden = options.state_hidden;
+  model_options.state_kernel = options.state_kernel;
+  model_options.consistency_weight = options.consistency_weight;
   model_options.formulation = mech::parse_formulation(options.formulation);
   model_options.gamma = options.gamma;
   model_options.corrected_quadrature = !options.plain_quadrature;
   model_options.alpha = options.alpha;
   mech::Generator generator(options.seed);
   auto model = std::make_shared<LorenzDiscovery>(data.noisy, options.dt, model_options, &generator);
-  mech::Tensor windows = make_windows(data.noisy, options.window);
+  const auto samples = static_cast<std::int64_t>(data.times.size());
+  mech::Tensor trajectory = mech::from_vector(data.noisy, {samples, 3});
+  const std::int64_t window_count = (samples - 1) / (options.window - 1);
 
   LorenzSchedule schedule;
   schedule.epochs = options.epochs;
@@ -176,7 +183,7 @@ int run(const Options& options) {
   state.model = model.get();
   state.optimizer = optimizer.get();
   state.generator = &generator;
-  std::string loss_log = "epoch,loss,solution_loss,state_loss,lr,active_terms\n";
+  std::string loss_log = "epoch,loss,solution_loss,state_loss,consistency_loss,lr,active_terms\n";
   long first_epoch = 0;
   if (!options.resume.empty()) {
     mech::nn::load_checkpoint(options.resume, state);
@@ -199,7 +206,7 @@ int run(const Options& options) {
     std::printf("mech-lorenz: Lorenz sigma=%g rho=%g beta=%g, %zu samples at dt=%g, noise %g; %lld windows of %ld, "
                 "%s, %ld epochs\n",
                 options.sigma, options.rho, options.beta, data.times.size(), options.dt, options.noise,
-                static_cast<long long>(windows.size(0)), options.window, options.formulation.c_str(), options.epochs);
+                static_cast<long long>(window_count), options.window, options.formulation.c_str(), options.epochs);
   mech::tools::ProgressBar bar(options.epochs, "train", stderr,
                                options.quiet ? mech::tools::ProgressBar::Mode::Lines : mech::tools::ProgressBar::Mode::Auto);
   if (options.quiet) bar.set_min_interval(1e9);
@@ -207,18 +214,19 @@ int run(const Options& options) {
   for (long epoch = first_epoch; epoch < last_epoch; ++epoch) {
     optimizer->set_lr(schedule.lr_at(epoch));
     optimizer->zero_grad();
-    LorenzLosses losses = model->forward_loss(windows);
+    LorenzLosses losses =
+        model->forward_loss(trajectory, schedule.ridge_at(epoch, options.ridge), schedule.state_network_at(epoch));
     losses.total.backward();
     optimizer->step();
     model->apply_mask();
-    double total = losses.solution + options.state_weight * losses.state;
+    double total = losses.value(model->options());
     if (!std::isfinite(total)) throw mech::Error(fmt::format("training diverged at epoch {} (loss {})", epoch, total));
     if (schedule.prune_after(epoch) && model->prune(options.threshold) > 0) {
       optimizer = make_optimizer();
       state.optimizer = optimizer.get();
     }
-    loss_log += fmt::format("{},{:.10g},{:.10g},{:.10g},{:.6g},{}\n", epoch, total, losses.solution, losses.state,
-                            schedule.lr_at(epoch), model->active_terms());
+    loss_log += fmt::format("{},{:.10g},{:.10g},{:.10g},{:.10g},{:.6g},{}\n", epoch, total, losses.solution,
+                            losses.state, losses.consistency, schedule.lr_at(epoch), model->active_terms());
     bar.update(epoch + 1, total, fmt::format("{} terms", model->active_terms()));
     if (options.checkpoint_every > 0 && (epoch + 1) % options.checkpoint_every == 0 && epoch + 1 < options.epochs)
       save(epoch + 1);
@@ -282,12 +290,16 @@ int main(int argc, char** argv) {
   cli.add("window", &options.window, "grid points per window solved by NeuRLP");
   cli.add("threshold", &options.threshold,
           "prune coefficients whose scaled size (fraction of the derivative's RMS) is below this");
+  cli.add("ridge", &options.ridge,
+          "weight of |scaled xi|^2 until the last pruning (keeps nearly collinear terms from absorbing noise)");
   cli.add("lr", &options.lr, "initial Adam learning rate");
   cli.add("final-lr-fraction", &options.final_lr_fraction, "learning rate at the end, as a fraction of --lr");
   cli.add("prune-start", &options.prune_start, "first epoch after which small coefficients are pruned");
   cli.add("prune-every", &options.prune_every, "epochs between pruning steps");
   cli.add("state-weight", &options.state_weight, "weight of |s - x|^2 in the loss");
   cli.add("state-hidden", &options.state_hidden, "channels of the state network");
+  cli.add("state-kernel", &options.state_kernel, "kernel width of the state network's two Conv1d layers (odd)");
+  cli.add("consistency-weight", &options.consistency_weight, "weight of |u - s|^2 in the loss");
   cli.add("plain-quadrature", &options.plain_quadrature,
           "scalable: hand NeuRLP Theta(s) xi itself instead of its fourth-order corrected form");
   cli.add("gamma", &options.gamma, "NeuRLP gamma (mnn)");
@@ -308,6 +320,7 @@ int main(int argc, char** argv) {
   if (options.window < 4 || options.window > options.length)
     cli.fail(fmt::format("--window {} must be in [4, --length]", options.window));
   if (!(options.threshold >= 0)) cli.fail(fmt::format("--threshold {} must be non-negative", options.threshold));
+  if (!(options.ridge >= 0)) cli.fail(fmt::format("--ridge {} must be non-negative", options.ridge));
   if (!(options.lr > 0)) cli.fail(fmt::format("--lr {} must be positive", options.lr));
   if (!(options.final_lr_fraction > 0) || options.final_lr_fraction > 1)
     cli.fail(fmt::format("--final-lr-fraction {} must be in (0, 1]", options.final_lr_fraction));
@@ -315,6 +328,10 @@ int main(int argc, char** argv) {
     cli.fail(fmt::format("--prune-start {} and --prune-every {} must be >= 0", options.prune_start, options.prune_every));
   if (!(options.state_weight >= 0)) cli.fail(fmt::format("--state-weight {} must be >= 0", options.state_weight));
   if (options.state_hidden < 1) cli.fail(fmt::format("--state-hidden {} must be >= 1", options.state_hidden));
+  if (options.state_kernel < 1 || options.state_kernel % 2 == 0)
+    cli.fail(fmt::format("--state-kernel {} must be odd and positive", options.state_kernel));
+  if (!(options.consistency_weight >= 0))
+    cli.fail(fmt::format("--consistency-weight {} must be >= 0", options.consistency_weight));
   if (!(options.gamma >= 0) || !(options.alpha >= 0))
     cli.fail(fmt::format("--gamma {} and --alpha {} must be >= 0", options.gamma, options.alpha));
   if (options.stop_at < 0) cli.fail(fmt::format("--stop-at {} must be >= 0", options.stop_at));
