@@ -1,0 +1,104 @@
+// Tests of the mech-convergence driver, run as a program: bad options exit 2, --help exits 0, and a
+// short run (h = 0.1, 0.05, 0.02, 0.01) writes a CSV with every problem x method x step whose
+// numbers show the orders the formulations are known for (hermite4 and RK4 fourth order, scalable
+// second order) and an SVG plot.
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace mech::convergence_tool_test {
+namespace {
+
+struct ProgramRun {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+const std::filesystem::path kDirectory = std::filesystem::temp_directory_path() / "mech_test_convergence";
+
+ProgramRun run(const std::string& arguments) {
+  std::filesystem::create_directories(kDirectory);
+  const std::string command = std::string(MECH_BIN_DIR) + "/mech-convergence " + arguments + " >" +
+                              (kDirectory / "out").string() + " 2>" + (kDirectory / "err").string();
+  const int raw = std::system(command.c_str());
+  ProgramRun result;
+  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  result.out = read_text(kDirectory / "out");
+  result.err = read_text(kDirectory / "err");
+  return result;
+}
+
+TEST(MechConvergence, BadOptionsExitTwo) {
+  EXPECT_EQ(run("--no-such-option").status, 2);
+  EXPECT_EQ(run("--h-min 0.5 --h-max 0.1").status, 2);
+  EXPECT_EQ(run("--gamma-alpha -1").status, 2);
+  EXPECT_EQ(run("--h-min abc").status, 2);
+}
+
+TEST(MechConvergence, HelpListsOptions) {
+  const ProgramRun help = run("--help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("--h-max"), std::string::npos) << help.out;
+}
+
+TEST(MechConvergence, ShortRunWritesCsvAndPlotWithExpectedOrders) {
+  const std::filesystem::path out = kDirectory / "run";
+  std::filesystem::remove_all(out);
+  const ProgramRun result = run("--h-max 0.1 --h-min 0.01 --out " + out.string());
+  ASSERT_EQ(result.status, 0) << result.err;
+  std::ifstream csv(out / "convergence.csv");
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "problem,method,h,T,max_error");
+  // error[problem/method][h]
+  std::map<std::string, std::map<double, double>> error;
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    std::stringstream cells(line);
+    std::string problem, method, h, T, value;
+    std::getline(cells, problem, ',');
+    std::getline(cells, method, ',');
+    std::getline(cells, h, ',');
+    std::getline(cells, T, ',');
+    std::getline(cells, value, ',');
+    error[problem + "/" + method][std::stod(h)] = std::stod(value);
+    ++rows;
+  }
+  EXPECT_EQ(rows, 3 * 5 * 4);   // problems x methods x steps
+  for (const std::string problem : {"oscillator", "airy", "third"}) {
+    for (const std::string method : {"hermite4", "hermite4-direct", "rk4"}) {
+      const auto& series = error[problem + "/" + method];
+      ASSERT_EQ(series.size(), 4u) << problem << " " << method;
+      const double order = std::log10(series.at(0.1) / series.at(0.01));
+      EXPECT_NEAR(order, 4.0, 0.3) << problem << " " << method;
+    }
+    // hermite4 beats RK4 on the same grid (DESIGN.md 3b)
+    EXPECT_LT(error[problem + "/hermite4"].at(0.01), error[problem + "/rk4"].at(0.01)) << problem;
+  }
+  const double scalable_order =
+      std::log10(error["oscillator/scalable"].at(0.1) / error["oscillator/scalable"].at(0.01));
+  EXPECT_NEAR(scalable_order, 2.0, 0.3);
+  const std::string svg = read_text(out / "convergence.svg");
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("hermite4"), std::string::npos);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mech::convergence_tool_test
