@@ -69,6 +69,13 @@ LogisticInference LogisticModel::infer(const Tensor& observed) {
              options_.length);
   const Tensor s = observed.to(DType::Float64);
   const std::int64_t count = s.size(0), length = options_.length;
+  // The encoder and the loss measure each curve in units of its last sample.
+  const std::vector<double> last_samples = s.select(1, length - 1).to_vector<double>();
+  for (size_t i = 0; i < last_samples.size(); ++i)
+    MECH_CHECK(last_samples[i] > 0.0,
+               "LogisticModel: trajectory {} of {} ends at {}, expected a positive last sample (curves are "
+               "measured in units of it)",
+               i, last_samples.size(), last_samples[i]);
   const Tensor raw = encode(s);
   LogisticInference out;
   out.rate = exp(raw.select(1, 0));

@@ -46,7 +46,7 @@ class LogisticModel : public nn::Module {
  public:
   explicit LogisticModel(const LogisticModelOptions& options = {}, Generator* generator = nullptr);
 
-  // trajectories (N, T) in float32 or float64; results in float64.
+  // trajectories (N, T) in float32 or float64, each ending at a positive value; results in float64.
   LogisticInference infer(const Tensor& trajectories);
   // Mean squared error between the solution and the observed trajectories, each divided by its
   // last sample.

@@ -160,6 +160,7 @@ TEST(LogisticModel, RejectsWrongShapes) {
   } catch (const Error& error) {
     EXPECT_NE(std::string(error.what()).find("[4, 99]"), std::string::npos) << error.what();
   }
+  EXPECT_THROW(model.infer(zeros({2, 100})), Error);  // no positive last sample to measure in
   EXPECT_THROW(mean_relative_error({1.0, 2.0}, {1.0}), Error);
   LogisticModelOptions options;
   options.length = 4;
