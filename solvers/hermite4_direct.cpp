@@ -68,19 +68,19 @@ void lu_solve_transposed(int m, const S* lu, const int* pivot, S* x) {
 
 // ---- block rows -------------------------------------------------------------------------------
 
-// Calls place(block_row, local_row, row) for every row owned by time t: equation, derived and
-// initial rows go to block row t, the step rows t -> t+1 to block row t+1 (see the header).
-template <class R, class Place>
+// Calls place(block_row, local_row, row, group) for every row owned by time t: equation, derived
+// and initial rows go to block row t, the step rows t -> t+1 to block row t+1 (see the header).
+template <bool Derivatives = false, class R, class Place>
 void block_rows(const Sizes& z, const SystemInputs<R>& in, int t, Stencil<R>& stencil, Row<R>& row, Place&& place) {
   const int D = z.D, P = z.K - 1, DP = D * P;
   int step = 0;
-  rows_at<false>(z, in, t, stencil, row, [&](const Row<R>& r, RowGroup group) {
+  rows_at<Derivatives>(z, in, t, stencil, row, [&](const Row<R>& r, RowGroup group) {
     const int e = r.index / z.T;
     switch (group) {
-      case RowGroup::Equation: place(t, t == 0 ? e : DP + e, r); break;
-      case RowGroup::Derived: place(t, t == 0 ? D + e : DP + D + e, r); break;
-      case RowGroup::Initial: place(t, 2 * D + r.index, r); break;   // t = 0: r.index = d*P + i
-      case RowGroup::Step: place(t + 1, step++, r); break;
+      case RowGroup::Equation: place(t, t == 0 ? e : DP + e, r, group); break;
+      case RowGroup::Derived: place(t, t == 0 ? D + e : DP + D + e, r, group); break;
+      case RowGroup::Initial: place(t, 2 * D + r.index, r, group); break;   // t = 0: r.index = d*P + i
+      case RowGroup::Step: place(t + 1, step++, r, group); break;
     }
   });
 }
@@ -101,7 +101,7 @@ int factor_and_solve(const Sizes& z, const SystemInputs<R>& in, S* lu, S* lower,
       std::fill(lower + (t + 1) * mm, lower + (t + 2) * mm, S(0));
       std::fill(y + (t + 1) * m, y + (t + 2) * m, S(0));
     }
-    block_rows(z, in, t, stencil, row, [&](int block, int local, const Row<R>& r) {
+    block_rows(z, in, t, stencil, row, [&](int block, int local, const Row<R>& r, RowGroup) {
       S* diagonal = lu + block * mm + std::int64_t(local) * m;
       S* sub = lower + block * mm + std::int64_t(local) * m;
       for (int p = 0; p < r.count; ++p) {
@@ -246,8 +246,7 @@ void direct_backward_batch(const DirectFactorization<T>& kept, const BatchInputs
     const int K = z.K, L = K + 1;
     for (std::int64_t r = 0; r < std::int64_t(z.T) * z.D; ++r)
       for (int k = 0; k < K; ++k) v[r * L + k] = grad_u[b * count + r * K + k];
-    march_transposed(z, kept.lu(b), kept.lower(b), kept.pivots(b), v.data());   // lambda
-    march(z, kept.lu(b), kept.lower(b), kept.pivots(b), v.data());              // A^{-1} lambda = M^{-1} ubar
+    march_transposed(z, kept.lu(b), kept.lower(b), kept.pivots(b), v.data());   // lambda = dL/db, block-row order
     const SystemGradients<T> grads{out.coeffs ? out.coeffs + b * nc : nullptr, out.rhs ? out.rhs + b * nr : nullptr,
                                    out.iv && ni > 0 ? out.iv + b * ni : nullptr,
                                    out.steps ? out.steps + b * ns : nullptr};
@@ -255,7 +254,15 @@ void direct_backward_batch(const DirectFactorization<T>& kept, const BatchInputs
     Row<T> row;
     Stencil<T> stencil;
     const SystemInputs<T> inputs = system_inputs(z, in, b);
-    for (int t = 0; t < z.T; ++t) gradient_rows(z, inputs, t, stencil, row, kept.y(b), v.data(), grads);
+    const int m = latent_block(z);
+    // The residual is zero and dL/db[r] = lambda[r] is known: dL/dA[r][c] = -lambda[r] y[c]. Using
+    // lambda itself (rather than A (A^{-1} lambda), as the least-squares chain rule would) keeps
+    // the float32 gradients at the forward's accuracy.
+    for (int t = 0; t < z.T; ++t)
+      block_rows<true>(z, inputs, t, stencil, row, [&](int block, int local, const Row<T>& r, RowGroup group) {
+        row_gradient(z, inputs, t, stencil, r, group, kept.y(b), static_cast<const T*>(nullptr), T(0),
+                     v[block * m + local], grads);
+      });
     return {};
   });
 }
@@ -281,7 +288,7 @@ void mixed_forward_batch(const Sizes& z, std::int64_t batch, const BatchInputs<d
     for (int pass = 0; pass < refinements; ++pass) {
       // residual b - A y in float64, in block-row order
       for (int t = 0; t < z.T; ++t)
-        block_rows(z, inputs, t, stencil, row, [&](int block, int local, const Row<double>& r) {
+        block_rows(z, inputs, t, stencil, row, [&](int block, int local, const Row<double>& r, RowGroup) {
           double value = r.rhs;
           for (int p = 0; p < r.count; ++p) value -= r.value[p] * y[r.col[p]];
           residual[block * m + local] = value;

@@ -11,8 +11,8 @@
 // each A_t by LU with partial pivoting. This is a one-step implicit integrator in disguise (the
 // Hermite-Obreshkov rows are A-stable), so the marching is stable for stable ODEs.
 // Backward: y = A^{-1} b gives dL/db = lambda = A^{-T} ubar (a reverse march with the transposed
-// blocks) and dL/dA = -lambda y^T; with v = A^{-1} lambda (= M^{-1} ubar) the chain rule of
-// hermite4_system.h (gradient_rows) applies unchanged, its residual term being zero.
+// blocks) and dL/dA = -lambda y^T; the chain rule of hermite4_system.h (row_gradient) takes lambda
+// row by row, with a zero residual.
 //
 // Which to use (measured on the damped oscillator of tests/solvers/test_hermite4.cpp, h = 0.01, T = 1001):
 //   float64 normal equations (hermite4_batch.h): any row counts; ~5e-9, the reference.

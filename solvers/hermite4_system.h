@@ -235,81 +235,84 @@ inline void zero_gradients(const Sizes& z, const SystemGradients<S>& out) {
     for (int i = 0; i < (z.T - 1) * z.D; ++i) out.steps[i] = S{};
 }
 
-// The chain rule of the rows owned by time t (see the top of this file), given the solution y and
-// v = M^{-1} ubar on the blocks t and t+1; accumulates into out.
+// The chain rule of one row (see the top of this file) given its residual (b - A y)[r], av =
+// (A v)[r] = dL/db[r], the solution y and v = M^{-1} ubar; accumulates into out. v may be null
+// when the residual is zero (square systems), where G[c] = -av y[c].
+template <int FD = 0, int FK = 0, class S>
+inline void row_gradient(const Sizes& z, const SystemInputs<S>& in, int t, const Stencil<S>& stencil,
+                         const Row<S>& r, RowGroup group, const S* y, const S* v, S residual, S av,
+                         const SystemGradients<S>& out) {
+  const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, L = K + 1, m = D * L, T = z.T;
+  auto G = [&](int c) { return v ? residual * v[c] - av * y[c] : -(av * y[c]); };
+  switch (group) {
+    case RowGroup::Equation: {
+      if (out.rhs) out.rhs[r.index] += av * r.weight;
+      if (out.coeffs) {
+        S* dc = out.coeffs + std::int64_t(r.index) * D * K;
+        for (int d = 0; d < D; ++d)
+          for (int k = 0; k < K; ++k) dc[d * K + k] += G(t * m + d * L + k) * r.weight;
+      }
+      break;
+    }
+    case RowGroup::Derived: {
+      const int e = r.index / T;
+      S gradient[kMaxRowEntries];   // w_eq G[d,k], k = 0..P+1
+      for (int p = 0; p < m; ++p) gradient[p] = G(t * m + p) * r.weight;
+      const S weighted_av = av * r.weight;
+      S dweight[kStencilNodes];
+      for (int j = 0; j < stencil.count; ++j) {
+        const int node = stencil.first + j;
+        const S w = stencil.weight[j];
+        const std::int64_t base = std::int64_t(e * T + node) * D * K;
+        S total = weighted_av * in.rhs[e * T + node];
+        for (int d = 0; d < D; ++d)
+          for (int k = 0; k < K; ++k) {
+            const S g = gradient[d * L + k];
+            if (out.coeffs) out.coeffs[base + d * K + k] += w * g;
+            total += g * in.coeffs[base + d * K + k];
+          }
+        if (out.rhs) out.rhs[e * T + node] += w * weighted_av;
+        dweight[j] = total;
+      }
+      if (out.coeffs) {
+        S* dc = out.coeffs + std::int64_t(e * T + t) * D * K;
+        for (int d = 0; d < D; ++d)
+          for (int k = 1; k <= K; ++k) dc[d * K + k - 1] += gradient[d * L + k];
+      }
+      if (out.steps) {
+        for (int s = 0; s + 1 < stencil.count; ++s) {
+          S total{};
+          for (int j = 0; j < stencil.count; ++j) total += dweight[j] * stencil.dweight[j][s];
+          out.steps[(stencil.first + s) * D] += total;
+        }
+      }
+      break;
+    }
+    case RowGroup::Initial:
+      if (out.iv) out.iv[r.index] += av * r.weight;
+      break;
+    case RowGroup::Step: {
+      if (!out.steps) break;
+      S total{};
+      for (int p = 0; p < r.count; ++p) total += G(r.col[p]) * r.dvalue[p];
+      out.steps[r.index] += total;
+      break;
+    }
+  }
+}
+
+// The chain rule of the rows owned by time t, given the solution y and v = M^{-1} ubar on the
+// blocks t and t+1; accumulates into out.
 template <int FD = 0, int FK = 0, class S>
 inline void gradient_rows(const Sizes& z, const SystemInputs<S>& in, int t, Stencil<S>& stencil, Row<S>& row,
                           const S* y, const S* v, const SystemGradients<S>& out) {
-  const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, L = K + 1, m = D * L, T = z.T;
   rows_at<true, FD, FK>(z, in, t, stencil, row, [&](const Row<S>& r, RowGroup group) {
-    const int count = r.count;
     S ay{}, av{};
-    for (int p = 0; p < count; ++p) {
+    for (int p = 0; p < r.count; ++p) {
       ay += r.value[p] * y[r.col[p]];
       av += r.value[p] * v[r.col[p]];
     }
-    const S residual = r.rhs - ay;
-    switch (group) {
-      case RowGroup::Equation: {
-        if (out.rhs) out.rhs[r.index] += av * r.weight;
-        if (out.coeffs) {
-          S* dc = out.coeffs + std::int64_t(r.index) * D * K;
-          for (int d = 0; d < D; ++d)
-            for (int k = 0; k < K; ++k) {
-              const int c = t * m + d * L + k;
-              dc[d * K + k] += (residual * v[c] - av * y[c]) * r.weight;
-            }
-        }
-        break;
-      }
-      case RowGroup::Derived: {
-        const int e = r.index / T;
-        S gradient[kMaxRowEntries];   // w_eq G[d,k], k = 0..P+1
-        for (int p = 0; p < m; ++p) {
-          const int c = t * m + p;
-          gradient[p] = (residual * v[c] - av * y[c]) * r.weight;
-        }
-        const S weighted_av = av * r.weight;
-        S dweight[kStencilNodes];
-        for (int j = 0; j < stencil.count; ++j) {
-          const int node = stencil.first + j;
-          const S w = stencil.weight[j];
-          const std::int64_t base = std::int64_t(e * T + node) * D * K;
-          S total = weighted_av * in.rhs[e * T + node];
-          for (int d = 0; d < D; ++d)
-            for (int k = 0; k < K; ++k) {
-              const S g = gradient[d * L + k];
-              if (out.coeffs) out.coeffs[base + d * K + k] += w * g;
-              total += g * in.coeffs[base + d * K + k];
-            }
-          if (out.rhs) out.rhs[e * T + node] += w * weighted_av;
-          dweight[j] = total;
-        }
-        if (out.coeffs) {
-          S* dc = out.coeffs + std::int64_t(e * T + t) * D * K;
-          for (int d = 0; d < D; ++d)
-            for (int k = 1; k <= K; ++k) dc[d * K + k - 1] += gradient[d * L + k];
-        }
-        if (out.steps) {
-          for (int s = 0; s + 1 < stencil.count; ++s) {
-            S total{};
-            for (int j = 0; j < stencil.count; ++j) total += dweight[j] * stencil.dweight[j][s];
-            out.steps[(stencil.first + s) * D] += total;
-          }
-        }
-        break;
-      }
-      case RowGroup::Initial:
-        if (out.iv) out.iv[r.index] += av * r.weight;
-        break;
-      case RowGroup::Step: {
-        if (!out.steps) break;
-        S total{};
-        for (int p = 0; p < count; ++p) total += (residual * v[r.col[p]] - av * y[r.col[p]]) * r.dvalue[p];
-        out.steps[r.index] += total;
-        break;
-      }
-    }
+    row_gradient<FD, FK>(z, in, t, stencil, r, group, y, v, r.rhs - ay, av, out);
   });
 }
 

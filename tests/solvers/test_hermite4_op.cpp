@@ -1,0 +1,183 @@
+// The hermite4 op on tensors (solvers/hermite4_op.h, reached through mech::neurlp with
+// Formulation::Hermite4): accuracy on the damped oscillator, tape gradients against finite
+// differences, float32 inputs and the float32 direct path, eps zeros, errors, and a short training
+// run that recovers coefficients.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "autograd/gradcheck.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "solvers/hermite4_op.h"
+
+namespace mech {
+namespace {
+
+const TensorOptions f64 = TensorOptions().dtype(DType::Float64);
+
+NeurlpOptions hermite4_options() {
+  NeurlpOptions options;
+  options.formulation = Formulation::Hermite4;
+  return options;
+}
+
+// Damped oscillator inputs (B = 1), zeta 0.1, w 2, u(0) = 1, u'(0) = 0, h on [0, 10].
+std::vector<Tensor> oscillator(double h) {
+  const int T = static_cast<int>(std::lround(10.0 / h)) + 1;
+  std::vector<double> c;
+  for (int t = 0; t < T; ++t) c.insert(c.end(), {4.0, 0.4, 1.0});
+  return {from_vector(c, {1, 1, T, 1, 3}, f64), zeros({1, 1, T}, f64),
+          from_vector(std::vector<double>{1.0, 0.0}, {1, 1, 1, 2}, f64), full({1, T - 1, 1}, h, f64)};
+}
+
+double oscillator_error(const Tensor& u, double h) {
+  const auto values = u.to(DType::Float64).to_vector<double>();
+  const double wd = 2.0 * std::sqrt(1 - 0.01);
+  double error = 0.0;
+  for (std::size_t t = 0; t < values.size() / 3; ++t) {
+    const double time = t * h;
+    const double exact = std::exp(-0.2 * time) * (std::cos(wd * time) + 0.2 / wd * std::sin(wd * time));
+    error = std::max(error, std::abs(values[t * 3] - exact));
+  }
+  return error;
+}
+
+std::vector<Tensor> random_inputs(std::int64_t B, std::int64_t E, std::int64_t T, std::int64_t D, std::int64_t K,
+                                  std::int64_t S, std::int64_t n_iv, unsigned seed) {
+  std::mt19937_64 engine(seed);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0), step(0.2, 0.5);
+  std::vector<double> c(B * E * T * D * K);
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    const std::size_t k = i % K, d = (i / K) % D, e = (i / (K * D * T)) % E;
+    c[i] = int(k) == K - 1 ? (d == e % D ? 2.0 + 0.5 * unit(engine) : 0.2 * unit(engine)) : unit(engine);
+  }
+  std::vector<double> r(B * E * T), v(B * S * D * n_iv), h(B * (T - 1) * D);
+  for (double& x : r) x = unit(engine);
+  for (double& x : v) x = unit(engine);
+  for (double& x : h) x = step(engine);
+  return {from_vector(c, {B, E, T, D, K}, f64), from_vector(r, {B, E, T}, f64), from_vector(v, {B, S, D, n_iv}, f64),
+          from_vector(h, {B, T - 1, D}, f64)};
+}
+
+TEST(Hermite4Op, DampedOscillator) {
+  auto in = oscillator(0.01);
+  const NeurlpResult out = neurlp_hermite4(in[0], in[1], in[2], in[3], hermite4_options());
+  EXPECT_EQ(out.u.shape(), Shape({1, 1001, 1, 3}));
+  EXPECT_LE(oscillator_error(out.u, 0.01), 1e-7);
+  EXPECT_EQ(out.eps.shape(), Shape({1}));
+  EXPECT_EQ(out.eps.to_vector<double>()[0], 0.0);
+}
+
+TEST(Hermite4Op, Float32ComputeUsesTheDirectSolve) {
+  auto in = oscillator(0.01);
+  NeurlpOptions options = hermite4_options();
+  options.compute_dtype = DType::Float32;
+  const NeurlpResult out = neurlp_hermite4(in[0], in[1], in[2], in[3], options);
+  EXPECT_EQ(out.u.dtype(), DType::Float64);
+  // The float32 normal equations would not reach this (cond(A^T A) ~ 1e8 at h = 0.01).
+  EXPECT_LE(oscillator_error(out.u, 0.01), 1e-4);
+}
+
+TEST(Hermite4Op, GradcheckThroughTheTape) {
+  for (auto shape : {std::vector<std::int64_t>{2, 1, 7, 1, 3, 1, 2}, std::vector<std::int64_t>{2, 3, 6, 2, 3, 2, 1}}) {
+    auto inputs = random_inputs(shape[0], shape[1], shape[2], shape[3], shape[4], shape[5], shape[6], 3);
+    for (auto& input : inputs) input.requires_grad_(true);
+    // Step 1e-4: the forward rounds near 1e-13 relative (normal equations), see test_hermite4.cpp.
+    auto result = gradcheck(
+        [&](const std::vector<Tensor>& x) { return neurlp_hermite4(x[0], x[1], x[2], x[3], hermite4_options()).u; }, inputs,
+        GradcheckOptions().with_step(1e-4).with_atol(1e-6).with_rtol(1e-5));
+    EXPECT_TRUE(result.ok) << result.message;
+  }
+}
+
+TEST(Hermite4Op, Float32DirectGradientsMatchFloat64) {
+  // The float32 direct path (solve and backward marches in float32) against float64, on the
+  // oscillator at h = 0.1 (T = 101): agreement to float32 rounding amplified by cond(A).
+  auto inputs = oscillator(0.1);
+  std::vector<Tensor> single, dbl;
+  for (auto& x : inputs) {
+    single.push_back(x.to(DType::Float32).detach().requires_grad_(true));
+    dbl.push_back(x.detach().requires_grad_(true));
+  }
+  NeurlpOptions low = hermite4_options();
+  low.compute_dtype = DType::Float32;
+  const Tensor weights = linspace(-1.0, 1.0, 101 * 3, f64).reshape({1, 101, 1, 3});
+  const NeurlpResult low_out = neurlp_hermite4(single[0], single[1], single[2], single[3], low);
+  (low_out.u * weights.to(DType::Float32)).sum().backward();
+  const NeurlpResult high_out = neurlp_hermite4(dbl[0], dbl[1], dbl[2], dbl[3], hermite4_options());
+  (high_out.u * weights).sum().backward();
+  EXPECT_EQ(low_out.u.dtype(), DType::Float32);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(single[i].grad().defined());
+    EXPECT_EQ(single[i].grad().dtype(), DType::Float32);
+    const auto a = single[i].grad().to_vector<float>();
+    const auto b = dbl[i].grad().to_vector<double>();
+    double scale = 0.0, difference = 0.0;
+    for (std::size_t j = 0; j < a.size(); ++j) {
+      scale = std::max(scale, std::abs(b[j]));
+      difference = std::max(difference, std::abs(a[j] - b[j]));
+    }
+    EXPECT_LE(difference, 1e-4 * scale) << "input " << i << ": max difference " << difference << " of scale " << scale;
+  }
+}
+
+TEST(Hermite4Op, ErrorsNameTheProblem) {
+  auto in = random_inputs(3, 1, 8, 1, 3, 1, 2, 5);
+  auto c = in[0].to_vector<double>();
+  for (int k = 0; k < 3; ++k) c[(1 * 8 + 5) * 3 + k] = 0.0;   // element 1 loses its equation at t = 5
+  try {
+    neurlp_hermite4(from_vector(c, in[0].shape(), f64), in[1], in[2], in[3], hermite4_options());
+    FAIL() << "expected SolverError";
+  } catch (const SolverError& error) {
+    EXPECT_EQ(error.batch_element(), 1);
+  }
+  // one initial value for a second-order system
+  auto short_iv = random_inputs(1, 1, 8, 1, 3, 1, 1, 6);
+  EXPECT_THROW(neurlp_hermite4(short_iv[0], short_iv[1], short_iv[2], short_iv[3], hermite4_options()), SolverError);
+  // wrong steps shape
+  EXPECT_THROW(neurlp_hermite4(in[0], in[1], in[2], zeros({3, 6, 1}, f64), hermite4_options()), Error);
+}
+
+TEST(Hermite4Op, TrainingRecoversCoefficients) {
+  // Data from u'' + 0.3 u' + 2 u = 0, u(0) = 1, u'(0) = 0; learn (a, b) of u'' + a u' + b u = 0 from
+  // a wrong start by gradient descent on the mean squared error of u, through hermite4.
+  const int T = 80;
+  const double h = 0.1;
+  auto make_coeffs = [&](const Tensor& a, const Tensor& b) {
+    Tensor one = ones({1}, f64);
+    return stack({b, a, one}, 0).view({1, 1, 1, 1, 3}).expand({1, 1, T, 1, 3});
+  };
+  Tensor rhs = zeros({1, 1, T}, f64);
+  Tensor iv = from_vector(std::vector<double>{1, 0}, {1, 1, 1, 2}, f64);
+  Tensor steps = full({1, T - 1, 1}, h, f64);
+  Tensor target;
+  {
+    NoGradGuard no_grad;
+    target = neurlp_hermite4(make_coeffs(full({1}, 0.3, f64), full({1}, 2.0, f64)), rhs, iv, steps, hermite4_options())
+                 .u.select(3, 0);
+  }
+  Tensor a = full({1}, 0.1, f64).requires_grad_(true);
+  Tensor b = full({1}, 1.0, f64).requires_grad_(true);
+  double loss_value = 0.0;
+  for (int iteration = 0; iteration < 400; ++iteration) {
+    a.zero_grad();
+    b.zero_grad();
+    Tensor u = neurlp_hermite4(make_coeffs(a, b), rhs, iv, steps, hermite4_options()).u.select(3, 0);
+    Tensor loss = mse_loss(u, target);
+    loss.backward();
+    loss_value = loss.item();
+    NoGradGuard no_grad;
+    a.add_(a.grad(), -0.5);
+    b.add_(b.grad(), -0.5);
+  }
+  EXPECT_LT(loss_value, 1e-8);
+  EXPECT_NEAR(a.item(), 0.3, 1e-3);
+  EXPECT_NEAR(b.item(), 2.0, 1e-3);
+}
+
+}  // namespace
+}  // namespace mech
