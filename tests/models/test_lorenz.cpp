@@ -2,6 +2,7 @@
 // model with the true coefficients reproducing clean data through NeuRLP, the pruning logic (one
 // way, exactly zero after optimizer steps), the schedule, and a short training run whose loss falls
 // and whose coefficients move toward the truth.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "core/generator.h"
 #include "models/datasets.h"
 #include "models/lorenz_discovery.h"
+#include "models/mechanistic_block.h"
 #include "models/sindy.h"
 #include "nn/adam.h"
 
@@ -28,15 +30,8 @@ LorenzData short_lorenz(size_t length, double noise = 0.0) {
   return make_lorenz(options);
 }
 
-// Sets the model's scaled xi so that its coefficients() are `physical` (terms, 3).
-void set_physical_coefficients(LorenzDiscovery& model, const std::vector<double>& physical) {
-  // coefficients() = scaled * output / column; recover the two scales from a unit probe.
-  NoGradGuard no_grad;
-  model.xi().fill_(1.0);
-  std::vector<double> unit = model.coefficients();
-  std::vector<double> scaled(physical.size());
-  for (size_t i = 0; i < physical.size(); ++i) scaled[i] = physical[i] / unit[i];
-  model.xi().copy_(from_vector(scaled, model.xi().shape(), kF64));
+Tensor trajectory_of(const LorenzData& data) {
+  return from_vector(data.noisy, {static_cast<std::int64_t>(data.times.size()), 3}, kF64);
 }
 
 TEST(LorenzDiscovery, WindowsShareTheirEndPoints) {
@@ -52,6 +47,9 @@ TEST(LorenzDiscovery, WindowsShareTheirEndPoints) {
   EXPECT_EQ(v[(1 * 5 + 4) * 3 + 2], 82.0);
   EXPECT_THROW(make_windows(samples, 13), Error);
   EXPECT_THROW(make_windows({1.0, 2.0}, 3), Error);
+  std::vector<std::int64_t> index = window_indices(12, 5).to_vector<std::int64_t>();
+  std::vector<std::int64_t> expected = {0, 1, 2, 3, 4, 4, 5, 6, 7, 8};
+  EXPECT_EQ(index, expected);
 }
 
 TEST(LorenzDiscovery, ScaledLibraryMatchesThePolynomialLibrary) {
@@ -72,21 +70,54 @@ TEST(LorenzDiscovery, ScaledLibraryMatchesThePolynomialLibrary) {
 
 TEST(LorenzDiscovery, TrueCoefficientsReproduceCleanData) {
   // With xi the true system and s = x (the state network starts at zero), u' = f(x) integrated by
-  // NeuRLP must follow the data: what is left is the solver's discretisation error.
+  // NeuRLP must follow the data: what is left is the quadrature error.
   LorenzData data = short_lorenz(501);
   LorenzDiscoveryOptions options;
   options.window = 26;
-  options.gamma = 0.0;
   LorenzDiscovery model(data.noisy, 0.01, options);
-  set_physical_coefficients(model, lorenz_coefficients(model.library(), 10.0, 28.0, 8.0 / 3.0));
-  Tensor windows = make_windows(data.noisy, options.window);
-  LorenzLosses losses = model.forward_loss(windows);
-  EXPECT_EQ(losses.state, 0.0);
-  EXPECT_LT(losses.solution, 1e-7);
-  // And the zero system does not: the loss can tell the two apart.
-  NoGradGuard no_grad;
-  model.xi().zero_();
-  EXPECT_GT(model.forward_loss(windows).solution, 1e-3);
+  std::vector<double> truth = lorenz_coefficients(model.library(), 10.0, 28.0, 8.0 / 3.0);
+  model.set_coefficients(truth);
+  std::vector<double> back = model.coefficients();
+  for (size_t i = 0; i < truth.size(); ++i) EXPECT_NEAR(back[i], truth[i], 1e-9 * (1 + std::abs(truth[i]))) << i;
+  Tensor trajectory = trajectory_of(data);
+  LorenzLosses corrected = model.forward_loss(trajectory);
+  EXPECT_EQ(corrected.state, 0.0);
+  EXPECT_LT(corrected.solution, 1e-9);
+  // The plain trapezoid rule (second order) is measurably worse than the corrected quadrature.
+  options.corrected_quadrature = false;
+  LorenzDiscovery plain(data.noisy, 0.01, options);
+  plain.set_coefficients(truth);
+  double plain_loss = plain.forward_loss(trajectory).solution;
+  EXPECT_GT(plain_loss, 20 * corrected.solution);
+  EXPECT_LT(plain_loss, 1e-5);
+  // And the zero system does not fit: the loss can tell the two apart.
+  model.set_coefficients(std::vector<double>(30, 0.0));
+  EXPECT_GT(model.forward_loss(trajectory).solution, 1e-3);
+}
+
+TEST(LorenzDiscovery, CorrectedQuadratureIsFourthOrder) {
+  // u' = cos(w t), u(0) = 0 through the scalable block: trapezoid error ~h^2, corrected ~h^4.
+  auto error = [](double h, bool corrected) {
+    const std::int64_t T = 51;
+    const double w = 8.0;
+    std::vector<double> r(T);
+    for (std::int64_t t = 0; t < T; ++t) r[static_cast<size_t>(t)] = std::cos(w * h * static_cast<double>(t));
+    Tensor rhs = from_vector(r, {1, 1, T}, kF64);
+    if (corrected) rhs = corrected_rhs(rhs);
+    MechanisticBlock block(MechanisticBlockOptions().order(1).iv_count(1).formulation(Formulation::Scalable));
+    Tensor u = block.forward_with_steps(from_vector<double>({0.0, 1.0}, {1, 1, 1, 2}, kF64), rhs,
+                                        zeros({1, 1, 1, 1}, kF64), full({1, T - 1, 1}, h, kF64)).value();
+    std::vector<double> values = u.to_vector<double>();
+    double worst = 0.0;
+    for (std::int64_t t = 0; t < T; ++t)
+      worst = std::max(worst, std::abs(values[static_cast<size_t>(t)] - std::sin(w * h * static_cast<double>(t)) / w));
+    return worst;
+  };
+  double plain_coarse = error(0.02, false), plain_fine = error(0.01, false);
+  double corrected_coarse = error(0.02, true), corrected_fine = error(0.01, true);
+  EXPECT_NEAR(plain_coarse / plain_fine, 4.0, 1.0);          // second order
+  EXPECT_GT(corrected_coarse / corrected_fine, 12.0);        // fourth order (16 in the limit)
+  EXPECT_LT(corrected_fine, plain_fine / 100);
 }
 
 TEST(LorenzDiscovery, PruningIsOneWayAndExact) {
@@ -96,10 +127,7 @@ TEST(LorenzDiscovery, PruningIsOneWayAndExact) {
   scaled[0] = 0.01;   // term 1, dx
   scaled[13] = -0.04; // term xx, dy
   scaled[29] = 0.06;  // term zz, dz: above the threshold
-  {
-    NoGradGuard no_grad;
-    model.xi().copy_(from_vector(scaled, {10, 3}, kF64));
-  }
+  model.set_scaled_coefficients(scaled);
   EXPECT_EQ(model.prune(0.05), 2u);
   EXPECT_EQ(model.active_terms(), 28u);
   EXPECT_FALSE(model.mask().active(0, 0));
@@ -113,19 +141,24 @@ TEST(LorenzDiscovery, PruningIsOneWayAndExact) {
 
   // Optimizer steps with momentum cannot revive a pruned term: the solver sees xi * mask (no
   // gradient reaches a pruned entry) and apply_mask() re-zeroes the parameter.
+  // The kept coefficients survive the change of whitened coordinates that pruning makes.
+  for (size_t i : {1u, 14u, 29u}) EXPECT_NEAR(model.scaled_coefficients()[i], scaled[i], 1e-9) << i;
   nn::Adam optimizer(model.parameters(), nn::AdamOptions(0.1));
-  Tensor windows = make_windows(data.noisy, 51);
+  Tensor trajectory = trajectory_of(data);
   for (int step = 0; step < 3; ++step) {
     optimizer.zero_grad();
-    model.forward_loss(windows).total.backward();
+    model.forward_loss(trajectory).total.backward();
     optimizer.step();
     model.apply_mask();
-    std::vector<double> xi = model.xi().to_vector<double>();
+    std::vector<double> xi = model.scaled_coefficients();
     EXPECT_EQ(xi[0], 0.0);
     EXPECT_EQ(xi[13], 0.0);
+    EXPECT_EQ(model.whitened().to_vector<double>()[0], 0.0);
   }
-  // A larger threshold prunes more, and what was pruned stays pruned even if it grew back.
-  EXPECT_GT(model.prune(10.0), 0u);
+  // A threshold above every coefficient prunes all that is left.
+  double largest = 0.0;
+  for (double value : model.scaled_coefficients()) largest = std::max(largest, std::abs(value));
+  EXPECT_EQ(model.prune(2 * largest), 28u);
   EXPECT_EQ(model.active_terms(), 0u);
   for (double value : model.coefficients()) EXPECT_EQ(value, 0.0);
 }
@@ -145,6 +178,11 @@ TEST(LorenzDiscovery, ScheduleDecaysAndPrunesBetweenCycles) {
   EXPECT_FALSE(schedule.prune_after(201));
   EXPECT_TRUE(schedule.prune_after(500));
   EXPECT_FALSE(schedule.prune_after(800));  // within the last cycle: the kept terms settle
+  EXPECT_EQ(schedule.last_prune(), 500);
+  EXPECT_FALSE(schedule.state_network_at(500));
+  EXPECT_TRUE(schedule.state_network_at(501));
+  EXPECT_EQ(schedule.ridge_at(500, 1e-3), 1e-3);
+  EXPECT_EQ(schedule.ridge_at(501, 1e-3), 0.0);
 }
 
 TEST(LorenzDiscovery, ShortRunLowersTheLossAndApproachesTheTruth) {
@@ -153,7 +191,7 @@ TEST(LorenzDiscovery, ShortRunLowersTheLossAndApproachesTheTruth) {
   options.window = 41;
   Generator generator(1);
   LorenzDiscovery model(data.noisy, 0.01, options, &generator);
-  Tensor windows = make_windows(data.noisy, options.window);
+  Tensor trajectory = trajectory_of(data);
   std::vector<double> truth = lorenz_coefficients(model.library(), 10.0, 28.0, 8.0 / 3.0);
   auto distance = [&] {
     std::vector<double> found = model.coefficients();
@@ -166,7 +204,7 @@ TEST(LorenzDiscovery, ShortRunLowersTheLossAndApproachesTheTruth) {
   double first_loss = 0.0, last_loss = 0.0;
   for (int epoch = 0; epoch < 150; ++epoch) {
     optimizer.zero_grad();
-    LorenzLosses losses = model.forward_loss(windows);
+    LorenzLosses losses = model.forward_loss(trajectory, 0.0, false);
     losses.total.backward();
     optimizer.step();
     if (epoch == 0) first_loss = losses.solution;

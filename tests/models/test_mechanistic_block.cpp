@@ -90,12 +90,14 @@ TEST(MechanisticBlock, StepsAreSigmoidScaledAndClippedBelow) {
 }
 
 TEST(MechanisticBlock, GradcheckOfEveryInput) {
-  // B 2, E 1, T 6, D 2, K 3, S 1, n_iv 2, mnn: every input of the block against central differences.
+  // B 2, E 2, T 6, D 2, K 3, S 1, n_iv 2, mnn: every input of the block against central differences.
+  // (Coupled equations, E = D, so the system is determined by its ODE rather than only by the
+  // smoothness rows.)
   Generator generator(11);
   const std::int64_t B = 2, T = 6, D = 2;
-  MechanisticBlock block(MechanisticBlockOptions().order(2).dimensions(D).equations(1).iv_count(2).max_step(0.5));
-  Tensor coefficients = rand({B, 1, D, 3}, kF64, &generator, 0.5, 1.5);
-  Tensor rhs = randn({B, 1, T}, kF64, &generator);
+  MechanisticBlock block(MechanisticBlockOptions().order(2).dimensions(D).equations(D).iv_count(2).max_step(0.5));
+  Tensor coefficients = rand({B, D, D, 3}, kF64, &generator, 0.5, 1.5);
+  Tensor rhs = randn({B, D, T}, kF64, &generator);
   Tensor iv = randn({B, 1, D, 2}, kF64, &generator);
   Tensor logits = randn({B, T - 1, D}, kF64, &generator);
   auto function = [&](const std::vector<Tensor>& in) { return block.forward(in[0], in[1], in[2], in[3]).u; };
@@ -133,7 +135,7 @@ TEST(MechanisticBlock, GradientsReachTheEncoder) {
     Tensor iv = code.narrow(1, 3 + T, 2).reshape({B, 1, 1, 2});
     return block.forward(coefficients, rhs, iv, logits).value();
   };
-  Tensor loss = solve(encoder->weight()).pow(2.0).sum();
+  Tensor loss = pow(solve(encoder->weight()), 2.0).sum();
   loss.backward();
   ASSERT_TRUE(encoder->weight().grad().defined());
   ASSERT_TRUE(encoder->bias().grad().defined());
