@@ -258,5 +258,65 @@ TEST(NeurlpBanded, FusedAndReusePathsAgree) {
   }
 }
 
+
+// Failures are attributed to the right batch element wherever it sits in a lane pack (middle of
+// a full pack, a partial last pack), in forward, fused and backward.
+TEST(NeurlpBanded, FailuresNameTheBatchElementAcrossLanePacks) {
+  Sizes z;
+  z.T = 12;
+  z.D = 1;
+  z.K = 3;
+  z.E = 1;
+  z.S = 0;
+  z.n_iv = 0;
+  z.formulation = Formulation::Scalable;
+  const std::int64_t B = 19;
+  const std::int64_t n = z.unknowns();
+  auto element_of = [](auto&& body) -> std::int64_t {
+    try {
+      body();
+    } catch (const SolverError& error) {
+      return error.batch_element();
+    }
+    return -1;
+  };
+  std::vector<double> u(B * n), eps(B), grad_u(B * n, 0.5), grad_eps(B, 0.0);
+  std::vector<double> gc, gr, gs;
+  // No equations and no initial values for element 13: the constants are undetermined.
+  Problem singular = random_problem(z, B, 5, kLowStep, kHighStep);
+  for (int i = 0; i < z.T * 3; ++i) singular.coeffs[13 * z.T * 3 + i] = 0.0;
+  EXPECT_EQ(element_of([&] { forward_batch<double>(z, B, singular.inputs(), u.data(), eps.data(), false); }), 13);
+  gc.resize(singular.coeffs.size());
+  gr.resize(singular.rhs.size());
+  gs.resize(singular.steps.size());
+  EXPECT_EQ(element_of([&] {
+              forward_backward_batch<double>(z, B, singular.inputs(), u.data(), eps.data(), grad_u.data(),
+                                             grad_eps.data(), {gc.data(), gr.data(), nullptr, gs.data()});
+            }),
+            13);
+  // A NaN in the partial last pack (elements 16..18).
+  Problem bad = random_problem(z, B, 6, kLowStep, kHighStep);
+  bad.rhs[17 * z.T + 4] = NAN;
+  EXPECT_EQ(element_of([&] { forward_batch<double>(z, B, bad.inputs(), u.data(), eps.data(), true); }), 17);
+  // An upstream gradient with an infinity for element 9 in backward.
+  Problem good = random_problem(z, B, 7, kLowStep, kHighStep);
+  auto factors = forward_batch<double>(z, B, good.inputs(), u.data(), eps.data(), true);
+  grad_u[9 * n + 3] = INFINITY;
+  EXPECT_EQ(element_of([&] {
+              backward_batch<double>(*factors, good.inputs(), u.data(), eps.data(), grad_u.data(), grad_eps.data(),
+                                     {gc.data(), gr.data(), nullptr, gs.data()});
+            }),
+            9);
+  // float32 packs (16 lanes): element 13 again.
+  std::vector<float> coeffs32(singular.coeffs.begin(), singular.coeffs.end()),
+      rhs32(singular.rhs.begin(), singular.rhs.end()), steps32(singular.steps.begin(), singular.steps.end());
+  std::vector<float> u32(B * n), eps32(B);
+  EXPECT_EQ(element_of([&] {
+              forward_batch<float>(z, B, {coeffs32.data(), rhs32.data(), nullptr, steps32.data()}, u32.data(),
+                                   eps32.data(), false);
+            }),
+            13);
+}
+
 }  // namespace
 }  // namespace mech::neurlp_core
