@@ -40,7 +40,20 @@ case "$command" in
   demo)
     install_dependencies
     configure_and_build build
-    exec build/bin/mech-mlp "$@"
+    # Lorenz equation discovery with its defaults (about a minute on 2 cores); extra arguments go
+    # to mech-lorenz (e.g. --noise 0.05). The pictures land in --out-dir (default out/lorenz).
+    build/bin/mech-lorenz "$@"
+    out_dir=out/lorenz
+    previous=""
+    for argument in "$@"; do
+      case "$argument" in
+        --out-dir=*) out_dir=${argument#--out-dir=} ;;
+      esac
+      if [[ $previous == --out-dir ]]; then out_dir=$argument; fi
+      previous=$argument
+    done
+    [[ $out_dir == /* ]] || out_dir=$PWD/$out_dir
+    echo "mech: pictures: $out_dir/trajectory.svg (open in a browser); coefficients: $out_dir/coefficients.csv"
     ;;
   test)
     install_dependencies

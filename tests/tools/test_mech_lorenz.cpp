@@ -171,7 +171,7 @@ TEST(MechLorenz, ShortRunWritesEveryOutputAndIsDeterministic) {
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "term,dx,dy,dz");
 
   std::string loss = read_text(directory / "loss.csv");
-  EXPECT_EQ(loss.rfind("epoch,loss,solution_loss,state_loss,lr,active_terms\n", 0), 0u);
+  EXPECT_EQ(loss.rfind("epoch,loss,solution_loss,state_loss,consistency_loss,lr,active_terms\n", 0), 0u);
   EXPECT_EQ(std::count(loss.begin(), loss.end(), '\n'), 61);
   EXPECT_NE(read_text(directory / "summary.txt").find("active_terms=7"), std::string::npos);
   EXPECT_TRUE(std::filesystem::file_size(directory / "model.safetensors") > 0);
