@@ -135,7 +135,7 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
   Tensor eps = empty({B}, compute_options);
   AnyFactorization factors = MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() -> AnyFactorization {
     return neurlp_core::forward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
-                                    differentiable);
+                                    differentiable && options.keep_factors);
   });
 
   NeurlpResult result;
@@ -162,11 +162,22 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
                   d_steps = empty(h.shape(), options);
            Tensor d_iv = has_iv ? zeros(iv_shape, options) : Tensor();
            MECH_DISPATCH_FLOAT(compute, "neurlp backward", [&]<class T>() {
+             const neurlp_core::BatchGradients<T> out{d_coeffs.data_ptr<T>(), d_rhs.data_ptr<T>(),
+                                                      z.S * z.n_iv > 0 ? d_iv.data_ptr<T>() : nullptr,
+                                                      d_steps.data_ptr<T>()};
+             const T* upstream_eps = grad_eps.defined() ? grad_eps.data_ptr<T>() : nullptr;
              const auto& kept = std::get<std::shared_ptr<neurlp_core::Factorization<T>>>(factors);
-             neurlp_core::backward_batch<T>(*kept, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
-                                       grad_u.data_ptr<T>(), grad_eps.defined() ? grad_eps.data_ptr<T>() : nullptr,
-                                       {d_coeffs.data_ptr<T>(), d_rhs.data_ptr<T>(),
-                                        z.S * z.n_iv > 0 ? d_iv.data_ptr<T>() : nullptr, d_steps.data_ptr<T>()});
+             if (kept) {
+               neurlp_core::backward_batch<T>(*kept, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(),
+                                              eps.data_ptr<T>(), grad_u.data_ptr<T>(), upstream_eps, out);
+             } else {
+               // Factors not kept: the fused pass refactors and re-solves (the same code, so the
+               // same u) and differentiates.
+               Tensor u_again = empty(u.shape(), options), eps_again = empty(eps.shape(), options);
+               neurlp_core::forward_backward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u_again.data_ptr<T>(),
+                                                      eps_again.data_ptr<T>(), grad_u.data_ptr<T>(), upstream_eps,
+                                                      out);
+             }
            });
            auto back = [&](const Tensor& t, DType dtype) { return t.defined() && t.dtype() != dtype ? t.to(dtype) : t; };
            return std::vector<Tensor>{back(d_coeffs, dtypes[0]), back(d_rhs, dtypes[1]), back(d_iv, dtypes[2]),

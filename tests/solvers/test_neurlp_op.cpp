@@ -134,9 +134,11 @@ std::vector<Tensor> random_inputs(std::int64_t B, std::int64_t E, std::int64_t T
 }
 
 TEST(NeurlpOp, GradcheckThroughTheTape) {
-  for (Formulation formulation : {Formulation::Mnn, Formulation::Scalable}) {
+  for (Formulation formulation : {Formulation::Mnn, Formulation::Scalable})
+  for (bool keep_factors : {true, false}) {
     NeurlpOptions options;
     options.formulation = formulation;
+    options.keep_factors = keep_factors;
     options.smooth_weight = 1.3;
     auto inputs = random_inputs(3, 2, 5, 2, 3, 1, 2);
     for (auto& input : inputs) input.requires_grad_(true);
@@ -147,7 +149,8 @@ TEST(NeurlpOp, GradcheckThroughTheTape) {
           return cat({out.u.flatten(), out.eps * 3.0}, 0);
         },
         inputs);
-    EXPECT_TRUE(result.ok) << formulation_name(formulation) << ": " << result.message;
+    EXPECT_TRUE(result.ok) << formulation_name(formulation) << (keep_factors ? " kept" : " recomputed") << ": "
+                           << result.message;
   }
 }
 
