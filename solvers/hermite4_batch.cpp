@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <new>
@@ -40,6 +41,33 @@ struct Counts {
         n(latent_unknowns(z)) {}
 };
 
+// Transposes an 8 x 8 block of float64 in registers: in[r][c] -> out[c][r], by three rounds of
+// pairwise interleaving (elements, pairs, quads). Lets the batch-major <-> lane-pack copies use
+// full-width loads and stores instead of one scalar access per element.
+#if MECH_NEURLP_PACK_BYTES == 64
+inline void transpose_block(PackF64 (&r)[8]) {
+  PackF64 a[8], b[8];
+  for (int k = 0; k < 8; k += 2) {
+    a[k] = __builtin_shufflevector(r[k], r[k + 1], 0, 8, 2, 10, 4, 12, 6, 14);
+    a[k + 1] = __builtin_shufflevector(r[k], r[k + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+  }
+  for (int k = 0; k < 8; k += 4) {
+    b[k] = __builtin_shufflevector(a[k], a[k + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+    b[k + 1] = __builtin_shufflevector(a[k + 1], a[k + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+    b[k + 2] = __builtin_shufflevector(a[k], a[k + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    b[k + 3] = __builtin_shufflevector(a[k + 1], a[k + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+  }
+  for (int k = 0; k < 4; ++k) {
+    r[k] = __builtin_shufflevector(b[k], b[k + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    r[k + 4] = __builtin_shufflevector(b[k], b[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+}
+constexpr bool kBlockTranspose = true;
+#else
+inline void transpose_block(PackF64 (&)[8]) {}
+constexpr bool kBlockTranspose = false;
+#endif
+
 // dest[i][lane] = source[element(lane) * count + i]; padding lanes repeat the last valid element.
 // Returns the sum of value * 0: NaN in a lane iff that lane saw a non-finite value, so the
 // message-building validation only runs for a group that holds one.
@@ -49,7 +77,19 @@ P gather(const T* source, std::int64_t count, std::int64_t b0, int valid, P* des
   const T* lanes[width];
   for (int lane = 0; lane < width; ++lane) lanes[lane] = source + (b0 + std::min(lane, valid - 1)) * count;
   P probe{};
-  for (std::int64_t i = 0; i < count; ++i) {
+  std::int64_t i = 0;
+  if constexpr (std::is_same_v<P, PackF64> && kBlockTranspose) {
+    for (; i + 8 <= count; i += 8) {
+      PackF64 block[8];
+      for (int lane = 0; lane < 8; ++lane) std::memcpy(&block[lane], lanes[lane] + i, sizeof(PackF64));
+      transpose_block(block);
+      for (int k = 0; k < 8; ++k) {
+        dest[i + k] = block[k];
+        probe += block[k] * T(0);
+      }
+    }
+  }
+  for (; i < count; ++i) {
     P value{};
     for (int lane = 0; lane < width; ++lane) value[lane] = lanes[lane][i];
     dest[i] = value;
@@ -67,9 +107,22 @@ bool probe_failed(const P& probe) {
 
 template <class T, class P>
 void scatter(const P* source, std::int64_t count, std::int64_t b0, int valid, T* dest) {
+  std::int64_t i = 0;
+  if constexpr (std::is_same_v<P, PackF64> && kBlockTranspose) {
+    if (valid == 8) {
+      T* lanes[8];
+      for (int lane = 0; lane < 8; ++lane) lanes[lane] = dest + (b0 + lane) * count;
+      for (; i + 8 <= count; i += 8) {
+        PackF64 block[8];
+        for (int k = 0; k < 8; ++k) block[k] = source[i + k];
+        transpose_block(block);
+        for (int lane = 0; lane < 8; ++lane) std::memcpy(lanes[lane] + i, &block[lane], sizeof(PackF64));
+      }
+    }
+  }
   for (int lane = 0; lane < valid; ++lane) {
     T* out = dest + (b0 + lane) * count;
-    for (std::int64_t i = 0; i < count; ++i) out[i] = source[i][lane];
+    for (std::int64_t j = i; j < count; ++j) out[j] = source[j][lane];
   }
 }
 
@@ -431,9 +484,71 @@ void backward_batch(const Factorization<T>& kept, const T* grad_u, const BatchGr
 template <class T>
 void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInputs<T>& in, T* u, const T* grad_u,
                             const BatchGradients<T>& out) {
-  // The fused path keeps all factors only for the duration of the call; simplest correct form.
-  auto kept = forward_batch<T>(z, batch, in, u, true);
-  backward_batch<T>(*kept, grad_u, out);
+  // One pass per group: the factors stay in this thread's workspace (and in cache) between the
+  // forward and the backward instead of going through a Factorization.
+  using P = typename PackOf<T>::type;
+  constexpr int width = LaneTraits<P>::width;
+  hermite4::check_sizes(z, "neurlp");
+  check_inputs_present(z, in.coeffs, in.rhs, in.iv, in.steps);
+  MECH_CHECK(batch >= 1, "neurlp: expected a batch of at least 1 system, got {}", batch);
+  MECH_CHECK(grad_u, "neurlp hermite4 backward: grad_u must not be null");
+  const Plan plan(z);
+  const Envelope envelope = plan.envelope();
+  const Counts c(z);
+  const std::int64_t groups = (batch + width - 1) / width;
+  std::vector<GroupError> errors(groups);
+  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+    Work<P> work;
+    work.coeffs.resize(c.coeffs);
+    work.rhs.resize(c.rhs);
+    work.iv.resize(std::max<std::int64_t>(c.iv, 1));
+    work.steps.resize(c.steps);
+    work.y.resize(c.n);
+    work.env.resize(plan.size());
+    work.inverse_diagonal.resize(c.n);
+    work.v.resize(c.n);
+    work.ubar.resize(c.n);
+    work.g_coeffs.resize(c.coeffs);
+    work.g_rhs.resize(c.rhs);
+    work.g_iv.resize(std::max<std::int64_t>(c.iv, 1));
+    work.g_steps.resize(c.steps);
+    const SystemInputs<P> inputs{work.coeffs.data(), work.rhs.data(), work.iv.data(), work.steps.data()};
+    for (std::int64_t group = begin; group < end; ++group) {
+      const std::int64_t b0 = group * width;
+      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
+      if (!gather_inputs(z, c, in, b0, valid, inputs, errors[group])) continue;
+      if (probe_failed(gather_upstream(z, grad_u, b0, valid, work.ubar.data()))) {
+        for (int lane = 0; lane < valid && errors[group].element < 0; ++lane)
+          for (std::int64_t i = 0; i < c.u; ++i)
+            if (!std::isfinite(grad_u[(b0 + lane) * c.u + i])) {
+              errors[group] = {b0 + lane, fmt::format("the upstream gradient holds a non-finite value ({})",
+                                                      grad_u[(b0 + lane) * c.u + i])};
+              break;
+            }
+        if (errors[group].element >= 0) continue;
+      }
+      const SystemGradients<P> grads{work.g_coeffs.data(), work.g_rhs.data(), work.g_iv.data(),
+                                     work.g_steps.data()};
+      const FactorStatus status = with_fixed_dims<T>(z, [&]<int FD, int FK>() {
+        const FactorStatus result = forward_system<FD, FK>(z, envelope, inputs, *work.row, work.env.data(),
+                                                           work.inverse_diagonal.data(), work.y.data());
+        if (result.status == Status::Ok)
+          backward_system<FD, FK>(z, envelope, inputs, *work.row, work.env.data(), work.inverse_diagonal.data(),
+                                  work.y.data(), work.ubar.data(), work.v.data(), grads);
+        return result;
+      });
+      if (status.status != Status::Ok) {
+        errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
+        continue;
+      }
+      scatter_solution(z, work.y.data(), b0, valid, u);
+      if (out.coeffs) scatter(work.g_coeffs.data(), c.coeffs, b0, valid, out.coeffs);
+      if (out.rhs) scatter(work.g_rhs.data(), c.rhs, b0, valid, out.rhs);
+      if (out.iv && c.iv > 0) scatter(work.g_iv.data(), c.iv, b0, valid, out.iv);
+      if (out.steps) scatter(work.g_steps.data(), c.steps, b0, valid, out.steps);
+    }
+  });
+  throw_first(errors);
 }
 
 #define MECH_HERMITE4_INSTANTIATE(T)                                                                         \

@@ -50,13 +50,32 @@ inline void make_stencil(int T, int t, StepAt&& steps, Stencil<S>& out) {
   S x[kStencilNodes];
   x[0] = S{};
   for (int k = 1; k < n; ++k) x[k] = x[k - 1] + steps(out.first + k - 1);
-  // inverse[j][m] = 1 / (x_j - x_m), j != m (antisymmetric)
+  // inverse[j][m] = 1 / (x_j - x_m), j != m (antisymmetric). Divisions are slow on wide packs, so
+  // the (at most 10) differences are inverted together with one division (prefix products,
+  // Montgomery's trick), after scaling the nodes to [0, 1] so the products neither under- nor
+  // overflow in float32.
   S inverse[kStencilNodes][kStencilNodes] = {};
-  for (int j = 0; j < n; ++j)
-    for (int m = j + 1; m < n; ++m) {
-      inverse[j][m] = splat<S>(1) / (x[j] - x[m]);
-      inverse[m][j] = -inverse[j][m];
-    }
+  {
+    const S scale = splat<S>(1) / x[n - 1];
+    S difference[kStencilNodes * (kStencilNodes - 1) / 2], prefix[kStencilNodes * (kStencilNodes - 1) / 2];
+    int pairs = 0;
+    S running = splat<S>(1);
+    for (int j = 0; j < n; ++j)
+      for (int m = j + 1; m < n; ++m) {
+        difference[pairs] = (x[j] - x[m]) * scale;
+        prefix[pairs] = running;   // product of the differences before this one
+        running = running * difference[pairs];
+        ++pairs;
+      }
+    S remaining = splat<S>(1) / running;   // 1 / (product of all)
+    for (int j = n - 1, p = pairs - 1; j >= 0; --j)
+      for (int m = n - 1; m > j; --m, --p) {
+        const S value = remaining * prefix[p] * scale;   // 1 / (x_j - x_m)
+        remaining = remaining * difference[p];
+        inverse[j][m] = value;
+        inverse[m][j] = -value;
+      }
+  }
   S centre_sum{};
   for (int m = 0; m < n; ++m)
     if (m != i) centre_sum += inverse[i][m];

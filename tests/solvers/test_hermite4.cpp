@@ -292,6 +292,33 @@ TEST(Hermite4Dense, BandedMatchesDenseReference) {
   }
 }
 
+TEST(Hermite4Batch, LanePacksMatchOneSystemAtATime) {
+  // 19 systems: two full lane packs of 8 (block-transposed gathers and scatters) and a partial one.
+  const Sizes z = sizes(13, 1, 2, 1, 1, 2);
+  const Problem batch = random_problem(z, 19, 51);
+  std::vector<double> u(19 * 13 * 3), weights(u.size()), d_coeffs(batch.coeffs.size()), d_rhs(batch.rhs.size()),
+      d_iv(batch.iv.size()), d_steps(batch.steps.size());
+  for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = std::sin(0.37 * i);
+  auto kept = forward_batch<double>(z, 19, batch.inputs(), u.data(), true);
+  backward_batch<double>(*kept, weights.data(), {d_coeffs.data(), d_rhs.data(), d_iv.data(), d_steps.data()});
+  const std::int64_t nc = 13 * 3, nr = 13, ni = 2, ns = 12, nu = 13 * 3;
+  for (std::int64_t b = 0; b < 19; ++b) {
+    Problem one;
+    one.z = z;
+    one.coeffs.assign(batch.coeffs.begin() + b * nc, batch.coeffs.begin() + (b + 1) * nc);
+    one.rhs.assign(batch.rhs.begin() + b * nr, batch.rhs.begin() + (b + 1) * nr);
+    one.iv.assign(batch.iv.begin() + b * ni, batch.iv.begin() + (b + 1) * ni);
+    one.steps.assign(batch.steps.begin() + b * ns, batch.steps.begin() + (b + 1) * ns);
+    std::vector<double> u1(nu), g_c(nc), g_r(nr), g_i(ni), g_s(ns);
+    forward_backward_batch<double>(z, 1, one.inputs(), u1.data(), weights.data() + b * nu,
+                                   {g_c.data(), g_r.data(), g_i.data(), g_s.data()});
+    for (std::int64_t i = 0; i < nu; ++i) EXPECT_NEAR(u[b * nu + i], u1[i], 1e-12) << "b " << b;
+    for (std::int64_t i = 0; i < nc; ++i) EXPECT_NEAR(d_coeffs[b * nc + i], g_c[i], 1e-10) << "b " << b;
+    for (std::int64_t i = 0; i < nr; ++i) EXPECT_NEAR(d_rhs[b * nr + i], g_r[i], 1e-10) << "b " << b;
+    for (std::int64_t i = 0; i < ns; ++i) EXPECT_NEAR(d_steps[b * ns + i], g_s[i], 1e-10) << "b " << b;
+  }
+}
+
 // ---- gradients --------------------------------------------------------------------------------
 
 // L = sum(u * weights); analytic gradients against central differences of the forward. The

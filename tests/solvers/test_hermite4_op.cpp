@@ -125,6 +125,17 @@ TEST(Hermite4Op, Float32DirectGradientsMatchFloat64) {
   }
 }
 
+TEST(Hermite4Op, Float32NormalEquationsForNonSquareSystems) {
+  // Two initial points make the system over-determined: float32 compute then goes through the
+  // float32 normal equations (16-lane packs), usable for large steps (0.2-0.5 here) only.
+  auto inputs = random_inputs(3, 1, 12, 1, 3, 2, 2, 8);
+  NeurlpOptions low = hermite4_options();
+  low.compute_dtype = DType::Float32;
+  const auto a = neurlp_hermite4(inputs[0], inputs[1], inputs[2], inputs[3], low).u.to_vector<double>();
+  const auto b = neurlp_hermite4(inputs[0], inputs[1], inputs[2], inputs[3], hermite4_options()).u.to_vector<double>();
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-2 * (1 + std::abs(b[i])));
+}
+
 TEST(Hermite4Op, ErrorsNameTheProblem) {
   auto in = random_inputs(3, 1, 8, 1, 3, 1, 2, 5);
   auto c = in[0].to_vector<double>();
