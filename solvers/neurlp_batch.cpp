@@ -754,16 +754,15 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
           !validate_upstream(counts, grad_u, grad_eps, b0, valid, errors[group]))
         continue;
       const auto factors = work.local_factors();
-      const FactorStatus status =
-          forward_dispatch<T>(z, envelope, work.inputs(), *work.row, factors, work.u, work.eps);
+      // ubar (gathered above) is overwritten with v.
+      const FactorStatus status = forward_backward_system(z, envelope, work.inputs(), *work.row, factors, work.u,
+                                                          work.eps, work.ubar.data(), work.ebar, pack_gradients(work));
       if (status.status != Status::Ok) {
         errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
         continue;
       }
       scatter(work.u, counts.n, b0, valid, u);
       scatter_eps(*work.eps, b0, valid, eps);
-      backward_dispatch<T>(z, envelope, work.inputs(), *work.row, factors, work.u, *work.eps,
-                      work.ubar.data(), work.ebar, work.v.data(), pack_gradients(work));
       scatter_gradients(work, counts, out, b0, valid);
     }
   });

@@ -602,6 +602,48 @@ MECH_HOST_DEVICE void assemble_rhs(const Sizes& z, const SystemInputs<S>& in, Ro
 
 // ---- one system, backward --------------------------------------------------------------------
 
+// The gradient rows owned by time t (blocks t-1..t+1 of u and v must be final): dL/dA at each
+// structural non-zero, chained to the inputs (see the header comment).
+template <int FD = 0, int FK = 0, class S>
+MECH_HOST_DEVICE void gradient_rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Row<S>& row,
+                                       const S* u, S eps, const S* v, S v_eps,
+                                       const SystemGradients<S>& out) {
+  const int m = (FD > 0 ? FD : z.D) * (FK > 0 ? FK : z.K);
+  rows_at<true, FD, FK>(z, in, t, row, [&](const Row<S>& r) {
+    const int count = r.count;
+    S ay = eps * r.eps_coef;
+    S av = v_eps * r.eps_coef;
+    for (int p = 0; p < count; ++p) {
+      ay += r.value[p] * u[r.col[p]];
+      av += r.value[p] * v[r.col[p]];
+    }
+    const S residual = r.rhs - ay;
+    switch (r.kind) {
+      case RowKind::Equation: {
+        if (out.rhs) out.rhs[r.index] = av * r.weight;
+        if (out.coeffs) {
+          S* dc = out.coeffs + static_cast<std::int64_t>(r.index) * m;
+          for (int p = 0; p < count; ++p)
+            dc[p] = (residual * v[r.col[p]] - av * u[r.col[p]]) * r.weight;
+        }
+        break;
+      }
+      case RowKind::Initial:
+        if (out.iv) out.iv[r.index] = av * r.weight;
+        break;
+      case RowKind::Smooth: {
+        if (!out.steps) break;
+        S total{};
+        for (int p = 0; p < count; ++p)
+          total += (residual * v[r.col[p]] - av * u[r.col[p]]) * r.dvalue[p];
+        for (int s = 0; s < r.step_count; ++s) out.steps[r.step_index[s]] += total;
+        break;
+      }
+    }
+  });
+}
+
+
 // Gradients of L(u, eps) given ubar = dL/du (n) and ebar = dL/deps. `v` is scratch of n.
 template <int FD = 0, int FK = 0, class S>
 MECH_HOST_DEVICE void backward_system(const Sizes& z, const Envelope& envelope,
@@ -624,47 +666,75 @@ MECH_HOST_DEVICE void backward_system(const Sizes& z, const Envelope& envelope,
   forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, v);
   if (out.steps)
     for (int i = 0; i < (z.T - 1) * z.D; ++i) out.steps[i] = S{};
-  auto gradient_rows = [&](int t) {
-    rows_at<true, FD, FK>(z, in, t, row, [&](const Row<S>& r) {
-      const int count = r.count;
-      S ay = eps * r.eps_coef;
-      S av = v_eps * r.eps_coef;
-      for (int p = 0; p < count; ++p) {
-        ay += r.value[p] * u[r.col[p]];
-        av += r.value[p] * v[r.col[p]];
-      }
-      const S residual = r.rhs - ay;
-      switch (r.kind) {
-        case RowKind::Equation: {
-          if (out.rhs) out.rhs[r.index] = av * r.weight;
-          if (out.coeffs) {
-            S* dc = out.coeffs + static_cast<std::int64_t>(r.index) * m;
-            for (int p = 0; p < count; ++p)
-              dc[p] = (residual * v[r.col[p]] - av * u[r.col[p]]) * r.weight;
-          }
-          break;
-        }
-        case RowKind::Initial:
-          if (out.iv) out.iv[r.index] = av * r.weight;
-          break;
-        case RowKind::Smooth: {
-          if (!out.steps) break;
-          S total{};
-          for (int p = 0; p < count; ++p)
-            total += (residual * v[r.col[p]] - av * u[r.col[p]]) * r.dvalue[p];
-          for (int s = 0; s < r.step_count; ++s) out.steps[r.step_index[s]] += total;
-          break;
-        }
-      }
-    });
-  };
   for (int t = z.T - 1; t >= 0; --t) {
     back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, v);
     if (z.has_eps())
       for (int i = t * m; i < (t + 1) * m; ++i) v[i] -= v_eps * factors.z2[i];
-    if (t + 1 < z.T) gradient_rows(t + 1);
+    if (t + 1 < z.T) gradient_rows_at<FD, FK>(z, in, t + 1, row, u, eps, v, v_eps, out);
   }
-  gradient_rows(0);
+  gradient_rows_at<FD, FK>(z, in, 0, row, u, eps, v, v_eps, out);
+}
+
+// Forward and backward of one system in two sweeps over L (for when the upstream gradient is known
+// up front: mech-solve --grad-u, the fused benchmark). The forward sweep also forward-substitutes
+// ubar (r = L^{-1} ubar), so v_eps = (ebar - q.r) / schur is known before any back substitution
+// (q.r = w^T M_uu^{-1} ubar); the reverse sweep back-substitutes u, z2 and v block by block,
+// finishes u = z1 - eps z2 and v = z3 - v_eps z2 there, and runs the gradient rows behind it.
+// `v` holds ubar on entry (it is overwritten); factors.z2 ends as z2 as in forward_system.
+template <int FD = 0, int FK = 0, class S>
+MECH_HOST_DEVICE FactorStatus forward_backward_system(const Sizes& z, const Envelope& envelope,
+                                                      const SystemInputs<S>& in, Row<S>& row,
+                                                      const Factors<S>& factors, S* u, S* eps, S* v, S ebar,
+                                                      const SystemGradients<S>& out) {
+  using Real = lane_real_t<S>;
+  const int n = z.unknowns();
+  const int m = (FD > 0 ? FD : z.D) * (FK > 0 ? FK : z.K);
+  S a{};
+  S* w = z.has_eps() ? factors.z2 : nullptr;
+  FactorStatus status;
+  assemble<FD, FK>(z, envelope, in, row, factors.env, u, w, &a, [&](int begin, int end) {
+    status = factor_rows(begin, end, envelope, factors.env, factors.inverse_diagonal);
+    if (status.status != Status::Ok) return false;
+    forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, u, w);
+    forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, v);
+    return true;
+  });
+  if (status.status != Status::Ok) return status;
+  S e{}, v_eps{};
+  if (z.has_eps()) {
+    const S pq = dot(n, u, w);
+    const S qq = dot(n, w, w);
+    const S qr = dot(n, w, v);
+    const S schur = a - qq;
+    const int lane = first_failing_lane(schur, a * pivot_tolerance<Real>());
+    if (lane >= 0) {
+      status.status = Status::BorderNotPositive;
+      status.index = -1;
+      status.lane = lane;
+      status.pivot = static_cast<double>(lane_get(schur, lane));
+      status.diagonal = static_cast<double>(lane_get(a, lane));
+      return status;
+    }
+    *factors.schur = schur;
+    e = (splat<S>(Real(z.gamma_alpha)) - pq) / schur;
+    v_eps = (ebar - qr) / schur;
+  }
+  *eps = e;
+  if (out.steps)
+    for (int i = 0; i < (z.T - 1) * z.D; ++i) out.steps[i] = S{};
+  for (int t = z.T - 1; t >= 0; --t) {
+    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, u, w);
+    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, v);
+    if (z.has_eps()) {
+      for (int i = t * m; i < (t + 1) * m; ++i) {
+        u[i] -= e * w[i];
+        v[i] -= v_eps * w[i];
+      }
+    }
+    if (t + 1 < z.T) gradient_rows_at<FD, FK>(z, in, t + 1, row, u, e, v, v_eps, out);
+  }
+  gradient_rows_at<FD, FK>(z, in, 0, row, u, e, v, v_eps, out);
+  return status;
 }
 
 }  // namespace mech::neurlp_core
