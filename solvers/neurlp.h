@@ -34,9 +34,11 @@ struct NeurlpOptions {
   double equation_weight = 1.0, initial_weight = 1.0, smooth_weight = 1.0;
   DType compute_dtype = DType::Float64;
   // Keep the factorisation from forward for backward (memory: about 31 values per step and system
-  // for P = 2, D = 1, e.g. 60 MB for B = 256, T = 1000), or recompute it in backward (no memory
-  // kept; backward then costs a fused forward+backward). Measured on the 2-core machine, single
-  // thread, B = 256, T = 1000, P = 2: 25.7 ms kept vs 28.8 ms recomputed per forward+backward.
+  // for P = 2, D = 1, e.g. 60 MB for B = 256, T = 1000), or recompute it in backward (nothing kept;
+  // backward then runs the fused forward+backward pass). Measured on the 2-core machine, single
+  // thread, CPU time, B = 256, P = 2, D = 1, forward+backward: T = 1000 26.0 ms kept vs 26.7 ms
+  // recomputed; T = 10000 312 ms kept vs 296 ms recomputed (the kept factors no longer fit in
+  // cache). Recomputing is the better choice for long grids or tight memory.
   bool keep_factors = true;
 };
 
