@@ -432,6 +432,49 @@ std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t bat
 }
 
 template <class T>
+void resolve_batch(const Factorization<T>& kept, const BatchInputs<T>& in, T* u) {
+  using P = typename PackOf<T>::type;
+  constexpr int width = LaneTraits<P>::width;
+  const Sizes& z = kept.sizes();
+  const std::int64_t batch = kept.batch();
+  MECH_CHECK(in.rhs && (in.iv || z.S * z.n_iv == 0) && u, "neurlp hermite4 resolve: null rhs, iv or u");
+  const Envelope envelope = kept.plan().envelope();
+  const Counts c(z);
+  const std::int64_t groups = (batch + width - 1) / width;
+  std::vector<GroupError> errors(groups);
+  parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
+    Work<P> work;
+    work.rhs.resize(c.rhs);
+    work.iv.resize(std::max<std::int64_t>(c.iv, 1));
+    work.y.resize(c.n);
+    for (std::int64_t group = begin; group < end; ++group) {
+      const std::int64_t b0 = group * width;
+      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
+      P probe = gather(in.rhs, c.rhs, b0, valid, work.rhs.data());
+      if (c.iv > 0) probe += gather(in.iv, c.iv, b0, valid, work.iv.data());
+      if (probe_failed(probe)) {
+        for (int lane = 0; lane < valid && errors[group].element < 0; ++lane) {
+          for (std::int64_t i = 0; i < c.rhs; ++i)
+            if (!std::isfinite(in.rhs[(b0 + lane) * c.rhs + i])) errors[group] = {b0 + lane, "rhs holds a non-finite value"};
+          for (std::int64_t i = 0; i < c.iv; ++i)
+            if (!std::isfinite(in.iv[(b0 + lane) * c.iv + i])) errors[group] = {b0 + lane, "iv holds a non-finite value"};
+        }
+        if (errors[group].element >= 0) continue;
+      }
+      const auto& s = kept.storage();
+      SystemInputs<P> inputs = s.inputs(group);   // the forward's coefficients and steps
+      inputs.rhs = work.rhs.data();
+      inputs.iv = work.iv.data();
+      hermite4::assemble_rhs(z, inputs, *work.row, work.y.data());
+      forward_substitute(static_cast<int>(c.n), envelope, s.env(group), s.inverse_diagonal(group), work.y.data());
+      back_substitute(static_cast<int>(c.n), envelope, s.env(group), s.inverse_diagonal(group), work.y.data());
+      scatter_solution(z, work.y.data(), b0, valid, u);
+    }
+  });
+  throw_first(errors);
+}
+
+template <class T>
 void backward_batch(const Factorization<T>& kept, const T* grad_u, const BatchGradients<T>& out) {
   using P = typename PackOf<T>::type;
   constexpr int width = LaneTraits<P>::width;
@@ -556,6 +599,7 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
   template std::shared_ptr<Factorization<T>> forward_batch<T>(const Sizes&, std::int64_t, const BatchInputs<T>&, \
                                                               T*, bool);                                     \
   template void backward_batch<T>(const Factorization<T>&, const T*, const BatchGradients<T>&);              \
+  template void resolve_batch<T>(const Factorization<T>&, const BatchInputs<T>&, T*);                        \
   template void forward_backward_batch<T>(const Sizes&, std::int64_t, const BatchInputs<T>&, T*, const T*,    \
                                           const BatchGradients<T>&);                                         \
   template std::string invalid_input<T>(const Sizes&, const BatchInputs<T>&, std::int64_t);

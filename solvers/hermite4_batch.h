@@ -66,6 +66,11 @@ template <class T>
 std::shared_ptr<Factorization<T>> forward_batch(const Sizes& sizes, std::int64_t batch,
                                                 const BatchInputs<T>& inputs, T* u, bool keep_factors);
 
+// Re-solves with the kept factors for new rhs and initial values (coefficients and steps as in the
+// forward, which kept them: only inputs.rhs and inputs.iv are read). Substitution only.
+template <class T>
+void resolve_batch(const Factorization<T>& factors, const BatchInputs<T>& inputs, T* u);
+
 // Gradients given grad_u (B,T,D,K); every output is written (null: skipped).
 template <class T>
 void backward_batch(const Factorization<T>& factors, const T* grad_u, const BatchGradients<T>& gradients);

@@ -221,6 +221,19 @@ inline FactorStatus forward_system(const Sizes& z, const Envelope& envelope, con
   return status;
 }
 
+// g = A^T b alone (for a re-solve with new rhs / initial values: A is unchanged), into y (n).
+template <class S>
+inline void assemble_rhs(const Sizes& z, const SystemInputs<S>& in, Row<S>& row, S* y) {
+  const std::int64_t n = latent_unknowns(z);
+  for (std::int64_t i = 0; i < n; ++i) y[i] = S{};
+  Stencil<S> stencil;
+  for (int t = 0; t < z.T; ++t)
+    rows_at<false>(z, in, t, stencil, row, [&](const Row<S>& r, RowGroup group) {
+      if (group == RowGroup::Step) return;
+      for (int p = 0; p < r.count; ++p) y[r.col[p]] += r.value[p] * r.rhs;
+    });
+}
+
 // Zeroes every gradient output (they are accumulated: the stencil spreads a row over five times).
 template <class S>
 inline void zero_gradients(const Sizes& z, const SystemGradients<S>& out) {

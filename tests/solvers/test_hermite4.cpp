@@ -319,6 +319,19 @@ TEST(Hermite4Batch, LanePacksMatchOneSystemAtATime) {
   }
 }
 
+TEST(Hermite4Batch, ResolveWithNewRhsAndInitialValues) {
+  const Sizes z = sizes(15, 2, 2, 2, 1, 2);
+  const Problem first = random_problem(z, 10, 61);
+  Problem second = random_problem(z, 10, 62);
+  second.coeffs = first.coeffs;   // same A, new b
+  second.steps = first.steps;
+  std::vector<double> u(10 * 15 * 2 * 3);
+  auto kept = forward_batch<double>(z, 10, first.inputs(), u.data(), true);
+  resolve_batch<double>(*kept, second.inputs(), u.data());
+  const std::vector<double> reference = solve(second);
+  for (std::size_t i = 0; i < u.size(); ++i) EXPECT_NEAR(u[i], reference[i], 1e-10 * (1 + std::abs(reference[i])));
+}
+
 // ---- gradients --------------------------------------------------------------------------------
 
 // L = sum(u * weights); analytic gradients against central differences of the forward. The
