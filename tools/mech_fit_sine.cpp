@@ -14,11 +14,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
 #include "core/atomic_file.h"
 #include "core/parallel.h"
@@ -27,6 +29,7 @@
 #include "models/sine_fit.h"
 #include "nn/nn.h"
 #include "tools/common/cli.h"
+#include "tools/common/driver_checks.h"
 #include "tools/common/progress.h"
 #include "tools/common/svg.h"
 
@@ -51,6 +54,7 @@ struct Settings {
   int threads = 1;
   long checkpoint_every = 100;
   bool resume = false;
+  bool anomaly = false;
   std::string out_dir = "out/fit_sine";
 };
 
@@ -71,7 +75,10 @@ void write_picture(const std::string& path, const models::DampedSineData& data, 
   figure.save(path);
 }
 
-int run(const Settings& s) {
+int run(const Settings& s, const tools::CommandLine& cli) {
+  // Anomaly mode names the first op whose forward output or gradient holds NaN/Inf.
+  std::optional<AnomalyGuard> anomaly_mode;
+  if (s.anomaly) anomaly_mode.emplace();
   if (s.threads > 0) set_num_threads(s.threads);
   const Device device = Device::parse(s.device);
   models::DampedSineOptions sine;
@@ -92,7 +99,6 @@ int run(const Settings& s) {
   model.to(device);
   nn::Adam optimizer(model.parameters(), nn::AdamOptions(s.lr));
 
-  std::filesystem::create_directories(s.out_dir);
   const std::string checkpoint = s.out_dir + "/checkpoint.safetensors";
   const std::map<std::string, std::string> identity{
       {"length", std::to_string(s.length)},     {"dt", fmt::format("{}", s.dt)},
@@ -109,7 +115,7 @@ int run(const Settings& s) {
       std::fprintf(stderr, "mech-fit-sine: --resume: no checkpoint at %s\n", checkpoint.c_str());
       return 2;
     }
-    nn::load_checkpoint(checkpoint, state);
+    tools::load_checkpoint_or_exit(cli, checkpoint, state);
     for (const auto& [key, value] : identity) {
       auto found = state.metadata.find(key);
       if (found == state.metadata.end() || found->second != value) {
@@ -134,11 +140,12 @@ int run(const Settings& s) {
       optimizer.zero_grad();
       Tensor loss = model.loss(target);
       loss.backward();
+      const double norm = tools::gradient_norm(model.parameters());
       optimizer.step();
       ++state.step;
       const double value = loss.item();
       loss_log += fmt::format("{},{:.9g}\n", state.step, value);
-      bar.update(static_cast<long>(state.step - start), value);
+      bar.update(static_cast<long>(state.step - start), value, fmt::format("|grad| {:.3g}", norm));
       if (state.step % s.checkpoint_every == 0 || state.step == s.iterations) {
         state.metadata = identity;
         state.metadata["loss-log"] = loss_log;
@@ -188,6 +195,7 @@ int main(int argc, char** argv) {
   cli.add_choice("device", &s.device, {"cpu", "cuda"}, "where the parameters live (the solve itself runs on the CPU)");
   cli.add("threads", &s.threads, "CPU threads (0: all cores; small models run fastest on one)");
   cli.add("checkpoint-every", &s.checkpoint_every, "save <out-dir>/checkpoint.safetensors every this many steps");
+  cli.add("anomaly", &s.anomaly, "check every op's outputs and gradients for NaN/Inf and name the first op producing one (slower)");
   cli.add("resume", &s.resume, "continue from <out-dir>/checkpoint.safetensors");
   cli.add("out-dir", &s.out_dir, "directory for fit.svg, loss.csv, summary.txt and the checkpoint");
   cli.parse_or_exit(argc, argv);
@@ -201,10 +209,11 @@ int main(int argc, char** argv) {
   if (s.checkpoint_every <= 0) cli.fail(fmt::format("--checkpoint-every {} must be positive", s.checkpoint_every));
   if (s.device == "cuda" && !cuda::is_available())
     cli.fail("--device cuda: no CUDA device is available (or this build has no CUDA); use --device cpu");
+  tools::prepare_output_directory(cli, "--out-dir", s.out_dir);
   try {
-    return run(s);
+    return run(s, cli);
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "mech-fit-sine: %s\n", error.what());
+    std::fprintf(stderr, "mech-fit-sine: %s\n", tools::one_line(error.what()).c_str());
     return 1;
   }
 }

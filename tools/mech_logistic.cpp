@@ -11,11 +11,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
 #include "core/atomic_file.h"
 #include "core/parallel.h"
@@ -24,6 +26,7 @@
 #include "models/logistic_model.h"
 #include "nn/nn.h"
 #include "tools/common/cli.h"
+#include "tools/common/driver_checks.h"
 #include "tools/common/progress.h"
 #include "tools/common/svg.h"
 
@@ -51,6 +54,7 @@ struct Settings {
   int threads = 1;
   long checkpoint_every = 500;
   bool resume = false;
+  bool anomaly = false;
   double threshold = 0.05;
   std::string out_dir = "out/logistic";
 };
@@ -96,7 +100,10 @@ void write_picture(const std::string& path, const std::vector<double>& true_rate
   figure.save(path);
 }
 
-int run(const Settings& s) {
+int run(const Settings& s, const tools::CommandLine& cli) {
+  // Anomaly mode names the first op whose forward output or gradient holds NaN/Inf.
+  std::optional<AnomalyGuard> anomaly_mode;
+  if (s.anomaly) anomaly_mode.emplace();
   if (s.threads > 0) set_num_threads(s.threads);
   const Device device = Device::parse(s.device);
   const models::LogisticData train = make_data(s, s.train_count, s.seed);
@@ -114,7 +121,6 @@ int run(const Settings& s) {
   nn::Adam optimizer(model.parameters(), nn::AdamOptions(s.lr));
   nn::StepLR schedule(optimizer, s.lr_step, 0.3);
 
-  std::filesystem::create_directories(s.out_dir);
   const std::string checkpoint = s.out_dir + "/checkpoint.safetensors";
   const std::map<std::string, std::string> identity{
       {"train-count", std::to_string(s.train_count)}, {"length", std::to_string(s.length)},
@@ -134,7 +140,7 @@ int run(const Settings& s) {
       std::fprintf(stderr, "mech-logistic: --resume: no checkpoint at %s\n", checkpoint.c_str());
       return 2;
     }
-    nn::load_checkpoint(checkpoint, state);
+    tools::load_checkpoint_or_exit(cli, checkpoint, state);
     for (const auto& [key, value] : identity) {
       auto found = state.metadata.find(key);
       if (found == state.metadata.end() || found->second != value) {
@@ -161,12 +167,14 @@ int run(const Settings& s) {
       optimizer.zero_grad();
       Tensor loss = model.loss(batch);
       loss.backward();
+      const double norm = tools::gradient_norm(model.parameters());
       optimizer.step();
       schedule.step();
       ++state.step;
       const double value = loss.item();
       loss_log += fmt::format("{},{:.9g}\n", state.step, value);
-      bar.update(static_cast<long>(state.step - start), value, fmt::format("lr {:.2g}", optimizer.lr()));
+      bar.update(static_cast<long>(state.step - start), value,
+                 fmt::format("lr {:.2g} |grad| {:.3g}", optimizer.lr(), norm));
       if (state.step % s.checkpoint_every == 0 || state.step == s.iterations) {
         state.metadata = identity;
         state.metadata["loss-log"] = loss_log;
@@ -233,6 +241,7 @@ int main(int argc, char** argv) {
   cli.add_choice("device", &s.device, {"cpu", "cuda"}, "where the encoder runs (the solve itself runs on the CPU)");
   cli.add("threads", &s.threads, "CPU threads (0: all cores; small models run fastest on one)");
   cli.add("checkpoint-every", &s.checkpoint_every, "save <out-dir>/checkpoint.safetensors every this many steps");
+  cli.add("anomaly", &s.anomaly, "check every op's outputs and gradients for NaN/Inf and name the first op producing one (slower)");
   cli.add("resume", &s.resume, "continue from <out-dir>/checkpoint.safetensors");
   cli.add("threshold", &s.threshold, "the mean relative error of r must be within this (exit status 1 if not)");
   cli.add("out-dir", &s.out_dir, "directory for inference.svg, inferred.csv, loss.csv, summary.txt and the checkpoint");
@@ -252,10 +261,11 @@ int main(int argc, char** argv) {
   if (!(s.threshold > 0)) cli.fail(fmt::format("--threshold {} must be positive", s.threshold));
   if (s.device == "cuda" && !cuda::is_available())
     cli.fail("--device cuda: no CUDA device is available (or this build has no CUDA); use --device cpu");
+  tools::prepare_output_directory(cli, "--out-dir", s.out_dir);
   try {
-    return run(s);
+    return run(s, cli);
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "mech-logistic: %s\n", error.what());
+    std::fprintf(stderr, "mech-logistic: %s\n", tools::one_line(error.what()).c_str());
     return 1;
   }
 }

@@ -11,13 +11,16 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
 #include "core/parallel.h"
 #include "nn/nn.h"
 #include "tools/common/cli.h"
+#include "tools/common/driver_checks.h"
 #include "tools/common/progress.h"
 
 namespace {
@@ -38,6 +41,7 @@ struct Settings {
   std::string checkpoint;
   long checkpoint_every = 500;
   bool resume = false;
+  bool anomaly = false;
   int threads = 0;
   double threshold = 5e-3;
 };
@@ -128,10 +132,21 @@ int main(int argc, char** argv) {
   cli.add("checkpoint", &s.checkpoint, "checkpoint file (.safetensors) to save to (and resume from)");
   cli.add("checkpoint-every", &s.checkpoint_every, "save a checkpoint every this many steps");
   cli.add("resume", &s.resume, "continue from --checkpoint instead of starting afresh");
+  cli.add("anomaly", &s.anomaly, "check every op's outputs and gradients for NaN/Inf and name the first op producing one (slower)");
   cli.add("threads", &s.threads, "CPU threads (0: all cores)");
   cli.add("threshold", &s.threshold, "the final error must be below this");
   cli.parse_or_exit(argc, argv);
   check_settings(s, cli);
+  if (s.resume && !std::filesystem::exists(s.checkpoint))
+    cli.fail(fmt::format("--resume: no checkpoint at {}", s.checkpoint));
+  if (!s.checkpoint.empty()) {
+    // The checkpoint is written every --checkpoint-every steps: find out now if it cannot be.
+    const std::string folder = std::filesystem::path(s.checkpoint).parent_path().string();
+    mech::tools::prepare_output_directory(cli, "--checkpoint", folder.empty() ? "." : folder);
+  }
+  // Anomaly mode names the first op whose forward output or gradient holds NaN/Inf.
+  std::optional<AnomalyGuard> anomaly_mode;
+  if (s.anomaly) anomaly_mode.emplace();
 
   try {
     if (s.threads > 0) set_num_threads(s.threads);
@@ -158,11 +173,7 @@ int main(int argc, char** argv) {
     state.generator = &generator;
 
     if (s.resume) {
-      if (!std::filesystem::exists(s.checkpoint)) {
-        std::fprintf(stderr, "mech-mlp: --resume: no checkpoint at %s\n", s.checkpoint.c_str());
-        return 1;
-      }
-      nn::load_checkpoint(s.checkpoint, state);
+      mech::tools::load_checkpoint_or_exit(cli, s.checkpoint, state);
       for (const auto& [key, value] : identity) {
         auto found = state.metadata.find(key);
         if (found == state.metadata.end() || found->second != value) {
@@ -189,10 +200,12 @@ int main(int argc, char** argv) {
         optimizer.zero_grad();
         Tensor loss = mse_loss(model->forward(x), y);
         loss.backward();
+        const double norm = mech::tools::gradient_norm(model->parameters());
         optimizer.step();
         schedule.step();
         ++state.step;
-        bar.update(static_cast<long>(state.step - start), loss.item(), fmt::format("lr {:.2g}", optimizer.lr()));
+        bar.update(static_cast<long>(state.step - start), loss.item(),
+                   fmt::format("lr {:.2g} |grad| {:.3g}", optimizer.lr(), norm));
         if (!s.checkpoint.empty() && (state.step % s.checkpoint_every == 0 || state.step == s.steps)) {
           nn::save_checkpoint(s.checkpoint, state);
         }
@@ -210,7 +223,7 @@ int main(int argc, char** argv) {
                                            static_cast<long long>(state.step));
     return clean_mse < s.threshold ? 0 : 1;
   } catch (const mech::Error& error) {
-    std::fprintf(stderr, "mech-mlp: error: %s\n", error.what());
+    std::fprintf(stderr, "mech-mlp: error: %s\n", mech::tools::one_line(error.what()).c_str());
     return 1;
   }
 }

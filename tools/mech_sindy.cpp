@@ -21,6 +21,7 @@
 #include "models/sindy.h"
 #include "tools/common/cli.h"
 #include "tools/common/csv.h"
+#include "tools/common/driver_checks.h"
 #include "tools/common/svg.h"
 
 namespace {
@@ -152,7 +153,6 @@ int run(const Options& options) {
               score.active_terms, 100 * score.max_relative_error, 100 * score.mean_relative_error, score.stray_terms,
               score.missing_terms);
 
-  std::filesystem::create_directories(options.out_dir);
   coefficients_table(library, result.coefficients).save(options.out_dir + "/coefficients.csv");
   mech::write_file_atomically(options.out_dir + "/summary.txt", summary);
 
@@ -197,10 +197,11 @@ int main(int argc, char** argv) {
   if (options.order < 1 || options.order >= options.window)
     cli.fail(fmt::format("--order {} must be in [1, window - 1]", options.order));
   if (options.max_iterations < 0) cli.fail(fmt::format("--max-iterations {} must be >= 0", options.max_iterations));
+  mech::tools::prepare_output_directory(cli, "--out-dir", options.out_dir);
   try {
     return run(options);
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "mech-sindy: %s\n", error.what());
+    std::fprintf(stderr, "mech-sindy: %s\n", mech::tools::one_line(error.what()).c_str());
     return 1;
   }
 }
