@@ -3,6 +3,7 @@
 #include "solvers/hermite4_op.h"
 
 #include <memory>
+#include <type_traits>
 #include <variant>
 
 #include "autograd/grad_mode.h"
@@ -76,7 +77,9 @@ neurlp_core::BatchInputs<T> batch_inputs(const Tensor& c, const Tensor& r, const
   return {c.data_ptr<T>(), r.data_ptr<T>(), z.S * z.n_iv > 0 ? v.data_ptr<T>() : nullptr, h.data_ptr<T>()};
 }
 
-using Kept = std::variant<std::shared_ptr<neurlp_core::hermite4::Factorization<double>>,
+// What backward needs from forward: the factors, or (options.keep_factors false) nothing, and
+// backward re-solves in the fused pass.
+using Kept = std::variant<std::monostate, std::shared_ptr<neurlp_core::hermite4::Factorization<double>>,
                           std::shared_ptr<neurlp_core::hermite4::Factorization<float>>,
                           std::shared_ptr<neurlp_core::hermite4::DirectFactorization<float>>>;
 
@@ -91,6 +94,7 @@ NeurlpResult neurlp_hermite4(const Tensor& coeffs, const Tensor& rhs_in, const T
   const TensorOptions compute_options = TensorOptions().dtype(compute);
   const bool differentiable = needs_grad({coeffs, rhs_in, iv_in, steps});
   const bool direct = compute == DType::Float32 && h4::is_square(z);
+  const bool keep = differentiable && options.keep_factors;
   Tensor c, r, v, h;
   {
     NoGradGuard no_grad;
@@ -102,11 +106,14 @@ NeurlpResult neurlp_hermite4(const Tensor& coeffs, const Tensor& rhs_in, const T
   Tensor u = empty({B, z.T, z.D, z.K}, compute_options);
   Kept kept;
   if (direct) {
-    kept = h4::direct_forward_batch<float>(z, B, batch_inputs<float>(c, r, v, h, z), u.data_ptr<float>());
+    auto factors = h4::direct_forward_batch<float>(z, B, batch_inputs<float>(c, r, v, h, z), u.data_ptr<float>());
+    if (keep) kept = factors;
   } else if (compute == DType::Float32) {
-    kept = h4::forward_batch<float>(z, B, batch_inputs<float>(c, r, v, h, z), u.data_ptr<float>(), differentiable);
+    auto factors = h4::forward_batch<float>(z, B, batch_inputs<float>(c, r, v, h, z), u.data_ptr<float>(), keep);
+    if (keep) kept = factors;
   } else {
-    kept = h4::forward_batch<double>(z, B, batch_inputs<double>(c, r, v, h, z), u.data_ptr<double>(), differentiable);
+    auto factors = h4::forward_batch<double>(z, B, batch_inputs<double>(c, r, v, h, z), u.data_ptr<double>(), keep);
+    if (keep) kept = factors;
   }
   NeurlpResult result;
   {
@@ -118,7 +125,7 @@ NeurlpResult neurlp_hermite4(const Tensor& coeffs, const Tensor& rhs_in, const T
   const DType dtypes[4] = {coeffs.dtype(), rhs_in.dtype(), iv_in.defined() ? iv_in.dtype() : compute, steps.dtype()};
   const Shape iv_shape = iv_in.defined() ? iv_in.shape() : Shape();
   record("neurlp_hermite4", {coeffs, rhs_in, iv_in, steps}, {result.u},
-         [z, B, c, r, v, h, kept, compute, dtypes, iv_shape, has_iv = iv_in.defined()](const std::vector<Tensor>& grads) {
+         [z, B, c, r, v, h, kept, compute, direct, dtypes, iv_shape, has_iv = iv_in.defined()](const std::vector<Tensor>& grads) {
            const TensorOptions options = TensorOptions().dtype(compute);
            const Tensor grad_u = grads[0].defined() ? grads[0].detach().to(compute).contiguous()
                                                     : zeros({B, z.T, z.D, z.K}, options);
@@ -126,21 +133,42 @@ NeurlpResult neurlp_hermite4(const Tensor& coeffs, const Tensor& rhs_in, const T
                   d_steps = empty(h.shape(), options);
            Tensor d_iv = has_iv ? zeros(iv_shape, options) : Tensor();
            const bool iv_used = z.S * z.n_iv > 0;
-           std::visit(
-               [&](const auto& factors) {
-                 using Factors = typename std::decay_t<decltype(factors)>::element_type;
-                 if constexpr (std::is_same_v<Factors, h4::DirectFactorization<float>>) {
-                   h4::direct_backward_batch<float>(*factors, batch_inputs<float>(c, r, v, h, z), grad_u.data_ptr<float>(),
-                                                    {d_coeffs.data_ptr<float>(), d_rhs.data_ptr<float>(),
-                                                     iv_used ? d_iv.data_ptr<float>() : nullptr, d_steps.data_ptr<float>()});
-                 } else {
-                   using T = std::conditional_t<std::is_same_v<Factors, h4::Factorization<double>>, double, float>;
-                   h4::backward_batch<T>(*factors, grad_u.data_ptr<T>(),
-                                         {d_coeffs.data_ptr<T>(), d_rhs.data_ptr<T>(),
-                                          iv_used ? d_iv.data_ptr<T>() : nullptr, d_steps.data_ptr<T>()});
-                 }
-               },
-               kept);
+           auto run = [&](const auto& factors) {
+             using Factors = std::decay_t<decltype(factors)>;
+             if constexpr (std::is_same_v<Factors, std::monostate>) {
+               // Nothing kept: solve again, fused with the backward where the driver has it.
+               if (direct) {
+                 Tensor again = empty({B, z.T, z.D, z.K}, options);
+                 auto refactored = h4::direct_forward_batch<float>(z, B, batch_inputs<float>(c, r, v, h, z),
+                                                                   again.data_ptr<float>());
+                 h4::direct_backward_batch<float>(*refactored, batch_inputs<float>(c, r, v, h, z),
+                                                  grad_u.data_ptr<float>(),
+                                                  {d_coeffs.data_ptr<float>(), d_rhs.data_ptr<float>(),
+                                                   iv_used ? d_iv.data_ptr<float>() : nullptr, d_steps.data_ptr<float>()});
+                 return;
+               }
+               MECH_DISPATCH_FLOAT(compute, "neurlp hermite4 backward", [&]<class T>() {
+                 Tensor again = empty({B, z.T, z.D, z.K}, options);
+                 h4::forward_backward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), again.data_ptr<T>(),
+                                               grad_u.data_ptr<T>(),
+                                               {d_coeffs.data_ptr<T>(), d_rhs.data_ptr<T>(),
+                                                iv_used ? d_iv.data_ptr<T>() : nullptr, d_steps.data_ptr<T>()});
+               });
+             } else {
+               using Held = typename Factors::element_type;
+               if constexpr (std::is_same_v<Held, h4::DirectFactorization<float>>) {
+                 h4::direct_backward_batch<float>(*factors, batch_inputs<float>(c, r, v, h, z), grad_u.data_ptr<float>(),
+                                                  {d_coeffs.data_ptr<float>(), d_rhs.data_ptr<float>(),
+                                                   iv_used ? d_iv.data_ptr<float>() : nullptr, d_steps.data_ptr<float>()});
+               } else {
+                 using T = std::conditional_t<std::is_same_v<Held, h4::Factorization<double>>, double, float>;
+                 h4::backward_batch<T>(*factors, grad_u.data_ptr<T>(),
+                                       {d_coeffs.data_ptr<T>(), d_rhs.data_ptr<T>(),
+                                        iv_used ? d_iv.data_ptr<T>() : nullptr, d_steps.data_ptr<T>()});
+               }
+             }
+           };
+           std::visit(run, kept);
            auto back = [&](const Tensor& t, DType dtype) { return t.defined() && t.dtype() != dtype ? t.to(dtype) : t; };
            return std::vector<Tensor>{back(d_coeffs, dtypes[0]), back(d_rhs, dtypes[1]), back(d_iv, dtypes[2]),
                                       back(d_steps, dtypes[3])};

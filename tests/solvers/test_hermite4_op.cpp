@@ -83,20 +83,27 @@ TEST(Hermite4Op, Float32ComputeUsesTheDirectSolve) {
 }
 
 TEST(Hermite4Op, GradcheckThroughTheTape) {
+  for (bool keep : {true, false})
   for (auto shape : {std::vector<std::int64_t>{2, 1, 7, 1, 3, 1, 2}, std::vector<std::int64_t>{2, 3, 6, 2, 3, 2, 1}}) {
     auto inputs = random_inputs(shape[0], shape[1], shape[2], shape[3], shape[4], shape[5], shape[6], 3);
     for (auto& input : inputs) input.requires_grad_(true);
     // Step 1e-4: the forward rounds near 1e-13 relative (normal equations), see test_hermite4.cpp.
     auto result = gradcheck(
-        [&](const std::vector<Tensor>& x) { return neurlp_hermite4(x[0], x[1], x[2], x[3], hermite4_options()).u; }, inputs,
+        [&](const std::vector<Tensor>& x) {
+          NeurlpOptions options = hermite4_options();
+          options.keep_factors = keep;   // false: backward re-solves in the fused pass
+          return neurlp_hermite4(x[0], x[1], x[2], x[3], options).u;
+        },
+        inputs,
         GradcheckOptions().with_step(1e-4).with_atol(1e-6).with_rtol(1e-5));
-    EXPECT_TRUE(result.ok) << result.message;
+    EXPECT_TRUE(result.ok) << (keep ? "kept: " : "recomputed: ") << result.message;
   }
 }
 
 TEST(Hermite4Op, Float32DirectGradientsMatchFloat64) {
   // The float32 direct path (solve and backward marches in float32) against float64, on the
   // oscillator at h = 0.1 (T = 101): agreement to float32 rounding amplified by cond(A).
+  for (bool keep : {true, false}) {
   auto inputs = oscillator(0.1);
   std::vector<Tensor> single, dbl;
   for (auto& x : inputs) {
@@ -105,6 +112,7 @@ TEST(Hermite4Op, Float32DirectGradientsMatchFloat64) {
   }
   NeurlpOptions low = hermite4_options();
   low.compute_dtype = DType::Float32;
+  low.keep_factors = keep;   // false: the direct solve runs again in backward
   const Tensor weights = linspace(-1.0, 1.0, 101 * 3, f64).reshape({1, 101, 1, 3});
   const NeurlpResult low_out = neurlp_hermite4(single[0], single[1], single[2], single[3], low);
   (low_out.u * weights.to(DType::Float32)).sum().backward();
@@ -121,7 +129,9 @@ TEST(Hermite4Op, Float32DirectGradientsMatchFloat64) {
       scale = std::max(scale, std::abs(b[j]));
       difference = std::max(difference, std::abs(a[j] - b[j]));
     }
-    EXPECT_LE(difference, 1e-4 * scale) << "input " << i << ": max difference " << difference << " of scale " << scale;
+    EXPECT_LE(difference, 1e-4 * scale) << "input " << i << (keep ? " kept" : " recomputed") << ": max difference "
+                                        << difference << " of scale " << scale;
+  }
   }
 }
 
