@@ -383,7 +383,7 @@ std::string factor_message(const Sizes& z, const FactorStatus& status, bool sing
       "coefficient of the highest derivative, enough initial values){}",
       single_precision ? ", and that the steps are not too small for float32 (use float64)" : "");
   if (status.status == Status::BorderNotPositive)
-    return fmt::format("the eps border pivot a - w.z2 is {:.6g}, expected above {:.3g} x a = {:.6g} "
+    return fmt::format("the eps border pivot a - w^T M_uu^{{-1}} w is {:.6g}, expected above {:.3g} x a = {:.6g} "
                        "(the eps column is numerically dependent on u){}",
                        status.pivot, tolerance, status.diagonal, hint);
   const int m = z.block();
@@ -441,7 +441,7 @@ template <class T>
 struct GroupWork {
   using P = typename PackOf<T>::type;
   PooledArray<P> own_coeffs, own_rhs, own_iv, own_steps, own_u, v, ubar;
-  PooledArray<P> env, inverse_diagonal, z2;
+  PooledArray<P> env, inverse_diagonal, q;
   P schur{}, own_eps{}, ebar{};
   PooledArray<P> grad_coeffs, grad_rhs, grad_iv, grad_steps;
   std::unique_ptr<Row<P>> row = std::make_unique<Row<P>>();
@@ -465,7 +465,7 @@ struct GroupWork {
     if (local_factors) {
       env.resize(envelope_size);
       inverse_diagonal.resize(counts.n);
-      z2.resize(counts.n);
+      q.resize(counts.n);
     }
     if (backward) {
       v.resize(counts.n);
@@ -494,7 +494,7 @@ struct GroupWork {
     probe += ebar * T(0);
     return probe_failed(probe);
   }
-  Factors<P> local_factors() { return {env.data(), inverse_diagonal.data(), z2.data(), &schur}; }
+  Factors<P> local_factors() { return {env.data(), inverse_diagonal.data(), q.data(), &schur}; }
   SystemInputs<P> inputs() const { return in; }
 
   // Packs the inputs of elements b0 .. b0+valid-1; returns true when one of them may be invalid

@@ -52,7 +52,7 @@ class EnvelopePlan {
 // Throws mech::Error when the sizes are out of range (orders, row capacity, S <= T, n_iv < K ...).
 void check_sizes(const Sizes& sizes, const char* op);
 
-// The factors of every system of a batch (L, 1/diag L, z2, the Schur complement) and the packed
+// The factors of every system of a batch (L, 1/diag L, q = L^{-1} w, the Schur complement) and the packed
 // inputs and solution, kept by forward for backward and for re-solves with new rhs / initial
 // values (coefficients and steps unchanged: substitution only). Its storage comes from a
 // process-wide pool of blocks (at most 1 GiB kept), so a training loop does not page-fault fresh

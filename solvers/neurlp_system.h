@@ -20,25 +20,26 @@
 //     L[i][i] = sqrt(M[i][i] - sum_k L[i][k]^2)   (the pivot must be > tol * M[i][i], else singular)
 // Border elimination of eps (mnn only): with p = L^{-1} g_u, q = L^{-1} w (forward substitutions),
 //     w.z1 = p.q,  w.z2 = q.q   where z1 = M_uu^{-1} g_u, z2 = M_uu^{-1} w,
-//     eps = (g_0 + gamma*alpha - p.q) / (a - q.q),    u = z1 - eps z2.
+//     eps = (g_0 + gamma*alpha - p.q) / (a - q.q),    u = z1 - eps z2 = L^{-T} (p - eps q),
+// so one back substitution gives u, and z2 itself is never formed.
 // The Schur complement a - q.q is a pivot too and is checked the same way. Cost O(T m^3) time and
-// O(T m^2) memory per system; the factors (L, 1/diag(L), z2, a - q.q) are what backward reuses.
+// O(T m^2) memory per system; the factors (L, 1/diag(L), q, a - q.q) are what backward reuses.
 // Order of work (forward_system): one sweep over time assembles the rows owned by time t, after
 // which block t-1 of M, g and w is final (rows of time t touch blocks t-1..t+1 only), so block
 // t-1 is factored and forward-substituted at once, while it is in cache; then one reverse sweep
-// back-substitutes u and z2 together.
+// back-substitutes p - eps q.
 //
 // ---- The backward (implicit differentiation) -------------------------------------------------
 // y = M^{-1}(A^T b + c e_0) with L(y) given through ybar = dL/dy. Let v = M^{-1} ybar (the same
-// factors; border: z3 = M_uu^{-1} ubar, v_eps = (ebar - z2.ubar) / (a - q.q), v_u = z3 - v_eps z2,
-// using w.z3 = z2.ubar by symmetry). Differentiating M y = A^T b + c e_0:
+// factors; border: with r = L^{-1} ubar, v_eps = (ebar - w.z3) / (a - q.q) where w.z3 = q.r, and
+// v_u = z3 - v_eps z2 = L^{-T} (r - v_eps q)). Differentiating M y = A^T b + c e_0:
 //     dL/db = A v,     dL/dM = -v y^T,   and with M = A^T A, d(A^T b)/dA:
 //     dL/dA[r][c] = (b - A y)[r] v[c] - (A v)[r] y[c]
 // evaluated only at structural non-zeros, one row at a time (each row recomputes its residual
-// (b - A y)[r] and (A v)[r]). Order of work (backward_system): v_eps first (it needs z2.ubar
-// only), a forward substitution of ubar, then one reverse sweep that back-substitutes block t,
-// finishes v there (v = z3 - v_eps z2) and immediately runs the gradient rows of time t+1, whose
-// blocks t..t+2 are then final. Then the chain rule to the inputs, row group by row group:
+// (b - A y)[r] and (A v)[r]). Order of work (backward_system): a forward substitution of ubar,
+// v_eps, then one reverse sweep that back-substitutes block t and immediately runs the gradient
+// rows of time t+1, whose blocks t..t+2 are then final. Then the chain rule to the inputs, row
+// group by row group:
 //   equation row (e,t), weight w_e: value = w_e c[e][t][d][k], rhs = w_e r[e][t]
 //       dL/dc[e][t][d][k] = w_e dL/dA[r][(t,d,k)],  dL/dr[e][t] = w_e (A v)[r]
 //   initial row (s,d,i), weight w_i: dL/dv[s][d][i] = w_i (A v)[r]
@@ -518,32 +519,28 @@ template <class S>
 struct Factors {
   S* env;                // L, envelope.size
   S* inverse_diagonal;   // n
-  S* z2;                 // M_uu^{-1} w, n (mnn only)
-  S* schur;              // a - w.z2, 1 (mnn only)
+  S* q;                  // L^{-1} w, n (mnn only): the eps column, forward-substituted
+  S* schur;              // a - q.q = a - w^T M_uu^{-1} w, 1 (mnn only)
 };
 
 // Forward solve with factors computed earlier (same coefficients and steps): u holds g = (A^T b)_u
-// on entry and u on exit. w.z1 = w^T M_uu^{-1} g = z2.g by symmetry, so g is dotted with the stored
-// z2 before it is overwritten.
+// on entry and u on exit: p = L^{-1} g, eps from p.q, u = L^{-T} (p - eps q).
 template <class S>
 MECH_HOST_DEVICE void solve_with_factors(const Sizes& z, const Envelope& envelope,
                                          const Factors<S>& factors, S* u, S* eps) {
   const int n = z.unknowns();
-  S wz1{};
-  if (z.has_eps()) wz1 = dot(n, factors.z2, u);
   forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
-  back_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
-  if (!z.has_eps()) {
-    *eps = S{};
-    return;
+  S e{};
+  if (z.has_eps()) {
+    e = (splat<S>(lane_real_t<S>(z.gamma_alpha)) - dot(n, u, factors.q)) / *factors.schur;
+    for (int i = 0; i < n; ++i) u[i] -= e * factors.q[i];
   }
-  const S e = (splat<S>(lane_real_t<S>(z.gamma_alpha)) - wz1) / *factors.schur;
-  for (int i = 0; i < n; ++i) u[i] -= e * factors.z2[i];
+  back_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
   *eps = e;
 }
 
-// Assemble, factor and solve one system. `u` (n) receives u; `factors` receives L and the border
-// data (factors.z2 holds w until it is turned into z2).
+// Assemble, factor and solve one system. `u` (n) receives u; `factors` receives L, q and the
+// Schur complement (factors.q holds w until it is forward-substituted).
 template <int FD = 0, int FK = 0, class S>
 MECH_HOST_DEVICE FactorStatus forward_system(const Sizes& z, const Envelope& envelope,
                                              const SystemInputs<S>& in, Row<S>& row,
@@ -552,37 +549,42 @@ MECH_HOST_DEVICE FactorStatus forward_system(const Sizes& z, const Envelope& env
   const int n = z.unknowns();
   S a{};
   // One sweep over time: assemble, and factor and forward-substitute each block as soon as it is
-  // final, while it is in cache. u first holds g then p = L^{-1} g; z2 holds w then q = L^{-1} w.
-  S* w = z.has_eps() ? factors.z2 : nullptr;
+  // final, while it is in cache. u first holds g then p = L^{-1} g; q holds w then L^{-1} w.
+  S* q = z.has_eps() ? factors.q : nullptr;
   FactorStatus status;
-  assemble<FD, FK>(z, envelope, in, row, factors.env, u, w, &a, [&](int begin, int end) {
+  assemble<FD, FK>(z, envelope, in, row, factors.env, u, q, &a, [&](int begin, int end) {
     status = factor_rows(begin, end, envelope, factors.env, factors.inverse_diagonal);
     if (status.status != Status::Ok) return false;
-    forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, u, w);
+    forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, u, q);
     return true;
   });
   if (status.status != Status::Ok) return status;
-  if (!z.has_eps()) {
-    back_substitute(n, envelope, factors.env, factors.inverse_diagonal, u);
-    *eps = S{};
-    return status;
+  S e{};
+  if (z.has_eps()) {
+    const S pq = dot(n, u, q);
+    const S qq = dot(n, q, q);
+    const S schur = a - qq;
+    const int lane = first_failing_lane(schur, a * pivot_tolerance<Real>());
+    if (lane >= 0) {
+      status.status = Status::BorderNotPositive;
+      status.index = -1;
+      status.lane = lane;
+      status.pivot = static_cast<double>(lane_get(schur, lane));
+      status.diagonal = static_cast<double>(lane_get(a, lane));
+      return status;
+    }
+    *factors.schur = schur;
+    e = (splat<S>(Real(z.gamma_alpha)) - pq) / schur;
   }
-  const S pq = dot(n, u, factors.z2);
-  const S qq = dot(n, factors.z2, factors.z2);
-  const S schur = a - qq;
-  const int lane = first_failing_lane(schur, a * pivot_tolerance<Real>());
-  if (lane >= 0) {
-    status.status = Status::BorderNotPositive;
-    status.index = -1;
-    status.lane = lane;
-    status.pivot = static_cast<double>(lane_get(schur, lane));
-    status.diagonal = static_cast<double>(lane_get(a, lane));
-    return status;
+  // u = z1 - eps z2 = L^{-T} (p - eps q): one back substitution. The right-hand side enters the
+  // column-oriented back substitution additively, so - eps q is applied block by block just
+  // before each block is reached, while it is in cache.
+  const int m = (FD > 0 ? FD : z.D) * (FK > 0 ? FK : z.K);
+  for (int t = z.T - 1; t >= 0; --t) {
+    if (z.has_eps())
+      for (int i = t * m; i < (t + 1) * m; ++i) u[i] -= e * q[i];
+    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, u);
   }
-  *factors.schur = schur;
-  back_substitute(n, envelope, factors.env, factors.inverse_diagonal, u, factors.z2);
-  const S e = (splat<S>(Real(z.gamma_alpha)) - pq) / schur;
-  for (int i = 0; i < n; ++i) u[i] -= e * factors.z2[i];
   *eps = e;
   return status;
 }
@@ -653,34 +655,33 @@ MECH_HOST_DEVICE void backward_system(const Sizes& z, const Envelope& envelope,
   const int n = z.unknowns();
   const int m = (FD > 0 ? FD : z.D) * (FK > 0 ? FK : z.K);
   for (int i = 0; i < n; ++i) v[i] = ubar[i];
-  // v_eps needs only z2.ubar (= w.z3 by symmetry), so it is known before the solve, and each
-  // block of v = z3 - v_eps z2 is final as soon as the back substitution has passed it. The
-  // gradient rows of time t+1 (blocks t..t+2) then run right behind the back substitution, in
-  // one reverse sweep, while those blocks are still in cache.
+  // r = L^{-1} ubar; v_eps = (ebar - w.z3) / schur with w.z3 = q.r; v = L^{-T} (r - v_eps q). The
+  // back substitution runs as one reverse sweep with the gradient rows of time t+1 (blocks
+  // t..t+2, final by then) right behind it, while those blocks are still in cache.
+  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, v);
   S v_eps{};
   if (z.has_eps()) {
-    v_eps = (ebar - dot(n, factors.z2, ubar)) / *factors.schur;
+    v_eps = (ebar - dot(n, factors.q, v)) / *factors.schur;
   } else {
     eps = S{};
   }
-  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, v);
   if (out.steps)
     for (int i = 0; i < (z.T - 1) * z.D; ++i) out.steps[i] = S{};
   for (int t = z.T - 1; t >= 0; --t) {
-    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, v);
     if (z.has_eps())
-      for (int i = t * m; i < (t + 1) * m; ++i) v[i] -= v_eps * factors.z2[i];
+      for (int i = t * m; i < (t + 1) * m; ++i) v[i] -= v_eps * factors.q[i];
+    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, v);
     if (t + 1 < z.T) gradient_rows_at<FD, FK>(z, in, t + 1, row, u, eps, v, v_eps, out);
   }
   gradient_rows_at<FD, FK>(z, in, 0, row, u, eps, v, v_eps, out);
 }
 
 // Forward and backward of one system in two sweeps over L (for when the upstream gradient is known
-// up front: mech-solve --grad-u, the fused benchmark). The forward sweep also forward-substitutes
-// ubar (r = L^{-1} ubar), so v_eps = (ebar - q.r) / schur is known before any back substitution
-// (q.r = w^T M_uu^{-1} ubar); the reverse sweep back-substitutes u, z2 and v block by block,
-// finishes u = z1 - eps z2 and v = z3 - v_eps z2 there, and runs the gradient rows behind it.
-// `v` holds ubar on entry (it is overwritten); factors.z2 ends as z2 as in forward_system.
+// up front: mech-solve --grad-u, the fused benchmark, the op without kept factors). The forward
+// sweep forward-substitutes g, w and ubar (p, q, r); then eps = (gamma*alpha - p.q) / schur and
+// v_eps = (ebar - q.r) / schur, and u = L^{-T} (p - eps q), v = L^{-T} (r - v_eps q) are
+// back-substituted together in one reverse sweep with the gradient rows behind it.
+// `v` holds ubar on entry (it is overwritten).
 template <int FD = 0, int FK = 0, class S>
 MECH_HOST_DEVICE FactorStatus forward_backward_system(const Sizes& z, const Envelope& envelope,
                                                       const SystemInputs<S>& in, Row<S>& row,
@@ -690,21 +691,21 @@ MECH_HOST_DEVICE FactorStatus forward_backward_system(const Sizes& z, const Enve
   const int n = z.unknowns();
   const int m = (FD > 0 ? FD : z.D) * (FK > 0 ? FK : z.K);
   S a{};
-  S* w = z.has_eps() ? factors.z2 : nullptr;
+  S* q = z.has_eps() ? factors.q : nullptr;
   FactorStatus status;
-  assemble<FD, FK>(z, envelope, in, row, factors.env, u, w, &a, [&](int begin, int end) {
+  assemble<FD, FK>(z, envelope, in, row, factors.env, u, q, &a, [&](int begin, int end) {
     status = factor_rows(begin, end, envelope, factors.env, factors.inverse_diagonal);
     if (status.status != Status::Ok) return false;
-    forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, u, w);
+    forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, u, q);
     forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, v);
     return true;
   });
   if (status.status != Status::Ok) return status;
   S e{}, v_eps{};
   if (z.has_eps()) {
-    const S pq = dot(n, u, w);
-    const S qq = dot(n, w, w);
-    const S qr = dot(n, w, v);
+    const S pq = dot(n, u, q);
+    const S qq = dot(n, q, q);
+    const S qr = dot(n, q, v);
     const S schur = a - qq;
     const int lane = first_failing_lane(schur, a * pivot_tolerance<Real>());
     if (lane >= 0) {
@@ -723,14 +724,13 @@ MECH_HOST_DEVICE FactorStatus forward_backward_system(const Sizes& z, const Enve
   if (out.steps)
     for (int i = 0; i < (z.T - 1) * z.D; ++i) out.steps[i] = S{};
   for (int t = z.T - 1; t >= 0; --t) {
-    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, u, w);
-    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, v);
     if (z.has_eps()) {
       for (int i = t * m; i < (t + 1) * m; ++i) {
-        u[i] -= e * w[i];
-        v[i] -= v_eps * w[i];
+        u[i] -= e * q[i];
+        v[i] -= v_eps * q[i];
       }
     }
+    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, u, v);
     if (t + 1 < z.T) gradient_rows_at<FD, FK>(z, in, t + 1, row, u, e, v, v_eps, out);
   }
   gradient_rows_at<FD, FK>(z, in, 0, row, u, e, v, v_eps, out);
