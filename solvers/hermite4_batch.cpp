@@ -202,14 +202,6 @@ void throw_first(const std::vector<GroupError>& errors) {
                         error.element);
 }
 
-// Per-thread arrays for one group; inputs and solution may instead live in a kept Factorization.
-template <class P>
-struct Work {
-  std::vector<P> coeffs, rhs, iv, steps, y, env, inverse_diagonal, v, ubar;
-  std::vector<P> g_coeffs, g_rhs, g_iv, g_steps;
-  std::unique_ptr<Row<P>> row = std::make_unique<Row<P>>();
-};
-
 template <class T, class P>
 bool gather_inputs(const Sizes& z, const Counts& c, const BatchInputs<T>& in, std::int64_t b0, int valid,
                    const SystemInputs<P>& dest, GroupError& error) {
@@ -336,6 +328,44 @@ Pool& pool() {
   return *instance;
 }
 
+// Per-thread arrays for one group of lanes, carved from one pooled block (no zero-fill and no
+// fresh page faults per call; every array is written before it is read). Sizes of 0 leave an
+// array unused; inputs and solution may instead live in a kept Factorization.
+template <class P>
+struct Work {
+  P *coeffs = nullptr, *rhs = nullptr, *iv = nullptr, *steps = nullptr, *y = nullptr, *env = nullptr,
+    *inverse_diagonal = nullptr, *v = nullptr, *ubar = nullptr, *g_coeffs = nullptr, *g_rhs = nullptr,
+    *g_iv = nullptr, *g_steps = nullptr;
+  std::unique_ptr<Row<P>> row = std::make_unique<Row<P>>();
+
+  // inputs: coeffs, rhs, iv, steps; solve: y, env, 1/diag; backward: v, ubar and the gradients.
+  Work(const Counts& c, bool inputs, std::int64_t env_size, bool solution, bool backward) {
+    const std::int64_t iv_count = std::max<std::int64_t>(c.iv, 1);
+    P** targets[] = {&coeffs, &rhs, &iv, &steps, &y, &env, &inverse_diagonal, &v, &ubar,
+                     &g_coeffs, &g_rhs, &g_iv, &g_steps};
+    const std::int64_t sizes[] = {inputs ? c.coeffs : 0, inputs ? c.rhs : 0, inputs ? iv_count : 0,
+                                  inputs ? c.steps : 0, solution ? c.n : 0, env_size, env_size > 0 ? c.n : 0,
+                                  backward ? c.n : 0, backward ? c.n : 0, backward ? c.coeffs : 0,
+                                  backward ? c.rhs : 0, backward ? iv_count : 0, backward ? c.steps : 0};
+    std::int64_t total = 0;
+    for (std::int64_t size : sizes) total += size;
+    bytes_ = static_cast<std::size_t>(std::max<std::int64_t>(total, 1)) * sizeof(P);
+    block_ = pool().take(bytes_);
+    P* cursor = static_cast<P*>(block_.get());
+    for (int a = 0; a < 13; ++a) {
+      if (sizes[a] > 0) *targets[a] = cursor;
+      cursor += sizes[a];
+    }
+  }
+  ~Work() { pool().give(std::move(block_), bytes_); }
+  Work(const Work&) = delete;
+  Work& operator=(const Work&) = delete;
+
+ private:
+  Block block_;
+  std::size_t bytes_ = 0;
+};
+
 }  // namespace
 
 // Per group one block: env (plan size), 1/diag (n), y (n), then the packed inputs.
@@ -397,25 +427,15 @@ std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t bat
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
   parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
-    Work<P> work;
-    if (!kept) {
-      work.coeffs.resize(c.coeffs);
-      work.rhs.resize(c.rhs);
-      work.iv.resize(std::max<std::int64_t>(c.iv, 1));
-      work.steps.resize(c.steps);
-      work.y.resize(c.n);
-      work.env.resize(plan.size());
-      work.inverse_diagonal.resize(c.n);
-    }
+    Work<P> work(c, !kept, kept ? 0 : plan.size(), !kept, false);
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
       SystemInputs<P> inputs = kept ? kept->storage().inputs(group)
-                                    : SystemInputs<P>{work.coeffs.data(), work.rhs.data(), work.iv.data(),
-                                                      work.steps.data()};
-      P* env = kept ? kept->storage().env(group) : work.env.data();
-      P* inverse_diagonal = kept ? kept->storage().inverse_diagonal(group) : work.inverse_diagonal.data();
-      P* y = kept ? kept->storage().y(group) : work.y.data();
+                                    : SystemInputs<P>{work.coeffs, work.rhs, work.iv, work.steps};
+      P* env = kept ? kept->storage().env(group) : work.env;
+      P* inverse_diagonal = kept ? kept->storage().inverse_diagonal(group) : work.inverse_diagonal;
+      P* y = kept ? kept->storage().y(group) : work.y;
       if (!gather_inputs(z, c, in, b0, valid, inputs, errors[group])) continue;
       const FactorStatus status = with_fixed_dims<T>(z, [&]<int FD, int FK>() {
         return forward_system<FD, FK>(z, envelope, inputs, *work.row, env, inverse_diagonal, y);
@@ -443,15 +463,12 @@ void resolve_batch(const Factorization<T>& kept, const BatchInputs<T>& in, T* u)
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
   parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
-    Work<P> work;
-    work.rhs.resize(c.rhs);
-    work.iv.resize(std::max<std::int64_t>(c.iv, 1));
-    work.y.resize(c.n);
+    Work<P> work(c, true, 0, true, false);
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
-      P probe = gather(in.rhs, c.rhs, b0, valid, work.rhs.data());
-      if (c.iv > 0) probe += gather(in.iv, c.iv, b0, valid, work.iv.data());
+      P probe = gather(in.rhs, c.rhs, b0, valid, work.rhs);
+      if (c.iv > 0) probe += gather(in.iv, c.iv, b0, valid, work.iv);
       if (probe_failed(probe)) {
         for (int lane = 0; lane < valid && errors[group].element < 0; ++lane) {
           for (std::int64_t i = 0; i < c.rhs; ++i)
@@ -463,12 +480,12 @@ void resolve_batch(const Factorization<T>& kept, const BatchInputs<T>& in, T* u)
       }
       const auto& s = kept.storage();
       SystemInputs<P> inputs = s.inputs(group);   // the forward's coefficients and steps
-      inputs.rhs = work.rhs.data();
-      inputs.iv = work.iv.data();
-      hermite4::assemble_rhs(z, inputs, *work.row, work.y.data());
-      forward_substitute(static_cast<int>(c.n), envelope, s.env(group), s.inverse_diagonal(group), work.y.data());
-      back_substitute(static_cast<int>(c.n), envelope, s.env(group), s.inverse_diagonal(group), work.y.data());
-      scatter_solution(z, work.y.data(), b0, valid, u);
+      inputs.rhs = work.rhs;
+      inputs.iv = work.iv;
+      hermite4::assemble_rhs(z, inputs, *work.row, work.y);
+      forward_substitute(static_cast<int>(c.n), envelope, s.env(group), s.inverse_diagonal(group), work.y);
+      back_substitute(static_cast<int>(c.n), envelope, s.env(group), s.inverse_diagonal(group), work.y);
+      scatter_solution(z, work.y, b0, valid, u);
     }
   });
   throw_first(errors);
@@ -486,17 +503,11 @@ void backward_batch(const Factorization<T>& kept, const T* grad_u, const BatchGr
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
   parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
-    Work<P> work;
-    work.v.resize(c.n);
-    work.ubar.resize(c.n);
-    work.g_coeffs.resize(c.coeffs);
-    work.g_rhs.resize(c.rhs);
-    work.g_iv.resize(std::max<std::int64_t>(c.iv, 1));
-    work.g_steps.resize(c.steps);
+    Work<P> work(c, false, 0, false, true);
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
-      if (probe_failed(gather_upstream(z, grad_u, b0, valid, work.ubar.data()))) {
+      if (probe_failed(gather_upstream(z, grad_u, b0, valid, work.ubar))) {
         for (int lane = 0; lane < valid && errors[group].element < 0; ++lane)
           for (std::int64_t i = 0; i < c.u; ++i)
             if (!std::isfinite(grad_u[(b0 + lane) * c.u + i])) {
@@ -507,18 +518,18 @@ void backward_batch(const Factorization<T>& kept, const T* grad_u, const BatchGr
         if (errors[group].element >= 0) continue;
       }
       const auto& s = kept.storage();
-      const SystemGradients<P> grads{work.g_coeffs.data(), work.g_rhs.data(), work.g_iv.data(),
-                                     work.g_steps.data()};
+      const SystemGradients<P> grads{work.g_coeffs, work.g_rhs, work.g_iv,
+                                     work.g_steps};
       with_fixed_dims<T>(z, [&]<int FD, int FK>() {
         backward_system<FD, FK>(z, envelope, s.inputs(group), *work.row, s.env(group),
-                                s.inverse_diagonal(group), s.y(group), work.ubar.data(),
-                                work.v.data(), grads);
+                                s.inverse_diagonal(group), s.y(group), work.ubar,
+                                work.v, grads);
         return 0;
       });
-      if (out.coeffs) scatter(work.g_coeffs.data(), c.coeffs, b0, valid, out.coeffs);
-      if (out.rhs) scatter(work.g_rhs.data(), c.rhs, b0, valid, out.rhs);
-      if (out.iv && c.iv > 0) scatter(work.g_iv.data(), c.iv, b0, valid, out.iv);
-      if (out.steps) scatter(work.g_steps.data(), c.steps, b0, valid, out.steps);
+      if (out.coeffs) scatter(work.g_coeffs, c.coeffs, b0, valid, out.coeffs);
+      if (out.rhs) scatter(work.g_rhs, c.rhs, b0, valid, out.rhs);
+      if (out.iv && c.iv > 0) scatter(work.g_iv, c.iv, b0, valid, out.iv);
+      if (out.steps) scatter(work.g_steps, c.steps, b0, valid, out.steps);
     }
   });
   throw_first(errors);
@@ -541,26 +552,13 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
   const std::int64_t groups = (batch + width - 1) / width;
   std::vector<GroupError> errors(groups);
   parallel_for(0, groups, 1, [&](std::int64_t begin, std::int64_t end) {
-    Work<P> work;
-    work.coeffs.resize(c.coeffs);
-    work.rhs.resize(c.rhs);
-    work.iv.resize(std::max<std::int64_t>(c.iv, 1));
-    work.steps.resize(c.steps);
-    work.y.resize(c.n);
-    work.env.resize(plan.size());
-    work.inverse_diagonal.resize(c.n);
-    work.v.resize(c.n);
-    work.ubar.resize(c.n);
-    work.g_coeffs.resize(c.coeffs);
-    work.g_rhs.resize(c.rhs);
-    work.g_iv.resize(std::max<std::int64_t>(c.iv, 1));
-    work.g_steps.resize(c.steps);
-    const SystemInputs<P> inputs{work.coeffs.data(), work.rhs.data(), work.iv.data(), work.steps.data()};
+    Work<P> work(c, true, plan.size(), true, true);
+    const SystemInputs<P> inputs{work.coeffs, work.rhs, work.iv, work.steps};
     for (std::int64_t group = begin; group < end; ++group) {
       const std::int64_t b0 = group * width;
       const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
       if (!gather_inputs(z, c, in, b0, valid, inputs, errors[group])) continue;
-      if (probe_failed(gather_upstream(z, grad_u, b0, valid, work.ubar.data()))) {
+      if (probe_failed(gather_upstream(z, grad_u, b0, valid, work.ubar))) {
         for (int lane = 0; lane < valid && errors[group].element < 0; ++lane)
           for (std::int64_t i = 0; i < c.u; ++i)
             if (!std::isfinite(grad_u[(b0 + lane) * c.u + i])) {
@@ -570,25 +568,25 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
             }
         if (errors[group].element >= 0) continue;
       }
-      const SystemGradients<P> grads{work.g_coeffs.data(), work.g_rhs.data(), work.g_iv.data(),
-                                     work.g_steps.data()};
+      const SystemGradients<P> grads{work.g_coeffs, work.g_rhs, work.g_iv,
+                                     work.g_steps};
       const FactorStatus status = with_fixed_dims<T>(z, [&]<int FD, int FK>() {
-        const FactorStatus result = forward_system<FD, FK>(z, envelope, inputs, *work.row, work.env.data(),
-                                                           work.inverse_diagonal.data(), work.y.data());
+        const FactorStatus result = forward_system<FD, FK>(z, envelope, inputs, *work.row, work.env,
+                                                           work.inverse_diagonal, work.y);
         if (result.status == Status::Ok)
-          backward_system<FD, FK>(z, envelope, inputs, *work.row, work.env.data(), work.inverse_diagonal.data(),
-                                  work.y.data(), work.ubar.data(), work.v.data(), grads);
+          backward_system<FD, FK>(z, envelope, inputs, *work.row, work.env, work.inverse_diagonal,
+                                  work.y, work.ubar, work.v, grads);
         return result;
       });
       if (status.status != Status::Ok) {
         errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
         continue;
       }
-      scatter_solution(z, work.y.data(), b0, valid, u);
-      if (out.coeffs) scatter(work.g_coeffs.data(), c.coeffs, b0, valid, out.coeffs);
-      if (out.rhs) scatter(work.g_rhs.data(), c.rhs, b0, valid, out.rhs);
-      if (out.iv && c.iv > 0) scatter(work.g_iv.data(), c.iv, b0, valid, out.iv);
-      if (out.steps) scatter(work.g_steps.data(), c.steps, b0, valid, out.steps);
+      scatter_solution(z, work.y, b0, valid, u);
+      if (out.coeffs) scatter(work.g_coeffs, c.coeffs, b0, valid, out.coeffs);
+      if (out.rhs) scatter(work.g_rhs, c.rhs, b0, valid, out.rhs);
+      if (out.iv && c.iv > 0) scatter(work.g_iv, c.iv, b0, valid, out.iv);
+      if (out.steps) scatter(work.g_steps, c.steps, b0, valid, out.steps);
     }
   });
   throw_first(errors);
