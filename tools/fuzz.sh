@@ -5,7 +5,8 @@
 # Seeds come from tests/fuzz/corpus/<name> (copied, so the repository is not written to) and
 # tests/fuzz/<name>.dict. A finding stops the run with exit status 1 and leaves the input in
 # build-fuzz/artifacts/<name>/; fix it, then copy the input into tests/fuzz/regressions/<name>/,
-# where the core tests replay every file (each must load or throw mech::IoError).
+# where the core tests replay every file (each must load or throw mech::IoError; mech_solve's
+# findings are replayed by tests/tools/test_tool_robustness.cpp: each must solve or throw mech::Error).
 set -euo pipefail
 
 seconds="${1:-60}"

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -432,6 +433,36 @@ TEST_F(ToolRobustness, MechConvergenceRefusesBadFoldersAndOptions) {
       {"mech-convergence", small + " --gamma-alpha -1 --out {out}", {"gamma-alpha"}},
       {"mech-convergence", "--h-min {empty} --out {out}", {"--h-min"}},
   });
+}
+
+// The training drivers show the total gradient norm in the progress bar (a finite number after
+// "|grad| ") and accept --anomaly, which checks every op and leaves a healthy run unchanged.
+TEST_F(ToolRobustness, DriversReportGradientNormsAndRunWithAnomalyMode) {
+  const std::vector<std::pair<std::string, std::string>> drivers = {
+      {"mech-fit-sine", "--length 20 --iterations 3 --threads 1 --out-dir {out}"},
+      {"mech-logistic", "--train-count 4 --test-count 2 --length 20 --iterations 3 --batch 2 --threads 1 "
+                        "--threshold 1 --out-dir {out}"},
+      {"mech-two-body", "--train-count 2 --test-count 2 --length 80 --horizon 20 --hidden 8 --batch 2 "
+                        "--iterations 3 --threads 1 --out-dir {out}"},
+      {"mech-mlp", "--steps 3 --points 16 --batch 4 --threads 1 --threshold 10"},
+  };
+  for (const auto& [program, arguments] : drivers) {
+    for (const bool anomaly : {false, true}) {
+      const fs::path out = root_ / "gradient_norm";
+      fs::remove_all(out);
+      std::string text = arguments;
+      if (const auto at = text.find("{out}"); at != std::string::npos) text.replace(at, 5, out.string());
+      std::vector<std::string> argv = split_words(text);
+      if (anomaly) argv.push_back("--anomaly");
+      const ChildRun run = run_child(program, argv, root_);
+      ASSERT_TRUE(run.exited && run.status == 0) << program << " " << text << "\n" << run.err;
+      const auto at = run.err.rfind("|grad| ");
+      ASSERT_NE(at, std::string::npos) << program << ": " << run.err;
+      const double norm = std::strtod(run.err.c_str() + at + 7, nullptr);
+      EXPECT_TRUE(std::isfinite(norm) && norm > 0) << program << ": " << run.err.substr(at);
+      fs::remove_all(out);
+    }
+  }
 }
 
 // tools/fuzz_mech_solve's seeds and findings, replayed through the same path: seeds (valid problems)
