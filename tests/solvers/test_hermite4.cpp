@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "solvers/hermite4_batch.h"
+#include "solvers/hermite4_dense.h"
 #include "solvers/hermite4_direct.h"
 
 namespace mech::neurlp_core::hermite4 {
@@ -205,41 +206,6 @@ TEST(Hermite4Accuracy, FourthOrderForOrdersOneToThree) {
 
 // ---- dense reference --------------------------------------------------------------------------
 
-// min |A y - b|^2 by dense normal equations from the shared row generator (Gaussian elimination
-// with partial pivoting, none of the envelope machinery).
-std::vector<double> dense_solve(const Sizes& z, const SystemInputs<double>& in) {
-  const int n = static_cast<int>(latent_unknowns(z));
-  std::vector<double> M(std::size_t(n) * n, 0.0), g(n, 0.0);
-  Row<double> row;
-  Stencil<double> stencil;
-  for (int t = 0; t < z.T; ++t)
-    rows_at<false>(z, in, t, stencil, row, [&](const Row<double>& r, RowGroup) {
-      for (int p = 0; p < r.count; ++p) {
-        for (int q = 0; q < r.count; ++q) M[std::size_t(r.col[p]) * n + r.col[q]] += r.value[p] * r.value[q];
-        g[r.col[p]] += r.value[p] * r.rhs;
-      }
-    });
-  for (int k = 0; k < n; ++k) {
-    int pivot = k;
-    for (int i = k + 1; i < n; ++i)
-      if (std::abs(M[std::size_t(i) * n + k]) > std::abs(M[std::size_t(pivot) * n + k])) pivot = i;
-    for (int j = 0; j < n; ++j) std::swap(M[std::size_t(k) * n + j], M[std::size_t(pivot) * n + j]);
-    std::swap(g[k], g[pivot]);
-    for (int i = k + 1; i < n; ++i) {
-      const double f = M[std::size_t(i) * n + k] / M[std::size_t(k) * n + k];
-      for (int j = k; j < n; ++j) M[std::size_t(i) * n + j] -= f * M[std::size_t(k) * n + j];
-      g[i] -= f * g[k];
-    }
-  }
-  std::vector<double> y(n);
-  for (int i = n - 1; i >= 0; --i) {
-    double s = g[i];
-    for (int j = i + 1; j < n; ++j) s -= M[std::size_t(i) * n + j] * y[j];
-    y[i] = s / M[std::size_t(i) * n + i];
-  }
-  return y;
-}
-
 Problem random_problem(Sizes z, std::int64_t B, unsigned seed) {
   std::mt19937_64 engine(seed);
   std::uniform_real_distribution<double> unit(-1.0, 1.0), step(0.2, 0.5);
@@ -275,16 +241,12 @@ TEST(Hermite4Dense, BandedMatchesDenseReference) {
                          ns = (z.T - 1) * z.D;
       const SystemInputs<double> in{p.coeffs.data() + b * nc, p.rhs.data() + b * nr, p.iv.data() + b * ni,
                                     p.steps.data() + b * ns};
-      const std::vector<double> y = dense_solve(z, in);
+      const DenseSolution reference = hermite4::dense_forward(z, in);
       double scale = 0.0, difference = 0.0;
-      for (int t = 0; t < z.T; ++t)
-        for (int d = 0; d < z.D; ++d)
-          for (int k = 0; k < z.K; ++k) {
-            const double reference = y[(t * z.D + d) * (z.K + 1) + k];
-            const double got = u[((b * z.T + t) * z.D + d) * z.K + k];
-            scale = std::max(scale, std::abs(reference));
-            difference = std::max(difference, std::abs(got - reference));
-          }
+      for (int i = 0; i < z.T * z.D * z.K; ++i) {
+        scale = std::max(scale, std::abs(reference.u[i]));
+        difference = std::max(difference, std::abs(u[b * z.T * z.D * z.K + i] - reference.u[i]));
+      }
       // Both solve M = A^T A (cond(A)^2, about 1e8 for the random P = 3 case) with different
       // orderings of the arithmetic: agreement is expected to cond(M) * 1e-16, not to 1e-16.
       EXPECT_LE(difference, 1e-8 * std::max(1.0, scale)) << "T " << z.T << " D " << z.D << " E " << z.E << " b " << b;
@@ -330,6 +292,30 @@ TEST(Hermite4Batch, ResolveWithNewRhsAndInitialValues) {
   resolve_batch<double>(*kept, second.inputs(), u.data());
   const std::vector<double> reference = solve(second);
   for (std::size_t i = 0; i < u.size(); ++i) EXPECT_NEAR(u[i], reference[i], 1e-10 * (1 + std::abs(reference[i])));
+}
+
+TEST(Hermite4Dense, BandedGradientsMatchDenseReference) {
+  const Sizes z = sizes(10, 2, 2, 3, 2, 1);   // over-determined: non-zero residuals
+  const Problem p = random_problem(z, 2, 71);
+  std::vector<double> weights(2 * 10 * 2 * 3);
+  for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = std::cos(0.7 * i);
+  std::vector<double> u(weights.size()), dc(p.coeffs.size()), dr(p.rhs.size()), dv(p.iv.size()), dh(p.steps.size());
+  forward_backward_batch<double>(z, 2, p.inputs(), u.data(), weights.data(), {dc.data(), dr.data(), dv.data(), dh.data()});
+  const std::int64_t nc = 3 * 10 * 2 * 3, nr = 30, ni = 2 * 2 * 1, ns = 9 * 2, nu = 60;
+  for (std::int64_t b = 0; b < 2; ++b) {
+    const SystemInputs<double> in{p.coeffs.data() + b * nc, p.rhs.data() + b * nr, p.iv.data() + b * ni,
+                                  p.steps.data() + b * ns};
+    std::vector<double> rc(nc), rr(nr), rv(ni), rh(ns);
+    hermite4::dense_backward(z, in, weights.data() + b * nu, {rc.data(), rr.data(), rv.data(), rh.data()});
+    auto near = [&](const std::vector<double>& reference, const std::vector<double>& got, std::int64_t count, const char* name) {
+      for (std::int64_t i = 0; i < count; ++i)
+        EXPECT_NEAR(got[b * count + i], reference[i], 1e-8 * (1 + std::abs(reference[i]))) << name << " " << b << " " << i;
+    };
+    near(rc, dc, nc, "coeffs");
+    near(rr, dr, nr, "rhs");
+    near(rv, dv, ni, "iv");
+    near(rh, dh, ns, "steps");
+  }
 }
 
 // ---- gradients --------------------------------------------------------------------------------
