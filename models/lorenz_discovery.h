@@ -105,8 +105,18 @@ class LorenzDiscovery : public nn::Module {
   void set_scaled_coefficients(const std::vector<double>& scaled);
   // The same from coefficients in the data's units.
   void set_coefficients(const std::vector<double>& physical);
-  // Prunes every active entry with |scaled xi| < threshold; returns how many were newly pruned.
-  size_t prune(double threshold);
+  // How pruning picks terms. Magnitude: every active entry with |scaled xi| < threshold (SINDy's
+  // rule). Unique: per output, the one active term with the smallest unique contribution
+  // |xi_j| / sqrt((G_A^-1)_jj), if below threshold; that is the RMS of the part of term j's column
+  // that the other active terms cannot reproduce, times its coefficient, in units of the
+  // derivative's RMS, so a group of nearly collinear terms that cancel one another (what noise
+  // makes of 1, z, xx, xy, yy, zz on the attractor) scores low even when each coefficient is large.
+  // One term per output per call, because removing one changes every other score.
+  enum class PruneRule { Magnitude, Unique };
+  // Returns how many entries were newly pruned.
+  size_t prune(double threshold, PruneRule rule = PruneRule::Magnitude);
+  // The unique contribution of every entry (0 for pruned ones), (10, 3) row-major.
+  std::vector<double> unique_contributions() const;
   // Re-zeroes the pruned entries of xi (after an optimizer step moved them through momentum).
   void apply_mask();
   SparsityMask mask() const;
@@ -144,8 +154,8 @@ struct LorenzSchedule {
   long epochs = 3000;
   double lr = 2e-2;
   double final_lr_fraction = 1e-2;
-  long prune_start = 600;
-  long prune_every = 300;
+  long prune_start = 300;
+  long prune_every = 150;
 
   double lr_at(long epoch) const;
   bool prune_after(long epoch) const;
@@ -153,8 +163,10 @@ struct LorenzSchedule {
   long last_prune() const;
   // ridge for epochs up to the last pruning, 0 after it (the final, unbiased fit).
   double ridge_at(long epoch, double ridge) const { return epoch <= last_prune() ? ridge : 0.0; }
-  // The state network trains only after the last pruning (before it, s = x).
-  bool state_network_at(long epoch) const { return epoch > last_prune(); }
+  // The state network is used from state_start on (before it, s = x); a negative state_start
+  // means "after the last pruning".
+  long state_start = -1;
+  bool state_network_at(long epoch) const { return state_start >= 0 ? epoch >= state_start : epoch > last_prune(); }
 };
 
 }  // namespace mech::models

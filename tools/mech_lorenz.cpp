@@ -49,12 +49,15 @@ struct Options {
   std::string device = "cpu";
   std::string formulation = "scalable";
   long window = LorenzDiscoveryOptions{}.window;
-  double threshold = 0.05;
+  double threshold = 0.025;
   double ridge = 0.0;
+  std::string prune_rule = "unique";
+  bool state_network = false;
   double lr = LorenzSchedule{}.lr;
   double final_lr_fraction = LorenzSchedule{}.final_lr_fraction;
   long prune_start = LorenzSchedule{}.prune_start;
   long prune_every = LorenzSchedule{}.prune_every;
+  long state_start = LorenzSchedule{}.state_start;
   double state_weight = LorenzDiscoveryOptions{}.state_weight;
   long state_hidden = LorenzDiscoveryOptions{}.state_hidden;
   long state_kernel = LorenzDiscoveryOptions{}.state_kernel;
@@ -165,12 +168,15 @@ int run(const Options& options) {
   mech::Tensor trajectory = mech::from_vector(data.noisy, {samples, 3});
   const std::int64_t window_count = (samples - 1) / (options.window - 1);
 
+  const LorenzDiscovery::PruneRule prune_rule =
+      options.prune_rule == "unique" ? LorenzDiscovery::PruneRule::Unique : LorenzDiscovery::PruneRule::Magnitude;
   LorenzSchedule schedule;
   schedule.epochs = options.epochs;
   schedule.lr = options.lr;
   schedule.final_lr_fraction = options.final_lr_fraction;
   schedule.prune_start = options.prune_start;
   schedule.prune_every = options.prune_every;
+  schedule.state_start = options.state_start;
   // Rebuilt after each pruning: the whitened coordinates change, so old moments would point wrong.
   auto make_optimizer = [&] {
     return std::make_unique<mech::nn::Adam>(model->parameters(), mech::nn::AdamOptions(schedule.lr));
@@ -215,13 +221,14 @@ int run(const Options& options) {
     optimizer->set_lr(schedule.lr_at(epoch));
     optimizer->zero_grad();
     LorenzLosses losses =
-        model->forward_loss(trajectory, schedule.ridge_at(epoch, options.ridge), schedule.state_network_at(epoch));
+        model->forward_loss(trajectory, schedule.ridge_at(epoch, options.ridge),
+                            options.state_network && schedule.state_network_at(epoch));
     losses.total.backward();
     optimizer->step();
     model->apply_mask();
     double total = losses.value(model->options());
     if (!std::isfinite(total)) throw mech::Error(fmt::format("training diverged at epoch {} (loss {})", epoch, total));
-    if (schedule.prune_after(epoch) && model->prune(options.threshold) > 0) {
+    if (schedule.prune_after(epoch) && model->prune(options.threshold, prune_rule) > 0) {
       optimizer = make_optimizer();
       state.optimizer = optimizer.get();
     }
@@ -247,6 +254,14 @@ int run(const Options& options) {
   std::printf("  max relative error on the %zu active terms: %.3g%% (mean %.3g%%); stray terms: %zu; missing: %zu\n",
               score.active_terms, 100 * score.max_relative_error, 100 * score.mean_relative_error, score.stray_terms,
               score.missing_terms);
+  std::vector<double> unique = model->unique_contributions();
+  std::string scores_text;
+  for (size_t term = 0; term < library.term_count(); ++term)
+    for (size_t d = 0; d < 3; ++d)
+      if (unique[term * 3 + d] > 0)
+        scores_text += fmt::format(" {}:{}={:.3g}", labels[d], library.term_names()[term], unique[term * 3 + d]);
+  std::printf("  unique contributions of the kept terms (pruning threshold %g):%s\n", options.threshold,
+              scores_text.c_str());
   std::string summary = fmt::format(
       "max_relative_error_active={:.6g}\nmean_relative_error_active={:.6g}\nactive_terms={}\nstray_terms={}\n"
       "missing_terms={}\n",
@@ -289,13 +304,20 @@ int main(int argc, char** argv) {
   cli.add_choice("formulation", &options.formulation, {"mnn", "scalable"}, "NeuRLP formulation (scalable: fourth-order corrected quadrature, see --plain-quadrature)");
   cli.add("window", &options.window, "grid points per window solved by NeuRLP");
   cli.add("threshold", &options.threshold,
-          "prune coefficients whose scaled size (fraction of the derivative's RMS) is below this");
+          "prune below this, in units of the derivative's RMS (unique contribution or |scaled xi|, per --prune-rule)");
+  cli.add_choice("prune-rule", &options.prune_rule, {"magnitude", "unique"},
+                 "prune by |scaled xi| (all below --threshold at once) or by unique contribution (the weakest "
+                 "term per equation at a time)");
   cli.add("ridge", &options.ridge,
           "weight of |scaled xi|^2 until the last pruning (keeps nearly collinear terms from absorbing noise)");
   cli.add("lr", &options.lr, "initial Adam learning rate");
   cli.add("final-lr-fraction", &options.final_lr_fraction, "learning rate at the end, as a fraction of --lr");
   cli.add("prune-start", &options.prune_start, "first epoch after which small coefficients are pruned");
   cli.add("prune-every", &options.prune_every, "epochs between pruning steps");
+  cli.add("state-network", &options.state_network,
+          "smooth s with the state network (off: s = x; measured, the network costs accuracy, see README)");
+  cli.add("state-start", &options.state_start,
+          "epoch from which the state network smooths s (before it s = x); -1: after the last pruning");
   cli.add("state-weight", &options.state_weight, "weight of |s - x|^2 in the loss");
   cli.add("state-hidden", &options.state_hidden, "channels of the state network");
   cli.add("state-kernel", &options.state_kernel, "kernel width of the state network's two Conv1d layers (odd)");
