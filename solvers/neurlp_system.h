@@ -31,8 +31,9 @@
 //
 // ---- The backward (implicit differentiation) -------------------------------------------------
 // y = M^{-1}(A^T b + c e_0) with L(y) given through ybar = dL/dy. Let v = M^{-1} ybar (the same
-// factors; border: with r = L^{-1} ubar, v_eps = (ebar - w.z3) / (a - q.q) where w.z3 = q.r, and
-// v_u = z3 - v_eps z2 = L^{-T} (r - v_eps q)). Differentiating M y = A^T b + c e_0:
+// factors; border: with z3 = M_uu^{-1} ubar and r = L^{-1} ubar, v_eps = (ebar - w.z3) / (a - q.q)
+// where w.z3 = q.r, and v_u = z3 - v_eps z2 = L^{-T} (r - v_eps q)). Differentiating
+// M y = A^T b + c e_0:
 //     dL/db = A v,     dL/dM = -v y^T,   and with M = A^T A, d(A^T b)/dA:
 //     dL/dA[r][c] = (b - A y)[r] v[c] - (A v)[r] y[c]
 // evaluated only at structural non-zeros, one row at a time (each row recomputes its residual
@@ -51,8 +52,9 @@
 // Mnn (the paper's): eps column, forward/backward Taylor and central rows, unit weights.
 // Scalable: no eps, no central rows; equation / initial / smoothness rows multiplied by their
 // weights (so the least-squares objective weighs each group by weight^2).
-// Hermite4 (DESIGN.md 3b) is reserved: it would add rows to rows_at() (and a latent derivative to
-// K); nothing else here depends on which rows exist.
+// Hermite4 (DESIGN.md 3b) keeps Formulation::Hermite4 here; its rows live in
+// solvers/hermite4_system.h on this file's envelope factorisation and substitutions (nothing
+// below the row generator depends on which rows exist).
 #pragma once
 
 #include <cstdint>
