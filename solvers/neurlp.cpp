@@ -7,6 +7,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/error.h"
+#include "cuda/neurlp.h"
 #include "solvers/neurlp_batch.h"
 
 namespace mech {
@@ -70,8 +71,8 @@ neurlp_core::Sizes sizes_from(const Tensor& coeffs, const Tensor& rhs, const Ten
     if (!t.defined()) return;
     MECH_CHECK(is_floating(t.dtype()), "{}: expected {} to be float32 or float64, got {}", kOp, name,
                dtype_name(t.dtype()));
-    MECH_CHECK(t.device().is_cpu(), "{}: expected {} on the CPU (the CUDA solver is not available), got {}", kOp,
-               name, t.device().str());
+    MECH_CHECK(t.device() == coeffs.device(), "{}: expected {} on {} like coeffs, got {}", kOp, name,
+               coeffs.device().str(), t.device().str());
   };
   check_tensor(coeffs, "coeffs");
   check_tensor(rhs, "rhs");
@@ -108,8 +109,11 @@ neurlp_core::BatchInputs<T> batch_inputs(const Tensor& coeffs, const Tensor& rhs
           steps.data_ptr<T>()};
 }
 
+// The forward's factors, kept for the backward: CPU (host arrays) or CUDA (device arrays).
 using AnyFactorization =
-    std::variant<std::shared_ptr<neurlp_core::Factorization<double>>, std::shared_ptr<neurlp_core::Factorization<float>>>;
+    std::variant<std::shared_ptr<neurlp_core::Factorization<double>>, std::shared_ptr<neurlp_core::Factorization<float>>,
+                 std::shared_ptr<cuda::neurlp::DeviceFactorization<double>>,
+                 std::shared_ptr<cuda::neurlp::DeviceFactorization<float>>>;
 
 }  // namespace
 
@@ -120,7 +124,8 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
   const std::int64_t B = coeffs.shape()[0];
   const DType compute = options.compute_dtype;
   const DType out_dtype = coeffs.dtype();
-  const TensorOptions compute_options = TensorOptions().dtype(compute);
+  const Device device = coeffs.device();
+  const TensorOptions compute_options = TensorOptions().dtype(compute).device(device);
 
   const bool differentiable = needs_grad({coeffs, rhs_in, iv_in, steps});
   Tensor c, r, v, h;
@@ -134,6 +139,11 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
   Tensor u = empty({B, z.T, z.D, z.K}, compute_options);
   Tensor eps = empty({B}, compute_options);
   AnyFactorization factors = MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() -> AnyFactorization {
+    if (device.is_cuda()) {
+      // The GPU backward always reuses the forward's factors (device memory, one thread per system).
+      return cuda::neurlp::forward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
+                                            differentiable, device.index);
+    }
     return neurlp_core::forward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
                                     differentiable && options.keep_factors);
   });
@@ -153,19 +163,25 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
   const Shape iv_shape = iv_in.defined() ? iv_in.shape() : Shape();
   record("neurlp", {coeffs, rhs_in, iv_in, steps}, {result.u, result.eps},
          [z, B, c, r, v, h, u = u.detach(), eps = eps.detach(), factors, compute, dtypes, iv_shape,
-          has_iv = iv_in.defined()](const std::vector<Tensor>& grads) {
-           const TensorOptions options = TensorOptions().dtype(compute);
+          has_iv = iv_in.defined(), device](const std::vector<Tensor>& grads) {
+           const TensorOptions options = TensorOptions().dtype(compute).device(device);
            const Tensor grad_u = grads[0].defined() ? grads[0].detach().to(compute).contiguous()
                                                     : zeros({B, z.T, z.D, z.K}, options);
            const Tensor grad_eps = grads[1].defined() ? grads[1].detach().to(compute).contiguous() : Tensor();
            Tensor d_coeffs = empty(c.shape(), options), d_rhs = empty(r.shape(), options),
-                  d_steps = empty(h.shape(), options);
+                  d_steps = device.is_cuda() ? zeros(h.shape(), options) : empty(h.shape(), options);
            Tensor d_iv = has_iv ? zeros(iv_shape, options) : Tensor();
            MECH_DISPATCH_FLOAT(compute, "neurlp backward", [&]<class T>() {
              const neurlp_core::BatchGradients<T> out{d_coeffs.data_ptr<T>(), d_rhs.data_ptr<T>(),
                                                       z.S * z.n_iv > 0 ? d_iv.data_ptr<T>() : nullptr,
                                                       d_steps.data_ptr<T>()};
              const T* upstream_eps = grad_eps.defined() ? grad_eps.data_ptr<T>() : nullptr;
+             if (device.is_cuda()) {
+               const auto& on_device = std::get<std::shared_ptr<cuda::neurlp::DeviceFactorization<T>>>(factors);
+               cuda::neurlp::backward_batch<T>(*on_device, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(),
+                                               eps.data_ptr<T>(), grad_u.data_ptr<T>(), upstream_eps, out);
+               return;
+             }
              const auto& kept = std::get<std::shared_ptr<neurlp_core::Factorization<T>>>(factors);
              if (kept) {
                neurlp_core::backward_batch<T>(*kept, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(),
@@ -200,6 +216,8 @@ NeurlpFactorization::NeurlpFactorization(const Tensor& coeffs, const Tensor& ste
                                          std::int64_t iv_count, const NeurlpOptions& options)
     : state_(std::make_shared<State>()) {
   check_defined(kOp, coeffs, "coeffs");
+  MECH_CHECK(coeffs.device().is_cpu(), "NeurlpFactorization: the reuse path runs on the CPU, got coeffs on {}",
+             coeffs.device().str());
   const std::int64_t B = coeffs.shape().size() == 5 ? coeffs.shape()[0] : 0;
   const std::int64_t D = coeffs.shape().size() == 5 ? coeffs.shape()[3] : 0;
   const DType compute = options.compute_dtype;
