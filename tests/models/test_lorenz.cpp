@@ -163,6 +163,32 @@ TEST(LorenzDiscovery, PruningIsOneWayAndExact) {
   for (double value : model.coefficients()) EXPECT_EQ(value, 0.0);
 }
 
+TEST(LorenzDiscovery, UniqueRulePrunesOneStrayPerEquationAndKeepsTheTrueTerms) {
+  LorenzData data = short_lorenz(2001);
+  LorenzDiscovery model(data.noisy, 0.01, LorenzDiscoveryOptions{});
+  std::vector<double> truth = lorenz_coefficients(model.library(), 10.0, 28.0, 8.0 / 3.0);
+  model.set_coefficients(truth);
+  // Small strays on every inactive entry, in scaled units: each contributes 1% of its derivative.
+  std::vector<double> scaled = model.scaled_coefficients();
+  for (size_t i = 0; i < scaled.size(); ++i)
+    if (truth[i] == 0.0) scaled[i] = (i % 2 == 0 ? 0.01 : -0.01);
+  model.set_scaled_coefficients(scaled);
+  // A unique contribution never exceeds the coefficient itself (the Gram diagonal is 1).
+  std::vector<double> unique = model.unique_contributions();
+  for (size_t i = 0; i < scaled.size(); ++i) EXPECT_LE(unique[i], std::abs(scaled[i]) * (1 + 1e-9)) << i;
+  EXPECT_EQ(model.prune(0.025, LorenzDiscovery::PruneRule::Unique), 3u);  // one per equation
+  EXPECT_EQ(model.active_terms(), 27u);
+  int rounds = 1;
+  while (model.prune(0.025, LorenzDiscovery::PruneRule::Unique) > 0) ++rounds;
+  EXPECT_EQ(rounds, 8);  // dx/dt and dz/dt have 8 strays each, dy/dt 7
+  SparsityMask mask = model.mask();
+  for (size_t term = 0; term < 10; ++term)
+    for (size_t d = 0; d < 3; ++d) EXPECT_EQ(mask.active(term, d), truth[term * 3 + d] != 0.0) << term << " " << d;
+  // The kept coefficients are the true ones, untouched by the change of coordinates.
+  std::vector<double> kept = model.coefficients();
+  for (size_t i = 0; i < truth.size(); ++i) EXPECT_NEAR(kept[i], truth[i], 1e-9 * (1 + std::abs(truth[i]))) << i;
+}
+
 TEST(LorenzDiscovery, ScheduleDecaysAndPrunesBetweenCycles) {
   LorenzSchedule schedule;
   schedule.epochs = 1000;
