@@ -8,6 +8,8 @@
 #include "autograd/node.h"
 #include "core/error.h"
 #include "cuda/neurlp.h"
+#include "solvers/hermite4_batch.h"
+#include "solvers/hermite4_op.h"
 #include "solvers/neurlp_batch.h"
 
 namespace mech {
@@ -16,7 +18,7 @@ Formulation parse_formulation(const std::string& name) {
   if (name == "mnn") return Formulation::Mnn;
   if (name == "scalable") return Formulation::Scalable;
   if (name == "hermite4") return Formulation::Hermite4;
-  throw Error(fmt::format("neurlp: unknown formulation '{}', expected mnn or scalable", name));
+  throw Error(fmt::format("neurlp: unknown formulation '{}', expected mnn, scalable or hermite4", name));
 }
 
 const char* formulation_name(Formulation formulation) {
@@ -92,7 +94,8 @@ neurlp_core::Sizes sizes_from(const Tensor& coeffs, const Tensor& rhs, const Ten
   z.equation_weight = options.equation_weight;
   z.initial_weight = options.initial_weight;
   z.smooth_weight = options.smooth_weight;
-  neurlp_core::check_sizes(z, kOp);
+  if (z.formulation == Formulation::Hermite4) neurlp_core::hermite4::check_sizes(z, kOp);
+  else neurlp_core::check_sizes(z, kOp);
   return z;
 }
 
@@ -119,6 +122,8 @@ using AnyFactorization =
 
 NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv_in, const Tensor& steps,
                     const NeurlpOptions& options) {
+  // hermite4 has its own rows, latent derivative and solves (solvers/hermite4_op.h).
+  if (options.formulation == Formulation::Hermite4) return neurlp_hermite4(coeffs, rhs_in, iv_in, steps, options);
   check_defined(kOp, rhs_in, "rhs");
   const neurlp_core::Sizes z = sizes_from(coeffs, rhs_in, iv_in, steps, options);
   const std::int64_t B = coeffs.shape()[0];
@@ -210,6 +215,9 @@ struct NeurlpFactorization::State {
   DType compute = DType::Float64, out_dtype = DType::Float64;
   Tensor coeffs, steps;   // compute dtype, contiguous
   AnyFactorization factors;
+  // hermite4 keeps its own factorisation (one of these, by compute dtype)
+  std::shared_ptr<neurlp_core::hermite4::Factorization<double>> hermite4_double;
+  std::shared_ptr<neurlp_core::hermite4::Factorization<float>> hermite4_float;
 };
 
 NeurlpFactorization::NeurlpFactorization(const Tensor& coeffs, const Tensor& steps, std::int64_t iv_points,
@@ -236,6 +244,16 @@ NeurlpFactorization::NeurlpFactorization(const Tensor& coeffs, const Tensor& ste
   s.steps = prepared(steps, compute);
   Tensor u = empty({B, s.sizes.T, s.sizes.D, s.sizes.K}, compute_options);
   Tensor eps = empty({B}, compute_options);
+  if (s.sizes.formulation == Formulation::Hermite4) {
+    // Its normal equations (also in float32: the reuse path has no direct solve).
+    MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() {
+      auto kept = neurlp_core::hermite4::forward_batch<T>(
+          s.sizes, B, batch_inputs<T>(s.coeffs, zero_rhs, zero_iv, s.steps, s.sizes), u.data_ptr<T>(), true);
+      if constexpr (std::is_same_v<T, double>) s.hermite4_double = kept;
+      else s.hermite4_float = kept;
+    });
+    return;
+  }
   s.factors = MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() -> AnyFactorization {
     return neurlp_core::forward_batch<T>(s.sizes, B, batch_inputs<T>(s.coeffs, zero_rhs, zero_iv, s.steps, s.sizes),
                                     u.data_ptr<T>(), eps.data_ptr<T>(), true);
@@ -260,6 +278,20 @@ NeurlpResult NeurlpFactorization::solve(const Tensor& rhs, const Tensor& iv) con
   Tensor v = expected_iv > 0 ? prepared(iv, s.compute) : Tensor();
   Tensor u = empty({s.batch, s.sizes.T, s.sizes.D, s.sizes.K}, compute_options);
   Tensor eps = empty({s.batch}, compute_options);
+  if (s.sizes.formulation == Formulation::Hermite4) {
+    eps.zero_();
+    MECH_DISPATCH_FLOAT(s.compute, kOp, [&]<class T>() {
+      const auto& kept = [&]() -> const auto& {
+        if constexpr (std::is_same_v<T, double>) return *s.hermite4_double;
+        else return *s.hermite4_float;
+      }();
+      neurlp_core::hermite4::resolve_batch<T>(kept, batch_inputs<T>(s.coeffs, r, v, s.steps, s.sizes), u.data_ptr<T>());
+    });
+    NeurlpResult result;
+    result.u = s.compute == s.out_dtype ? u : u.to(s.out_dtype);
+    result.eps = s.compute == s.out_dtype ? eps : eps.to(s.out_dtype);
+    return result;
+  }
   MECH_DISPATCH_FLOAT(s.compute, kOp, [&]<class T>() {
     const auto& kept = std::get<std::shared_ptr<neurlp_core::Factorization<T>>>(s.factors);
     neurlp_core::resolve_batch<T>(*kept, batch_inputs<T>(s.coeffs, r, v, s.steps, s.sizes), u.data_ptr<T>(),

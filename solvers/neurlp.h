@@ -51,7 +51,7 @@ struct NeurlpResult {
 NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs, const Tensor& iv, const Tensor& steps,
                     const NeurlpOptions& options = {});
 
-// "mnn" / "scalable" (and "hermite4", reserved: rejected by the solver); throws mech::Error otherwise.
+// "mnn" / "scalable" / "hermite4" (solvers/hermite4_op.h); throws mech::Error otherwise.
 Formulation parse_formulation(const std::string& name);
 const char* formulation_name(Formulation formulation);
 

@@ -46,7 +46,7 @@ void check_sizes(const Sizes& z, const char* op) {
   MECH_CHECK(z.n_iv >= 0 && z.n_iv < z.K,
              "{}: expected 0 <= n_iv < K = {} initial derivatives, got n_iv = {}", op, z.K, z.n_iv);
   MECH_CHECK(z.formulation == Formulation::Mnn || z.formulation == Formulation::Scalable,
-             "{}: the hermite4 formulation is reserved and not implemented yet", op);
+             "{}: hermite4 is solved by solvers/hermite4_batch.h, not by this driver", op);
   MECH_CHECK(std::isfinite(z.gamma_alpha), "{}: gamma*alpha must be finite, got {}", op, z.gamma_alpha);
   MECH_CHECK(std::isfinite(z.equation_weight) && std::isfinite(z.initial_weight) &&
                  std::isfinite(z.smooth_weight) && z.equation_weight > 0 && z.initial_weight > 0 &&

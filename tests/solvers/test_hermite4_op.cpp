@@ -1,5 +1,5 @@
 // The hermite4 op on tensors (solvers/hermite4_op.h, reached through mech::neurlp with
-// Formulation::Hermite4): accuracy on the damped oscillator, tape gradients against finite
+// Formulation::Hermite4, and the reuse path NeurlpFactorization): accuracy on the damped oscillator, tape gradients against finite
 // differences, float32 inputs and the float32 direct path, eps zeros, errors, and a short training
 // run that recovers coefficients.
 #include <gtest/gtest.h>
@@ -144,6 +144,33 @@ TEST(Hermite4Op, Float32NormalEquationsForNonSquareSystems) {
   const auto a = neurlp_hermite4(inputs[0], inputs[1], inputs[2], inputs[3], low).u.to_vector<double>();
   const auto b = neurlp_hermite4(inputs[0], inputs[1], inputs[2], inputs[3], hermite4_options()).u.to_vector<double>();
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-2 * (1 + std::abs(b[i])));
+}
+
+TEST(Hermite4Op, NeurlpDispatchesToHermite4) {
+  auto in = random_inputs(3, 2, 9, 2, 3, 1, 2, 9);
+  const NeurlpResult through_neurlp = neurlp(in[0], in[1], in[2], in[3], hermite4_options());
+  const NeurlpResult direct_call = neurlp_hermite4(in[0], in[1], in[2], in[3], hermite4_options());
+  EXPECT_EQ(through_neurlp.u.to_vector<double>(), direct_call.u.to_vector<double>());
+  EXPECT_EQ(parse_formulation("hermite4"), Formulation::Hermite4);
+  EXPECT_STREQ(formulation_name(Formulation::Hermite4), "hermite4");
+}
+
+TEST(Hermite4Op, ReusePathMatchesFreshSolves) {
+  auto in = random_inputs(5, 1, 30, 1, 3, 1, 2, 10);
+  NeurlpFactorization factors(in[0], in[3], 1, 2, hermite4_options());
+  std::mt19937_64 engine(3);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  for (int trial = 0; trial < 3; ++trial) {
+    std::vector<double> r(5 * 30), v(5 * 2);
+    for (double& x : r) x = unit(engine);
+    for (double& x : v) x = unit(engine);
+    const Tensor rhs = from_vector(r, {5, 1, 30}, f64), iv = from_vector(v, {5, 1, 1, 2}, f64);
+    const NeurlpResult reused = factors.solve(rhs, iv);
+    const NeurlpResult fresh = neurlp(in[0], rhs, iv, in[3], hermite4_options());
+    const auto a = reused.u.to_vector<double>(), b = fresh.u.to_vector<double>();
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-11 * (1 + std::abs(b[i])));
+    for (double value : reused.eps.to_vector<double>()) EXPECT_EQ(value, 0.0);
+  }
 }
 
 TEST(Hermite4Op, ErrorsNameTheProblem) {

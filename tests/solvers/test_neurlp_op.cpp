@@ -258,10 +258,14 @@ TEST(NeurlpOp, ErrorPaths) {
   EXPECT_NE(message.find("singular"), std::string::npos) << message;
   message = error_of([&] { neurlp(singular, in[1], Tensor(), in[3]); });
   EXPECT_NE(message.find("batch element 3"), std::string::npos) << message;
-  // The reserved formulation is refused, not silently solved as another.
+  // hermite4 is solved by its own formulation (solvers/hermite4_op.h), not as another: no eps,
+  // and more accurate than mnn on the same grid (tests/solvers/test_hermite4_op.cpp checks it).
   NeurlpOptions hermite;
   hermite.formulation = Formulation::Hermite4;
-  EXPECT_NE(error_of([&] { neurlp(in[0], in[1], in[2], in[3], hermite); }).find("hermite4"), std::string::npos);
+  const NeurlpResult routed = neurlp(in[0], in[1], in[2], in[3], hermite);
+  for (double value : routed.eps.to_vector<double>()) EXPECT_EQ(value, 0.0);
+  EXPECT_EQ(routed.u.shape(), Shape({4, 6, 1, 3}));
+  EXPECT_EQ(parse_formulation("hermite4"), Formulation::Hermite4);
   EXPECT_THROW(parse_formulation("lp"), Error);
 }
 
