@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "solvers/hermite4_dense.h"
 
 namespace mech::neurlp_core {
 namespace {
@@ -99,6 +100,7 @@ std::vector<double> solve_normal(const Sizes& sizes, const DenseProblem& problem
 }  // namespace
 
 DenseSolution dense_forward(const Sizes& sizes, const SystemInputs<double>& inputs) {
+  if (sizes.formulation == Formulation::Hermite4) return hermite4::dense_forward(sizes, inputs);
   DenseProblem problem = build(sizes, inputs);
   std::vector<double> factor;
   std::vector<double> y = solve_normal(sizes, problem, factor);
@@ -110,6 +112,8 @@ DenseSolution dense_forward(const Sizes& sizes, const SystemInputs<double>& inpu
 
 void dense_backward(const Sizes& sizes, const SystemInputs<double>& inputs, const double* grad_u,
                     double grad_eps, const SystemGradients<double>& gradients) {
+  // hermite4 has no eps: grad_eps has nothing to reach.
+  if (sizes.formulation == Formulation::Hermite4) return hermite4::dense_backward(sizes, inputs, grad_u, gradients);
   DenseProblem problem = build(sizes, inputs);
   std::vector<double> factor;
   const std::vector<double> y = solve_normal(sizes, problem, factor);

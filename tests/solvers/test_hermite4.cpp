@@ -241,7 +241,7 @@ TEST(Hermite4Dense, BandedMatchesDenseReference) {
                          ns = (z.T - 1) * z.D;
       const SystemInputs<double> in{p.coeffs.data() + b * nc, p.rhs.data() + b * nr, p.iv.data() + b * ni,
                                     p.steps.data() + b * ns};
-      const DenseSolution reference = hermite4::dense_forward(z, in);
+      const DenseSolution reference = neurlp_core::dense_forward(z, in);   // dispatches on the formulation
       double scale = 0.0, difference = 0.0;
       for (int i = 0; i < z.T * z.D * z.K; ++i) {
         scale = std::max(scale, std::abs(reference.u[i]));
