@@ -2,7 +2,7 @@
 // problem from .npy files, solves it (and, with --grad-u, differentiates it), writes .npy files.
 //
 //   mech-solve --coeffs C.npy --rhs R.npy --steps H.npy [--iv V.npy] [--gamma 0.5] [--alpha 0.1]
-//              [--variant mnn|scalable] [--dtype float64|float32] --out U.npy [--eps-out E.npy]
+//              [--variant mnn|scalable|hermite4] [--dtype float64|float32] --out U.npy [--eps-out E.npy]
 //              [--grad-u GU.npy [--grad-eps GE.npy] --grads-out DIR] [--repeat N]
 //
 // Shapes: C (B,E,T,D,K), R (B,E,T), H (B,T-1,D), V (B,S,D,n_iv), U (B,T,D,K), E (B); GU like U,
@@ -13,17 +13,23 @@
 // shapes or non-finite values (one line naming the file and the expected shape; the checks are
 // tools/common/solve_inputs.h, shared with the fuzz target), 1 when the solver fails
 // (non-positive step, singular system; the message names the batch element).
+// --variant hermite4 runs the fourth-order formulation (solvers/hermite4_*.h): same files and
+// shapes, eps written as zeros; with --dtype float32 a square system (E = D, P initial values at
+// the first point) is solved by direct block elimination instead of the float32 normal equations.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
 #include "core/npy.h"
+#include "solvers/hermite4_batch.h"
+#include "solvers/hermite4_direct.h"
 #include "tools/common/cli.h"
 #include "tools/common/driver_checks.h"
 #include "tools/common/solve_inputs.h"
@@ -42,15 +48,63 @@ double median(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
+// The hermite4 solve of a validated problem (prepare_solve checks files, shapes and values the same
+// way for every variant): forward, or with grad_u forward and backward in one pass.
+template <class T>
+mech::tools::SolveOutputs solve_hermite4_typed(const mech::tools::SolveProblem& problem) {
+  namespace h4 = mech::neurlp_core::hermite4;
+  const mech::neurlp_core::Sizes& z = problem.sizes;
+  const std::int64_t B = problem.batch;
+  const mech::TensorOptions options = mech::TensorOptions().dtype(problem.dtype);
+  mech::tools::SolveOutputs out;
+  out.u = mech::empty({B, z.T, z.D, z.K}, options);
+  out.eps = mech::zeros({B}, options);
+  const bool has_iv = z.S * z.n_iv > 0;
+  const mech::neurlp_core::BatchInputs<T> inputs{problem.coeffs.data_ptr<T>(), problem.rhs.data_ptr<T>(),
+                                                 has_iv ? problem.iv.data_ptr<T>() : nullptr,
+                                                 problem.steps.data_ptr<T>()};
+  const bool direct = std::is_same_v<T, float> && h4::is_square(z);
+  if (!problem.grad_u.defined()) {
+    if constexpr (std::is_same_v<T, float>)
+      if (direct) {
+        h4::direct_forward_batch<float>(z, B, inputs, out.u.data_ptr<float>());
+        return out;
+      }
+    h4::forward_batch<T>(z, B, inputs, out.u.data_ptr<T>(), false);
+    return out;
+  }
+  out.d_coeffs = mech::zeros(problem.coeffs.shape(), options);
+  out.d_rhs = mech::zeros(problem.rhs.shape(), options);
+  out.d_iv = mech::zeros(problem.iv.shape(), options);
+  out.d_steps = mech::zeros(problem.steps.shape(), options);
+  const mech::neurlp_core::BatchGradients<T> gradients{out.d_coeffs.data_ptr<T>(), out.d_rhs.data_ptr<T>(),
+                                                       has_iv ? out.d_iv.data_ptr<T>() : nullptr,
+                                                       out.d_steps.data_ptr<T>()};
+  if constexpr (std::is_same_v<T, float>)
+    if (direct) {
+      auto kept = h4::direct_forward_batch<float>(z, B, inputs, out.u.data_ptr<float>());
+      h4::direct_backward_batch<float>(*kept, inputs, problem.grad_u.data_ptr<float>(), gradients);
+      return out;
+    }
+  h4::forward_backward_batch<T>(z, B, inputs, out.u.data_ptr<T>(), problem.grad_u.data_ptr<T>(), gradients);
+  return out;
+}
+
+mech::tools::SolveOutputs solve(const mech::tools::SolveProblem& problem) {
+  if (problem.sizes.formulation != mech::neurlp_core::Formulation::Hermite4) return mech::tools::run_solve(problem);
+  return problem.dtype == mech::DType::Float32 ? solve_hermite4_typed<float>(problem)
+                                               : solve_hermite4_typed<double>(problem);
+}
+
 int run(const mech::tools::SolveProblem& problem, const std::string& out_path, const std::string& eps_path,
         const std::string& grads_dir, int repeat) {
   mech::tools::SolveOutputs outputs;
   try {
-    outputs = mech::tools::run_solve(problem);
+    outputs = solve(problem);
     std::vector<double> times;
     for (int i = 0; i < repeat; ++i) {
       const auto start = std::chrono::steady_clock::now();
-      mech::tools::run_solve(problem);
+      solve(problem);
       times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
     if (repeat > 0) std::fprintf(stderr, "median_ms %.6f\n", median(times));
@@ -93,7 +147,8 @@ int main(int argc, char** argv) {
   cli.add("iv", &iv_path, "initial values V.npy (B,S,D,n_iv) (optional)");
   cli.add("gamma", &gamma, "relaxation gamma (mnn)");
   cli.add("alpha", &alpha, "relaxation alpha (mnn)");
-  cli.add_choice("variant", &variant, {"mnn", "scalable"}, "formulation");
+  cli.add_choice("variant", &variant, {"mnn", "scalable", "hermite4"},
+                 "formulation (hermite4: fourth order, eps written as zeros)");
   cli.add_choice("dtype", &dtype_name, {"float64", "float32"},
                  "compute and output dtype (float32: steps below ~0.05 lose accuracy)");
   cli.add("equation-weight", &equation_weight, "weight of the equation rows (scalable)");
@@ -114,7 +169,10 @@ int main(int argc, char** argv) {
   if (repeat < 0) cli.fail("--repeat must be >= 0");
 
   mech::tools::SolveSettings settings;
-  settings.variant = variant;
+  // hermite4's files and shapes are checked like the other variants' (scalable: no eps, same
+  // weights); its own size rules are checked after.
+  const bool hermite4 = variant == "hermite4";
+  settings.variant = hermite4 ? "scalable" : variant;
   settings.dtype = dtype_name == "float32" ? mech::DType::Float32 : mech::DType::Float64;
   settings.gamma = gamma;
   settings.alpha = alpha;
@@ -133,6 +191,17 @@ int main(int argc, char** argv) {
     problem = mech::tools::prepare_solve(inputs, settings);
   } catch (const mech::Error& error) {
     input_error(error.what());
+  }
+  if (hermite4) {
+    problem.sizes.formulation = mech::neurlp_core::Formulation::Hermite4;
+    try {
+      mech::neurlp_core::hermite4::check_sizes(problem.sizes, "mech-solve");
+    } catch (const mech::SolverError& error) {   // fewer rows than unknowns: a singular system
+      std::fprintf(stderr, "mech-solve: %s\n", mech::tools::one_line(error.what()).c_str());
+      return 1;
+    } catch (const mech::Error& error) {
+      input_error(error.what());
+    }
   }
   return run(problem, out_path, eps_path, grads_dir, repeat);
 }
