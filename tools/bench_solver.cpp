@@ -9,8 +9,10 @@
 // forward and backward, and the process's peak resident set so far).
 //
 //   bench_solver                  the default grid (B 1/32/256, T 50/200/1000/10000, P 2/3, D 1/3,
-//                                 mnn and scalable; B=256 T=10000 D=3 only with --full), a few
-//                                 minutes on the 2-core machine
+//                                 mnn, scalable and hermite4; B=256 T=10000 D=3 only with --full),
+//                                 a few minutes on the 2-core machine
+// hermite4 runs through its own driver (solvers/hermite4_batch.h); its acceptance is fwd+bwd within
+// 1.5x of mnn at B=256 T=1000 P=2 (bench_solver --quick --threads 1 --cpu-time).
 //   bench_solver --quick          the acceptance cases only
 //   bench_solver --filter mnn --threads 1 --min-time 0.5 --cpu-time
 #include <sys/resource.h>
@@ -27,6 +29,7 @@
 #include <fmt/format.h>
 
 #include "core/parallel.h"
+#include "solvers/hermite4_batch.h"
 #include "solvers/neurlp_batch.h"
 
 namespace {
@@ -38,7 +41,10 @@ struct Case {
   int T, P, D;
   Formulation formulation;
   std::string name() const {
-    return fmt::format("{} B={} T={} P={} D={}", formulation == Formulation::Mnn ? "mnn" : "scalable",
+    return fmt::format("{} B={} T={} P={} D={}",
+                       formulation == Formulation::Mnn        ? "mnn"
+                       : formulation == Formulation::Scalable ? "scalable"
+                                                              : "hermite4",
                        B, T, P, D);
   }
 };
@@ -94,6 +100,39 @@ Data make_data(const Case& c) {
   data.g_iv.assign(data.iv.size(), 0.0);
   data.g_steps.assign(data.steps.size(), 0.0);
   return data;
+}
+
+// The batch entry points of every formulation behind one face: hermite4 has its own driver
+// (solvers/hermite4_batch.h: no eps, its own factorisation), the others share neurlp_batch.h.
+struct Kept {
+  std::shared_ptr<Factorization<double>> neurlp;
+  std::shared_ptr<hermite4::Factorization<double>> hermite4;
+  void reset() {
+    neurlp.reset();
+    hermite4.reset();
+  }
+};
+
+Kept forward_any(Data& d, bool keep) {
+  Kept kept;
+  if (d.sizes.formulation == Formulation::Hermite4)
+    kept.hermite4 = hermite4::forward_batch<double>(d.sizes, d.B, d.inputs(), d.u.data(), keep);
+  else
+    kept.neurlp = forward_batch<double>(d.sizes, d.B, d.inputs(), d.u.data(), d.eps.data(), keep);
+  return kept;
+}
+
+void backward_any(const Kept& kept, Data& d) {
+  if (kept.hermite4) hermite4::backward_batch<double>(*kept.hermite4, d.grad_u.data(), d.gradients());
+  else backward_batch<double>(*kept.neurlp, d.inputs(), d.u.data(), d.eps.data(), d.grad_u.data(), d.grad_eps.data(),
+                              d.gradients());
+}
+
+void fused_any(Data& d) {
+  if (d.sizes.formulation == Formulation::Hermite4)
+    hermite4::forward_backward_batch<double>(d.sizes, d.B, d.inputs(), d.u.data(), d.grad_u.data(), d.gradients());
+  else forward_backward_batch<double>(d.sizes, d.B, d.inputs(), d.u.data(), d.eps.data(), d.grad_u.data(),
+                                      d.grad_eps.data(), d.gradients());
 }
 
 // Wall-clock time, or with --cpu-time the process's CPU time (on a shared, loaded machine the CPU
@@ -176,9 +215,10 @@ int main(int argc, char** argv) {
   std::vector<Case> cases;
   if (quick) {
     cases = {{32, 200, 2, 1, Formulation::Mnn}, {256, 1000, 2, 1, Formulation::Mnn},
-             {256, 10000, 2, 1, Formulation::Mnn}, {256, 1000, 2, 1, Formulation::Scalable}};
+             {256, 10000, 2, 1, Formulation::Mnn}, {256, 1000, 2, 1, Formulation::Scalable},
+             {256, 1000, 2, 1, Formulation::Hermite4}};
   } else {
-    for (Formulation f : {Formulation::Mnn, Formulation::Scalable})
+    for (Formulation f : {Formulation::Mnn, Formulation::Scalable, Formulation::Hermite4})
       for (int D : {1, 3})
         for (int P : {2, 3})
           for (std::int64_t B : {1, 32, 256})
@@ -203,40 +243,35 @@ int main(int argc, char** argv) {
     probe.formulation = c.formulation;
     // What a kept Factorization holds per system: L, 1/diag L, z2 and the packed inputs and
     // solution (see Factorization<T>::bytes()).
-    const double per_system = double(EnvelopePlan(probe).size()) + 3.0 * probe.unknowns() + 2 +
-                              double(probe.E) * probe.T * (probe.D * probe.K + 1) + (probe.T - 1.0) * probe.D +
-                              double(probe.D) * c.P;   // iv: S = 1, n_iv = P
+    // hermite4's: L, 1/diag L and the solution over T*D*(K+1) unknowns, and the packed inputs.
+    const double inputs_size = double(probe.E) * probe.T * (probe.D * probe.K + 1) + (probe.T - 1.0) * probe.D +
+                               double(probe.D) * c.P;   // iv: S = 1, n_iv = P
+    const double per_system =
+        c.formulation == Formulation::Hermite4
+            ? double(hermite4::Plan(probe).size()) + 2.0 * hermite4::latent_unknowns(probe) + inputs_size
+            : double(EnvelopePlan(probe).size()) + 3.0 * probe.unknowns() + 2 + inputs_size;
     const double factor_bytes = per_system * 8 * ((c.B + 7) / 8 * 8);
     try {
       Data data = make_data(c);
       double forward = -1, backward = -1, both = -1;
       if (factor_bytes < memory_limit && !fused_only) {
-        std::shared_ptr<Factorization<double>> kept;
+        Kept kept;
         forward = median_ms([&] {
           kept.reset();
-          kept = forward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(), data.eps.data(), true);
+          kept = forward_any(data, true);
         }, min_seconds, min_runs);
-        backward = median_ms([&] {
-          backward_batch<double>(*kept, data.inputs(), data.u.data(), data.eps.data(), data.grad_u.data(),
-                                 data.grad_eps.data(), data.gradients());
-        }, min_seconds, min_runs);
+        backward = median_ms([&] { backward_any(kept, data); }, min_seconds, min_runs);
         kept.reset();
         both = median_ms([&] {
-          auto factors = forward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(),
-                                               data.eps.data(), true);
-          backward_batch<double>(*factors, data.inputs(), data.u.data(), data.eps.data(),
-                                 data.grad_u.data(), data.grad_eps.data(), data.gradients());
+          Kept factors = forward_any(data, true);
+          backward_any(factors, data);
         }, min_seconds, min_runs);
       }
-      const double fused = median_ms([&] {
-        forward_backward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(), data.eps.data(),
-                                       data.grad_u.data(), data.grad_eps.data(), data.gradients());
-      }, min_seconds, min_runs);
+      const double fused = median_ms([&] { fused_any(data); }, min_seconds, min_runs);
       // The op with keep_factors = false: forward without keeping, backward = the fused pass.
       const double recompute = fused_only ? -1 : median_ms([&] {
-        forward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(), data.eps.data(), false);
-        forward_backward_batch<double>(data.sizes, data.B, data.inputs(), data.u.data(), data.eps.data(),
-                                       data.grad_u.data(), data.grad_eps.data(), data.gradients());
+        forward_any(data, false);
+        fused_any(data);
       }, min_seconds, min_runs);
       const double per_step = 1e6 / (double(c.B) * c.T);
       auto text = [](double ms) { return ms < 0 ? std::string("skipped") : fmt::format("{:.3f}", ms); };
