@@ -18,8 +18,11 @@
 // Rows owned by time t touch blocks t and t+1 only, so M = A^T A is block tridiagonal (blocks m x
 // m) and block t of M is final once the rows of t are added: assembly, factorisation and forward
 // substitution run in one sweep over time, as for the other formulations.
-// With E = D, S = 1 and n_iv = P the system is square: A y = b holds exactly, and A is singular
-// where c_P(t) = 0 (then the pivot test of the factorisation fails and names t).
+// With E = D, S = 1 and n_iv = P the system is square: A y = b holds exactly. It is singular when
+// the equations lose the top derivative altogether (c_P = 0 at every t: the P initial values then
+// over-fix an equation of order P-1) or a time block loses its equation rows; the pivot test of the
+// factorisation fails and names t. Measured: c_P(t) = 0 at isolated points or on a stretch of the
+// grid (DESIGN.md 3b calls that singular) leaves the discrete system solvable, so it is not refused.
 //
 // ---- Backward --------------------------------------------------------------------------------
 // As in neurlp_system.h: v = M^{-1} ubar (ubar zero on the latent column), and per row
