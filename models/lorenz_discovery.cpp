@@ -105,6 +105,12 @@ LorenzDiscovery::LorenzDiscovery(const std::vector<double>& observed, double dt,
 
   const auto T = static_cast<std::int64_t>(terms);
   whitened_ = register_parameter("whitened_xi", zeros({T, kDims}, kFloat64));
+  if (options.learn_initial_values) {
+    MECH_CHECK(options.window >= 3 && static_cast<size_t>(options.window) <= count,
+               "{}: expected 3 <= window <= N = {}, got window {}", kOp, count, options.window);
+    const auto windows = static_cast<std::int64_t>((count - 1) / static_cast<size_t>(options.window - 1));
+    initial_offset_ = register_parameter("initial_offset", zeros({windows, kDims}, kFloat64));
+  }
   mask_ = register_buffer("mask", ones({T, kDims}, kFloat64));
   gram_ = register_buffer("gram", from_vector(gram, {T, T}, kFloat64));
   preconditioner_ = register_buffer("preconditioner", zeros({kDims, T, T}, kFloat64));
@@ -178,7 +184,8 @@ Tensor corrected_rhs(const Tensor& rhs) {
   return rhs - cat({first, inside, last}, 2) / 12.0;
 }
 
-LorenzLosses LorenzDiscovery::forward_loss(const Tensor& trajectory, double ridge_weight, bool use_state_network) {
+LorenzLosses LorenzDiscovery::forward_loss(const Tensor& trajectory, double ridge_weight, bool use_state_network,
+                                           bool use_initial_offsets) {
   MECH_CHECK(trajectory.dim() == 2 && trajectory.size(1) == kDims && trajectory.size(0) >= options_.window,
              "LorenzDiscovery::forward_loss: expected a trajectory of shape (N, 3) with N >= window = {}, got {}",
              options_.window, shape_str(trajectory.shape()));
@@ -191,7 +198,13 @@ LorenzLosses LorenzDiscovery::forward_loss(const Tensor& trajectory, double ridg
   // r_e(t) = (Theta(s(t)) xi)_e in the data's units: (B, T, 3) -> (B, E, T).
   Tensor rhs = (matmul(scaled_library(estimated), scaled_xi()) * output_scale_).permute({0, 2, 1});
   if (options_.formulation == Formulation::Scalable && options_.corrected_quadrature) rhs = corrected_rhs(rhs);
-  Tensor iv = estimated.select(1, 0).reshape({B, 1, kDims, 1});
+  Tensor start = estimated.select(1, 0);
+  if (initial_offset_.defined() && use_initial_offsets) {
+    MECH_CHECK(initial_offset_.size(0) == B, "LorenzDiscovery::forward_loss: the model was built for {} windows, the "
+               "trajectory has {}", initial_offset_.size(0), B);
+    start = start + initial_offset_ * spread_;
+  }
+  Tensor iv = start.reshape({B, 1, kDims, 1});
   Tensor coefficients = unit_coefficients_.unsqueeze(0).expand({B, kDims, kDims, 2});
   Tensor steps = full({B, T - 1, kDims}, dt_, kFloat64);
   Tensor u = block_->forward_with_steps(coefficients, rhs, iv, steps).value();

@@ -53,6 +53,7 @@ struct Options {
   double ridge = 0.0;
   std::string prune_rule = "unique";
   bool state_network = false;
+  bool learn_initial_values = LorenzDiscoveryOptions{}.learn_initial_values;
   double lr = LorenzSchedule{}.lr;
   double final_lr_fraction = LorenzSchedule{}.final_lr_fraction;
   long prune_start = LorenzSchedule{}.prune_start;
@@ -161,6 +162,7 @@ int run(const Options& options) {
   model_options.formulation = mech::parse_formulation(options.formulation);
   model_options.gamma = options.gamma;
   model_options.corrected_quadrature = !options.plain_quadrature;
+  model_options.learn_initial_values = options.learn_initial_values;
   model_options.alpha = options.alpha;
   mech::Generator generator(options.seed);
   auto model = std::make_shared<LorenzDiscovery>(data.noisy, options.dt, model_options, &generator);
@@ -222,7 +224,7 @@ int run(const Options& options) {
     optimizer->zero_grad();
     LorenzLosses losses =
         model->forward_loss(trajectory, schedule.ridge_at(epoch, options.ridge),
-                            options.state_network && schedule.state_network_at(epoch));
+                            options.state_network && schedule.state_network_at(epoch), schedule.initial_offsets_at(epoch));
     losses.total.backward();
     optimizer->step();
     model->apply_mask();
@@ -316,6 +318,8 @@ int main(int argc, char** argv) {
   cli.add("prune-every", &options.prune_every, "epochs between pruning steps");
   cli.add("state-network", &options.state_network,
           "smooth s with the state network (off: s = x; measured, the network costs accuracy, see README)");
+  cli.add("learn-initial-values", &options.learn_initial_values,
+          "u(0) = s(0) + a learned offset per window instead of s(0) (--learn-initial-values=false: s(0))");
   cli.add("state-start", &options.state_start,
           "epoch from which the state network smooths s (before it s = x); -1: after the last pruning");
   cli.add("state-weight", &options.state_weight, "weight of |s - x|^2 in the loss");

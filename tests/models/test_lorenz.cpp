@@ -4,6 +4,7 @@
 // and whose coefficients move toward the truth.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -212,6 +213,7 @@ TEST(LorenzDiscovery, ScheduleDecaysAndPrunesBetweenCycles) {
 }
 
 TEST(LorenzDiscovery, ShortRunLowersTheLossAndApproachesTheTruth) {
+  // The driver's loop in miniature: 801 clean samples, a schedule with pruning cycles.
   LorenzData data = short_lorenz(801);
   LorenzDiscoveryOptions options;
   options.window = 41;
@@ -226,18 +228,27 @@ TEST(LorenzDiscovery, ShortRunLowersTheLossAndApproachesTheTruth) {
     return std::sqrt(sum);
   };
   double start_distance = distance();
-  nn::Adam optimizer(model.parameters(), nn::AdamOptions(0.02));
+  LorenzSchedule schedule;
+  schedule.epochs = 450;
+  schedule.prune_start = 100;
+  schedule.prune_every = 30;
+  auto optimizer = std::make_unique<nn::Adam>(model.parameters(), nn::AdamOptions(schedule.lr));
   double first_loss = 0.0, last_loss = 0.0;
-  for (int epoch = 0; epoch < 150; ++epoch) {
-    optimizer.zero_grad();
-    LorenzLosses losses = model.forward_loss(trajectory, 0.0, false);
+  for (long epoch = 0; epoch < schedule.epochs; ++epoch) {
+    optimizer->set_lr(schedule.lr_at(epoch));
+    optimizer->zero_grad();
+    LorenzLosses losses = model.forward_loss(trajectory, 0.0, false, schedule.initial_offsets_at(epoch));
     losses.total.backward();
-    optimizer.step();
+    optimizer->step();
+    model.apply_mask();
+    if (schedule.prune_after(epoch) && model.prune(0.025, LorenzDiscovery::PruneRule::Unique) > 0)
+      optimizer = std::make_unique<nn::Adam>(model.parameters(), nn::AdamOptions(schedule.lr));
     if (epoch == 0) first_loss = losses.solution;
     last_loss = losses.solution;
   }
-  EXPECT_LT(last_loss, first_loss / 10);
-  EXPECT_LT(distance(), start_distance / 2);
+  EXPECT_LT(last_loss, first_loss / 1000);
+  EXPECT_LT(distance(), start_distance / 100);
+  EXPECT_EQ(model.active_terms(), 7u);
 }
 
 }  // namespace
