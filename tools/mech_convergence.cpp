@@ -31,6 +31,7 @@
 #include "solvers/neurlp_batch.h"
 #include "tools/common/cli.h"
 #include "tools/common/csv.h"
+#include "tools/common/driver_checks.h"
 #include "tools/common/progress.h"
 #include "tools/common/svg.h"
 
@@ -189,6 +190,8 @@ int main(int argc, char** argv) {
   const std::vector<double> steps = step_list(h_max, h_min);
   if (steps.empty()) cli.fail(fmt::format("no 1-2-5 step lies in [{}, {}]", h_min, h_max));
   if (10.0 / steps.back() > 2e6) cli.fail("h-min is too small (over 2e6 grid points)");
+  // An unusable output folder ends the program (exit 2, one line) before the sweep, not after.
+  mech::tools::prepare_output_directory(cli, "--out", out);
 
   const std::vector<Problem> list = problems();
   // hermite4 through the normal equations (what the op runs) and through the direct block
@@ -251,7 +254,6 @@ int main(int argc, char** argv) {
   bar.finish();
 
   try {
-    std::filesystem::create_directories(out);
     table.save(out + "/convergence.csv");
     figure.save(out + "/convergence.svg");
   } catch (const std::exception& error) {

@@ -49,6 +49,12 @@ TEST(MechConvergence, BadOptionsExitTwo) {
   EXPECT_EQ(run("--h-min 0.5 --h-max 0.1").status, 2);
   EXPECT_EQ(run("--gamma-alpha -1").status, 2);
   EXPECT_EQ(run("--h-min abc").status, 2);
+  // An output folder that cannot be created: refused before the sweep.
+  std::filesystem::create_directories(kDirectory);
+  std::ofstream(kDirectory / "plain_file") << "not a folder";
+  const ProgramRun blocked = run("--out " + (kDirectory / "plain_file" / "sub").string());
+  EXPECT_EQ(blocked.status, 2);
+  EXPECT_EQ(blocked.out.find("convergence ["), std::string::npos);   // no sweep ran
 }
 
 TEST(MechConvergence, HelpListsOptions) {
