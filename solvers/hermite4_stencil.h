@@ -30,7 +30,25 @@ struct Stencil {
   int centre = 0;   // position of the differentiated node among them
   S weight[kStencilNodes];
   S dweight[kStencilNodes][kStencilNodes - 1];   // d weight[j] / d step[first + s]
+  // The steps the weights were made from: the weights depend on the steps only (not on where the
+  // nodes are), so the next node with the same steps and position in its stencil reuses them
+  // (every interior node of a uniform grid).
+  S made_from[kStencilNodes - 1];
+  int made_count = -1, made_centre = -1;
+  bool made_derivatives = false;
 };
+
+// True when every lane of a equals b's.
+template <class S>
+inline bool lanes_equal(const S& a, const S& b) {
+  if constexpr (LaneTraits<S>::width == 1) {
+    return a == b;
+  } else {
+    for (int lane = 0; lane < LaneTraits<S>::width; ++lane)
+      if (!(a[lane] == b[lane])) return false;
+    return true;
+  }
+}
 
 // Which nodes the derivative at grid node t uses (T >= 2).
 inline void stencil_nodes(int T, int t, int& first, int& count, int& centre) {
@@ -47,9 +65,20 @@ template <bool Derivatives, class S, class StepAt>
 inline void make_stencil(int T, int t, StepAt&& steps, Stencil<S>& out) {
   stencil_nodes(T, t, out.first, out.count, out.centre);
   const int n = out.count, i = out.centre;
+  S step[kStencilNodes - 1];
+  for (int k = 0; k + 1 < n; ++k) step[k] = steps(out.first + k);
+  if (out.made_count == n && out.made_centre == i && (out.made_derivatives || !Derivatives)) {
+    bool same = true;
+    for (int k = 0; k + 1 < n && same; ++k) same = lanes_equal(step[k], out.made_from[k]);
+    if (same) return;
+  }
+  out.made_count = n;
+  out.made_centre = i;
+  out.made_derivatives = Derivatives;
+  for (int k = 0; k + 1 < n; ++k) out.made_from[k] = step[k];
   S x[kStencilNodes];
   x[0] = S{};
-  for (int k = 1; k < n; ++k) x[k] = x[k - 1] + steps(out.first + k - 1);
+  for (int k = 1; k < n; ++k) x[k] = x[k - 1] + step[k - 1];
   // inverse[j][m] = 1 / (x_j - x_m), j != m (antisymmetric). Divisions are slow on wide packs, so
   // the (at most 10) differences are inverted together with one division (prefix products,
   // Montgomery's trick), after scaling the nodes to [0, 1] so the products neither under- nor

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <functional>
@@ -326,8 +327,10 @@ TEST(Hermite4Dense, BandedGradientsMatchDenseReference) {
 // forward rounds at about 1e-13 relative on these random systems (the normal equations square
 // cond(A)), so the difference step is 1e-4 (rounding noise ~1e-9, truncation ~1e-8 x the third
 // derivative) rather than 1e-6 (noise ~1e-7); measured agreement is ~1e-8.
-void check_gradients(const Sizes& z, unsigned seed) {
+void check_gradients(const Sizes& z, unsigned seed, bool uniform_steps = false) {
   Problem p = random_problem(z, 2, seed);
+  // Uniform steps take the stencil's reuse path (weights and their derivatives made once).
+  if (uniform_steps) std::fill(p.steps.begin(), p.steps.end(), 0.3);
   std::mt19937_64 engine(seed + 1);
   std::uniform_real_distribution<double> unit(-1.0, 1.0);
   std::vector<double> weights(p.B * z.T * z.D * z.K);
@@ -368,6 +371,8 @@ void check_gradients(const Sizes& z, unsigned seed) {
 }
 
 TEST(Hermite4Gradients, SquareSystemMatchesFiniteDifferences) { check_gradients(sizes(8, 1, 2, 1, 1, 2), 11); }
+
+TEST(Hermite4Gradients, UniformGridMatchesFiniteDifferences) { check_gradients(sizes(11, 1, 2, 1, 1, 2), 16, true); }
 
 TEST(Hermite4Gradients, OverdeterminedCoupledSystemMatchesFiniteDifferences) {
   // residual non-zero (more rows than unknowns), D = 2 with per-dimension steps, stencil centred
