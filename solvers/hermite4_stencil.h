@@ -33,6 +33,7 @@ struct Stencil {
   // The steps the weights were made from: the weights depend on the steps only (not on where the
   // nodes are), so the next node with the same steps and position in its stencil reuses them
   // (every interior node of a uniform grid).
+  S inverse[kStencilNodes][kStencilNodes];   // 1 / (x_j - x_m), for stencil_step_gradient
   S made_from[kStencilNodes - 1];
   int made_count = -1, made_centre = -1;
   bool made_derivatives = false;
@@ -83,7 +84,7 @@ inline void make_stencil(int T, int t, StepAt&& steps, Stencil<S>& out) {
   // the (at most 10) differences are inverted together with one division (prefix products,
   // Montgomery's trick), after scaling the nodes to [0, 1] so the products neither under- nor
   // overflow in float32.
-  S inverse[kStencilNodes][kStencilNodes] = {};
+  S (&inverse)[kStencilNodes][kStencilNodes] = out.inverse;
   {
     const S scale = splat<S>(1) / x[n - 1];
     S difference[kStencilNodes * (kStencilNodes - 1) / 2], prefix[kStencilNodes * (kStencilNodes - 1) / 2];
@@ -152,6 +153,42 @@ inline void make_stencil(int T, int t, StepAt&& steps, Stencil<S>& out) {
         out.dweight[j][s] = suffix;
       }
     }
+  }
+}
+
+// Reverse mode of the weights: given a_j = dL/dw_j, adds dL/dh_s = sum_j a_j d w_j / d h_s to
+// grad[s] for s < count-1, in O(n^2) instead of forming the n x (n-1) derivative matrix. With
+// b_j = a_j w_j (j != i), c_k = sum_{m != k} 1/(x_k - x_m), and the log-derivatives above summed
+// over j:
+//   dL/dx_k = a_i / (x_i - x_k)^2 + sum_{j != i,k} b_j (1/(x_j - x_k) - 1/(x_i - x_k)) - b_k c_k   (k != i)
+//   dL/dx_i = -a_i sum_{k != i} 1/(x_i - x_k)^2 + sum_{j != i} b_j (w_i - 2/(x_i - x_j))
+template <class S>
+inline void stencil_step_gradient(const Stencil<S>& st, const S* a, S* grad) {
+  const int n = st.count, i = st.centre;
+  const auto& inv = st.inverse;
+  S b[kStencilNodes];
+  for (int j = 0; j < n; ++j) b[j] = j == i ? S{} : a[j] * st.weight[j];
+  S by_node[kStencilNodes];
+  S centre{}, squares{};
+  for (int k = 0; k < n; ++k) {
+    if (k == i) continue;
+    const S square = inv[i][k] * inv[i][k];
+    squares += square;
+    centre += b[k] * (st.weight[i] - (inv[i][k] + inv[i][k]));
+    S value = a[i] * square;
+    S sum_k{};
+    for (int m = 0; m < n; ++m)
+      if (m != k) sum_k += inv[k][m];
+    value -= b[k] * sum_k;
+    for (int j = 0; j < n; ++j)
+      if (j != i && j != k) value += b[j] * (inv[j][k] - inv[i][k]);
+    by_node[k] = value;
+  }
+  by_node[i] = centre - a[i] * squares;
+  S suffix{};
+  for (int s = n - 2; s >= 0; --s) {
+    suffix += by_node[s + 1];
+    grad[s] += suffix;
   }
 }
 

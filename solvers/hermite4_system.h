@@ -32,7 +32,8 @@
 //                 dc[e][t][d][k-1] += w_eq G[d,k]           (k >= 1),
 //                 dr[e][first+j] += w_eq w_j (A v)[r],
 //                 dL/dw_j = w_eq (sum_{d,k<=P} G[d,k] c[e][first+j][d][k] + (A v)[r] r[e][first+j]),
-//                 dh[first+s][0] += sum_j dL/dw_j d w_j / d h_s        (the stencil's part)
+//                 dh[first+s][0] += sum_j dL/dw_j d w_j / d h_s        (the stencil's part, in
+//                 reverse mode: stencil_step_gradient)
 //   initial row:  dv += w_iv (A v)[r]
 //   step row:     dh[t][d] += sum_c G[c] d value_c / d h               (the step rows' part)
 // Gradients of coeffs and rhs are accumulations from several rows (the stencil spreads them over
@@ -74,7 +75,9 @@ inline void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Stencil<S>
   const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, P = K - 1, L = K + 1, m = D * L, T = z.T;
   const Real weight_equation = Real(z.equation_weight), weight_initial = Real(z.initial_weight),
              weight_step = Real(z.smooth_weight);
-  make_stencil<Derivatives>(T, t, [&](int s) { return in.steps[s * z.D]; }, stencil);
+  // The stencil's step derivatives are taken in reverse mode by row_gradient, so only its weights
+  // (and the node differences they come from) are made here.
+  make_stencil<false>(T, t, [&](int s) { return in.steps[s * z.D]; }, stencil);
   for (int e = 0; e < z.E; ++e) {
     const S* c = in.coeffs + std::int64_t(e * T + t) * D * K;
     // equation row
@@ -275,7 +278,7 @@ inline void row_gradient(const Sizes& z, const SystemInputs<S>& in, int t, const
       S gradient[kMaxRowEntries];   // w_eq G[d,k], k = 0..P+1
       for (int p = 0; p < m; ++p) gradient[p] = G(t * m + p) * r.weight;
       const S weighted_av = av * r.weight;
-      S dweight[kStencilNodes];
+      S weight_gradient[kStencilNodes];   // dL/dw_j
       for (int j = 0; j < stencil.count; ++j) {
         const int node = stencil.first + j;
         const S w = stencil.weight[j];
@@ -288,7 +291,7 @@ inline void row_gradient(const Sizes& z, const SystemInputs<S>& in, int t, const
             total += g * in.coeffs[base + d * K + k];
           }
         if (out.rhs) out.rhs[e * T + node] += w * weighted_av;
-        dweight[j] = total;
+        weight_gradient[j] = total;
       }
       if (out.coeffs) {
         S* dc = out.coeffs + std::int64_t(e * T + t) * D * K;
@@ -296,11 +299,9 @@ inline void row_gradient(const Sizes& z, const SystemInputs<S>& in, int t, const
           for (int k = 1; k <= K; ++k) dc[d * K + k - 1] += gradient[d * L + k];
       }
       if (out.steps) {
-        for (int s = 0; s + 1 < stencil.count; ++s) {
-          S total{};
-          for (int j = 0; j < stencil.count; ++j) total += dweight[j] * stencil.dweight[j][s];
-          out.steps[(stencil.first + s) * D] += total;
-        }
+        S step_gradient[kStencilNodes - 1] = {};
+        stencil_step_gradient(stencil, weight_gradient, step_gradient);
+        for (int s = 0; s + 1 < stencil.count; ++s) out.steps[(stencil.first + s) * D] += step_gradient[s];
       }
       break;
     }

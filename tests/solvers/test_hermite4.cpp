@@ -172,6 +172,25 @@ TEST(Hermite4Stencil, WeightDerivativesMatchFiniteDifferences) {
   }
 }
 
+TEST(Hermite4Stencil, ReverseModeMatchesTheDerivativeMatrix) {
+  const std::vector<double> steps = {0.3, 0.17, 0.41, 0.22, 0.35, 0.28};
+  const int T = static_cast<int>(steps.size()) + 1;
+  for (int count : {T, 3, 2}) {   // 5-node stencils, and the short grids' 3 and 2 nodes
+    for (int t = 0; t < count; ++t) {
+      Stencil<double> stencil;
+      make_stencil<true>(count, t, [&](int s) { return steps[s]; }, stencil);
+      const double a[5] = {0.7, -1.3, 0.4, 2.1, -0.6};
+      double reverse[4] = {0, 0, 0, 0};
+      stencil_step_gradient(stencil, a, reverse);
+      for (int s = 0; s + 1 < stencil.count; ++s) {
+        double forward = 0.0;
+        for (int j = 0; j < stencil.count; ++j) forward += a[j] * stencil.dweight[j][s];
+        EXPECT_NEAR(reverse[s], forward, 1e-12 * (1 + std::abs(forward))) << "T " << count << " t " << t << " s " << s;
+      }
+    }
+  }
+}
+
 TEST(Hermite4Stencil, ShortGridsUseAllNodes) {
   const std::vector<double> steps = {0.5, 0.25};
   Stencil<double> stencil;
