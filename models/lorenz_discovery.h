@@ -1,20 +1,23 @@
 // Lorenz equation discovery with a Mechanistic Block (DESIGN.md section 4): the model and the
 // pieces of its training loop that the mech-lorenz driver and the tests share.
 //
-// A state network (two Conv1d layers along time, run over the whole observed trajectory x so
-// that no window has a padded edge) adds a correction to x: s = x + c(x). The correction starts
-// at exactly zero, so with clean data s ~ x; with noisy data the loss below makes it a smoother.
-// The trajectory is then cut into windows of T samples that share their end points. Per window:
+// The observed trajectory x is cut into windows of T samples that share their end points. Per
+// window, with s the state estimate:
 //   r(t)  = Theta(s(t)) xi                the degree-2 polynomial library (1,x,y,z,xx,...,zz) times
 //                                        the learned coefficients, masked by the pruning mask
-//   u' = r, u(0) = s(0)                   per dimension (order 1, E = D = 3), solved by NeuRLP
+//   u' = r, u(0) = s(0) [+ offset]        per dimension (order 1, E = D = 3), solved by NeuRLP
+//                                        (scalable rows, fourth-order corrected quadrature)
 //   loss  = |u - x|^2 + state_weight |s - x|^2 + consistency_weight |u - s|^2
-// per coordinate, in units of its variance. The last term is what makes s smooth: with s = x the
-// noise of x enters |u - s|^2 (u is an integral, smooth), with s = the true path it does not.
+// per coordinate, in units of its variance.
+// s: either x itself, or x plus a state network's correction (two Conv1d layers along time, run
+// over the whole trajectory so no window has a padded edge; it starts at exactly zero, so with
+// clean data s ~ x; |u - s|^2 is what would make it a smoother). The driver uses s = x by default:
+// measured, the network cost accuracy at every noise level tried (see mech-lorenz --state-network).
+// The learned per-window offset of u(0) replaces the noise of the single sample s(0).
 // xi is learned in scaled units: each library column is divided by its RMS over the data and each
 // output by the RMS of its derivative, so every active Lorenz term is O(1) whatever the system's
-// parameters, and one threshold (on |scaled xi|) means "contributes less than this fraction of the
-// derivative". Pruned entries stay exactly zero: the solver sees xi * mask.
+// parameters, and a threshold is a fraction of the derivative's RMS. Pruned entries stay exactly
+// zero: the solver sees xi * mask.
 //
 // Whitening. Even scaled, the library's columns are far from orthogonal (1, z, zz, xx and yy are
 // all mostly positive and nearly parallel on the attractor), and a gradient method on the raw

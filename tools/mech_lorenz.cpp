@@ -1,8 +1,9 @@
 // mech-lorenz: discover the Lorenz equations from a (noisy) trajectory with a Mechanistic Block.
-// A state network smooths each window of the data into s, the right-hand side Theta(s) xi of a
-// degree-2 polynomial library is handed to NeuRLP as the linear ODE u' = Theta(s) xi, u(0) = s(0),
-// and Adam fits xi (and the state network) so that u and s match the data; between training
-// cycles coefficients below a threshold are pruned for good. models/lorenz_discovery.h has the
+// The right-hand side Theta(s) xi of a degree-2 polynomial library, evaluated on the state s (the
+// data, or the data smoothed by a state network with --state-network), is handed to NeuRLP as the
+// linear ODE u' = Theta(s) xi, u(0) = s(0) over windows of the trajectory; Adam fits xi so that u
+// matches the data, and between training cycles the weakest term of each equation is pruned for
+// good while its unique contribution is below --threshold. models/lorenz_discovery.h has the
 // model. Prints the discovered equations beside the truth and writes to --out-dir:
 //   coefficients.csv   term,dx,dy,dz with rows 1,x,y,z,xx,xy,xz,yy,yz,zz
 //   loss.csv           epoch,loss,solution_loss,state_loss,consistency_loss,lr,active_terms

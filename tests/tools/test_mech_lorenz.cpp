@@ -190,7 +190,7 @@ TEST(MechLorenz, ResumeContinuesToTheSameResult) {
   std::filesystem::path parts = std::filesystem::temp_directory_path() / "mech_test_lorenz_parts";
   std::filesystem::remove_all(whole);
   std::filesystem::remove_all(parts);
-  std::string common = "--length 400 --window 41 --prune-start 10 --prune-every 10 --seed 5 --quiet ";
+  std::string common = "--length 400 --window 41 --prune-start 10 --prune-every 10 --seed 5 --quiet --state-network ";
   ASSERT_EQ(run_lorenz(common + "--epochs 40 --out-dir " + whole.string()).status, 0);
   // Interrupted after 20 epochs (its checkpoint is at 20), then continued to 40 from the checkpoint.
   ASSERT_EQ(run_lorenz(common + "--epochs 40 --stop-at 20 --out-dir " + parts.string()).status, 0);
