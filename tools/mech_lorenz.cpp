@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <stdexcept>
+#include <system_error>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,18 @@
 namespace {
 
 using namespace mech::models;
+
+// A problem with what the user asked for that shows only once the run has started (a checkpoint
+// that does not load): main reports it like a bad option, exit status 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Error messages on one line (some carry a file's details over several).
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
 
 struct Options {
   double sigma = 10.0, rho = 28.0, beta = 8.0 / 3.0;
@@ -195,8 +209,20 @@ int run(const Options& options) {
   std::string loss_log = "epoch,loss,solution_loss,state_loss,consistency_loss,lr,active_terms\n";
   long first_epoch = 0;
   if (!options.resume.empty()) {
-    mech::nn::load_checkpoint(options.resume, state);
+    try {
+      mech::nn::load_checkpoint(options.resume, state);
+    } catch (const std::exception& error) {
+      throw UsageError(fmt::format("--resume {}: {}", options.resume, one_line(error.what())));
+    }
+    for (const auto& [name, parameter] : model->named_parameters())
+      for (double value : parameter.to_vector<double>())
+        if (!std::isfinite(value))
+          throw UsageError(fmt::format("--resume {}: parameter {} holds a non-finite value (a diverged run?)",
+                                       options.resume, name));
     first_epoch = static_cast<long>(state.step);
+    if (first_epoch < 0 || first_epoch > options.epochs)
+      throw UsageError(fmt::format("--resume {}: the checkpoint is at epoch {}, outside --epochs {}", options.resume,
+                                   first_epoch, options.epochs));
     loss_log = loss_rows_before(std::filesystem::path(options.resume).parent_path() / "loss.csv", first_epoch);
     if (!options.quiet)
       std::printf("mech-lorenz: resumed %s at epoch %ld with %zu active terms\n", options.resume.c_str(), first_epoch,
@@ -367,10 +393,23 @@ int main(int argc, char** argv) {
     cli.fail("--device cuda: the NeuRLP op runs on the CPU only in this version; use --device cpu");
   if (!options.resume.empty() && !std::filesystem::exists(options.resume))
     cli.fail(fmt::format("--resume {}: no such file", options.resume));
+  if (options.out_dir.empty()) cli.fail("--out-dir must name a folder, got an empty string");
+  {
+    std::error_code error;
+    std::filesystem::create_directories(options.out_dir, error);
+    if (error || !std::filesystem::is_directory(options.out_dir))
+      cli.fail(fmt::format("--out-dir {}: cannot create the folder ({})", options.out_dir,
+                           error ? error.message() : "a file of that name exists"));
+    const std::filesystem::path probe = std::filesystem::path(options.out_dir) / ".mech-lorenz-write-test";
+    if (!std::ofstream(probe).good()) cli.fail(fmt::format("--out-dir {}: the folder is not writable", options.out_dir));
+    std::filesystem::remove(probe, error);
+  }
   try {
     return run(options);
+  } catch (const UsageError& error) {
+    cli.fail(error.what());
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "mech-lorenz: %s\n", error.what());
+    std::fprintf(stderr, "mech-lorenz: %s\n", one_line(error.what()).c_str());
     return 1;
   }
 }

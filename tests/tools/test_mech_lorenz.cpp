@@ -1,4 +1,5 @@
-// Tests of the mech-lorenz driver, run as a program: bad options exit 2 with one line, --help lists
+// Tests of the mech-lorenz driver, run as a program: bad options, unusable checkpoints and folders
+// exit 2 with one line, --help lists
 // the options, a short run writes coefficients.csv (header and rows in library order), loss.csv,
 // summary.txt, model.safetensors and a well-formed trajectory.svg, is deterministic for a seed,
 // and --resume continues a checkpoint to the same result as an uninterrupted run.
@@ -138,6 +139,24 @@ TEST(MechLorenz, BadOptionsExitWithStatus2AndOneLine) {
     EXPECT_EQ(run.err.rfind("mech-lorenz: ", 0), 0u) << run.err;
     EXPECT_TRUE(run.out.empty()) << arguments;
   }
+}
+
+TEST(MechLorenz, UnusableCheckpointsAndFoldersExitWithStatus2AndOneLine) {
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_lorenz_bad";
+  std::filesystem::remove_all(directory);
+  std::filesystem::create_directories(directory);
+  std::ofstream(directory / "junk.safetensors") << "this is no checkpoint\n";
+  std::ofstream(directory / "plain_file") << "x";
+  const std::string small = "--length 200 --epochs 1 --window 41 --quiet ";
+  for (const std::string& arguments :
+       {small + "--out-dir " + (directory / "out").string() + " --resume " + (directory / "junk.safetensors").string(),
+        small + "--out-dir " + (directory / "plain_file" / "sub").string()}) {
+    ProgramRun run = run_lorenz(arguments);
+    EXPECT_EQ(run.status, 2) << arguments << "\n" << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << arguments << "\n" << run.err;
+    EXPECT_EQ(run.err.rfind("mech-lorenz: ", 0), 0u) << run.err;
+  }
+  std::filesystem::remove_all(directory);
 }
 
 TEST(MechLorenz, HelpExitsZeroAndListsTheOptions) {
