@@ -166,7 +166,7 @@ class LorenzDiscovery : public nn::Module {
 struct LorenzSchedule {
   long epochs = 3000;
   double lr = 2e-2;
-  double final_lr_fraction = 1e-2;
+  double final_lr_fraction = 0.1;
   long prune_start = 300;
   long prune_every = 150;
 
