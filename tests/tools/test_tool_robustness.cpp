@@ -107,15 +107,13 @@ std::vector<std::string> split_words(const std::string& text) {
 // {out} a fresh folder for this case, {blocked} a path below a regular file (no folder can be
 // created there, not even by root), {ckpt} the path of the checkpoint copied in for this case.
 struct Case {
-  Case(std::string program_, std::string arguments_, std::vector<std::string> needles_, std::string checkpoint_ = "",
-       std::string pending_ = "")
+  Case(std::string program_, std::string arguments_, std::vector<std::string> needles_, std::string checkpoint_ = "")
       : program(std::move(program_)), arguments(std::move(arguments_)), needles(std::move(needles_)),
-        checkpoint(std::move(checkpoint_)), pending(std::move(pending_)) {}
+        checkpoint(std::move(checkpoint_)) {}
   std::string program;
   std::string arguments;
   std::vector<std::string> needles;  // each must appear in the one stderr line
   std::string checkpoint;            // a file of {bad} copied to {out}/checkpoint.safetensors first, or ""
-  std::string pending;               // non-empty: the missing fix in another engineer's file (see below)
 };
 
 class ToolRobustness : public ::testing::Test {
@@ -239,13 +237,6 @@ class ToolRobustness : public ::testing::Test {
 
     const ChildRun run = run_child(c.program, argv, scratch);
     const std::string label = c.program + " " + c.arguments + (c.checkpoint.empty() ? "" : " [" + c.checkpoint + "]");
-    const bool clean = run.exited && run.status == 2 && std::count(run.err.begin(), run.err.end(), '\n') == 1;
-    if (!clean && !c.pending.empty() && !run.signaled) {
-      // Another engineer's file still lacks the fix; named so the report and the log agree. A
-      // signal is never excused: crashes fail even in pending cases.
-      GTEST_SKIP() << label << ": pending fix in " << c.pending << " (exit " << run.status << ", signal "
-                   << run.signal << "): " << run.err;
-    }
     EXPECT_FALSE(run.signaled) << label << ": killed by signal " << run.signal << " (" << ::strsignal(run.signal)
                                << ")\n" << run.err;
     EXPECT_FALSE(run.core_dumped) << label;
@@ -315,29 +306,29 @@ TEST_F(ToolRobustness, MechSolveRefusesBadFilesAndOptions) {
 }
 
 // Cases every training driver shares: checkpoints handed to --resume and output folders.
-std::vector<Case> driver_cases(const std::string& program, const std::string& small, const std::string& pending = "") {
+std::vector<Case> driver_cases(const std::string& program, const std::string& small) {
   const std::string resume = small + " --out-dir {out} --resume";
   std::vector<Case> cases = {
-      {program, resume, {"checkpoint.safetensors"}, "truncated.safetensors", pending},
-      {program, resume, {"checkpoint.safetensors"}, "empty.safetensors", pending},
-      {program, resume, {"checkpoint.safetensors"}, "junk.safetensors", pending},
-      {program, resume, {"checkpoint.safetensors"}, "wrong_magic.safetensors", pending},
-      {program, resume, {"checkpoint.safetensors"}, "corrupt_data.safetensors", pending},
-      {program, resume, {"checkpoint.safetensors"}, "int64.safetensors", pending},
-      {program, resume, {"checkpoint.safetensors"}, "sine30.safetensors", pending},   // other shapes or another model
-      {program, resume, {"checkpoint.safetensors"}, "nan_parameter.safetensors", pending},
-      {program, resume, {"no checkpoint"}, "", pending},
-      {program, small + " --out-dir {blocked}", {"--out-dir", "plain_file"}, "", pending},
-      {program, small + " --out-dir {bad}plain_file", {"--out-dir", "plain_file"}, "", pending},
-      {program, small + " --out-dir {empty}", {"--out-dir"}, "", pending},
-      {program, small + " --out-dir {out} --lr -1", {"--lr"}, "", pending},
-      {program, small + " --out-dir {out} --lr nan", {"--lr"}, "", pending},
-      {program, small + " --out-dir {out} --dt nan", {"--dt"}, "", pending},
-      {program, small + " --out-dir {out} --dt -0.1", {"--dt"}, "", pending},
-      {program, small + " --out-dir {out} --noise inf", {"--noise"}, "", pending},
-      {program, small + " --out-dir {out} --iterations -1", {"--iterations"}, "", pending},
-      {program, small + " --out-dir {out} --threads {empty}", {"--threads"}, "", pending},
-      {program, small + " --out-dir {out} --device {empty}", {"--device"}, "", pending},
+      {program, resume, {"checkpoint.safetensors"}, "truncated.safetensors"},
+      {program, resume, {"checkpoint.safetensors"}, "empty.safetensors"},
+      {program, resume, {"checkpoint.safetensors"}, "junk.safetensors"},
+      {program, resume, {"checkpoint.safetensors"}, "wrong_magic.safetensors"},
+      {program, resume, {"checkpoint.safetensors"}, "corrupt_data.safetensors"},
+      {program, resume, {"checkpoint.safetensors"}, "int64.safetensors"},
+      {program, resume, {"checkpoint.safetensors"}, "sine30.safetensors"},   // other shapes or another model
+      {program, resume, {"checkpoint.safetensors"}, "nan_parameter.safetensors"},
+      {program, resume, {"no checkpoint"}},
+      {program, small + " --out-dir {blocked}", {"--out-dir", "plain_file"}},
+      {program, small + " --out-dir {bad}plain_file", {"--out-dir", "plain_file"}},
+      {program, small + " --out-dir {empty}", {"--out-dir"}},
+      {program, small + " --out-dir {out} --lr -1", {"--lr"}},
+      {program, small + " --out-dir {out} --lr nan", {"--lr"}},
+      {program, small + " --out-dir {out} --dt nan", {"--dt"}},
+      {program, small + " --out-dir {out} --dt -0.1", {"--dt"}},
+      {program, small + " --out-dir {out} --noise inf", {"--noise"}},
+      {program, small + " --out-dir {out} --iterations -1", {"--iterations"}},
+      {program, small + " --out-dir {out} --threads {empty}", {"--threads"}},
+      {program, small + " --out-dir {out} --device {empty}", {"--device"}},
   };
   return cases;
 }
@@ -396,19 +387,15 @@ TEST_F(ToolRobustness, MechSindyRefusesBadFoldersAndOptions) {
 }
 
 TEST_F(ToolRobustness, MechLorenzRefusesBadCheckpointsFoldersAndOptions) {
-  // mech_lorenz.cpp belongs to the Lorenz engineer: load failures and output folders end in its
-  // catch-all (exit 1). Cases still failing carry the fix they need.
-  const std::string pending = "tools/mech_lorenz.cpp (a --resume load failure or an unwritable --out-dir must exit 2)";
   const std::string small = "--length 200 --epochs 1 --window 41 --quiet";
   std::vector<Case> cases;
   for (const char* damaged : {"truncated.safetensors", "empty.safetensors", "junk.safetensors",
                               "wrong_magic.safetensors", "corrupt_data.safetensors", "int64.safetensors",
                               "sine20.safetensors", "nan_parameter.safetensors"})
-    cases.push_back({"mech-lorenz", small + " --out-dir {out} --resume {ckpt}", {"checkpoint.safetensors"}, damaged,
-                     pending});
+    cases.push_back({"mech-lorenz", small + " --out-dir {out} --resume {ckpt}", {"checkpoint.safetensors"}, damaged});
   cases.push_back({"mech-lorenz", small + " --out-dir {out} --resume {out}/none.safetensors", {"none.safetensors"}});
-  cases.push_back({"mech-lorenz", small + " --out-dir {blocked}", {"--out-dir", "plain_file"}, "", pending});
-  cases.push_back({"mech-lorenz", small + " --out-dir {empty}", {"--out-dir"}, "", pending});
+  cases.push_back({"mech-lorenz", small + " --out-dir {blocked}", {"--out-dir", "plain_file"}});
+  cases.push_back({"mech-lorenz", small + " --out-dir {empty}", {"--out-dir"}});
   cases.push_back({"mech-lorenz", small + " --out-dir {out} --dt nan", {"--dt"}});
   cases.push_back({"mech-lorenz", small + " --out-dir {out} --lr -1", {"--lr"}});
   cases.push_back({"mech-lorenz", small + " --out-dir {out} --epochs 0", {"--epochs"}});
@@ -418,11 +405,10 @@ TEST_F(ToolRobustness, MechLorenzRefusesBadCheckpointsFoldersAndOptions) {
 }
 
 TEST_F(ToolRobustness, MechConvergenceRefusesBadFoldersAndOptions) {
-  const std::string pending = "tools/mech_convergence.cpp (an unwritable --out must exit 2, checked before the sweep)";
   const std::string small = "--h-max 0.2 --h-min 0.1";
   run_table({
-      {"mech-convergence", small + " --out {blocked}", {"plain_file"}, "", pending},
-      {"mech-convergence", small + " --out {empty}", {"--out"}, "", pending},
+      {"mech-convergence", small + " --out {blocked}", {"plain_file"}},
+      {"mech-convergence", small + " --out {empty}", {"--out"}},
       {"mech-convergence", "--h-max nan --out {out}", {"--h-max"}},
       {"mech-convergence", "--h-min -1 --out {out}", {"h-min"}},
       {"mech-convergence", small + " --gamma-alpha -1 --out {out}", {"gamma-alpha"}},
