@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
@@ -232,7 +234,7 @@ std::string read_file(const std::filesystem::path& path) {
 }
 
 ProgramRun run_program(const std::string& arguments) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_cli";
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_cli_") + std::to_string(::getpid()));
   std::filesystem::create_directories(directory);
   std::string command = std::string(MECH_BIN_DIR) + "/" + arguments + " >" + (directory / "out").string() + " 2>" +
                         (directory / "err").string();
@@ -264,7 +266,7 @@ TEST(Drivers, HelpExitsZeroAndListsTheOptions) {
 }
 
 TEST(Drivers, SindyWritesCoefficientsAndIsDeterministic) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_cli_sindy";
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_cli_sindy_") + std::to_string(::getpid()));
   std::filesystem::remove_all(directory);
   std::string arguments = "mech-sindy --length 2000 --noise 0.01 --seed 3 --derivative savgol --out-dir " + directory.string();
   ProgramRun run = run_program(arguments);

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 namespace mech::convergence_tool_test {
@@ -30,7 +32,7 @@ std::string read_text(const std::filesystem::path& path) {
   return content.str();
 }
 
-const std::filesystem::path kDirectory = std::filesystem::temp_directory_path() / "mech_test_convergence";
+const std::filesystem::path kDirectory = std::filesystem::temp_directory_path() / (std::string("mech_test_convergence_") + std::to_string(::getpid()));
 
 ProgramRun run(const std::string& arguments) {
   std::filesystem::create_directories(kDirectory);

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "cuda/backend.h"
@@ -31,7 +33,7 @@ std::string slurp(const std::filesystem::path& path) {
 }
 
 DriverRun run_driver(const std::string& arguments) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_model_drivers";
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_model_drivers_") + std::to_string(::getpid()));
   std::filesystem::create_directories(directory);
   std::string command = std::string(MECH_BIN_DIR) + "/" + arguments + " >" + (directory / "out").string() + " 2>" +
                         (directory / "err").string();
@@ -44,7 +46,7 @@ DriverRun run_driver(const std::string& arguments) {
 }
 
 std::filesystem::path fresh_directory(const std::string& name) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / name;
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string(name) + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(directory);
   return directory;
 }

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
@@ -317,7 +319,7 @@ TEST(Figure, LogAxisPlacesDecadesEvenly) {
 }
 
 TEST(Figure, SaveWritesAtomicallyAndReportsFailures) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_svg";
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_svg_") + std::to_string(::getpid()));
   std::filesystem::create_directories(directory);
   std::filesystem::path file = directory / "plot.svg";
   Figure figure = make_figure();
@@ -334,7 +336,7 @@ TEST(Figure, SaveWritesAtomicallyAndReportsFailures) {
 
 TEST(Figure, DriverPicturesAreWellFormed) {
   // A real picture: mech-sindy's truth-against-discovered plot (thousands of points, two panels).
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_svg_driver";
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_svg_driver_") + std::to_string(::getpid()));
   std::filesystem::remove_all(directory);
   std::string command = std::string(MECH_BIN_DIR) + "/mech-sindy --length 1000 --out-dir " + directory.string() +
                         " >/dev/null 2>&1";
