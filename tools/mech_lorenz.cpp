@@ -330,7 +330,9 @@ int main(int argc, char** argv) {
   cli.add("threads", &options.threads, "CPU threads (0: all)");
   cli.add("out-dir", &options.out_dir, "directory for the outputs");
   cli.add_choice("device", &options.device, {"cpu", "cuda"}, "where to train (the NeuRLP op is CPU-only for now)");
-  cli.add_choice("formulation", &options.formulation, {"mnn", "scalable"}, "NeuRLP formulation (scalable: fourth-order corrected quadrature, see --plain-quadrature)");
+  cli.add_choice("formulation", &options.formulation, {"mnn", "scalable", "hermite4"},
+                 "NeuRLP formulation (scalable: fourth-order corrected quadrature, see --plain-quadrature; "
+                 "hermite4: fourth order by itself)");
   cli.add("window", &options.window, "grid points per window solved by NeuRLP");
   cli.add("threshold", &options.threshold,
           "prune below this, in units of the derivative's RMS (unique contribution or |scaled xi|, per --prune-rule)");
