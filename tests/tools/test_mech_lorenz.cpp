@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 namespace mech::lorenz_tool_test {
@@ -33,7 +35,7 @@ std::string read_text(const std::filesystem::path& path) {
 }
 
 ProgramRun run_lorenz(const std::string& arguments) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_lorenz_io";
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_lorenz_io_") + std::to_string(::getpid()));
   std::filesystem::create_directories(directory);
   std::string command = std::string(MECH_BIN_DIR) + "/mech-lorenz " + arguments + " >" + (directory / "out").string() +
                         " 2>" + (directory / "err").string();
@@ -142,7 +144,7 @@ TEST(MechLorenz, BadOptionsExitWithStatus2AndOneLine) {
 }
 
 TEST(MechLorenz, UnusableCheckpointsAndFoldersExitWithStatus2AndOneLine) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_lorenz_bad";
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_lorenz_bad_") + std::to_string(::getpid()));
   std::filesystem::remove_all(directory);
   std::filesystem::create_directories(directory);
   std::ofstream(directory / "junk.safetensors") << "this is no checkpoint\n";
@@ -169,7 +171,7 @@ TEST(MechLorenz, HelpExitsZeroAndListsTheOptions) {
 }
 
 TEST(MechLorenz, ShortRunWritesEveryOutputAndIsDeterministic) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / "mech_test_lorenz_run";
+  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_lorenz_run_") + std::to_string(::getpid()));
   std::filesystem::remove_all(directory);
   std::string arguments = "--length 600 --epochs 60 --prune-start 20 --prune-every 20 --window 41 --seed 2 --quiet "
                           "--checkpoint-every 30 --out-dir " + directory.string();
@@ -205,8 +207,8 @@ TEST(MechLorenz, ShortRunWritesEveryOutputAndIsDeterministic) {
 }
 
 TEST(MechLorenz, ResumeContinuesToTheSameResult) {
-  std::filesystem::path whole = std::filesystem::temp_directory_path() / "mech_test_lorenz_whole";
-  std::filesystem::path parts = std::filesystem::temp_directory_path() / "mech_test_lorenz_parts";
+  std::filesystem::path whole = std::filesystem::temp_directory_path() / (std::string("mech_test_lorenz_whole_") + std::to_string(::getpid()));
+  std::filesystem::path parts = std::filesystem::temp_directory_path() / (std::string("mech_test_lorenz_parts_") + std::to_string(::getpid()));
   std::filesystem::remove_all(whole);
   std::filesystem::remove_all(parts);
   std::string common = "--length 400 --window 41 --prune-start 10 --prune-every 10 --seed 5 --quiet --state-network ";
