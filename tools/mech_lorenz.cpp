@@ -329,7 +329,7 @@ int main(int argc, char** argv) {
   cli.add("epochs", &options.epochs, "training epochs (full passes over all windows)");
   cli.add("threads", &options.threads, "CPU threads (0: all)");
   cli.add("out-dir", &options.out_dir, "directory for the outputs");
-  cli.add_choice("device", &options.device, {"cpu", "cuda"}, "where to train (the NeuRLP op is CPU-only for now)");
+  cli.add_choice("device", &options.device, {"cpu", "cuda"}, "where to train (this driver trains on the CPU only in this version)");
   cli.add_choice("formulation", &options.formulation, {"mnn", "scalable", "hermite4"},
                  "NeuRLP formulation (scalable: fourth-order corrected quadrature, see --plain-quadrature; "
                  "hermite4: fourth order by itself)");
@@ -392,7 +392,7 @@ int main(int argc, char** argv) {
   if (options.stop_at < 0) cli.fail(fmt::format("--stop-at {} must be >= 0", options.stop_at));
   if (options.checkpoint_every < 0) cli.fail(fmt::format("--checkpoint-every {} must be >= 0", options.checkpoint_every));
   if (options.device == "cuda")
-    cli.fail("--device cuda: the NeuRLP op runs on the CPU only in this version; use --device cpu");
+    cli.fail("--device cuda: mech-lorenz does not move its model to the GPU yet; use --device cpu");
   if (!options.resume.empty() && !std::filesystem::exists(options.resume))
     cli.fail(fmt::format("--resume {}: no such file", options.resume));
   if (options.out_dir.empty()) cli.fail("--out-dir must name a folder, got an empty string");
