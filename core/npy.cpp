@@ -9,14 +9,11 @@
 #include <cstring>
 #include <optional>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/input_file.h"
 
 namespace mech {
 namespace {
@@ -315,48 +312,6 @@ void check_data_size(const NpyHeader& header, std::size_t total_bytes, const std
   }
 }
 
-// A read-only file with exact-length reads; errors name the file.
-class InputFile {
- public:
-  explicit InputFile(const std::string& path) : path_(path) {
-    descriptor_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (descriptor_ < 0) fail(path_, fmt::format("cannot open: {}", std::strerror(errno)));
-    struct stat info {};
-    if (::fstat(descriptor_, &info) != 0) {
-      const int error_number = errno;
-      ::close(descriptor_);
-      fail(path_, fmt::format("cannot stat: {}", std::strerror(error_number)));
-    }
-    if (!S_ISREG(info.st_mode)) {
-      ::close(descriptor_);
-      fail(path_, "not a regular file");
-    }
-    size_ = static_cast<std::size_t>(info.st_size);
-  }
-  ~InputFile() { ::close(descriptor_); }
-  InputFile(const InputFile&) = delete;
-  InputFile& operator=(const InputFile&) = delete;
-
-  std::size_t size() const { return size_; }
-  void read(std::size_t offset, void* destination, std::size_t length) const {
-    auto* out = static_cast<char*>(destination);
-    while (length > 0) {
-      const ssize_t got = ::pread(descriptor_, out, length, static_cast<off_t>(offset));
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) fail(path_, fmt::format("read failed: {}", std::strerror(errno)));
-      if (got == 0) fail(path_, "truncated: the file shrank while being read");
-      out += got;
-      offset += static_cast<std::size_t>(got);
-      length -= static_cast<std::size_t>(got);
-    }
-  }
-
- private:
-  std::string path_;
-  int descriptor_ = -1;
-  std::size_t size_ = 0;
-};
-
 // The tensor's elements as one C-order host buffer (a copy only where needed).
 Tensor host_contiguous(const Tensor& tensor, const char* op) {
   if (!tensor.defined()) throw IoError(fmt::format("{}: the tensor is undefined", op));
@@ -415,7 +370,7 @@ Tensor load_npy_from_bytes(std::string_view bytes, const std::string& source) {
 }
 
 Tensor load_npy(const std::string& path) {
-  const InputFile file(path);
+  const InputFile file(path, "npy");
   // The preamble first (at most 12 bytes), then exactly the header it declares: a corrupt length
   // can make us read at most kNpyMaxHeaderBytes, and only if the file is that long.
   std::string head(std::min<std::size_t>(file.size(), 12), '\0');

@@ -11,14 +11,11 @@
 #include <optional>
 #include <set>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/input_file.h"
 
 namespace mech {
 namespace {
@@ -525,47 +522,6 @@ std::size_t header_length(std::string_view first_bytes, std::uint64_t file_bytes
   return static_cast<std::size_t>(length);
 }
 
-class InputFile {
- public:
-  explicit InputFile(const std::string& path) : path_(path) {
-    descriptor_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (descriptor_ < 0) fail(path_, fmt::format("cannot open: {}", std::strerror(errno)));
-    struct stat info {};
-    if (::fstat(descriptor_, &info) != 0) {
-      const int error_number = errno;
-      ::close(descriptor_);
-      fail(path_, fmt::format("cannot stat: {}", std::strerror(error_number)));
-    }
-    if (!S_ISREG(info.st_mode)) {
-      ::close(descriptor_);
-      fail(path_, "not a regular file");
-    }
-    size_ = static_cast<std::size_t>(info.st_size);
-  }
-  ~InputFile() { ::close(descriptor_); }
-  InputFile(const InputFile&) = delete;
-  InputFile& operator=(const InputFile&) = delete;
-
-  std::size_t size() const { return size_; }
-  void read(std::size_t offset, void* destination, std::size_t length) const {
-    auto* out = static_cast<char*>(destination);
-    while (length > 0) {
-      const ssize_t got = ::pread(descriptor_, out, length, static_cast<off_t>(offset));
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) fail(path_, fmt::format("read failed: {}", std::strerror(errno)));
-      if (got == 0) fail(path_, "truncated: the file shrank while being read");
-      out += got;
-      offset += static_cast<std::size_t>(got);
-      length -= static_cast<std::size_t>(got);
-    }
-  }
-
- private:
-  std::string path_;
-  int descriptor_ = -1;
-  std::size_t size_ = 0;
-};
-
 // What save writes: the padded header and each tensor as a host, C-order buffer.
 struct Serialised {
   std::string header;  // length prefix + JSON + padding
@@ -683,7 +639,7 @@ SafetensorsFile load_safetensors_from_bytes(std::string_view bytes, const std::s
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
-  const InputFile input(path);
+  const InputFile input(path, "safetensors");
   std::string prefix(std::min<std::size_t>(input.size(), kLengthBytes), '\0');
   input.read(0, prefix.data(), prefix.size());
   const std::size_t json_length = header_length(prefix, input.size(), path);
