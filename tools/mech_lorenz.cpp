@@ -65,6 +65,9 @@ struct Options {
   std::string formulation = "scalable";
   long window = LorenzDiscoveryOptions{}.window;
   double threshold = 0.025;
+  // The verdict printed at the end: every active coefficient within this relative error and no
+  // stray term; <= 0 means 2% on clean data, 5% on noisy data.
+  double target_error = 0.0;
   double ridge = 0.0;
   std::string prune_rule = "unique";
   bool state_network = false;
@@ -308,6 +311,10 @@ int run(const Options& options) {
                 fmt::format("mech, noise {}: truth against the discovered system", options.noise));
   std::printf("  wrote %s/coefficients.csv, loss.csv, summary.txt, trajectory.svg, model.safetensors\n",
               options.out_dir.c_str());
+  const double target = options.target_error > 0 ? options.target_error : (options.noise > 0 ? 0.05 : 0.02);
+  const bool passed = score.max_relative_error <= target && score.stray_terms == 0 && score.missing_terms == 0;
+  std::printf("  max relative error %.3g%% against the target %.3g%% with no stray or missing term: %s\n",
+              100 * score.max_relative_error, 100 * target, passed ? "PASS" : "FAIL");
   return 0;
 }
 
@@ -334,6 +341,9 @@ int main(int argc, char** argv) {
                  "NeuRLP formulation (scalable: fourth-order corrected quadrature, see --plain-quadrature; "
                  "hermite4: fourth order by itself)");
   cli.add("window", &options.window, "grid points per window solved by NeuRLP");
+  cli.add("target-error", &options.target_error,
+          "the final verdict: PASS when the active coefficients are within this relative error with no "
+          "stray term; 0 means 0.02 on clean data, 0.05 with noise");
   cli.add("threshold", &options.threshold,
           "prune below this, in units of the derivative's RMS (unique contribution or |scaled xi|, per --prune-rule)");
   cli.add_choice("prune-rule", &options.prune_rule, {"magnitude", "unique"},
