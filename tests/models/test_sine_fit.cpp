@@ -11,50 +11,14 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "models/datasets.h"
+#include "models/model_test_helpers.h"
 #include "models/sine_fit.h"
 #include "nn/adam.h"
 
 namespace mech::models {
 namespace {
 
-// These models are small: one thread is fastest, and much faster on a busy machine. Restores the
-// count for the tests that follow.
-struct OneThread {
-  int previous = get_num_threads();
-  OneThread() { set_num_threads(1); }
-  ~OneThread() { set_num_threads(previous); }
-};
-
-// Float64 central finite differences of `loss` against its autograd gradient, at a few entries of
-// `parameter` (flat indices). Tolerance 1e-4 relative plus 1e-8 absolute: the loss passes through a
-// solve of the normal equations (condition number squared), whose rounding divided by h = 1e-6
-// limits the finite differences; measured discrepancies are at most 5e-5 relative (on entries of
-// size 1e-4) and 3e-8 absolute.
-template <class LossFunction>
-void expect_gradient_matches_finite_differences(const Tensor& parameter, const std::vector<std::int64_t>& indices,
-                                                LossFunction loss_function, const char* name) {
-  parameter.zero_grad();
-  loss_function().backward();
-  ASSERT_TRUE(parameter.grad().defined()) << name;
-  const std::vector<double> analytic = parameter.grad().to_vector<double>();
-  Tensor flat = parameter.detach().reshape({-1});
-  for (std::int64_t index : indices) {
-    const double h = 1e-6;
-    double original = 0.0, plus = 0.0, minus = 0.0;
-    {
-      NoGradGuard no_grad;
-      original = flat.select(0, index).item();
-      flat.select(0, index).fill_(original + h);
-      plus = loss_function().item();
-      flat.select(0, index).fill_(original - h);
-      minus = loss_function().item();
-      flat.select(0, index).fill_(original);
-    }
-    const double numeric = (plus - minus) / (2 * h);
-    const double expected = analytic[static_cast<size_t>(index)];
-    EXPECT_NEAR(expected, numeric, 1e-4 * std::abs(numeric) + 1e-8) << name << "[" << index << "]";
-  }
-}
+using namespace mech::model_tests;
 
 TEST(SineFit, GradientsMatchFiniteDifferences) {
   SineFitOptions options;
