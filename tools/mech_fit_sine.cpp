@@ -12,7 +12,6 @@
 //   mech-fit-sine                          # defaults: 200 samples, noise 0.05, 500 iterations
 //   mech-fit-sine --iterations 1000 --resume   # continue the same run further
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -110,24 +109,7 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   state.generator = &generator;
 
   std::string loss_log = "iteration,loss\n";
-  if (s.resume) {
-    if (!std::filesystem::exists(checkpoint)) {
-      std::fprintf(stderr, "mech-fit-sine: --resume: no checkpoint at %s\n", checkpoint.c_str());
-      return 2;
-    }
-    tools::load_checkpoint_or_exit(cli, checkpoint, state);
-    for (const auto& [key, value] : identity) {
-      auto found = state.metadata.find(key);
-      if (found == state.metadata.end() || found->second != value) {
-        std::fprintf(stderr, "mech-fit-sine: --resume: %s was saved with --%s %s, this run has %s\n", checkpoint.c_str(),
-                     key.c_str(), found == state.metadata.end() ? "(unset)" : found->second.c_str(), value.c_str());
-        return 2;
-      }
-    }
-    auto log = state.metadata.find("loss-log");
-    if (log != state.metadata.end()) loss_log = log->second;
-    std::printf("resumed from %s at iteration %lld\n", checkpoint.c_str(), static_cast<long long>(state.step));
-  }
+  if (s.resume) loss_log = tools::resume_or_exit(cli, checkpoint, state, identity, loss_log);
 
   std::printf("mech-fit-sine: %ld samples of exp(-%g t) sin(%g t), dt %g, noise %g; %lld parameters on %s\n", s.length,
               s.damping, s.frequency, s.dt, s.noise, static_cast<long long>(model.parameter_count()),

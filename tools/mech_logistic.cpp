@@ -9,7 +9,6 @@
 //   checkpoint.safetensors   model + optimizer + sampler state (continue with --resume)
 // Exit status 0 when the mean relative error of r is within --threshold, 1 when not, 2 on bad options.
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -135,24 +134,7 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   state.generator = &generator;
 
   std::string loss_log = "iteration,loss\n";
-  if (s.resume) {
-    if (!std::filesystem::exists(checkpoint)) {
-      std::fprintf(stderr, "mech-logistic: --resume: no checkpoint at %s\n", checkpoint.c_str());
-      return 2;
-    }
-    tools::load_checkpoint_or_exit(cli, checkpoint, state);
-    for (const auto& [key, value] : identity) {
-      auto found = state.metadata.find(key);
-      if (found == state.metadata.end() || found->second != value) {
-        std::fprintf(stderr, "mech-logistic: --resume: %s was saved with --%s %s, this run has %s\n", checkpoint.c_str(),
-                     key.c_str(), found == state.metadata.end() ? "(unset)" : found->second.c_str(), value.c_str());
-        return 2;
-      }
-    }
-    auto log = state.metadata.find("loss-log");
-    if (log != state.metadata.end()) loss_log = log->second;
-    std::printf("resumed from %s at iteration %lld\n", checkpoint.c_str(), static_cast<long long>(state.step));
-  }
+  if (s.resume) loss_log = tools::resume_or_exit(cli, checkpoint, state, identity, loss_log);
 
   std::printf("mech-logistic: %ld training and %ld held-out trajectories of %ld samples (dt %g, noise %g); "
               "%lld parameters on %s\n",

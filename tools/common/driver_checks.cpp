@@ -64,6 +64,27 @@ void load_checkpoint_or_exit(const CommandLine& cli, const std::string& path, nn
       if (!all_finite(parameter)) refuse(fmt::format("parameter '{}' holds NaN or Inf", name));
 }
 
+std::string resume_or_exit(const CommandLine& cli, const std::string& path, nn::TrainingState& state,
+                           const std::map<std::string, std::string>& identity, const std::string& loss_log) {
+  const char* program = cli.program().c_str();
+  if (!std::filesystem::exists(path)) {
+    std::fprintf(stderr, "%s: --resume: no checkpoint at %s\n", program, path.c_str());
+    std::exit(2);
+  }
+  load_checkpoint_or_exit(cli, path, state);
+  for (const auto& [key, value] : identity) {
+    auto found = state.metadata.find(key);
+    if (found == state.metadata.end() || found->second != value) {
+      std::fprintf(stderr, "%s: --resume: %s was saved with --%s %s, this run has %s\n", program, path.c_str(),
+                   key.c_str(), found == state.metadata.end() ? "(unset)" : found->second.c_str(), value.c_str());
+      std::exit(2);
+    }
+  }
+  std::printf("resumed from %s at iteration %lld\n", path.c_str(), static_cast<long long>(state.step));
+  auto saved_log = state.metadata.find("loss-log");
+  return saved_log != state.metadata.end() ? saved_log->second : loss_log;
+}
+
 double gradient_norm(const std::vector<Tensor>& parameters) {
   // An infinite max_norm never rescales, so clip_grad_norm_ only measures.
   return nn::clip_grad_norm_(parameters, std::numeric_limits<double>::infinity());

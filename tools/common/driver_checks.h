@@ -6,9 +6,11 @@
 //
 //   mech::tools::prepare_output_directory(cli, "--out-dir", s.out_dir);     // before training
 //   mech::tools::load_checkpoint_or_exit(cli, checkpoint, state);          // for --resume
+//   loss_log = mech::tools::resume_or_exit(cli, checkpoint, state, identity, loss_log);
 //   bar.update(step, loss, fmt::format("|g| {:.3g}", mech::tools::gradient_norm(model.parameters())));
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,13 @@ void prepare_output_directory(const CommandLine& cli, const std::string& option,
 // nn::load_checkpoint, but any failure (and a parameter holding NaN or Inf after loading) exits
 // 2 with one line naming the file and the problem.
 void load_checkpoint_or_exit(const CommandLine& cli, const std::string& path, nn::TrainingState& state);
+
+// --resume for a driver: the checkpoint must exist and load (load_checkpoint_or_exit), and every
+// setting in `identity` (option name without "--" -> value) must equal the one saved in its
+// metadata, else exit 2 with one line naming the file and the setting. Prints "resumed from
+// <path> at iteration N" and returns the saved "loss-log" metadata, or `loss_log` when none.
+std::string resume_or_exit(const CommandLine& cli, const std::string& path, nn::TrainingState& state,
+                           const std::map<std::string, std::string>& identity, const std::string& loss_log);
 
 // The total L2 norm of the parameters' gradients (those without one ignored), in float64; the
 // gradients are not changed. NaN or Inf when a gradient holds one.
