@@ -1,0 +1,323 @@
+// The parallel-in-time solve (solvers/neurlp_chunked.h) against the sequential CPU solver
+// (neurlp_core::forward_batch / backward_batch, itself checked against a dense reference and the
+// published solver): u, eps and all four input gradients over orders 1-4, D 1-3, several E, S and
+// n_iv, both formulations, and chunk counts from 1 to the most T allows, including uneven chunks.
+// The phases run in the order the GPU kernels run them (every chunk of a phase before the next
+// phase), chunks in reverse order, on work arrays filled with NaN: a chunk that read another
+// chunk's unfinished output, or anything nobody wrote, would show up as a NaN or a mismatch.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "solvers/neurlp_chunked.h"
+#include "solvers/neurlp_test_util.h"
+
+namespace mech::neurlp_chunked {
+namespace {
+
+namespace core = mech::neurlp_core;
+using core::testing::Problem;
+using core::testing::random_problem;
+using core::testing::relative_error;
+
+struct Results {
+  std::vector<FactorStatus> status;   // per batch element
+  std::vector<double> u, eps, coeffs, rhs, iv, steps;
+};
+
+// Every phase for every (system, chunk), phase after phase, as cuda/neurlp.cu's kernels do.
+Results solve_chunked(const Problem& p, const Plan& plan, const std::vector<double>& grad_u,
+                      const std::vector<double>& grad_eps, bool run_backward = true) {
+  const Sizes& z = p.sizes;
+  const Structure& s = plan.structure();
+  const Extents x = extents(z, s);
+  const int C = plan.chunks();
+  const auto B = static_cast<std::size_t>(p.batch);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto slab = [&](std::int64_t per_system) { return std::vector<double>(B * static_cast<std::size_t>(per_system), nan); };
+  std::vector<double> env = slab(x.env), inverse_diagonal = slab(x.unknowns), q = slab(x.unknowns), schur = slab(1),
+                      left = slab(x.spike_left), right = slab(x.spike_right), reduced = slab(x.reduced),
+                      reduced_inverse = slab(x.reduced_unknowns), records = slab(x.records),
+                      vectors = slab(x.reduced_vectors), v = slab(x.unknowns);
+  auto work = [&](std::size_t b) {
+    return SystemWork<double>{env.data() + b * x.env, inverse_diagonal.data() + b * x.unknowns,
+                              q.data() + b * x.unknowns, schur.data() + b,
+                              left.data() + b * x.spike_left, right.data() + b * x.spike_right,
+                              reduced.data() + b * x.reduced, reduced_inverse.data() + b * x.reduced_unknowns,
+                              records.data() + b * x.records, vectors.data() + b * x.reduced_vectors};
+  };
+  Results out;
+  out.u.assign(B * static_cast<std::size_t>(x.unknowns), nan);
+  out.eps.assign(B, nan);
+  out.status.resize(B);
+  std::vector<Row<double>> row(1);
+  std::vector<FactorStatus> chunk_status(B * static_cast<std::size_t>(C));
+  for (std::size_t b = 0; b < B; ++b)
+    for (int c = C - 1; c >= 0; --c)
+      chunk_status[b * C + c] = factor_chunk(z, s, p.system(static_cast<std::int64_t>(b)), row[0], work(b),
+                                             out.u.data() + b * x.unknowns, c);
+  std::vector<bool> ok(B, true);
+  for (std::size_t b = 0; b < B; ++b) {
+    for (int c = 0; c < C && ok[b]; ++c) {
+      if (chunk_status[b * C + c].status != Status::Ok) {
+        out.status[b] = chunk_status[b * C + c];
+        ok[b] = false;
+      }
+    }
+    if (!ok[b]) continue;
+    out.status[b] = reduce_forward(z, s, work(b), out.u.data() + b * x.unknowns, out.eps.data() + b);
+    ok[b] = out.status[b].status == Status::Ok;
+  }
+  for (std::size_t b = 0; b < B; ++b)
+    if (ok[b])
+      for (int c = C - 1; c >= 0; --c) finish_forward_chunk(z, s, work(b), out.u.data() + b * x.unknowns, out.eps[b], c);
+  if (!run_backward) return out;
+  out.coeffs.assign(p.coeffs.size(), nan);
+  out.rhs.assign(p.rhs.size(), nan);
+  out.iv.assign(p.iv.size(), nan);
+  out.steps.assign(p.steps.size(), nan);
+  const std::int64_t nc = std::int64_t(z.E) * z.T * z.block(), nrhs = std::int64_t(z.E) * z.T,
+                     niv = std::int64_t(z.S) * z.D * z.n_iv, nh = std::int64_t(z.T - 1) * z.D;
+  auto gradients = [&](std::size_t b) {
+    return SystemGradients<double>{out.coeffs.data() + b * nc, out.rhs.data() + b * nrhs,
+                                   out.iv.empty() ? nullptr : out.iv.data() + b * niv, out.steps.data() + b * nh};
+  };
+  for (std::size_t b = 0; b < B; ++b)
+    for (int c = C - 1; c >= 0; --c)
+      backward_chunk(z, s, work(b), grad_u.data() + b * x.unknowns, v.data() + b * x.unknowns, c);
+  for (std::size_t b = 0; b < B; ++b) reduce_backward(z, s, work(b), grad_eps[b], v.data() + b * x.unknowns);
+  for (std::size_t b = 0; b < B; ++b)
+    for (int c = C - 1; c >= 0; --c)
+      finish_backward_chunk(z, s, p.system(static_cast<std::int64_t>(b)), row[0], work(b),
+                            out.u.data() + b * x.unknowns, out.eps[b], v.data() + b * x.unknowns, gradients(b), c);
+  for (std::size_t b = 0; b < B; ++b)
+    boundary_gradients(z, s, p.system(static_cast<std::int64_t>(b)), row[0], work(b), out.u.data() + b * x.unknowns,
+                       out.eps[b], v.data() + b * x.unknowns, gradients(b));
+  return out;
+}
+
+Results solve_sequential(const Problem& p, const std::vector<double>& grad_u, const std::vector<double>& grad_eps) {
+  const Sizes& z = p.sizes;
+  Results r;
+  r.u.resize(static_cast<std::size_t>(p.batch * z.unknowns()));
+  r.eps.resize(static_cast<std::size_t>(p.batch));
+  auto factors = core::forward_batch<double>(z, p.batch, p.inputs(), r.u.data(), r.eps.data(), true);
+  r.coeffs.resize(p.coeffs.size());
+  r.rhs.resize(p.rhs.size());
+  r.iv.resize(p.iv.size());
+  r.steps.resize(p.steps.size());
+  core::backward_batch<double>(*factors, p.inputs(), r.u.data(), r.eps.data(), grad_u.data(), grad_eps.data(),
+                               {r.coeffs.data(), r.rhs.data(), r.iv.empty() ? nullptr : r.iv.data(), r.steps.data()});
+  return r;
+}
+
+std::vector<double> random_vector(std::size_t n, unsigned seed) {
+  std::mt19937_64 engine(seed);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  std::vector<double> values(n);
+  for (double& value : values) value = unit(engine);
+  return values;
+}
+
+// The chunked solve eliminates in another order than the sequential one, so the two agree to
+// rounding amplified by cond(M); with steps in [0.3, 0.7] cond(M) stays near 1e4..1e6 up to order 4
+// (tests/solvers), which keeps the difference inside 1e-10: measured at most 3.4e-11 (scalable,
+// order 4, D 2: u and d steps), 1e-15 where cond(M) is small.
+constexpr double kTolerance = 1e-10;
+
+void expect_same(const Results& chunked, const Results& sequential, const std::string& what) {
+  for (std::size_t b = 0; b < chunked.status.size(); ++b)
+    ASSERT_EQ(chunked.status[b].status, Status::Ok) << what << ": element " << b << " index " << chunked.status[b].index;
+  EXPECT_LE(relative_error(chunked.u, sequential.u), kTolerance) << what << ": u";
+  EXPECT_LE(relative_error(chunked.eps, sequential.eps), kTolerance) << what << ": eps";
+  EXPECT_LE(relative_error(chunked.coeffs, sequential.coeffs), kTolerance) << what << ": d coeffs";
+  EXPECT_LE(relative_error(chunked.rhs, sequential.rhs), kTolerance) << what << ": d rhs";
+  EXPECT_LE(relative_error(chunked.iv, sequential.iv), kTolerance) << what << ": d iv";
+  EXPECT_LE(relative_error(chunked.steps, sequential.steps), kTolerance) << what << ": d steps";
+}
+
+Sizes sizes_of(int T, int D, int order, int E, int S, int n_iv, core::Formulation formulation) {
+  Sizes z;
+  z.T = T;
+  z.D = D;
+  z.K = order + 1;
+  z.E = E;
+  z.S = S;
+  z.n_iv = n_iv;
+  z.formulation = formulation;
+  if (formulation == core::Formulation::Scalable) {
+    z.equation_weight = 1.5;
+    z.initial_weight = 2.0;
+    z.smooth_weight = 0.7;
+  }
+  return z;
+}
+
+TEST(NeurlpChunked, BalancedBeginsCoverTheGridWithInteriorsOfAtLeastTwoBlocks) {
+  for (int T : {2, 3, 4, 5, 6, 7, 10, 23, 100, 1001}) {
+    for (int C : {1, 2, 3, 7, 50, 1000}) {
+      const std::vector<int> begin = balanced_begins(T, C);
+      const int chunks = static_cast<int>(begin.size()) - 1;
+      EXPECT_EQ(chunks, std::clamp(C, 1, max_chunks(T))) << T << " " << C;
+      EXPECT_EQ(begin.front(), 0);
+      EXPECT_EQ(begin.back(), T + 2);
+      int shortest = T, longest = 0;
+      for (int c = 0; c < chunks; ++c) {
+        const int interior = begin[c + 1] - 2 - begin[c];
+        shortest = std::min(shortest, interior);
+        longest = std::max(longest, interior);
+      }
+      if (chunks > 1) {
+        EXPECT_GE(shortest, 2) << T << " " << C;
+      }
+      EXPECT_LE(longest - shortest, 1) << T << " " << C;
+    }
+  }
+  EXPECT_EQ(max_chunks(5), 1);   // 2 + 2 + 2 = 6 > 5: too short to chunk
+  EXPECT_EQ(max_chunks(6), 2);
+}
+
+TEST(NeurlpChunked, PlanClipsInteriorRowsAndRejectsShortInteriors) {
+  const Sizes z = sizes_of(20, 2, 2, 2, 1, 2, core::Formulation::Mnn);
+  const Plan plan(z, {0, 7, 13, 22});   // interiors [0,5), [7,11), [13,20)
+  const int m = z.block();
+  const Structure& s = plan.structure();
+  for (int c = 0; c < plan.chunks(); ++c) {
+    const int lo = s.layout.interior_begin(c) * m, ie = s.layout.interior_end(c) * m;
+    for (int i = lo; i < ie; ++i) {
+      EXPECT_GE(plan.clipped_first()[i], lo) << i;
+      // Same row base address: offset - first unchanged.
+      EXPECT_EQ(plan.clipped_offset()[i] - plan.clipped_first()[i], plan.offset()[i] - plan.first()[i]) << i;
+      // Unclipped rows reach back at most two blocks: into the separator, never past it.
+      EXPECT_GE(plan.first()[i], lo - 2 * m) << i;
+    }
+  }
+  EXPECT_EQ(extents(z, s).reduced_unknowns, 2 * 2 * m);
+  EXPECT_THROW(Plan(z, {0, 7, 10, 22}), Error);   // interior [7, 8): one block
+  EXPECT_THROW(Plan(z, {0, 7, 13, 21}), Error);   // does not end at T + 2
+}
+
+TEST(NeurlpChunked, MatchesSequentialSolverOverOrdersDimensionsAndChunkCounts) {
+  unsigned seed = 500;
+  for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
+    for (int order = 1; order <= 4; ++order) {
+      for (int D = 1; D <= 3; ++D) {
+        // Vary the equations and initial values with the case: square, extra equations, initial
+        // values at two points with fewer derivatives.
+        const int variant = (order + D) % 3;
+        const int E = variant == 1 ? D + 1 : D;
+        const int S = variant == 2 ? 2 : 1;
+        const int n_iv = variant == 2 ? std::max(1, order - 1) : order;
+        const int T = 23 + D;
+        const Sizes z = sizes_of(T, D, order, E, S, n_iv, formulation);
+        const std::int64_t batch = 2;
+        const Problem p = random_problem(z, batch, ++seed, 0.3, 0.7);
+        const auto grad_u = random_vector(static_cast<std::size_t>(batch * z.unknowns()), ++seed);
+        const auto grad_eps = random_vector(static_cast<std::size_t>(batch), ++seed);
+        const Results sequential = solve_sequential(p, grad_u, grad_eps);
+        std::vector<std::vector<int>> layouts;
+        for (int C : {1, 2, 3, 5, max_chunks(T)}) layouts.push_back(balanced_begins(T, C));
+        // Uneven: a minimal interior, a long one, a middle one.
+        layouts.push_back({0, 4, 18, T + 2});
+        for (const std::vector<int>& begin : layouts) {
+          const Plan plan(z, begin);
+          const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") +
+                                   " order " + std::to_string(order) + " D " + std::to_string(D) + " E " +
+                                   std::to_string(E) + " S " + std::to_string(S) + " n_iv " + std::to_string(n_iv) +
+                                   " chunks " + std::to_string(plan.chunks()) + " (second interior starts at " +
+                                   std::to_string(begin.size() > 2 ? begin[1] : -1) + ")";
+          expect_same(solve_chunked(p, plan, grad_u, grad_eps), sequential, what);
+        }
+      }
+    }
+  }
+}
+
+TEST(NeurlpChunked, GridTooShortToChunkIsOneChunk) {
+  for (int T : {2, 3, 5}) {
+    const Sizes z = sizes_of(T, 1, 2, 1, 1, 2, core::Formulation::Mnn);
+    const Plan plan(z, balanced_begins(T, 8));
+    EXPECT_EQ(plan.chunks(), 1);
+    EXPECT_EQ(extents(z, plan.structure()).reduced_unknowns, 0);
+    const Problem p = random_problem(z, 3, 40 + T, 0.3, 0.7);
+    const auto grad_u = random_vector(static_cast<std::size_t>(3 * z.unknowns()), 50 + T);
+    const auto grad_eps = random_vector(3, 60 + T);
+    expect_same(solve_chunked(p, plan, grad_u, grad_eps), solve_sequential(p, grad_u, grad_eps),
+                "T " + std::to_string(T));
+  }
+}
+
+TEST(NeurlpChunked, LongGridManyChunksMatchesSequential) {
+  // A training-sized grid (T = 400, P = 2): 1, 8 and 99 chunks (the most T allows).
+  const Sizes z = sizes_of(400, 1, 2, 1, 1, 2, core::Formulation::Mnn);
+  const Problem p = random_problem(z, 3, 71, 0.01, 0.05);
+  const auto grad_u = random_vector(static_cast<std::size_t>(3 * z.unknowns()), 72);
+  const auto grad_eps = random_vector(3, 73);
+  const Results sequential = solve_sequential(p, grad_u, grad_eps);
+  for (int C : {1, 8, max_chunks(z.T)}) {
+    const Plan plan(z, balanced_begins(z.T, C));
+    expect_same(solve_chunked(p, plan, grad_u, grad_eps), sequential, "T 400 chunks " + std::to_string(plan.chunks()));
+  }
+}
+
+TEST(NeurlpChunked, SingularSystemIsReportedForItsBatchElement) {
+  // Element 2 has zero coefficients and no initial values pin it: M_uu is singular (polynomials
+  // are in its null space); the others are well posed and must still be solved exactly.
+  Sizes z = sizes_of(30, 1, 2, 1, 0, 0, core::Formulation::Scalable);
+  Problem p = random_problem(z, 4, 81, 0.3, 0.7);
+  for (std::int64_t b : {0, 1, 3})   // pin the well-posed ones through their equations alone
+    for (int t = 0; t < z.T; ++t) p.coeffs[static_cast<std::size_t>((b * z.T + t) * 3)] = 2.0;
+  for (int i = 0; i < z.T * 3; ++i) p.coeffs[static_cast<std::size_t>(2 * z.T * 3 + i)] = 0.0;
+  for (int C : {1, 2, 4}) {
+    const Plan plan(z, balanced_begins(z.T, C));
+    const Results chunked = solve_chunked(p, plan, {}, {}, false);
+    for (std::int64_t b : {0, 1, 3}) EXPECT_EQ(chunked.status[b].status, Status::Ok) << C << " " << b;
+    const Status failed = chunked.status[2].status;
+    EXPECT_TRUE(failed == Status::PivotTiny || failed == Status::PivotNotPositive) << static_cast<int>(failed);
+    EXPECT_GE(chunked.status[2].index, 0);
+    EXPECT_LT(chunked.status[2].index, z.unknowns());
+  }
+  // The sequential solver agrees on which element fails and why.
+  std::vector<double> u(static_cast<std::size_t>(4 * z.unknowns())), eps(4);
+  try {
+    core::forward_batch<double>(z, 4, p.inputs(), u.data(), eps.data(), false);
+    FAIL() << "the sequential solver accepted a singular system";
+  } catch (const SolverError& error) {
+    EXPECT_EQ(error.batch_element(), 2) << error.what();
+    EXPECT_NE(std::string(error.what()).find("singular"), std::string::npos) << error.what();
+  }
+  // The well-posed elements agree with the sequential solve of a batch without element 2.
+  Problem rest = p;
+  rest.batch = 1;
+  const std::size_t per = static_cast<std::size_t>(z.T * 3);
+  rest.coeffs.assign(p.coeffs.begin() + 3 * per, p.coeffs.begin() + 4 * per);
+  rest.rhs.assign(p.rhs.begin() + 3 * z.T, p.rhs.begin() + 4 * z.T);
+  rest.steps.assign(p.steps.begin() + 3 * (z.T - 1), p.steps.begin() + 4 * (z.T - 1));
+  std::vector<double> u3(static_cast<std::size_t>(z.unknowns())), eps3(1);
+  core::forward_batch<double>(z, 1, rest.inputs(), u3.data(), eps3.data(), false);
+  const Results chunked = solve_chunked(p, Plan(z, balanced_begins(z.T, 3)), {}, {}, false);
+  EXPECT_LE(relative_error(chunked.u.data() + 3 * per, u3.data(), per), kTolerance);
+}
+
+TEST(NeurlpChunked, SingularReducedSystemReportsASeparatorUnknown) {
+  // Zero coefficients and no initial values: only smoothness rows, whose null space holds the
+  // polynomials of degree <= order, so M_uu is singular. An interior alone is not (a polynomial that
+  // vanishes on the separators around it breaks the Taylor rows that reach them), so the chunks
+  // factor and the singularity must surface in the reduced system, reported, not solved.
+  Sizes z = sizes_of(30, 1, 2, 1, 0, 0, core::Formulation::Scalable);
+  Problem p = random_problem(z, 1, 91, 0.3, 0.7);
+  for (double& c : p.coeffs) c = 0.0;
+  const Plan plan(z, balanced_begins(z.T, 3));
+  const Results chunked = solve_chunked(p, plan, {}, {}, false);
+  const Status failed = chunked.status[0].status;
+  EXPECT_TRUE(failed == Status::PivotTiny || failed == Status::PivotNotPositive) << static_cast<int>(failed);
+  EXPECT_GE(chunked.status[0].index, 0);
+  EXPECT_LT(chunked.status[0].index, z.unknowns());
+}
+
+}  // namespace
+}  // namespace mech::neurlp_chunked
