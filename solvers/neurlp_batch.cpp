@@ -513,13 +513,22 @@ struct GroupWork {
   }
 };
 
-// D and K fixed at compile time (forward_system<FD, FK>) for the common small systems was measured
-// (B = 256, T = 1000, P = 2, D = 1, float64, single thread): forward 16.0 vs 15.5 ms, backward
-// 10.2 vs 10.6 ms, fused 17.9 vs 18.2 ms, i.e. within the noise, for eight more instantiations
-// of the solver and minutes of build time. So the runtime-size code runs everything; the
-// template parameters stay available for a backend where it pays.
+// D and K fixed at compile time for the common small systems: the row generator unrolls, and the
+// factorisation and substitutions of interior blocks run the fixed-size code of neurlp_system.h
+// (InteriorProfile). Other sizes run the runtime-bounded code.
 template <class T, class Body>
-auto with_fixed_dims(const Sizes&, Body&& body) {
+auto with_fixed_dims(const Sizes& z, Body&& body) {
+  switch (z.D * 16 + z.K) {
+    case 1 * 16 + 2: return body.template operator()<1, 2>();
+    case 1 * 16 + 3: return body.template operator()<1, 3>();
+    case 1 * 16 + 4: return body.template operator()<1, 4>();
+    case 1 * 16 + 5: return body.template operator()<1, 5>();
+    case 2 * 16 + 3: return body.template operator()<2, 3>();
+    case 3 * 16 + 2: return body.template operator()<3, 2>();
+    case 3 * 16 + 3: return body.template operator()<3, 3>();
+    case 3 * 16 + 4: return body.template operator()<3, 4>();
+    default: break;
+  }
   return body.template operator()<0, 0>();
 }
 
@@ -755,8 +764,10 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
         continue;
       const auto factors = work.local_factors();
       // ubar (gathered above) is overwritten with v.
-      const FactorStatus status = forward_backward_system(z, envelope, work.inputs(), *work.row, factors, work.u,
-                                                          work.eps, work.ubar.data(), work.ebar, pack_gradients(work));
+      const FactorStatus status = with_fixed_dims<T>(z, [&]<int FD, int FK>() {
+        return forward_backward_system<FD, FK>(z, envelope, work.inputs(), *work.row, factors, work.u, work.eps,
+                                               work.ubar.data(), work.ebar, pack_gradients(work));
+      });
       if (status.status != Status::Ok) {
         errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
         continue;

@@ -514,6 +514,220 @@ MECH_HOST_DEVICE void back_substitute(int n, const Envelope& envelope, const S* 
   back_substitute_rows(0, n, envelope, env, inverse_diagonal, x, y);
 }
 
+// ---- interior blocks at compile-time sizes -------------------------------------------------
+// Away from the first blocks the envelope is periodic in time. From the rows above, unknown
+// (t, d, k) couples back to (t-1, d, 0) (backward Taylor rows) and, in mnn, the central row makes
+// (t, d, P-1) couple to (t-2, d, P-1); nothing reaches further. So row r = d*K + k of a block
+// t >= 2 has width (columns left of the diagonal)
+//     2m       for k = P-1 in mnn,      m + k   otherwise.
+// With D, K and the formulation fixed at compile time every loop bound of the factorisation and
+// the substitutions of such a block is a constant: the loops unroll into straight-line code with
+// constant offsets from one row pointer per row, instead of the runtime-bounded loops above
+// (which stay in use for the first blocks and for other sizes). The per-system sweeps check that
+// the envelope has these widths before taking this path (interior_shape).
+constexpr int kFirstInteriorBlock = 4;   // rows of blocks t-2 .. t must all be interior-shaped
+
+template <int D, int K, bool Central>
+struct InteriorProfile {
+  static constexpr int m = D * K;
+  static constexpr int width(int r) { return (Central && r % K == K - 2) ? 2 * m : m + r % K; }
+  // First column of row r of block t, relative to t*m.
+  static constexpr int first(int r) { return r - width(r); }
+  // First column of the row at position x relative to t*m (x in -2m .. m-1), relative to t*m.
+  static constexpr int first_at(int x) {
+    return x >= 0 ? first(x) : x >= -m ? first(x + m) - m : first(x + 2 * m) - 2 * m;
+  }
+};
+
+// True when every block t >= 2 of the envelope has the widths above.
+template <int D, int K, bool Central>
+MECH_HOST_DEVICE bool interior_profile_matches(int T, const Envelope& envelope) {
+  using Profile = InteriorProfile<D, K, Central>;
+  for (int t = kFirstInteriorBlock - 2; t < T; ++t)
+    for (int r = 0; r < Profile::m; ++r)
+      if (t * Profile::m + r - envelope.first[t * Profile::m + r] != Profile::width(r)) return false;
+  return true;
+}
+
+// Row pointers of blocks t-2 .. t shifted so that rows[2m + x][c] = L[t*m + x][t*m + c].
+template <int M, class S>
+MECH_HOST_DEVICE inline void interior_rows(int t, const Envelope& envelope, S* env, S* (&rows)[3 * M]) {
+  const int base = t * M;
+#pragma GCC unroll 64
+  for (int x = 0; x < 3 * M; ++x) {
+    const int i = base - 2 * M + x;
+    rows[x] = env + (envelope.offset[i] - envelope.first[i]) + base;
+  }
+}
+
+// factor_rows for the rows of one interior block t.
+template <int D, int K, bool Central, class S>
+MECH_HOST_DEVICE FactorStatus factor_interior_block(int t, const Envelope& envelope, S* env, S* inverse_diagonal) {
+  using Real = lane_real_t<S>;
+  using Profile = InteriorProfile<D, K, Central>;
+  constexpr int m = Profile::m;
+  S* rows[3 * m];
+  interior_rows<m>(t, envelope, env, rows);
+  S* inverse = inverse_diagonal + t * m;   // inverse[x] = 1 / L[t*m + x][t*m + x]
+  const Real tolerance = pivot_tolerance<Real>();
+#pragma GCC unroll 64
+  for (int r = 0; r < m; ++r) {
+    S* row_i = rows[2 * m + r];
+#pragma GCC unroll 64
+    for (int j = Profile::first(r); j < r; ++j) {
+      const S* row_j = rows[2 * m + j];
+      const int start = Profile::first(r) > Profile::first_at(j) ? Profile::first(r) : Profile::first_at(j);
+      S sum = row_i[j];
+#pragma GCC unroll 64
+      for (int k = start; k < j; ++k) sum -= row_i[k] * row_j[k];
+      row_i[j] = sum * inverse[j];
+    }
+    const S diagonal = row_i[r];
+    S pivot = diagonal;
+#pragma GCC unroll 64
+    for (int k = Profile::first(r); k < r; ++k) pivot -= row_i[k] * row_i[k];
+    const int lane = first_failing_lane(pivot, diagonal * tolerance);
+    if (lane >= 0) {
+      FactorStatus status;
+      status.pivot = static_cast<double>(lane_get(pivot, lane));
+      status.diagonal = static_cast<double>(lane_get(diagonal, lane));
+      status.status = status.pivot > 0 ? Status::PivotTiny : Status::PivotNotPositive;
+      status.index = t * m + r;
+      status.lane = lane;
+      return status;
+    }
+    const S root = lane_sqrt(pivot);
+    row_i[r] = root;
+    inverse[r] = splat<S>(1) / root;
+  }
+  return FactorStatus{};
+}
+
+// forward_substitute_rows for one interior block t (x, and y when given).
+template <int D, int K, bool Central, class S>
+MECH_HOST_DEVICE void forward_substitute_interior_block(int t, const Envelope& envelope, const S* env,
+                                                        const S* inverse_diagonal, S* x, S* y = nullptr) {
+  using Profile = InteriorProfile<D, K, Central>;
+  constexpr int m = Profile::m;
+  S* rows[3 * m];
+  interior_rows<m>(t, envelope, const_cast<S*>(env), rows);
+  const S* inverse = inverse_diagonal + t * m;
+  S* xt = x + t * m;
+  S* yt = y ? y + t * m : nullptr;
+#pragma GCC unroll 64
+  for (int r = 0; r < m; ++r) {
+    const S* row_i = rows[2 * m + r];
+    S sum_x = xt[r];
+#pragma GCC unroll 64
+    for (int k = Profile::first(r); k < r; ++k) sum_x -= row_i[k] * xt[k];
+    xt[r] = sum_x * inverse[r];
+    if (yt) {
+      S sum_y = yt[r];
+#pragma GCC unroll 64
+      for (int k = Profile::first(r); k < r; ++k) sum_y -= row_i[k] * yt[k];
+      yt[r] = sum_y * inverse[r];
+    }
+  }
+}
+
+// back_substitute_rows for one interior block t (rows of later blocks done already).
+template <int D, int K, bool Central, class S>
+MECH_HOST_DEVICE void back_substitute_interior_block(int t, const Envelope& envelope, const S* env,
+                                                     const S* inverse_diagonal, S* x, S* y = nullptr) {
+  using Profile = InteriorProfile<D, K, Central>;
+  constexpr int m = Profile::m;
+  S* rows[3 * m];
+  interior_rows<m>(t, envelope, const_cast<S*>(env), rows);
+  const S* inverse = inverse_diagonal + t * m;
+  S* xt = x + t * m;
+  S* yt = y ? y + t * m : nullptr;
+#pragma GCC unroll 64
+  for (int r = m - 1; r >= 0; --r) {
+    const S* row_i = rows[2 * m + r];
+    const S xi = xt[r] * inverse[r];
+    xt[r] = xi;
+#pragma GCC unroll 64
+    for (int k = Profile::first(r); k < r; ++k) xt[k] -= row_i[k] * xi;
+    if (yt) {
+      const S yi = yt[r] * inverse[r];
+      yt[r] = yi;
+#pragma GCC unroll 64
+      for (int k = Profile::first(r); k < r; ++k) yt[k] -= row_i[k] * yi;
+    }
+  }
+}
+
+// Whether blocks from kFirstInteriorBlock on can take the fixed-size code (FD, FK > 0 and the
+// envelope has the interior widths; O(n) integer compares, once per call).
+template <int FD, int FK>
+MECH_HOST_DEVICE bool interior_shape(const Sizes& z, const Envelope& envelope) {
+  if constexpr (FD > 0 && FK > 0) {
+    return z.has_central() ? interior_profile_matches<FD, FK, true>(z.T, envelope)
+                           : interior_profile_matches<FD, FK, false>(z.T, envelope);
+  } else {
+    return false;
+  }
+}
+
+// Block-wise entry points used by the per-system sweeps below: with FD, FK > 0 and an interior-
+// shaped envelope (`interior` true) blocks from kFirstInteriorBlock on take the fixed-size code,
+// everything else the runtime-bounded rows. `begin`, `end` cover whole blocks [t0*m, t1*m).
+template <int FD, int FK, class S>
+MECH_HOST_DEVICE FactorStatus factor_blocks(const Sizes& z, bool interior, int begin, int end,
+                                            const Envelope& envelope, S* env, S* inverse_diagonal) {
+  if constexpr (FD > 0 && FK > 0) {
+    constexpr int m = FD * FK;
+    if (interior && begin >= kFirstInteriorBlock * m) {
+      for (int t = begin / m; t < end / m; ++t) {
+        const FactorStatus status =
+            z.has_central() ? factor_interior_block<FD, FK, true>(t, envelope, env, inverse_diagonal)
+                            : factor_interior_block<FD, FK, false>(t, envelope, env, inverse_diagonal);
+        if (status.status != Status::Ok) return status;
+      }
+      return FactorStatus{};
+    }
+  }
+  return factor_rows(begin, end, envelope, env, inverse_diagonal);
+}
+
+template <int FD, int FK, class S>
+MECH_HOST_DEVICE void forward_substitute_blocks(const Sizes& z, bool interior, int begin, int end,
+                                                const Envelope& envelope, const S* env,
+                                                const S* inverse_diagonal, S* x, S* y = nullptr) {
+  if constexpr (FD > 0 && FK > 0) {
+    constexpr int m = FD * FK;
+    if (interior) {
+      const int split = begin > kFirstInteriorBlock * m ? begin : (end < kFirstInteriorBlock * m ? end : kFirstInteriorBlock * m);
+      forward_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
+      for (int t = split / m; t < end / m; ++t) {
+        if (z.has_central()) forward_substitute_interior_block<FD, FK, true>(t, envelope, env, inverse_diagonal, x, y);
+        else forward_substitute_interior_block<FD, FK, false>(t, envelope, env, inverse_diagonal, x, y);
+      }
+      return;
+    }
+  }
+  forward_substitute_rows(begin, end, envelope, env, inverse_diagonal, x, y);
+}
+
+template <int FD, int FK, class S>
+MECH_HOST_DEVICE void back_substitute_blocks(const Sizes& z, bool interior, int begin, int end,
+                                             const Envelope& envelope, const S* env,
+                                             const S* inverse_diagonal, S* x, S* y = nullptr) {
+  if constexpr (FD > 0 && FK > 0) {
+    constexpr int m = FD * FK;
+    if (interior) {
+      const int split = begin > kFirstInteriorBlock * m ? begin : (end < kFirstInteriorBlock * m ? end : kFirstInteriorBlock * m);
+      for (int t = end / m - 1; t >= split / m; --t) {
+        if (z.has_central()) back_substitute_interior_block<FD, FK, true>(t, envelope, env, inverse_diagonal, x, y);
+        else back_substitute_interior_block<FD, FK, false>(t, envelope, env, inverse_diagonal, x, y);
+      }
+      back_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
+      return;
+    }
+  }
+  back_substitute_rows(begin, end, envelope, env, inverse_diagonal, x, y);
+}
+
 // ---- one system, forward ---------------------------------------------------------------------
 
 // What backward (and a re-solve with new rhs / initial values) needs from a forward.
@@ -554,10 +768,11 @@ MECH_HOST_DEVICE FactorStatus forward_system(const Sizes& z, const Envelope& env
   // final, while it is in cache. u first holds g then p = L^{-1} g; q holds w then L^{-1} w.
   S* q = z.has_eps() ? factors.q : nullptr;
   FactorStatus status;
+  const bool interior = interior_shape<FD, FK>(z, envelope);
   assemble<FD, FK>(z, envelope, in, row, factors.env, u, q, &a, [&](int begin, int end) {
-    status = factor_rows(begin, end, envelope, factors.env, factors.inverse_diagonal);
+    status = factor_blocks<FD, FK>(z, interior, begin, end, envelope, factors.env, factors.inverse_diagonal);
     if (status.status != Status::Ok) return false;
-    forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, u, q);
+    forward_substitute_blocks<FD, FK>(z, interior, begin, end, envelope, factors.env, factors.inverse_diagonal, u, q);
     return true;
   });
   if (status.status != Status::Ok) return status;
@@ -585,7 +800,7 @@ MECH_HOST_DEVICE FactorStatus forward_system(const Sizes& z, const Envelope& env
   for (int t = z.T - 1; t >= 0; --t) {
     if (z.has_eps())
       for (int i = t * m; i < (t + 1) * m; ++i) u[i] -= e * q[i];
-    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, u);
+    back_substitute_blocks<FD, FK>(z, interior, t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, u);
   }
   *eps = e;
   return status;
@@ -660,7 +875,8 @@ MECH_HOST_DEVICE void backward_system(const Sizes& z, const Envelope& envelope,
   // r = L^{-1} ubar; v_eps = (ebar - w.z3) / schur with w.z3 = q.r; v = L^{-T} (r - v_eps q). The
   // back substitution runs as one reverse sweep with the gradient rows of time t+1 (blocks
   // t..t+2, final by then) right behind it, while those blocks are still in cache.
-  forward_substitute(n, envelope, factors.env, factors.inverse_diagonal, v);
+  const bool interior = interior_shape<FD, FK>(z, envelope);
+  forward_substitute_blocks<FD, FK>(z, interior, 0, n, envelope, factors.env, factors.inverse_diagonal, v);
   S v_eps{};
   if (z.has_eps()) {
     v_eps = (ebar - dot(n, factors.q, v)) / *factors.schur;
@@ -672,7 +888,7 @@ MECH_HOST_DEVICE void backward_system(const Sizes& z, const Envelope& envelope,
   for (int t = z.T - 1; t >= 0; --t) {
     if (z.has_eps())
       for (int i = t * m; i < (t + 1) * m; ++i) v[i] -= v_eps * factors.q[i];
-    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, v);
+    back_substitute_blocks<FD, FK>(z, interior, t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, v);
     if (t + 1 < z.T) gradient_rows_at<FD, FK>(z, in, t + 1, row, u, eps, v, v_eps, out);
   }
   gradient_rows_at<FD, FK>(z, in, 0, row, u, eps, v, v_eps, out);
@@ -695,11 +911,12 @@ MECH_HOST_DEVICE FactorStatus forward_backward_system(const Sizes& z, const Enve
   S a{};
   S* q = z.has_eps() ? factors.q : nullptr;
   FactorStatus status;
+  const bool interior = interior_shape<FD, FK>(z, envelope);
   assemble<FD, FK>(z, envelope, in, row, factors.env, u, q, &a, [&](int begin, int end) {
-    status = factor_rows(begin, end, envelope, factors.env, factors.inverse_diagonal);
+    status = factor_blocks<FD, FK>(z, interior, begin, end, envelope, factors.env, factors.inverse_diagonal);
     if (status.status != Status::Ok) return false;
-    forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, u, q);
-    forward_substitute_rows(begin, end, envelope, factors.env, factors.inverse_diagonal, v);
+    forward_substitute_blocks<FD, FK>(z, interior, begin, end, envelope, factors.env, factors.inverse_diagonal, u, q);
+    forward_substitute_blocks<FD, FK>(z, interior, begin, end, envelope, factors.env, factors.inverse_diagonal, v);
     return true;
   });
   if (status.status != Status::Ok) return status;
@@ -732,7 +949,7 @@ MECH_HOST_DEVICE FactorStatus forward_backward_system(const Sizes& z, const Enve
         v[i] -= v_eps * q[i];
       }
     }
-    back_substitute_rows(t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, u, v);
+    back_substitute_blocks<FD, FK>(z, interior, t * m, (t + 1) * m, envelope, factors.env, factors.inverse_diagonal, u, v);
     if (t + 1 < z.T) gradient_rows_at<FD, FK>(z, in, t + 1, row, u, e, v, v_eps, out);
   }
   gradient_rows_at<FD, FK>(z, in, 0, row, u, e, v, v_eps, out);

@@ -95,12 +95,14 @@ void expect_agree(const Outputs& a, const Outputs& b, double tolerance, const st
 }
 
 // Banded and dense agree on random problems over orders 1..4, D, E, S, n_iv 0..K-1, both
-// formulations. B = 11 so that a partial lane pack (padding lanes) is exercised too.
+// formulations. B = 11 so that a partial lane pack (padding lanes) is exercised too. T >= 8 and
+// D = 1..3 so that the fixed-size interior-block code (blocks from kFirstInteriorBlock on, for
+// the (D, K) the batch driver compiles in) is compared too, not only the runtime-bounded rows.
 TEST(NeurlpBanded, AgreesWithDenseOnRandomProblems) {
   unsigned seed = 1;
   for (Formulation formulation : {Formulation::Mnn, Formulation::Scalable}) {
     for (int P = 1; P <= 4; ++P) {
-      for (int D : {1, 2}) {
+      for (int D : {1, 2, 3}) {
         for (int n_iv = 0; n_iv <= P; ++n_iv) {
           Sizes z;
           z.T = 7 + P;
