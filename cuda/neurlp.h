@@ -4,6 +4,12 @@
 // substitutions and the backward, each one kernel launch for the whole batch (no host loop over
 // time steps). A build without CUDA links throwing stubs (cuda/stubs.cpp).
 //
+// Two paths, chosen by shape (choose_chunks below): one thread per system (the sequential sweep
+// over T), or the parallel-in-time solve of solvers/neurlp_chunked.h, one thread per (system,
+// chunk) and a per-system reduced system, for batches too small to occupy the GPU. Forcing a path
+// (tests, benchmarks): MECH_NEURLP_CHUNKS=auto|0|N in the environment (0: one thread per system,
+// N: N chunks), or a ChunkOverride in scope on the calling thread, which wins over the variable.
+//
 // Layouts as on the CPU, all contiguous device arrays: coeffs (B,E,T,D,K), rhs (B,E,T),
 // iv (B,S,D,n_iv), steps (B,T-1,D), u (B,T,D,K), eps (B).
 //
@@ -14,12 +20,18 @@
 // the first failing batch element, after the kernel has run for all of them.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "cuda/backend.h"
+#include "core/error.h"
 #include "solvers/neurlp_batch.h"
+#include "solvers/neurlp_chunked.h"
 
 namespace mech::cuda::neurlp {
 
@@ -63,24 +75,108 @@ struct DeviceEnvelope {
   DeviceBuffer offset;     // int64, n
 };
 
+// The structure of the chunked solve for one shape and chunk count on one device (the
+// neurlp_chunked::Plan's arrays), shared like DeviceEnvelope.
+struct DeviceChunkStructure {
+  int chunks = 1;
+  std::int64_t size = 0, reduced_size = 0;
+  DeviceBuffer begin;                               // int, chunks + 1
+  DeviceBuffer first, offset;                       // M_uu's envelope (int n, int64 n)
+  DeviceBuffer clipped_first, clipped_offset;       // the interiors' clipped view
+  DeviceBuffer reduced_first, reduced_offset;       // R's envelope
+};
+
 // The factors of every system of a batch, on the device: the envelope structure (shared), and per
-// system L (envelope), 1/diag(L), z2 = M_uu^{-1} w and the border Schur complement.
+// system L (envelope), 1/diag(L), z2 = L^{-1} w and the border Schur complement. The chunked path
+// (chunks >= 1) keeps its structure, the spikes, the reduced factor and its scratch as well.
 template <class T>
 struct DeviceFactorization {
   Sizes sizes;
   std::int64_t batch = 0;
   int device = 0;
+  int chunks = 0;                   // 0: one thread per system; >= 1: the chunked path
   std::shared_ptr<const DeviceEnvelope> structure;
+  std::shared_ptr<const DeviceChunkStructure> chunk_structure;   // chunked only
   DeviceBuffer env;                 // T, batch * structure->size
   DeviceBuffer inverse_diagonal;    // T, batch * n
   DeviceBuffer z2;                  // T, batch * n (mnn only)
   DeviceBuffer schur;               // T, batch (mnn only)
+  // chunked only (sizes per system from neurlp_chunked::extents)
+  DeviceBuffer spike_left, spike_right, reduced, reduced_inverse_diagonal, records, reduced_vectors;
   std::int64_t bytes() const {  // per-batch memory (the cached structure not counted)
-    return static_cast<std::int64_t>(env.bytes() + inverse_diagonal.bytes() + z2.bytes() + schur.bytes());
+    return static_cast<std::int64_t>(env.bytes() + inverse_diagonal.bytes() + z2.bytes() + schur.bytes() +
+                                     spike_left.bytes() + spike_right.bytes() + reduced.bytes() +
+                                     reduced_inverse_diagonal.bytes() + records.bytes() + reduced_vectors.bytes());
   }
 };
 
+// ---- choosing between one thread per system and the chunked path ---------------------------
+
+inline constexpr int kAutomaticChunks = -1;
+
+// The chunk count for B systems of T points on a GPU with `multiprocessors` SMs (0: one thread
+// per system). `requested` >= 0 is kept, clipped to what T allows (neurlp_chunked::max_chunks);
+// kAutomaticChunks picks by shape. The model behind the automatic choice (from operation counts,
+// to be confirmed by tools/gpu-check's timings): every thread is one long dependent chain, so the
+// time is about (work per thread) x (latency) while fewer threads than the GPU can keep in flight
+// are running. One thread per system is best once the batch alone gives each SM about 8 warps
+// (B >= 256 * SMs); below that, chunking divides the chain by C at about 3x the arithmetic plus a
+// per-system reduced phase of O(C): C ~ sqrt(T) balances the two (interiors of ~sqrt(T) blocks),
+// capped where B * C would exceed ~1024 threads per SM, and T below 32 stays sequential.
+inline int choose_chunks(std::int64_t batch, int T, int multiprocessors, int requested) {
+  const int most = neurlp_chunked::max_chunks(T);
+  if (requested >= 0) {
+    const int chunks = std::min(requested, most);
+    return chunks >= 2 || requested == 1 ? chunks : 0;
+  }
+  const std::int64_t sms = std::max(1, multiprocessors);
+  if (T < 32 || batch >= 256 * sms) return 0;
+  const auto balanced = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(T))));
+  const std::int64_t fits = std::max<std::int64_t>(1, 1024 * sms / std::max<std::int64_t>(batch, 1));
+  const auto chunks = static_cast<int>(std::min<std::int64_t>({balanced, fits, most}));
+  return chunks >= 2 ? chunks : 0;
+}
+
+// "auto" -> kAutomaticChunks, "N" (N >= 0) -> N; anything else throws mech::Error.
+inline int parse_chunk_request(const std::string& text) {
+  if (text == "auto") return kAutomaticChunks;
+  char* end = nullptr;
+  const long value = std::strtol(text.c_str(), &end, 10);
+  MECH_CHECK(!text.empty() && end != nullptr && *end == '\0' && value >= 0 && value <= 1000000,
+             "neurlp (cuda): MECH_NEURLP_CHUNKS must be auto, 0 (one thread per system) or a chunk count, got '{}'",
+             text);
+  return static_cast<int>(value);
+}
+
+namespace detail {
+inline int& forced_chunks() {
+  thread_local int forced = kAutomaticChunks - 1;   // below every valid request: nothing forced
+  return forced;
+}
+}  // namespace detail
+
+// Forces the chunk count of this thread's solves while in scope (0: one thread per system,
+// N >= 1: N chunks, kAutomaticChunks: by shape, ignoring MECH_NEURLP_CHUNKS). Nests.
+class ChunkOverride {
+ public:
+  explicit ChunkOverride(int chunks) : previous_(detail::forced_chunks()) { detail::forced_chunks() = chunks; }
+  ~ChunkOverride() { detail::forced_chunks() = previous_; }
+  ChunkOverride(const ChunkOverride&) = delete;
+  ChunkOverride& operator=(const ChunkOverride&) = delete;
+
+ private:
+  int previous_;
+};
+
+// What the caller asked for: a ChunkOverride in scope, else MECH_NEURLP_CHUNKS, else automatic.
+inline int requested_chunks() {
+  if (detail::forced_chunks() >= kAutomaticChunks) return detail::forced_chunks();
+  const char* text = std::getenv("MECH_NEURLP_CHUNKS");
+  return text != nullptr ? parse_chunk_request(text) : kAutomaticChunks;
+}
+
 // Solves the batch (device pointers): writes u and eps; returns the factors when keep_factors.
+// The path (one thread per system or chunked) follows choose_chunks(batch, T, SMs, requested_chunks()).
 template <class T>
 std::shared_ptr<DeviceFactorization<T>> forward_batch(const Sizes& sizes, std::int64_t batch,
                                                       const BatchInputs<T>& inputs, T* u, T* eps,

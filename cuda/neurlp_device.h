@@ -3,6 +3,9 @@
 // solvers/neurlp_system.h's forward or backward on them. Written __host__ __device__ so that
 // tests/cuda/test_neurlp_emulation.cpp runs exactly this code on the CPU, system by system, and
 // compares it with the CPU batch driver on machines without a GPU.
+// The parallel-in-time path has the same shape: one thread per (system, chunk) or per system for
+// each phase of solvers/neurlp_chunked.h (the *_chunked_one functions below), with each chunk
+// validating the inputs of the times it owns.
 #pragma once
 
 #include <cmath>
@@ -13,6 +16,7 @@
 #include "core/error.h"
 #include "cuda/layout.h"  // MECH_HOST_DEVICE, identical to solvers/lane_pack.h's
 #include "solvers/neurlp_batch.h"
+#include "solvers/neurlp_chunked.h"
 #include "solvers/neurlp_system.h"
 
 namespace mech::cuda::neurlp {
@@ -133,6 +137,183 @@ MECH_HOST_DEVICE inline void backward_one(const neurlp_core::Sizes& z, const neu
   neurlp_core::backward_system(z, envelope, system_inputs(a.in, s, b), row, system_factors(z, a, s, envelope.size, b),
                                a.u + b * s.unknowns, a.eps[b], grad_u + b * s.unknowns,
                                grad_eps != nullptr ? grad_eps[b] : T(0), scratch + b * s.unknowns, gradients);
+}
+
+// ---- the parallel-in-time (chunked) path ---------------------------------------------------
+
+// The batch's arrays for the chunked kernels: per system, the slices of solvers/neurlp_chunked.h's
+// SystemWork (sizes from neurlp_chunked::extents), a status per (system, chunk) from the first
+// phase and one per system after the reduction.
+template <class T>
+struct ChunkedArrays {
+  BatchInputs<T> in;
+  T* u;
+  T* eps;
+  T* env;
+  T* inverse_diagonal;
+  T* q;                 // mnn only
+  T* schur;             // mnn only
+  T* spike_left;
+  T* spike_right;
+  T* reduced;
+  T* reduced_inverse_diagonal;
+  T* records;
+  T* reduced_vectors;
+  SystemStatus* chunk_status;    // batch * C
+  SystemStatus* system_status;   // batch
+};
+
+template <class T>
+MECH_HOST_DEVICE inline neurlp_chunked::SystemWork<T> chunked_work(const neurlp_core::Sizes& z,
+                                                                   const ChunkedArrays<T>& a,
+                                                                   const neurlp_chunked::Extents& x, std::int64_t b) {
+  return {a.env + b * x.env,
+          a.inverse_diagonal + b * x.unknowns,
+          z.has_eps() ? a.q + b * x.unknowns : nullptr,
+          z.has_eps() ? a.schur + b : nullptr,
+          a.spike_left + b * x.spike_left,
+          a.spike_right + b * x.spike_right,
+          a.reduced + b * x.reduced,
+          a.reduced_inverse_diagonal + b * x.reduced_unknowns,
+          a.records + b * x.records,
+          a.reduced_vectors + b * x.reduced_vectors};
+}
+
+// Input checks of the times chunk c owns (its coefficients and rhs, the steps that start there,
+// chunk 0 also the initial values), with validate_system's outcomes and flat indices; the
+// reduction picks the failure validate_system would have reported first.
+template <class T>
+MECH_HOST_DEVICE inline SystemStatus validate_chunk(const neurlp_core::Sizes& z, const neurlp_chunked::ChunkLayout& layout,
+                                                    const neurlp_core::SystemInputs<T>& system, const Strides& s, int c) {
+  const int t_begin = layout.interior_begin(c), t_end = layout.owned_end(c), m = z.block();
+  for (int e = 0; e < z.E; ++e) {
+    const std::int64_t base = (static_cast<std::int64_t>(e) * z.T + t_begin) * m;
+    const std::int64_t bad = first_non_finite(system.coeffs + base, static_cast<std::int64_t>(t_end - t_begin) * m);
+    if (bad >= 0) return {kBadCoefficient, static_cast<int>(base + bad), 0.0, 0.0};
+  }
+  for (int e = 0; e < z.E; ++e) {
+    const std::int64_t base = static_cast<std::int64_t>(e) * z.T + t_begin;
+    const std::int64_t bad = first_non_finite(system.rhs + base, t_end - t_begin);
+    if (bad >= 0) return {kBadRhs, static_cast<int>(base + bad), 0.0, 0.0};
+  }
+  if (c == 0 && system.iv != nullptr) {
+    const std::int64_t bad = first_non_finite(system.iv, s.iv);
+    if (bad >= 0) return {kBadInitialValue, static_cast<int>(bad), 0.0, 0.0};
+  }
+  const int step_end = t_end < z.T - 1 ? t_end : z.T - 1;
+  for (std::int64_t i = static_cast<std::int64_t>(t_begin) * z.D; i < static_cast<std::int64_t>(step_end) * z.D; ++i) {
+    const T h = system.steps[i];
+    if (!(finite_value(h) && h > T(0))) return {kBadStep, static_cast<int>(i), static_cast<double>(h), 0.0};
+  }
+  return {kOk, -1, 0.0, 0.0};
+}
+
+MECH_HOST_DEVICE inline SystemStatus status_of(const neurlp_core::FactorStatus& factored) {
+  return {static_cast<int>(factored.status), factored.index, factored.pivot, factored.diagonal};
+}
+
+// Phase 1 (thread per system b and chunk c): validate the chunk's inputs, then factor it.
+template <class T>
+MECH_HOST_DEVICE inline void factor_chunked_one(const neurlp_core::Sizes& z, const neurlp_chunked::Structure& st,
+                                                const ChunkedArrays<T>& a, const Strides& s,
+                                                const neurlp_chunked::Extents& x, std::int64_t b, int c,
+                                                neurlp_core::Row<T>& row) {
+  const neurlp_core::SystemInputs<T> system = system_inputs(a.in, s, b);
+  SystemStatus& status = a.chunk_status[b * st.layout.C + c];
+  status = validate_chunk(z, st.layout, system, s, c);
+  if (status.outcome != kOk) return;
+  status = status_of(neurlp_chunked::factor_chunk(z, st, system, row, chunked_work(z, a, x, b), a.u + b * s.unknowns, c));
+}
+
+// Phase 2 (thread per system): the first failure of the chunks (an input check before any pivot,
+// as validate_system orders them), else the reduced system, eps and the separators' u.
+template <class T>
+MECH_HOST_DEVICE inline void reduce_chunked_one(const neurlp_core::Sizes& z, const neurlp_chunked::Structure& st,
+                                                const ChunkedArrays<T>& a, const Strides& s,
+                                                const neurlp_chunked::Extents& x, std::int64_t b) {
+  const SystemStatus* chunks = a.chunk_status + b * st.layout.C;
+  int worst = -1;
+  for (int c = 0; c < st.layout.C; ++c) {
+    const SystemStatus& candidate = chunks[c];
+    if (candidate.outcome == kOk) continue;
+    if (worst < 0) {
+      worst = c;
+      continue;
+    }
+    const SystemStatus& current = chunks[worst];
+    const bool input = candidate.outcome >= kBadCoefficient, current_input = current.outcome >= kBadCoefficient;
+    // Input failures first, by kind then flat index (validate_system's order); pivots by chunk.
+    if (input && (!current_input || candidate.outcome < current.outcome ||
+                  (candidate.outcome == current.outcome && candidate.index < current.index)))
+      worst = c;
+  }
+  if (worst >= 0) {
+    a.system_status[b] = chunks[worst];
+    return;
+  }
+  a.system_status[b] =
+      status_of(neurlp_chunked::reduce_forward(z, st, chunked_work(z, a, x, b), a.u + b * s.unknowns, a.eps + b));
+}
+
+// Phase 3 (thread per system and chunk): the interior's u, for systems that did not fail.
+template <class T>
+MECH_HOST_DEVICE inline void finish_forward_chunked_one(const neurlp_core::Sizes& z, const neurlp_chunked::Structure& st,
+                                                        const ChunkedArrays<T>& a, const Strides& s,
+                                                        const neurlp_chunked::Extents& x, std::int64_t b, int c) {
+  if (a.system_status[b].outcome != kOk) return;
+  neurlp_chunked::finish_forward_chunk(z, st, chunked_work(z, a, x, b), a.u + b * s.unknowns, a.eps[b], c);
+}
+
+template <class T>
+MECH_HOST_DEVICE inline neurlp_core::SystemGradients<T> system_gradients(const BatchGradients<T>& out, const Strides& s,
+                                                                         std::int64_t b) {
+  return {out.coeffs != nullptr ? out.coeffs + b * s.coeffs : nullptr, out.rhs != nullptr ? out.rhs + b * s.rhs : nullptr,
+          out.iv != nullptr ? out.iv + b * s.iv : nullptr, out.steps != nullptr ? out.steps + b * s.steps : nullptr};
+}
+
+// Backward phase 1 (thread per system and chunk): L^{-1} ubar on the interior, reduced parts.
+// `scratch` holds v, batch * n.
+template <class T>
+MECH_HOST_DEVICE inline void backward_chunked_one(const neurlp_core::Sizes& z, const neurlp_chunked::Structure& st,
+                                                  const ChunkedArrays<T>& a, const Strides& s,
+                                                  const neurlp_chunked::Extents& x, std::int64_t b, int c,
+                                                  const T* grad_u, T* scratch) {
+  neurlp_chunked::backward_chunk(z, st, chunked_work(z, a, x, b), grad_u + b * s.unknowns, scratch + b * s.unknowns, c);
+}
+
+// Backward phase 2 (thread per system): v_eps and the separators' v.
+template <class T>
+MECH_HOST_DEVICE inline void reduce_backward_chunked_one(const neurlp_core::Sizes& z, const neurlp_chunked::Structure& st,
+                                                         const ChunkedArrays<T>& a, const Strides& s,
+                                                         const neurlp_chunked::Extents& x, std::int64_t b,
+                                                         const T* grad_eps, T* scratch) {
+  neurlp_chunked::reduce_backward(z, st, chunked_work(z, a, x, b), grad_eps != nullptr ? grad_eps[b] : T(0),
+                                  scratch + b * s.unknowns);
+}
+
+// Backward phase 3 (thread per system and chunk): the interior's v and the chunk's gradient rows.
+template <class T>
+MECH_HOST_DEVICE inline void finish_backward_chunked_one(const neurlp_core::Sizes& z, const neurlp_chunked::Structure& st,
+                                                         const ChunkedArrays<T>& a, const Strides& s,
+                                                         const neurlp_chunked::Extents& x, std::int64_t b, int c,
+                                                         T* scratch, const BatchGradients<T>& out,
+                                                         neurlp_core::Row<T>& row) {
+  neurlp_chunked::finish_backward_chunk(z, st, system_inputs(a.in, s, b), row, chunked_work(z, a, x, b),
+                                        a.u + b * s.unknowns, a.eps[b], scratch + b * s.unknowns,
+                                        system_gradients(out, s, b), c);
+}
+
+// Backward phase 4 (thread per system): the gradient rows between chunks.
+template <class T>
+MECH_HOST_DEVICE inline void boundary_gradients_chunked_one(const neurlp_core::Sizes& z,
+                                                            const neurlp_chunked::Structure& st,
+                                                            const ChunkedArrays<T>& a, const Strides& s,
+                                                            const neurlp_chunked::Extents& x, std::int64_t b,
+                                                            T* scratch, const BatchGradients<T>& out,
+                                                            neurlp_core::Row<T>& row) {
+  neurlp_chunked::boundary_gradients(z, st, system_inputs(a.in, s, b), row, chunked_work(z, a, x, b),
+                                     a.u + b * s.unknowns, a.eps[b], scratch + b * s.unknowns,
+                                     system_gradients(out, s, b));
 }
 
 // The envelope structure of M_uu for these sizes (host; structural, so all-ones inputs give it).

@@ -1,7 +1,9 @@
 // GPU timings that tools/gpu-check runs explicitly (--gtest_also_run_disabled_tests): they are
 // DISABLED_ so the ordinary suite stays fast. Each prints one "gpu-timing:" line (median of
 // several synchronised runs, wall clock) and checks what the numbers rest on: finite results, and
-// for the solver, device memory that grows linearly in T (issue 5, acceptance 3).
+// for the solver, device memory that grows linearly in T (issue 5, acceptance 3). The solver is
+// timed on both GPU paths (one thread per system; the chunked parallel-in-time solve) and with the
+// automatic choice, so one run shows whether cuda/neurlp.h's choose_chunks picks the faster one.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -40,8 +43,10 @@ struct SolverTiming {
   double peak_mib;
 };
 
-// Forward (keeping factors) and backward of B random mnn/P=2/D=1 systems of T points, float64.
-SolverTiming time_solver(std::int64_t batch, int T) {
+// Forward (keeping factors) and backward of B random mnn/P=2/D=1 systems of T points, float64, on
+// the path `chunks` selects (0: one thread per system, N: N chunks, kAutomaticChunks: by shape).
+SolverTiming time_solver(std::int64_t batch, int T, int chunks) {
+  const neurlp::ChunkOverride path(chunks);
   neurlp_core::Sizes z;
   z.T = T;
   z.D = 1;
@@ -90,21 +95,35 @@ SolverTiming time_solver(std::int64_t batch, int T) {
   return timing;
 }
 
+std::string path_name(int chunks) {
+  if (chunks == neurlp::kAutomaticChunks) {
+    return "auto";
+  }
+  return chunks == 0 ? "one thread per system" : "chunked C=" + std::to_string(chunks);
+}
+
 TEST(CudaTiming, DISABLED_NeurlpForwardBackward) {
   if (!is_available()) GTEST_SKIP() << "no CUDA device: timings need a GPU";
   std::printf("gpu-timing: device %s\n", device_name(0).c_str());
-  double peak_1000 = 0, peak_2000 = 0;
-  for (const auto& [batch, T] : {std::pair<std::int64_t, int>{256, 1000}, {256, 2000}, {4096, 1000}, {32, 200}}) {
-    const SolverTiming t = time_solver(batch, T);
-    std::printf("gpu-timing: neurlp mnn P=2 D=1 float64 B=%lld T=%d: forward %.3f ms, backward %.3f ms, "
-                "fwd+bwd %.3f ms, peak %.1f MiB\n",
-                static_cast<long long>(batch), T, t.forward_ms, t.backward_ms, t.both_ms, t.peak_mib);
-    if (batch == 256 && T == 1000) peak_1000 = t.peak_mib;
-    if (batch == 256 && T == 2000) peak_2000 = t.peak_mib;
+  for (const auto& [batch, T] : {std::pair<std::int64_t, int>{256, 1000}, {4096, 1000}, {32, 200}}) {
+    const int sqrt_T = static_cast<int>(std::lround(std::sqrt(static_cast<double>(T))));
+    for (int chunks : {0, sqrt_T / 2, sqrt_T, 2 * sqrt_T, neurlp::kAutomaticChunks}) {
+      const SolverTiming t = time_solver(batch, T, chunks);
+      std::printf("gpu-timing: neurlp mnn P=2 D=1 float64 B=%lld T=%d %s: forward %.3f ms, backward %.3f ms, "
+                  "fwd+bwd %.3f ms, peak %.1f MiB\n",
+                  static_cast<long long>(batch), T, path_name(chunks).c_str(), t.forward_ms, t.backward_ms,
+                  t.both_ms, t.peak_mib);
+    }
   }
-  // Memory linear in T: doubling T doubles the factors (within the allocator's size classes).
-  EXPECT_GT(peak_2000 / peak_1000, 1.6);
-  EXPECT_LT(peak_2000 / peak_1000, 2.5);
+  // Memory linear in T on both paths: doubling T doubles the factors (within the allocator's size
+  // classes; the chunked path at a fixed chunk count, whose spikes and envelope grow with T).
+  for (int chunks : {0, 16}) {
+    const double peak_1000 = time_solver(256, 1000, chunks).peak_mib, peak_2000 = time_solver(256, 2000, chunks).peak_mib;
+    std::printf("gpu-timing: neurlp B=256 %s peak memory T=1000 %.1f MiB, T=2000 %.1f MiB\n",
+                path_name(chunks).c_str(), peak_1000, peak_2000);
+    EXPECT_GT(peak_2000 / peak_1000, 1.6) << chunks;
+    EXPECT_LT(peak_2000 / peak_1000, 2.5) << chunks;
+  }
 }
 
 TEST(CudaTiming, DISABLED_Kernels) {

@@ -1,8 +1,10 @@
 // NeuRLP on the GPU (cuda/neurlp.h) against the CPU batch driver (the oracle, itself checked
 // against a dense reference and the published solver's outputs in tests/solvers): u, eps and all
 // four input gradients on random well-posed problems over orders 1-4, D = 1 and 2, both
-// formulations; the frozen reference case order2; and the error paths (non-finite input,
-// non-positive step) naming the batch element. Without a device every test skips.
+// formulations, on both GPU paths (one thread per system, and the chunked parallel-in-time solve
+// with 1, 4 and the most chunks T allows, forced with ChunkOverride); the frozen reference case
+// order2; and the error paths (non-finite input, non-positive step, singular system) naming the
+// batch element on both paths. Without a device every test skips.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -59,7 +61,10 @@ Results solve_on_cpu(const Problem& p, const std::vector<double>& grad_u, const 
   return r;
 }
 
-Results solve_on_gpu(const Problem& p, const std::vector<double>& grad_u, const std::vector<double>& grad_eps) {
+// `chunks`: the path (0: one thread per system, N >= 1: N chunks, kAutomaticChunks: by shape).
+Results solve_on_gpu(const Problem& p, const std::vector<double>& grad_u, const std::vector<double>& grad_eps,
+                     int chunks = 0) {
+  const ChunkOverride path(chunks);
   const core::Sizes& z = p.sizes;
   const Tensor coeffs = on_device(p.coeffs), rhs = on_device(p.rhs), iv = on_device(p.iv), steps = on_device(p.steps);
   const auto options = TensorOptions().dtype(DType::Float64).device(Device::cuda());
@@ -131,9 +136,13 @@ TEST(CudaNeurlp, MatchesCpuOverOrdersDimensionsAndFormulations) {
         const Problem problem = random_problem(z, batch, ++seed, 0.3, 0.7);
         const auto grad_u = random_vector(static_cast<std::size_t>(batch * z.unknowns()), ++seed);
         const auto grad_eps = random_vector(static_cast<std::size_t>(batch), ++seed);
-        const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") +
-                                 " order " + std::to_string(order) + " D " + std::to_string(D);
-        expect_same(solve_on_gpu(problem, grad_u, grad_eps), solve_on_cpu(problem, grad_u, grad_eps), what);
+        const Results cpu = solve_on_cpu(problem, grad_u, grad_eps);
+        for (int chunks : {0, 1, 4, neurlp_chunked::max_chunks(z.T), kAutomaticChunks}) {
+          const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") +
+                                   " order " + std::to_string(order) + " D " + std::to_string(D) + " chunks " +
+                                   std::to_string(chunks);
+          expect_same(solve_on_gpu(problem, grad_u, grad_eps, chunks), cpu, what);
+        }
       }
     }
   }
@@ -156,41 +165,71 @@ TEST(CudaNeurlp, ReproducesTheFrozenReferenceCase) {
   p.iv = load("iv.npy");
   p.steps = load("steps.npy");
   ASSERT_EQ(p.coeffs.size(), std::size_t(4 * 16 * 3)) << "tests/data/neurlp/cases.json changed?";
-  const Results gpu = solve_on_gpu(p, load("grad_u.npy"), load("grad_eps.npy"));
-  // The published solver (a dense float64 solve) agrees with the banded one to ~1e-8 (tests/solvers).
-  EXPECT_LE(relative_error(gpu.u, load("u.npy")), 1e-7);
-  EXPECT_LE(relative_error(gpu.eps, load("eps.npy")), 1e-7);
-  EXPECT_LE(relative_error(gpu.coeffs, load("grads/coeffs.npy")), 1e-6);
-  EXPECT_LE(relative_error(gpu.steps, load("grads/steps.npy")), 1e-6);
+  for (int chunks : {0, 3}) {
+    const Results gpu = solve_on_gpu(p, load("grad_u.npy"), load("grad_eps.npy"), chunks);
+    // The published solver (a dense float64 solve) agrees with the banded one to ~1e-8 (tests/solvers).
+    EXPECT_LE(relative_error(gpu.u, load("u.npy")), 1e-7) << chunks;
+    EXPECT_LE(relative_error(gpu.eps, load("eps.npy")), 1e-7) << chunks;
+    EXPECT_LE(relative_error(gpu.coeffs, load("grads/coeffs.npy")), 1e-6) << chunks;
+    EXPECT_LE(relative_error(gpu.steps, load("grads/steps.npy")), 1e-6) << chunks;
+  }
 }
 
 TEST(CudaNeurlp, BadInputsNameTheBatchElement) {
   REQUIRE_CUDA_DEVICE();
-  core::Sizes z;
-  z.T = 12;
-  z.K = 3;
-  z.S = 1;
-  z.n_iv = 2;
-  const std::vector<double> no_gradient(static_cast<std::size_t>(5 * z.unknowns()), 0.0);
-  {
-    Problem p = random_problem(z, 5, 77);
-    p.coeffs[static_cast<std::size_t>(3 * z.T * 3 + 4)] = std::numeric_limits<double>::quiet_NaN();
-    try {
-      solve_on_gpu(p, no_gradient, std::vector<double>(5, 0.0));
-      FAIL() << "a NaN coefficient was accepted";
-    } catch (const SolverError& error) {
-      EXPECT_EQ(error.batch_element(), 3) << error.what();
-      EXPECT_NE(std::string(error.what()).find("not finite"), std::string::npos) << error.what();
+  for (int chunks : {0, 2}) {
+    SCOPED_TRACE("chunks " + std::to_string(chunks));
+    core::Sizes z;
+    z.T = 12;
+    z.K = 3;
+    z.S = 1;
+    z.n_iv = 2;
+    const std::vector<double> no_gradient(static_cast<std::size_t>(5 * z.unknowns()), 0.0);
+    {
+      Problem p = random_problem(z, 5, 77);
+      p.coeffs[static_cast<std::size_t>(3 * z.T * 3 + 4)] = std::numeric_limits<double>::quiet_NaN();
+      try {
+        solve_on_gpu(p, no_gradient, std::vector<double>(5, 0.0), chunks);
+        FAIL() << "a NaN coefficient was accepted";
+      } catch (const SolverError& error) {
+        EXPECT_EQ(error.batch_element(), 3) << error.what();
+        EXPECT_NE(std::string(error.what()).find("not finite"), std::string::npos) << error.what();
+      }
+    }
+    {
+      Problem p = random_problem(z, 5, 78);
+      p.steps[static_cast<std::size_t>(1 * (z.T - 1) + 2)] = 0.0;
+      try {
+        solve_on_gpu(p, no_gradient, std::vector<double>(5, 0.0), chunks);
+        FAIL() << "a zero step was accepted";
+      } catch (const SolverError& error) {
+        EXPECT_EQ(error.batch_element(), 1) << error.what();
+      }
     }
   }
-  {
-    Problem p = random_problem(z, 5, 78);
-    p.steps[static_cast<std::size_t>(1 * (z.T - 1) + 2)] = 0.0;
+}
+
+TEST(CudaNeurlp, SingularSystemIsReportedOnBothPaths) {
+  REQUIRE_CUDA_DEVICE();
+  // Element 2 has zero coefficients and no initial values: singular (see test_neurlp_emulation).
+  core::Sizes z;
+  z.T = 30;
+  z.K = 3;
+  z.S = 0;
+  z.n_iv = 0;
+  z.formulation = core::Formulation::Scalable;
+  Problem p = random_problem(z, 4, 79, 0.3, 0.7);
+  for (std::int64_t b = 0; b < 4; ++b)
+    for (int t = 0; t < z.T; ++t) p.coeffs[static_cast<std::size_t>((b * z.T + t) * 3)] = b == 2 ? 0.0 : 2.0;
+  for (int i = 0; i < z.T * 3; ++i) p.coeffs[static_cast<std::size_t>(2 * z.T * 3 + i)] = 0.0;
+  const std::vector<double> no_gradient(static_cast<std::size_t>(4 * z.unknowns()), 0.0);
+  for (int chunks : {0, 3}) {
     try {
-      solve_on_gpu(p, no_gradient, std::vector<double>(5, 0.0));
-      FAIL() << "a zero step was accepted";
+      solve_on_gpu(p, no_gradient, std::vector<double>(4, 0.0), chunks);
+      FAIL() << "a singular system was accepted, chunks " << chunks;
     } catch (const SolverError& error) {
-      EXPECT_EQ(error.batch_element(), 1) << error.what();
+      EXPECT_EQ(error.batch_element(), 2) << error.what();
+      EXPECT_NE(std::string(error.what()).find("singular"), std::string::npos) << error.what();
     }
   }
 }
@@ -219,13 +258,16 @@ TEST(CudaNeurlp, Float32MatchesCpuFloat32) {
   const Tensor c = on_device(coeffs), r = on_device(rhs), v = on_device(iv), h = on_device(steps);
   const auto options = TensorOptions().dtype(DType::Float32).device(Device::cuda());
   const Tensor gpu_u = empty({static_cast<std::int64_t>(n)}, options), gpu_eps = empty({batch}, options);
-  forward_batch<float>(z, batch, {pointer<float>(c), pointer<float>(r), pointer<float>(v), pointer<float>(h)},
-                       pointer<float>(gpu_u), pointer<float>(gpu_eps), false, 0);
-  const auto got_u = on_host<float>(gpu_u);
-  // Measured on the CPU for this very problem: float32 vs float64 differ by 5.1e-6 relative, so
-  // two float32 solves that round differently stay within ~1e-5; 1e-4 leaves a factor 10.
-  const std::vector<double> want(u.begin(), u.end()), got(got_u.begin(), got_u.end());
-  EXPECT_LE(relative_error(got, want), 1e-4);
+  for (int chunks : {0, 3}) {
+    const ChunkOverride path(chunks);
+    forward_batch<float>(z, batch, {pointer<float>(c), pointer<float>(r), pointer<float>(v), pointer<float>(h)},
+                         pointer<float>(gpu_u), pointer<float>(gpu_eps), false, 0);
+    const auto got_u = on_host<float>(gpu_u);
+    // Measured on the CPU for this very problem: float32 vs float64 differ by 5.1e-6 relative, so
+    // two float32 solves that round differently stay within ~1e-5; 1e-4 leaves a factor 10.
+    const std::vector<double> want(u.begin(), u.end()), got(got_u.begin(), got_u.end());
+    EXPECT_LE(relative_error(got, want), 1e-4) << "chunks " << chunks;
+  }
 }
 
 }  // namespace
