@@ -12,8 +12,10 @@
 
 #if defined(__CUDACC__)
 #define MECH_HOST_DEVICE __host__ __device__
+#define MECH_FORCE_INLINE __forceinline__
 #else
 #define MECH_HOST_DEVICE
+#define MECH_FORCE_INLINE __attribute__((always_inline)) inline
 #endif
 
 #if !defined(__CUDACC__) && defined(__GNUC__)

@@ -174,7 +174,7 @@ MECH_HOST_DEVICE inline S int_power(S x, int exponent) {
 // FD, FK > 0 fix D and K at compile time (they must equal z.D, z.K): the loops over dimensions
 // and derivatives then unroll, which the batch driver uses for the common small systems.
 template <bool Derivatives = true, int FD = 0, int FK = 0, class S, class Visitor>
-MECH_HOST_DEVICE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Row<S>& row,
+MECH_HOST_DEVICE MECH_FORCE_INLINE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Row<S>& row,
                               Visitor&& visit) {
   using Real = lane_real_t<S>;
   const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, P = K - 1, m = D * K, T = z.T;
@@ -380,7 +380,13 @@ MECH_HOST_DEVICE void assemble(const Sizes& z, const Envelope& envelope, const S
         for (int i = zeroed; i < limit; ++i) w[i] = S{};
       zeroed = limit;
     }
-    rows_at<false, FD, FK>(z, in, t, row, [&](const Row<S>& r) {
+#if defined(__CUDA_ARCH__)
+    Row<S>& local_row = row;
+#else
+    Row<S> local_row;   // a local row lets the compiler keep the inlined rows' fields in registers
+    (void)row;          // (measured 8% of the forward); the GPU keeps its per-thread row
+#endif
+    rows_at<false, FD, FK>(z, in, t, local_row, [&](const Row<S>& r) {
       const int count = r.count;
       const S* value = r.value;
       const int* col = r.col;
@@ -828,7 +834,13 @@ MECH_HOST_DEVICE void gradient_rows_at(const Sizes& z, const SystemInputs<S>& in
                                        const S* u, S eps, const S* v, S v_eps,
                                        const SystemGradients<S>& out) {
   const int m = (FD > 0 ? FD : z.D) * (FK > 0 ? FK : z.K);
-  rows_at<true, FD, FK>(z, in, t, row, [&](const Row<S>& r) {
+#if defined(__CUDA_ARCH__)
+  Row<S>& local_row = row;
+#else
+  Row<S> local_row;   // as in assemble (measured 15% of the backward)
+  (void)row;
+#endif
+  rows_at<true, FD, FK>(z, in, t, local_row, [&](const Row<S>& r) {
     const int count = r.count;
     S ay = eps * r.eps_coef;
     S av = v_eps * r.eps_coef;
