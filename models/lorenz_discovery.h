@@ -123,10 +123,18 @@ class LorenzDiscovery : public nn::Module {
   // that the other active terms cannot reproduce, times its coefficient, in units of the
   // derivative's RMS, so a group of nearly collinear terms that cancel one another (what noise
   // makes of 1, z, xx, xy, yy, zz on the attractor) scores low even when each coefficient is large.
-  // One term per output per call, because removing one changes every other score.
+  // One term per output per call, because removing one changes every other score. Every active
+  // term is a candidate, however large its coefficient. The kept terms of that output are then
+  // refitted (projected_coefficients) so that they carry what they can of the pruned term: the
+  // right-hand side changes by exactly the pruned term's unique contribution, below the threshold.
+  // The magnitude rule leaves the kept coefficients as they were.
   enum class PruneRule { Magnitude, Unique };
   // Returns how many entries were newly pruned.
   size_t prune(double threshold, PruneRule rule = PruneRule::Magnitude);
+  // Scaled coefficients on the current mask whose library combination is closest, in mean square
+  // over the data, to that of `previous` (10 x 3 scaled, any support): per output
+  // xi_B = G_BB^-1 G_B. previous, with B the active terms and G the scaled Gram matrix.
+  std::vector<double> projected_coefficients(const std::vector<double>& previous) const;
   // The unique contribution of every entry (0 for pruned ones), (10, 3) row-major.
   std::vector<double> unique_contributions() const;
   // Re-zeroes the pruned entries of xi (after an optimizer step moved them through momentum).
