@@ -116,13 +116,15 @@ inline constexpr int kAutomaticChunks = -1;
 
 // The chunk count for B systems of T points on a GPU with `multiprocessors` SMs (0: one thread
 // per system). `requested` >= 0 is kept, clipped to what T allows (neurlp_chunked::max_chunks);
-// kAutomaticChunks picks by shape. The model behind the automatic choice (from operation counts,
-// to be confirmed by tools/gpu-check's timings): every thread is one long dependent chain, so the
-// time is about (work per thread) x (latency) while fewer threads than the GPU can keep in flight
-// are running. One thread per system is best once the batch alone gives each SM about 8 warps
-// (B >= 256 * SMs); below that, chunking divides the chain by C at about 3x the arithmetic plus a
-// per-system reduced phase of O(C): C ~ sqrt(T) balances the two (interiors of ~sqrt(T) blocks),
-// capped where B * C would exceed ~1024 threads per SM, and T below 32 stays sequential.
+// kAutomaticChunks picks by shape. The model behind the automatic choice (not yet timed on a GPU:
+// tools/gpu-check's timings print both paths at several C next to the automatic one): every
+// thread is one long dependent chain, so while fewer threads run than the GPU keeps in flight the
+// time is about the longest chain. One thread per system is kept once the batch alone gives each
+// SM about 8 warps (B >= 256 * SMs). Below that, chunking costs ~1.5x the arithmetic and shortens
+// the chain most near C ~ sqrt(T) (measured on one CPU core at T=1000: 4.7x shorter at C=8, 8.6x
+// at C=32, 6.1x at C=64, where the per-system reduced phase starts to dominate; see
+// solvers/neurlp_chunked.h), capped where B * C would exceed ~1024 threads per SM; T below 32
+// stays one thread per system.
 inline int choose_chunks(std::int64_t batch, int T, int multiprocessors, int requested) {
   const int most = neurlp_chunked::max_chunks(T);
   if (requested >= 0) {

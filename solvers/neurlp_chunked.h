@@ -47,9 +47,11 @@
 // [interior_begin(c)*m, owned_end(c)*m) of M, g, w (its interior and its right separator) and
 // its own record of reduced contributions; see each phase for the gradient rows.
 //
-// Cost: about three times the sequential solve's arithmetic (the left spike is W extra
-// right-hand sides over the interior), in exchange for C-fold parallelism per system; the reduced
-// system is sequential over C per system (O(C W^3)). Memory per system: M's envelope (as in the
+// Cost: more arithmetic than the sequential solve (the left spike is W extra right-hand sides over
+// the interior; measured 1.5x for P=2, D=1, T=1000, C=32 on one CPU core) in exchange for C-fold
+// parallelism per system; the reduced system is sequential over C per system (O(C W^3)), so the
+// longest chain is shortest near C ~ sqrt(T) (8.6x shorter than the sequential one at T=1000,
+// C=32; tests/solvers/test_neurlp_chunked.cpp, DISABLED_CriticalPathOnOneCore). Memory per system: M's envelope (as in the
 // sequential solve), the left spikes n*W, the right spikes C*W^2 and R, all linear in T.
 #pragma once
 

@@ -7,7 +7,10 @@
 // chunk's unfinished output, or anything nobody wrote, would show up as a NaN or a mismatch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <random>
 #include <string>
@@ -317,6 +320,85 @@ TEST(NeurlpChunked, SingularReducedSystemReportsASeparatorUnknown) {
   EXPECT_TRUE(failed == Status::PivotTiny || failed == Status::PivotNotPositive) << static_cast<int>(failed);
   EXPECT_GE(chunked.status[0].index, 0);
   EXPECT_LT(chunked.status[0].index, z.unknowns());
+}
+
+// What the GPU's chunk-count choice rests on, measured on one CPU core (scalar float64, mnn P=2
+// D=1 T=1000): the sequential forward+backward of one system against the chunked phases run one
+// after another, timing each phase's slowest chunk (the chain a GPU thread runs) and the
+// per-system phases. Disabled (a timing, not a check of behaviour); run with
+//   test_solvers --gtest_also_run_disabled_tests --gtest_filter='*CriticalPath*'
+// Measured 2026-11-27 on this project's 2-core build machine: sequential 0.27 ms; C = 8, 16, 32,
+// 64, 128: total work 1.47, 1.48, 1.53, 1.60, 1.69x the sequential, longest chain 4.7, 7.9, 8.6,
+// 6.1, 3.5x shorter (the per-system reduced phases grow with C: 0.017 ms of 0.031 at C = 32).
+TEST(NeurlpChunked, DISABLED_CriticalPathOnOneCore) {
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point start) { return std::chrono::duration<double, std::milli>(Clock::now() - start).count(); };
+  const Sizes z = sizes_of(1000, 1, 2, 1, 1, 2, core::Formulation::Mnn);
+  const Problem p = random_problem(z, 1, 5, 0.01, 0.01);
+  const int n = z.unknowns();
+  const std::vector<double> grad_u(static_cast<std::size_t>(n), 1.0);
+  std::vector<Row<double>> row(1);
+  std::vector<double> dc(p.coeffs.size()), dr(p.rhs.size()), di(p.iv.size()), dh(p.steps.size());
+  const SystemGradients<double> gradients{dc.data(), dr.data(), di.data(), dh.data()};
+  for (int chunks : {1, 8, 16, 32, 64, 128}) {
+    const Plan plan(z, balanced_begins(z.T, chunks));
+    const Structure& s = plan.structure();
+    const Extents x = extents(z, s);
+    std::vector<double> env(static_cast<std::size_t>(x.env)), inverse(static_cast<std::size_t>(n)),
+        q(static_cast<std::size_t>(n)), u(static_cast<std::size_t>(n)), v(static_cast<std::size_t>(n)), schur(1),
+        left(static_cast<std::size_t>(x.spike_left)), right(static_cast<std::size_t>(x.spike_right)),
+        reduced(static_cast<std::size_t>(x.reduced)), reduced_inverse(static_cast<std::size_t>(x.reduced_unknowns)),
+        records(static_cast<std::size_t>(x.records)), vectors(static_cast<std::size_t>(x.reduced_vectors));
+    const core::Factors<double> factors{env.data(), inverse.data(), q.data(), schur.data()};
+    const SystemWork<double> w{env.data(),  inverse.data(), q.data(),       schur.data(),   left.data(),
+                               right.data(), reduced.data(), reduced_inverse.data(), records.data(), vectors.data()};
+    double best_sequential = 1e9, best_chain = 1e9, best_total = 1e9, reduced_phases = 0, eps = 0;
+    std::vector<double> u_sequential;
+    for (int repeat = 0; repeat < 20; ++repeat) {
+      auto start = Clock::now();
+      core::forward_system(z, s.full, p.system(0), row[0], factors, u.data(), &eps);
+      core::backward_system(z, s.full, p.system(0), row[0], factors, u.data(), eps, grad_u.data(), 1.0, v.data(), gradients);
+      best_sequential = std::min(best_sequential, since(start));
+      u_sequential = u;
+      double total = 0, chain = 0, per_system = 0;
+      auto each_chunk = [&](auto&& phase) {
+        double slowest = 0;
+        for (int c = 0; c < plan.chunks(); ++c) {
+          const auto t0 = Clock::now();
+          phase(c);
+          const double took = since(t0);
+          total += took;
+          slowest = std::max(slowest, took);
+        }
+        chain += slowest;
+      };
+      auto once = [&](auto&& phase) {
+        const auto t0 = Clock::now();
+        phase();
+        const double took = since(t0);
+        total += took;
+        chain += took;
+        per_system += took;
+      };
+      each_chunk([&](int c) { factor_chunk(z, s, p.system(0), row[0], w, u.data(), c); });
+      once([&] { reduce_forward(z, s, w, u.data(), &eps); });
+      each_chunk([&](int c) { finish_forward_chunk(z, s, w, u.data(), eps, c); });
+      each_chunk([&](int c) { backward_chunk(z, s, w, grad_u.data(), v.data(), c); });
+      once([&] { reduce_backward(z, s, w, 1.0, v.data()); });
+      each_chunk([&](int c) { finish_backward_chunk(z, s, p.system(0), row[0], w, u.data(), eps, v.data(), gradients, c); });
+      once([&] { boundary_gradients(z, s, p.system(0), row[0], w, u.data(), eps, v.data(), gradients); });
+      if (chain < best_chain) {
+        best_chain = chain;
+        reduced_phases = per_system;
+      }
+      best_total = std::min(best_total, total);
+    }
+    EXPECT_LE(relative_error(u, u_sequential), kTolerance) << chunks;
+    std::printf("neurlp chunked C=%d: sequential %.3f ms; total work %.3f ms (%.2fx); longest chain %.3f ms (per-system "
+                "phases %.3f) = %.1fx shorter\n",
+                plan.chunks(), best_sequential, best_total, best_total / best_sequential, best_chain, reduced_phases,
+                best_sequential / best_chain);
+  }
 }
 
 }  // namespace
