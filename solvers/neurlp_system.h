@@ -602,9 +602,9 @@ MECH_HOST_DEVICE FactorStatus factor_interior_block(int t, const Envelope& envel
       status.lane = lane;
       return status;
     }
-    const S root = lane_sqrt(pivot);
-    row_i[r] = root;
-    inverse[r] = splat<S>(1) / root;
+    const S inverse_root = lane_inverse_sqrt(pivot);   // off the divider (lane_pack.h)
+    row_i[r] = pivot * inverse_root;
+    inverse[r] = inverse_root;
   }
   return FactorStatus{};
 }
