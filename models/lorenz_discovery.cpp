@@ -18,6 +18,14 @@ constexpr std::int64_t kDims = 3;
 constexpr double kGramRidge = 1e-10;  // relative to the unit diagonal of the scaled Gram matrix
 const TensorOptions kFloat64 = TensorOptions().dtype(DType::Float64);
 
+// The model may live on a GPU; whatever is read on the host (pruning, scores, coefficients) is an
+// explicit copy to the CPU, and whatever the host computes goes back to the model's device.
+std::vector<double> host_values(const Tensor& tensor) { return tensor.detach().to(Device::cpu()).to_vector<double>(); }
+double host_value(const Tensor& tensor) { return tensor.detach().to(Device::cpu()).item(); }
+Tensor on_device_of(const Tensor& like, const std::vector<double>& values) {
+  return from_vector(values, like.shape(), kFloat64).to(like.device());
+}
+
 void check_samples(const char* op, const std::vector<double>& samples) {
   MECH_CHECK(samples.size() % kDims == 0 && !samples.empty(),
              "{}: expected samples of shape (N, 3) row-major, got {} values", op, samples.size());
@@ -184,8 +192,12 @@ LorenzLosses LorenzDiscovery::forward_loss(const Tensor& trajectory, double ridg
   MECH_CHECK(trajectory.dim() == 2 && trajectory.size(1) == kDims && trajectory.size(0) >= options_.window,
              "LorenzDiscovery::forward_loss: expected a trajectory of shape (N, 3) with N >= window = {}, got {}",
              options_.window, shape_str(trajectory.shape()));
+  const Device device = whitened_.device();
+  MECH_CHECK(trajectory.device() == device,
+             "LorenzDiscovery::forward_loss: expected the trajectory on {} like the model, got it on {}", device.str(),
+             trajectory.device().str());
   const std::int64_t T = options_.window;
-  Tensor index = window_indices(trajectory.size(0), T);
+  Tensor index = window_indices(trajectory.size(0), T).to(device);
   const std::int64_t B = index.size(0) / T;
   Tensor s = use_state_network ? state(trajectory) : trajectory;
   Tensor observed = index_select(trajectory, 0, index).reshape({B, T, kDims});
@@ -201,7 +213,7 @@ LorenzLosses LorenzDiscovery::forward_loss(const Tensor& trajectory, double ridg
   }
   Tensor iv = start.reshape({B, 1, kDims, 1});
   Tensor coefficients = unit_coefficients_.unsqueeze(0).expand({B, kDims, kDims, 2});
-  Tensor steps = full({B, T - 1, kDims}, dt_, kFloat64);
+  Tensor steps = full({B, T - 1, kDims}, dt_, kFloat64.device(device));
   Tensor u = block_->forward_with_steps(coefficients, rhs, iv, steps).value();
 
   Tensor variance = spread_ * spread_;
@@ -211,14 +223,14 @@ LorenzLosses LorenzDiscovery::forward_loss(const Tensor& trajectory, double ridg
   Tensor consistency_loss = misfit(u, estimated);
   LorenzLosses losses;
   losses.total = solution_loss + state_loss * options_.state_weight + consistency_loss * options_.consistency_weight;
-  losses.solution = solution_loss.item();
-  losses.state = state_loss.item();
-  losses.consistency = consistency_loss.item();
+  losses.solution = host_value(solution_loss);
+  losses.state = host_value(state_loss);
+  losses.consistency = host_value(consistency_loss);
   if (ridge_weight > 0) {
     Tensor xi = scaled_xi();
     Tensor ridge = (xi * xi).sum() * ridge_weight;
     losses.total = losses.total + ridge;
-    losses.ridge = ridge.item();
+    losses.ridge = host_value(ridge);
   }
   return losses;
 }
@@ -231,12 +243,12 @@ Tensor LorenzDiscovery::scaled_xi() const {
 
 std::vector<double> LorenzDiscovery::scaled_coefficients() const {
   NoGradGuard no_grad;
-  return scaled_xi().to_vector<double>();
+  return host_values(scaled_xi());
 }
 
 std::vector<double> LorenzDiscovery::coefficients() const {
   std::vector<double> xi = scaled_coefficients();
-  std::vector<double> column = column_scale_.to_vector<double>(), output = output_scale_.to_vector<double>();
+  std::vector<double> column = host_values(column_scale_), output = host_values(output_scale_);
   for (size_t term = 0; term < column.size(); ++term)
     for (size_t d = 0; d < kDims; ++d) xi[term * kDims + d] *= output[d] / column[term];
   return xi;
@@ -244,7 +256,7 @@ std::vector<double> LorenzDiscovery::coefficients() const {
 
 SparsityMask LorenzDiscovery::mask() const {
   SparsityMask mask(library_.term_count(), kDims);
-  std::vector<double> weights = mask_.to_vector<double>();
+  std::vector<double> weights = host_values(mask_);
   for (size_t term = 0; term < library_.term_count(); ++term)
     for (size_t d = 0; d < kDims; ++d) mask.set_active(term, d, weights[term * kDims + d] != 0.0);
   return mask;
@@ -254,7 +266,7 @@ void LorenzDiscovery::update_preconditioner() {
   // Per output: the Cholesky factor L of the active block of the Gram matrix; P = L^-T on that block.
   const size_t terms = library_.term_count();
   const SparsityMask current = mask();
-  const std::vector<double> gram = gram_.to_vector<double>();
+  const std::vector<double> gram = host_values(gram_);
   std::vector<double> all(kDims * terms * terms, 0.0);
   for (size_t d = 0; d < kDims; ++d) {
     std::vector<size_t> active;
@@ -290,7 +302,7 @@ void LorenzDiscovery::update_preconditioner() {
     }
   }
   NoGradGuard no_grad;
-  preconditioner_.copy_(from_vector(all, preconditioner_.shape(), kFloat64));
+  preconditioner_.copy_(on_device_of(preconditioner_, all));
 }
 
 void LorenzDiscovery::set_scaled_coefficients(const std::vector<double>& scaled) {
@@ -300,7 +312,7 @@ void LorenzDiscovery::set_scaled_coefficients(const std::vector<double>& scaled)
   // w = P^-1 xi on each output's active block. P is upper triangular there (L^-T), so solve P w = xi
   // by back substitution over the active terms in order.
   const SparsityMask current = mask();
-  const std::vector<double> p = preconditioner_.to_vector<double>();
+  const std::vector<double> p = host_values(preconditioner_);
   std::vector<double> w(terms * kDims, 0.0);
   for (size_t d = 0; d < kDims; ++d) {
     std::vector<size_t> active;
@@ -314,14 +326,14 @@ void LorenzDiscovery::set_scaled_coefficients(const std::vector<double>& scaled)
     }
   }
   NoGradGuard no_grad;
-  whitened_.copy_(from_vector(w, whitened_.shape(), kFloat64));
+  whitened_.copy_(on_device_of(whitened_, w));
 }
 
 void LorenzDiscovery::set_coefficients(const std::vector<double>& physical) {
   const size_t terms = library_.term_count();
   MECH_CHECK(physical.size() == terms * kDims, "LorenzDiscovery::set_coefficients: expected {} values, got {}",
              terms * kDims, physical.size());
-  std::vector<double> column = column_scale_.to_vector<double>(), output = output_scale_.to_vector<double>();
+  std::vector<double> column = host_values(column_scale_), output = host_values(output_scale_);
   std::vector<double> scaled = physical;
   for (size_t term = 0; term < terms; ++term)
     for (size_t d = 0; d < kDims; ++d) scaled[term * kDims + d] *= column[term] / output[d];
@@ -331,7 +343,7 @@ void LorenzDiscovery::set_coefficients(const std::vector<double>& physical) {
 std::vector<double> LorenzDiscovery::unique_contributions() const {
   // G_A^-1 = P P^T on the active block (P = L^-T), so (G_A^-1)_jj is the squared norm of row j of P.
   const size_t terms = library_.term_count();
-  const std::vector<double> p = preconditioner_.to_vector<double>();
+  const std::vector<double> p = host_values(preconditioner_);
   std::vector<double> xi = scaled_coefficients(), scores(terms * kDims, 0.0);
   for (size_t d = 0; d < kDims; ++d)
     for (size_t j = 0; j < terms; ++j) {
@@ -368,7 +380,7 @@ size_t LorenzDiscovery::prune(double threshold, PruneRule rule) {
   if (pruned == 0) return 0;
   {
     NoGradGuard no_grad;
-    mask_.copy_(from_vector(current.weights(), mask_.shape(), kFloat64));
+    mask_.copy_(on_device_of(mask_, current.weights()));
   }
   update_preconditioner();
   // Unique: the kept terms take over what they can of the pruned ones, so the right-hand side moves
@@ -397,7 +409,7 @@ std::vector<double> LorenzDiscovery::projected_coefficients(const std::vector<do
   MECH_CHECK(previous.size() == terms * kDims, "LorenzDiscovery::projected_coefficients: expected {} values, got {}",
              terms * kDims, previous.size());
   const SparsityMask current = mask();
-  const std::vector<double> gram = gram_.to_vector<double>(), p = preconditioner_.to_vector<double>();
+  const std::vector<double> gram = host_values(gram_), p = host_values(preconditioner_);
   std::vector<double> xi(terms * kDims, 0.0);
   for (size_t d = 0; d < kDims; ++d) {
     std::vector<double> projected(terms, 0.0), whitened(terms, 0.0);  // G previous, then P^T of it

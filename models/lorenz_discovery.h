@@ -26,6 +26,11 @@
 // L L^T is the Gram matrix of the active scaled columns over the data. The fit is then roughly
 // isotropic in w. P is recomputed after every pruning (and w from the kept xi), and the optimizer's
 // moments should be reset then (they belong to the old coordinates).
+//
+// Devices. The model is built on the CPU (its scales come from the host samples); Module::to moves
+// it, e.g. to a GPU. forward_loss then wants the trajectory on the same device and makes its own
+// tensors there; pruning, the scores and the coefficients work on explicit host copies, and what
+// they compute is copied back, so a CPU and a GPU run differ only by floating-point rounding.
 #pragma once
 
 #include <cstdint>

@@ -27,6 +27,7 @@
 #include "core/error.h"
 #include "core/generator.h"
 #include "core/parallel.h"
+#include "cuda/backend.h"
 #include "models/datasets.h"
 #include "models/lorenz_discovery.h"
 #include "models/ode_integrator.h"
@@ -184,8 +185,13 @@ int run(const Options& options) {
   model_options.alpha = options.alpha;
   mech::Generator generator(options.seed);
   auto model = std::make_shared<LorenzDiscovery>(data.noisy, options.dt, model_options, &generator);
+  // The model is built on the CPU (its scales come from the host data) and then moved; training
+  // runs where its tensors live, while pruning, printing, checkpoints and the CSV files read host
+  // copies (LorenzDiscovery copies explicitly) and the Dormand-Prince check runs on the CPU.
+  const mech::Device device = mech::Device::parse(options.device);
+  model->to(device);
   const auto samples = static_cast<std::int64_t>(data.times.size());
-  mech::Tensor trajectory = mech::from_vector(data.noisy, {samples, 3});
+  mech::Tensor trajectory = mech::from_vector(data.noisy, {samples, 3}).to(device);
   const std::int64_t window_count = (samples - 1) / (options.window - 1);
 
   const LorenzDiscovery::PruneRule prune_rule =
@@ -218,7 +224,7 @@ int run(const Options& options) {
       throw UsageError(fmt::format("--resume {}: {}", options.resume, one_line(error.what())));
     }
     for (const auto& [name, parameter] : model->named_parameters())
-      for (double value : parameter.to_vector<double>())
+      for (double value : parameter.detach().to(mech::Device::cpu()).to_vector<double>())
         if (!std::isfinite(value))
           throw UsageError(fmt::format("--resume {}: parameter {} holds a non-finite value (a diverged run?)",
                                        options.resume, name));
@@ -242,9 +248,10 @@ int run(const Options& options) {
 
   if (!options.quiet)
     std::printf("mech-lorenz: Lorenz sigma=%g rho=%g beta=%g, %zu samples at dt=%g, noise %g; %lld windows of %ld, "
-                "%s, %ld epochs\n",
+                "%s, %ld epochs%s\n",
                 options.sigma, options.rho, options.beta, data.times.size(), options.dt, options.noise,
-                static_cast<long long>(window_count), options.window, options.formulation.c_str(), options.epochs);
+                static_cast<long long>(window_count), options.window, options.formulation.c_str(), options.epochs,
+                device.is_cpu() ? "" : (", on " + device.str()).c_str());
   mech::tools::ProgressBar bar(options.epochs, "train", stderr,
                                options.quiet ? mech::tools::ProgressBar::Mode::Lines : mech::tools::ProgressBar::Mode::Auto);
   if (options.quiet) bar.set_min_interval(1e9);
@@ -336,7 +343,9 @@ int main(int argc, char** argv) {
   cli.add("epochs", &options.epochs, "training epochs (full passes over all windows)");
   cli.add("threads", &options.threads, "CPU threads (0: all)");
   cli.add("out-dir", &options.out_dir, "directory for the outputs");
-  cli.add_choice("device", &options.device, {"cpu", "cuda"}, "where to train (this driver trains on the CPU only in this version)");
+  cli.add_choice("device", &options.device, {"cpu", "cuda"},
+                 "where to train (cuda: the model, the NeuRLP solves and Adam on the GPU; the scales, pruning and "
+                 "the simulated picture stay on the CPU)");
   cli.add_choice("formulation", &options.formulation, {"mnn", "scalable", "hermite4"},
                  "NeuRLP formulation (scalable: fourth-order corrected quadrature, see --plain-quadrature; "
                  "hermite4: fourth order by itself)");
@@ -401,8 +410,11 @@ int main(int argc, char** argv) {
     cli.fail(fmt::format("--gamma {} and --alpha {} must be >= 0", options.gamma, options.alpha));
   if (options.stop_at < 0) cli.fail(fmt::format("--stop-at {} must be >= 0", options.stop_at));
   if (options.checkpoint_every < 0) cli.fail(fmt::format("--checkpoint-every {} must be >= 0", options.checkpoint_every));
-  if (options.device == "cuda")
-    cli.fail("--device cuda: mech-lorenz does not move its model to the GPU yet; use --device cpu");
+  if (options.device == "cuda" && !mech::cuda::is_available())
+    cli.fail(fmt::format("--device cuda: no CUDA device is available ({}); use --device cpu",
+                         mech::cuda::availability()));
+  if (options.device == "cuda" && options.formulation == "hermite4")
+    cli.fail("--device cuda --formulation hermite4: the hermite4 solver runs on the CPU only; use scalable or mnn");
   if (!options.resume.empty() && !std::filesystem::exists(options.resume))
     cli.fail(fmt::format("--resume {}: no such file", options.resume));
   if (options.out_dir.empty()) cli.fail("--out-dir must name a folder, got an empty string");

@@ -1,12 +1,14 @@
-// Tests of the mech-lorenz driver, run as a program: bad options, unusable checkpoints and folders
-// exit 2 with one line, --help lists
+// Tests of the mech-lorenz driver, run as a program: bad options (--device cuda without a GPU, or
+// with hermite4), unusable checkpoints and folders exit 2 with one line, --help lists
 // the options, a short run writes coefficients.csv (header and rows in library order), loss.csv,
 // summary.txt, model.safetensors and a well-formed trajectory.svg, is deterministic for a seed,
-// and --resume continues a checkpoint to the same result as an uninterrupted run.
+// and --resume continues a checkpoint to the same result as an uninterrupted run; on a GPU machine
+// a short --device cuda run matches the --device cpu run to 1e-6.
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +20,8 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include "cuda/backend.h"
 
 namespace mech::lorenz_tool_test {
 namespace {
@@ -141,6 +145,15 @@ TEST(MechLorenz, BadOptionsExitWithStatus2AndOneLine) {
     EXPECT_EQ(run.err.rfind("mech-lorenz: ", 0), 0u) << run.err;
     EXPECT_TRUE(run.out.empty()) << arguments;
   }
+  // The GPU is a bad option where there is none; hermite4 has no GPU solver anywhere.
+  std::vector<std::string> device_cases = {"--device cuda --formulation hermite4"};
+  if (!mech::cuda::is_available()) device_cases.push_back("--device cuda");
+  for (const std::string& arguments : device_cases) {
+    ProgramRun run = run_lorenz(arguments);
+    EXPECT_EQ(run.status, 2) << arguments << "\n" << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << arguments << "\n" << run.err;
+    EXPECT_NE(run.err.find("--device cuda"), std::string::npos) << run.err;
+  }
 }
 
 TEST(MechLorenz, UnusableCheckpointsAndFoldersExitWithStatus2AndOneLine) {
@@ -220,6 +233,42 @@ TEST(MechLorenz, ResumeContinuesToTheSameResult) {
   ASSERT_EQ(resumed.status, 0) << resumed.err;
   EXPECT_EQ(read_text(parts / "coefficients.csv"), read_text(whole / "coefficients.csv"));
   EXPECT_EQ(read_text(parts / "loss.csv"), read_text(whole / "loss.csv"));
+}
+
+// Reads coefficients.csv: the 30 numbers after the header, in file order.
+std::vector<double> csv_numbers(const std::filesystem::path& path) {
+  std::istringstream lines(read_text(path));
+  std::vector<double> values;
+  std::string line;
+  std::getline(lines, line);  // header
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::string field;
+    std::getline(fields, field, ',');  // the term's name
+    while (std::getline(fields, field, ',')) values.push_back(std::stod(field));
+  }
+  return values;
+}
+
+TEST(MechLorenz, CudaRunMatchesTheCpuRun) {
+  if (!mech::cuda::is_available()) GTEST_SKIP() << "no CUDA device (" << mech::cuda::availability() << ")";
+  std::filesystem::path base = std::filesystem::temp_directory_path() / (std::string("mech_test_lorenz_device_") + std::to_string(::getpid()));
+  std::filesystem::remove_all(base);
+  const std::string common = "--length 600 --epochs 80 --prune-start 20 --prune-every 20 --window 41 --seed 2 "
+                             "--noise 0.01 --quiet --out-dir ";
+  ProgramRun cpu = run_lorenz(common + (base / "cpu").string() + " --device cpu");
+  ProgramRun gpu = run_lorenz(common + (base / "cuda").string() + " --device cuda");
+  ASSERT_EQ(cpu.status, 0) << cpu.err;
+  ASSERT_EQ(gpu.status, 0) << gpu.err;
+  std::vector<double> expected = csv_numbers(base / "cpu" / "coefficients.csv");
+  std::vector<double> found = csv_numbers(base / "cuda" / "coefficients.csv");
+  ASSERT_EQ(found.size(), 30u);
+  ASSERT_EQ(expected.size(), 30u);
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_NEAR(found[i], expected[i], 1e-6 * (1 + std::abs(expected[i]))) << i;
+    EXPECT_EQ(found[i] == 0.0, expected[i] == 0.0) << i;  // the same terms pruned
+  }
+  std::filesystem::remove_all(base);
 }
 
 }  // namespace
