@@ -300,6 +300,27 @@ void scatter(const P* source, std::int64_t count, std::int64_t first_element, in
   if (valid == width) {
     std::int64_t i = 0;
     if constexpr (std::is_same_v<P, PackF64> && width == 8) {
+#if defined(__AVX512F__) && MECH_NEURLP_PACK_BYTES == 64
+      // Every lane's row starting on a cache line (mech's tensors are 64-byte aligned, so this holds
+      // whenever count is a multiple of 8): whole lines are written with non-temporal stores, which
+      // skip reading each destination line from memory first (outputs are written once here).
+      bool lines = count % 8 == 0;
+      for (int lane = 0; lane < 8; ++lane) lines = lines && reinterpret_cast<std::uintptr_t>(lanes[lane]) % 64 == 0;
+      if (lines) {
+        for (; i + 8 <= count; i += 8) {
+          PackF64 block[8];
+          for (int k = 0; k < 8; ++k) block[k] = source[i + k];
+          transpose8(block);
+          for (int lane = 0; lane < 8; ++lane) {
+            __m512d value;
+            std::memcpy(&value, &block[lane], 64);
+            _mm512_stream_pd(lanes[lane] + i, value);
+          }
+        }
+        stream_fence();
+        return;
+      }
+#endif
       for (; i + 8 <= count; i += 8) {
         PackF64 block[8];
         for (int k = 0; k < 8; ++k) block[k] = source[i + k];

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -49,11 +50,25 @@ struct Case {
   }
 };
 
+// 64-byte aligned arrays, as mech's tensors are (the solver writes whole cache lines of aligned
+// outputs with non-temporal stores; a plain std::vector would time a slower path the op never takes).
+template <class T>
+struct Aligned64 {
+  using value_type = T;
+  Aligned64() = default;
+  template <class U>
+  Aligned64(const Aligned64<U>&) {}
+  T* allocate(std::size_t count) { return static_cast<T*>(::operator new(count * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* pointer, std::size_t) { ::operator delete(pointer, std::align_val_t(64)); }
+  bool operator==(const Aligned64&) const { return true; }
+};
+using Array = std::vector<double, Aligned64<double>>;
+
 struct Data {
   Sizes sizes;
   std::int64_t B;
-  std::vector<double> coeffs, rhs, iv, steps, u, eps, grad_u, grad_eps;
-  std::vector<double> g_coeffs, g_rhs, g_iv, g_steps;
+  Array coeffs, rhs, iv, steps, u, eps, grad_u, grad_eps;
+  Array g_coeffs, g_rhs, g_iv, g_steps;
   BatchInputs<double> inputs() const { return {coeffs.data(), rhs.data(), iv.data(), steps.data()}; }
   BatchGradients<double> gradients() {
     return {g_coeffs.data(), g_rhs.data(), g_iv.data(), g_steps.data()};

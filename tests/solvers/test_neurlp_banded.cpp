@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <new>
 #include <string>
 
 #include "core/error.h"
@@ -92,6 +93,49 @@ void expect_agree(const Outputs& a, const Outputs& b, double tolerance, const st
   EXPECT_LT(relative_error(a.grad_rhs, b.grad_rhs), tolerance) << what << ": drhs";
   EXPECT_LT(relative_error(a.grad_iv, b.grad_iv), tolerance) << what << ": div";
   EXPECT_LT(relative_error(a.grad_steps, b.grad_steps), tolerance) << what << ": dsteps";
+}
+
+// Outputs written into 64-byte aligned arrays (as mech's tensors are) take the batch driver's
+// whole-cache-line streaming stores when each system's row is a multiple of 8 doubles; shifted by
+// one double they take the plain stores. Both must give the same bits, and agree with dense.
+TEST(NeurlpBanded, AlignedAndUnalignedOutputsAgreeExactly) {
+  Sizes z;
+  z.T = 16;   // n = T*D*K = 48 and E*T*m = 48: multiples of 8
+  z.D = 1;
+  z.K = 3;
+  z.E = 1;
+  z.S = 1;
+  z.n_iv = 2;
+  const std::int64_t B = 19;   // two full lane packs of 8 and a partial one
+  const Problem problem = random_problem(z, B, 77, kLowStep, kHighStep);
+  const auto grad_u = random_vector(B * z.unknowns(), 78);
+  const auto grad_eps = random_vector(B, 79);
+  auto run = [&](std::size_t shift) {
+    const std::size_t sizes[6] = {static_cast<std::size_t>(B * z.unknowns()), static_cast<std::size_t>(B),
+                                  problem.coeffs.size(), problem.rhs.size(), problem.iv.size(),
+                                  problem.steps.size()};
+    std::vector<double*> arrays;
+    for (std::size_t size : sizes)
+      arrays.push_back(static_cast<double*>(::operator new((size + 8) * sizeof(double), std::align_val_t(64))) + shift);
+    auto factors = forward_batch<double>(z, B, problem.inputs(), arrays[0], arrays[1], true);
+    backward_batch<double>(*factors, problem.inputs(), arrays[0], arrays[1], grad_u.data(), grad_eps.data(),
+                           {arrays[2], arrays[3], arrays[4], arrays[5]});
+    Outputs out;
+    std::vector<double>* targets[6] = {&out.u, &out.eps, &out.grad_coeffs, &out.grad_rhs, &out.grad_iv, &out.grad_steps};
+    for (int k = 0; k < 6; ++k) {
+      targets[k]->assign(arrays[k], arrays[k] + sizes[k]);
+      ::operator delete(arrays[k] - shift, std::align_val_t(64));
+    }
+    return out;
+  };
+  const Outputs aligned = run(0), shifted = run(1);
+  EXPECT_EQ(aligned.u, shifted.u);
+  EXPECT_EQ(aligned.eps, shifted.eps);
+  EXPECT_EQ(aligned.grad_coeffs, shifted.grad_coeffs);
+  EXPECT_EQ(aligned.grad_rhs, shifted.grad_rhs);
+  EXPECT_EQ(aligned.grad_iv, shifted.grad_iv);
+  EXPECT_EQ(aligned.grad_steps, shifted.grad_steps);
+  expect_agree(aligned, dense(problem, grad_u, grad_eps), 1e-10, describe(z));
 }
 
 // Banded and dense agree on random problems over orders 1..4, D, E, S, n_iv 0..K-1, both
