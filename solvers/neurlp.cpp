@@ -193,11 +193,9 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
                                               eps.data_ptr<T>(), grad_u.data_ptr<T>(), upstream_eps, out);
              } else {
                // Factors not kept: the fused pass refactors and re-solves (the same code, so the
-               // same u) and differentiates.
-               Tensor u_again = empty(u.shape(), options), eps_again = empty(eps.shape(), options);
-               neurlp_core::forward_backward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u_again.data_ptr<T>(),
-                                                      eps_again.data_ptr<T>(), grad_u.data_ptr<T>(), upstream_eps,
-                                                      out);
+               // same u, which it need not write out again) and differentiates.
+               neurlp_core::forward_backward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), nullptr, nullptr,
+                                                      grad_u.data_ptr<T>(), upstream_eps, out);
              }
            });
            auto back = [&](const Tensor& t, DType dtype) { return t.defined() && t.dtype() != dtype ? t.to(dtype) : t; };

@@ -793,8 +793,8 @@ void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInput
         errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
         continue;
       }
-      scatter(work.u, counts.n, b0, valid, u);
-      scatter_eps(*work.eps, b0, valid, eps);
+      if (u) scatter(work.u, counts.n, b0, valid, u);
+      if (eps) scatter_eps(*work.eps, b0, valid, eps);
       scatter_gradients(work, counts, out, b0, valid);
     }
   });

@@ -102,7 +102,8 @@ void backward_batch(const Factorization<T>& factors, const BatchInputs<T>& input
                     const BatchGradients<T>& gradients);
 
 // Forward and backward in one pass over each group of systems, keeping the factors in cache
-// instead of in a Factorization (what mech-solve --grad-u and the fused benchmark use).
+// instead of in a Factorization (what mech-solve --grad-u and the fused benchmark use). u and eps
+// may be null when the caller has them already (the op's backward without kept factors).
 template <class T>
 void forward_backward_batch(const Sizes& sizes, std::int64_t batch, const BatchInputs<T>& inputs,
                             T* u, T* eps, const T* grad_u, const T* grad_eps,
