@@ -22,6 +22,18 @@
 #define MECH_FORCE_INLINE __attribute__((always_inline)) inline
 #endif
 
+// Full unrolling of a loop with a compile-time trip count (the fixed-size interior blocks). nvcc's
+// host pass gets none: its front end knows no GCC pragma and GCC no `unroll` pragma.
+#if defined(__CUDA_ARCH__) || (defined(__clang__) && !defined(__CUDACC__))
+#define MECH_UNROLL _Pragma("unroll")
+#elif defined(__CUDACC__)
+#define MECH_UNROLL
+#elif defined(__GNUC__)
+#define MECH_UNROLL _Pragma("GCC unroll 64")
+#else
+#define MECH_UNROLL
+#endif
+
 #if !defined(__CUDACC__) && defined(__GNUC__)
 // Packs wider than the target's registers are passed by value between inlined helpers; GCC warns
 // that the ABI of such calls differs between -mavx512f and not. None of these functions crosses a
