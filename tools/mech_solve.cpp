@@ -3,7 +3,7 @@
 //
 //   mech-solve --coeffs C.npy --rhs R.npy --steps H.npy [--iv V.npy] [--gamma 0.5] [--alpha 0.1]
 //              [--variant mnn|scalable|hermite4] [--dtype float64|float32] --out U.npy [--eps-out E.npy]
-//              [--grad-u GU.npy [--grad-eps GE.npy] --grads-out DIR] [--repeat N]
+//              [--grad-u GU.npy [--grad-eps GE.npy] --grads-out DIR] [--repeat N] [--device cpu|cuda]
 //
 // Shapes: C (B,E,T,D,K), R (B,E,T), H (B,T-1,D), V (B,S,D,n_iv), U (B,T,D,K), E (B); GU like U,
 // GE like E. With --grad-u the gradients of sum(U*GU) + sum(E*GE) are written to
@@ -16,6 +16,8 @@
 // --variant hermite4 runs the fourth-order formulation (solvers/hermite4_*.h): same files and
 // shapes, eps written as zeros; with --dtype float32 a square system (E = D, P initial values at
 // the first point) is solved by direct block elimination instead of the float32 normal equations.
+// --device cuda solves mnn and scalable on the GPU (cuda/neurlp.h); without a device, or in a build
+// without CUDA, it exits 2 saying so.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -28,6 +30,7 @@
 
 #include "core/error.h"
 #include "core/npy.h"
+#include "cuda/backend.h"
 #include "solvers/hermite4_batch.h"
 #include "solvers/hermite4_direct.h"
 #include "tools/common/cli.h"
@@ -90,21 +93,22 @@ mech::tools::SolveOutputs solve_hermite4_typed(const mech::tools::SolveProblem& 
   return out;
 }
 
-mech::tools::SolveOutputs solve(const mech::tools::SolveProblem& problem) {
-  if (problem.sizes.formulation != mech::neurlp_core::Formulation::Hermite4) return mech::tools::run_solve(problem);
+mech::tools::SolveOutputs solve(const mech::tools::SolveProblem& problem, mech::Device device) {
+  if (problem.sizes.formulation != mech::neurlp_core::Formulation::Hermite4)
+    return mech::tools::run_solve(problem, device);
   return problem.dtype == mech::DType::Float32 ? solve_hermite4_typed<float>(problem)
                                                : solve_hermite4_typed<double>(problem);
 }
 
-int run(const mech::tools::SolveProblem& problem, const std::string& out_path, const std::string& eps_path,
-        const std::string& grads_dir, int repeat) {
+int run(const mech::tools::SolveProblem& problem, mech::Device device, const std::string& out_path,
+        const std::string& eps_path, const std::string& grads_dir, int repeat) {
   mech::tools::SolveOutputs outputs;
   try {
-    outputs = solve(problem);
+    outputs = solve(problem, device);
     std::vector<double> times;
     for (int i = 0; i < repeat; ++i) {
       const auto start = std::chrono::steady_clock::now();
-      solve(problem);
+      solve(problem, device);
       times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
     if (repeat > 0) std::fprintf(stderr, "median_ms %.6f\n", median(times));
@@ -133,7 +137,7 @@ int run(const mech::tools::SolveProblem& problem, const std::string& out_path, c
 
 int main(int argc, char** argv) {
   std::string coeffs_path, rhs_path, steps_path, iv_path, out_path, eps_path, grad_u_path, grad_eps_path,
-      grads_dir, variant = "mnn", dtype_name = "float64";
+      grads_dir, variant = "mnn", dtype_name = "float64", device_name = "cpu";
   double gamma = 0.5, alpha = 0.1, equation_weight = 1.0, initial_weight = 1.0, smooth_weight = 1.0;
   int repeat = 0;
   mech::tools::CommandLine cli(
@@ -159,7 +163,8 @@ int main(int argc, char** argv) {
   cli.add("grad-u", &grad_u_path, "upstream gradient dL/du (B,T,D,K): run backward too");
   cli.add("grad-eps", &grad_eps_path, "upstream gradient dL/deps (B) (with --grad-u)");
   cli.add("grads-out", &grads_dir, "directory for coeffs.npy, rhs.npy, iv.npy, steps.npy (with --grad-u)");
-  cli.add("repeat", &repeat, "run N more times and print median_ms on stderr");
+  cli.add("repeat", &repeat, "run N more times and print median_ms on stderr (with --device cuda: copies included)");
+  cli.add_choice("device", &device_name, {"cpu", "cuda"}, "where to solve (cuda: mnn and scalable)");
   cli.parse_or_exit(argc, argv);
   if (coeffs_path.empty() || rhs_path.empty() || steps_path.empty() || out_path.empty())
     cli.fail("--coeffs, --rhs, --steps and --out are required");
@@ -167,6 +172,12 @@ int main(int argc, char** argv) {
   if (grad_u_path.empty() && (!grads_dir.empty() || !grad_eps_path.empty()))
     cli.fail("--grads-out and --grad-eps need --grad-u");
   if (repeat < 0) cli.fail("--repeat must be >= 0");
+  if (device_name == "cuda" && variant == "hermite4")
+    cli.fail("--device cuda --variant hermite4: the hermite4 solver runs on the CPU only; use mnn or scalable");
+  if (device_name == "cuda" && !mech::cuda::is_available())
+    cli.fail(fmt::format("--device cuda: no CUDA device is available ({}); use --device cpu",
+                         mech::cuda::availability()));
+  const mech::Device device = mech::Device::parse(device_name);
 
   mech::tools::SolveSettings settings;
   // hermite4's files and shapes are checked like the other variants' (scalable: no eps, same
@@ -203,5 +214,5 @@ int main(int argc, char** argv) {
       input_error(error.what());
     }
   }
-  return run(problem, out_path, eps_path, grads_dir, repeat);
+  return run(problem, device, out_path, eps_path, grads_dir, repeat);
 }

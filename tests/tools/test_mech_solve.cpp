@@ -14,6 +14,7 @@
 
 #include "core/npy.h"
 #include "core/tensor.h"
+#include "cuda/backend.h"
 
 namespace {
 
@@ -85,6 +86,31 @@ TEST_F(MechSolve, MatchesPublishedSolverWithGradients) {
                 1e-8)
           << name << ": grads/" << input;
   }
+}
+
+// --device cuda: on a GPU machine the GPU solver's outputs and gradients match the published
+// solver's like the CPU's; without a device (or built without CUDA) one line and exit 2.
+TEST_F(MechSolve, DeviceCudaSolvesOnTheGpuOrSaysWhyNot) {
+  const std::string dir = kData + "order2/";
+  const RunResult result =
+      run(inputs_of(dir) + fmt::format(" --device cuda --out {} --eps-out {} --grad-u {}grad_u.npy "
+                                       "--grad-eps {}grad_eps.npy --grads-out {}",
+                                       path("u.npy"), path("eps.npy"), dir, dir, path("grads")));
+  if (!mech::cuda::is_available()) {
+    EXPECT_EQ(result.status, 2) << result.errors;
+    EXPECT_NE(result.errors.find("--device cuda: no CUDA device is available"), std::string::npos) << result.errors;
+    EXPECT_EQ(std::count(result.errors.begin(), result.errors.end(), '\n'), 1) << result.errors;
+    EXPECT_FALSE(fs::exists(path("u.npy")));
+    return;
+  }
+  ASSERT_EQ(result.status, 0) << result.errors;
+  EXPECT_LT(relative_error(mech::load_npy(path("u.npy")), mech::load_npy(dir + "u.npy")), 1e-8);
+  EXPECT_LT(relative_error(mech::load_npy(path("eps.npy")), mech::load_npy(dir + "eps.npy")), 1e-8);
+  for (const char* input : {"coeffs", "rhs", "iv", "steps"})
+    EXPECT_LT(relative_error(mech::load_npy(path(std::string("grads/") + input + ".npy")),
+                             mech::load_npy(dir + "grads/" + input + ".npy")),
+              1e-8)
+        << input;
 }
 
 TEST_F(MechSolve, AcceptsFloat32InputsAndTimesRepeats) {

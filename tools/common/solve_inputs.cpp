@@ -9,6 +9,7 @@
 #include "autograd/anomaly.h"
 #include "core/error.h"
 #include "core/npy.h"
+#include "cuda/neurlp.h"
 #include "solvers/neurlp.h"
 #include "solvers/neurlp_batch.h"
 
@@ -68,6 +69,43 @@ SolveOutputs solve_typed(const SolveProblem& problem) {
                             problem.grad_eps.defined() ? problem.grad_eps.data_ptr<T>() : nullptr,
                             {outputs.d_coeffs.data_ptr<T>(), outputs.d_rhs.data_ptr<T>(),
                              has_iv ? outputs.d_iv.data_ptr<T>() : nullptr, outputs.d_steps.data_ptr<T>()});
+  return outputs;
+}
+
+// The same on a CUDA device: inputs copied over, the GPU forward (keeping its factors when a
+// backward follows) and backward, outputs copied back to the host.
+template <class T>
+SolveOutputs solve_on_device(const SolveProblem& problem, Device device) {
+  using neurlp_core::BatchInputs;
+  const neurlp_core::Sizes& sizes = problem.sizes;
+  const std::int64_t batch = problem.batch;
+  const TensorOptions options = TensorOptions().dtype(problem.dtype).device(device);
+  const bool has_iv = sizes.S * sizes.n_iv > 0;
+  const Tensor coeffs = problem.coeffs.to(device), rhs = problem.rhs.to(device), steps = problem.steps.to(device);
+  const Tensor iv = has_iv ? problem.iv.to(device) : Tensor();
+  const BatchInputs<T> inputs{coeffs.data_ptr<T>(), rhs.data_ptr<T>(), has_iv ? iv.data_ptr<T>() : nullptr,
+                              steps.data_ptr<T>()};
+  Tensor u = empty({batch, sizes.T, sizes.D, sizes.K}, options), eps = zeros({batch}, options);
+  const bool backward = problem.grad_u.defined();
+  auto factors = cuda::neurlp::forward_batch<T>(sizes, batch, inputs, u.data_ptr<T>(), eps.data_ptr<T>(), backward,
+                                                device.index);
+  SolveOutputs outputs;
+  if (backward) {
+    const Tensor grad_u = problem.grad_u.to(device);
+    const Tensor grad_eps = problem.grad_eps.defined() ? problem.grad_eps.to(device) : Tensor();
+    Tensor d_coeffs = zeros(problem.coeffs.shape(), options), d_rhs = zeros(problem.rhs.shape(), options),
+           d_iv = zeros(problem.iv.shape(), options), d_steps = zeros(problem.steps.shape(), options);
+    cuda::neurlp::backward_batch<T>(*factors, inputs, u.data_ptr<T>(), eps.data_ptr<T>(), grad_u.data_ptr<T>(),
+                                    grad_eps.defined() ? grad_eps.data_ptr<T>() : nullptr,
+                                    {d_coeffs.data_ptr<T>(), d_rhs.data_ptr<T>(),
+                                     has_iv ? d_iv.data_ptr<T>() : nullptr, d_steps.data_ptr<T>()});
+    outputs.d_coeffs = d_coeffs.to(Device::cpu());
+    outputs.d_rhs = d_rhs.to(Device::cpu());
+    outputs.d_iv = d_iv.to(Device::cpu());
+    outputs.d_steps = d_steps.to(Device::cpu());
+  }
+  outputs.u = u.to(Device::cpu());
+  outputs.eps = eps.to(Device::cpu());
   return outputs;
 }
 
@@ -165,7 +203,10 @@ SolveProblem prepare_solve(const SolveInputs& inputs, const SolveSettings& setti
   return problem;
 }
 
-SolveOutputs run_solve(const SolveProblem& problem) {
+SolveOutputs run_solve(const SolveProblem& problem, Device device) {
+  if (device.is_cuda())
+    return problem.dtype == DType::Float32 ? solve_on_device<float>(problem, device)
+                                           : solve_on_device<double>(problem, device);
   return problem.dtype == DType::Float32 ? solve_typed<float>(problem) : solve_typed<double>(problem);
 }
 

@@ -60,7 +60,9 @@ SolveInput read_solve_input(const std::string& path, const std::string& role);
 SolveProblem prepare_solve(const SolveInputs& inputs, const SolveSettings& settings);
 
 // Solves (and differentiates when grad_u is defined). A system the solver cannot handle
-// (non-positive step, singular) throws mech::SolverError naming the batch element.
-SolveOutputs run_solve(const SolveProblem& problem);
+// (non-positive step, singular) throws mech::SolverError naming the batch element. With a CUDA
+// device the inputs are copied there, solved by the GPU solver (cuda/neurlp.h: forward keeping
+// the factors, then backward) and the outputs copied back (mnn and scalable).
+SolveOutputs run_solve(const SolveProblem& problem, Device device = Device::cpu());
 
 }  // namespace mech::tools
