@@ -3,8 +3,10 @@
 // data, or the data smoothed by a state network with --state-network), is handed to NeuRLP as the
 // linear ODE u' = Theta(s) xi, u(0) = s(0) over windows of the trajectory; Adam fits xi so that u
 // matches the data, and between training cycles the weakest term of each equation is pruned for
-// good while its unique contribution is below --threshold. models/lorenz_discovery.h has the
-// model. Prints the discovered equations beside the truth and writes to --out-dir:
+// good while its unique contribution is below --threshold (the kept terms are refitted to take over
+// what they can of it). models/lorenz_discovery.h has the model. --device cuda trains on the GPU
+// (the same coefficients to rounding). Prints the discovered equations beside the truth and writes
+// to --out-dir:
 //   coefficients.csv   term,dx,dy,dz with rows 1,x,y,z,xx,xy,xz,yy,yz,zz
 //   loss.csv           epoch,loss,solution_loss,state_loss,consistency_loss,lr,active_terms
 //   summary.txt        scores against the truth (the same keys as mech-sindy's)
@@ -357,7 +359,7 @@ int main(int argc, char** argv) {
           "prune below this, in units of the derivative's RMS (unique contribution or |scaled xi|, per --prune-rule)");
   cli.add_choice("prune-rule", &options.prune_rule, {"magnitude", "unique"},
                  "prune by |scaled xi| (all below --threshold at once) or by unique contribution (the weakest "
-                 "term per equation at a time)");
+                 "term per equation at a time, the kept terms refitted to take over what they can of it)");
   cli.add("ridge", &options.ridge,
           "weight of |scaled xi|^2 until the last pruning (keeps nearly collinear terms from absorbing noise)");
   cli.add("lr", &options.lr, "initial Adam learning rate");
