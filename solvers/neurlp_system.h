@@ -386,6 +386,18 @@ MECH_HOST_DEVICE void assemble(const Sizes& z, const Envelope& envelope, const S
     Row<S> local_row;   // a local row lets the compiler keep the inlined rows' fields in registers
     (void)row;          // (measured 8% of the forward); the GPU keeps its per-thread row
 #endif
+    // Rows owned by time t touch blocks t-1 .. t+1 only: with fixed sizes their row pointers
+    // into the store are looked up once per time instead of once per entry.
+    constexpr int kWindow = FD > 0 && FK > 0 ? 3 * FD * FK : 1;
+    S* window[kWindow];
+    const int window_start = (t - 1) * m;
+    if constexpr (FD > 0 && FK > 0) {
+      MECH_UNROLL
+      for (int x = 0; x < kWindow; ++x) {
+        const int i = window_start + x;
+        window[x] = i >= 0 && i < n ? env + (envelope.offset[i] - envelope.first[i]) : nullptr;
+      }
+    }
     rows_at<false, FD, FK>(z, in, t, local_row, [&](const Row<S>& r) {
       const int count = r.count;
       const S* value = r.value;
@@ -393,7 +405,9 @@ MECH_HOST_DEVICE void assemble(const Sizes& z, const Envelope& envelope, const S
       for (int p = 0; p < count; ++p) {
         const int ci = col[p];
         const S vp = value[p];
-        S* env_row = env + (envelope.offset[ci] - envelope.first[ci]);
+        S* env_row;
+        if constexpr (FD > 0 && FK > 0) env_row = window[ci - window_start];
+        else env_row = env + (envelope.offset[ci] - envelope.first[ci]);
         for (int q = 0; q <= p; ++q) env_row[col[q]] += vp * value[q];
       }
       if (r.kind != RowKind::Smooth) {
