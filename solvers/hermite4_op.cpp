@@ -94,7 +94,7 @@ NeurlpResult neurlp_hermite4(const Tensor& coeffs, const Tensor& rhs_in, const T
   const TensorOptions compute_options = TensorOptions().dtype(compute);
   const bool differentiable = needs_grad({coeffs, rhs_in, iv_in, steps});
   const bool direct = compute == DType::Float32 && h4::is_square(z);
-  const bool keep = differentiable && options.keep_factors;
+  const bool keep = differentiable && options.keeps_factors();
   Tensor c, r, v, h;
   {
     NoGradGuard no_grad;

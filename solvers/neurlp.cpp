@@ -150,7 +150,7 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
                                             differentiable, device.index);
     }
     return neurlp_core::forward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
-                                    differentiable && options.keep_factors);
+                                    differentiable && options.keeps_factors());
   });
 
   NeurlpResult result;

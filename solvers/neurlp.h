@@ -18,6 +18,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/tensor.h"
@@ -36,11 +37,13 @@ struct NeurlpOptions {
   DType compute_dtype = DType::Float64;
   // Keep the factorisation from forward for backward (memory: about 31 values per step and system
   // for P = 2, D = 1, e.g. 60 MB for B = 256, T = 1000), or recompute it in backward (nothing kept;
-  // backward then runs the fused forward+backward pass). Measured on the 2-core machine, single
-  // thread, CPU time, B = 256, P = 2, D = 1, forward+backward: T = 1000 26.0 ms kept vs 26.7 ms
-  // recomputed; T = 10000 312 ms kept vs 296 ms recomputed (the kept factors no longer fit in
-  // cache). Recomputing is the better choice for long grids or tight memory.
-  bool keep_factors = true;
+  // backward runs the fused forward+backward pass, which never leaves the cache per group of
+  // systems). Unset: the faster one, measured on the 2-core machine (bench_solver --quick --threads
+  // 2, forward+backward, B = 256, P = 2): mnn and scalable recompute (mnn T = 1000: 9.1 ms vs 9.7 ms
+  // kept; T = 10000: 105 ms vs 126 ms, the kept 605 MiB being written out and read back from
+  // memory), hermite4 keeps (12.2 ms vs 16.7 ms: its factorisation is the costlier part).
+  std::optional<bool> keep_factors;
+  bool keeps_factors() const { return keep_factors.value_or(formulation == Formulation::Hermite4); }
 };
 
 struct NeurlpResult {

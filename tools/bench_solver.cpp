@@ -1,9 +1,11 @@
 // bench_solver: timings of the NeuRLP CPU solver (raw batch API, the code under the op), as a plain
 // median-of-N driver. For each B, T, P, D and formulation it times
-//   forward   forward_batch keeping the factors (what the op's forward does),
-//   backward  backward_batch with those factors (what the op's backward does),
-//   fwd+bwd   the two above in sequence (one training step through the op),
-//   recomp    forward without keeping factors + the fused pass (the op with keep_factors = false),
+//   forward   forward_batch keeping the factors,
+//   backward  backward_batch with those factors,
+//   fwd+bwd   the two above in sequence (a training step with NeurlpOptions::keep_factors = true,
+//             hermite4's default),
+//   recomp    forward without keeping factors + the fused pass without writing u again (a training
+//             step with keep_factors = false, the default of mnn and scalable),
 //   fused     forward_backward_batch (one pass, factors never leave the cache: mech-solve --grad-u),
 // and prints the median in ms, ns per step per system, and memory (factor storage kept between
 // forward and backward, and the process's peak resident set so far).
