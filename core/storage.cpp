@@ -1,25 +1,22 @@
-// Storage allocation: aligned host memory, or a block from the CUDA caching allocator.
+// Storage allocation: a 64-byte aligned host block (large ones cached for reuse, core/host_cache.h),
+// or a block from the CUDA caching allocator.
 #include "core/storage.h"
 
-#include <cstdlib>
 #include <new>
 
+#include "core/host_cache.h"
 #include "cuda/backend.h"
 
 namespace mech {
-
-namespace {
-constexpr std::size_t kHostAlignment = 64;  // a cache line, and AVX-512 friendly
-}
 
 Storage::Storage(std::size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   if (device.is_cuda()) {
     data_ = nbytes == 0 ? nullptr : cuda::allocate(nbytes, device.index);
     return;
   }
-  const std::size_t rounded = (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-  data_ = std::aligned_alloc(kHostAlignment, rounded == 0 ? kHostAlignment : rounded);
-  if (data_ == nullptr) {
+  try {
+    data_ = host_cache::take(nbytes);
+  } catch (const std::bad_alloc&) {
     throw Error(fmt::format("Storage: could not allocate {} bytes of host memory", nbytes));
   }
 }
@@ -28,7 +25,7 @@ Storage::~Storage() {
   if (device_.is_cuda()) {
     if (data_ != nullptr) cuda::release(data_, nbytes_, device_.index);
   } else {
-    std::free(data_);
+    host_cache::give(data_, nbytes_);
   }
 }
 

@@ -9,13 +9,12 @@
 #endif
 #include <cmath>
 #include <cstring>
-#include <list>
 #include <type_traits>
-#include <mutex>
 #include <new>
 #include <string>
 
 #include "core/error.h"
+#include "core/host_cache.h"
 #include "core/parallel.h"
 
 namespace mech::neurlp_core {
@@ -76,57 +75,18 @@ EnvelopePlan::EnvelopePlan(const Sizes& z) {
 
 // ---- storage ---------------------------------------------------------------------------------
 
-// Factor storage is large (tens of MB for B = 256, T = 1000) and a training loop frees and
-// reallocates it every step. Fresh memory from the kernel costs a page fault per 4 KiB (measured:
-// a quarter of the forward's time), so freed blocks are kept in a small process-wide pool and
-// reused by the next factorisation of the same block size. The pool holds at most kPoolBytes.
+// Factor storage and workspaces are large (tens of MB for B = 256, T = 1000) and a training loop
+// frees and reallocates them every step: they come from the host block cache (core/host_cache.h),
+// which hands freed blocks of the same size back instead of fresh pages from the kernel.
 namespace {
 
-constexpr std::size_t kPoolBytes = std::size_t(1) << 30;
-
-struct AlignedFree {
-  void operator()(void* pointer) const { ::operator delete(pointer, std::align_val_t(64)); }
+struct CachedFree {
+  std::size_t bytes = 0;
+  void operator()(void* pointer) const { host_cache::give(pointer, bytes); }
 };
-using RawBlock = std::unique_ptr<void, AlignedFree>;
+using RawBlock = std::unique_ptr<void, CachedFree>;
 
-class BlockPool {
- public:
-  RawBlock take(std::size_t bytes) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      for (auto it = free_.begin(); it != free_.end(); ++it) {
-        if (it->first != bytes) continue;
-        RawBlock block = std::move(it->second);
-        free_.erase(it);
-        held_ -= bytes;
-        return block;
-      }
-    }
-    return RawBlock(::operator new(bytes, std::align_val_t(64)));
-  }
-  // Keeps the block for reuse; when the pool is full the oldest blocks go first (a training loop
-  // that changes shape should not leave the pool full of sizes nobody asks for any more).
-  void give(RawBlock block, std::size_t bytes) {
-    if (bytes > kPoolBytes) return;   // block freed on return
-    std::lock_guard<std::mutex> lock(mutex_);
-    while (held_ + bytes > kPoolBytes && !free_.empty()) {
-      held_ -= free_.front().first;
-      free_.pop_front();
-    }
-    held_ += bytes;
-    free_.emplace_back(bytes, std::move(block));
-  }
-
- private:
-  std::mutex mutex_;
-  std::list<std::pair<std::size_t, RawBlock>> free_;   // oldest first
-  std::size_t held_ = 0;
-};
-
-BlockPool& block_pool() {
-  static BlockPool* pool = new BlockPool();   // never destroyed: factorisations may outlive statics
-  return *pool;
-}
+RawBlock take_block(std::size_t bytes) { return RawBlock(host_cache::take(bytes), CachedFree{bytes}); }
 
 }  // namespace
 
@@ -158,9 +118,6 @@ struct Factorization<T>::Storage {
   SystemInputs<P> inputs(std::int64_t group) const { return inputs_at(base(group)); }
   P* u(std::int64_t group) const { return u_at(base(group)); }
   P* eps(std::int64_t group) const { return eps_at(base(group)); }
-  ~Storage() {
-    for (auto& raw : blocks) block_pool().give(std::move(raw), block * sizeof(P));
-  }
 };
 
 template <class T>
@@ -179,7 +136,7 @@ Factorization<T>::Factorization(const Sizes& sizes, std::int64_t batch)
   s.steps = static_cast<std::int64_t>(sizes.T - 1) * sizes.D;
   s.block = s.envelope_size + 2 * s.n + 1 + s.coeffs + s.rhs + s.iv + s.steps + s.n + 1;
   s.blocks.resize(s.groups);
-  for (auto& raw : s.blocks) raw = block_pool().take(s.block * sizeof(P));
+  for (auto& raw : s.blocks) raw = take_block(s.block * sizeof(P));
 }
 
 template <class T>
@@ -433,28 +390,20 @@ bool any_error(const std::vector<GroupError>& errors) {
   return false;
 }
 
-// A workspace array from the block pool: not zero-filled (every user writes before it reads),
-// and its pages are reused between calls instead of being faulted in afresh (for one system of
-// T = 1000, D = 3 the envelope alone is about 11 MB).
+// A workspace array from the host block cache: not zero-filled (every user writes before it
+// reads), and its pages are reused between calls instead of being faulted in afresh (for one
+// system of T = 1000, D = 3 the envelope alone is about 11 MB).
 template <class P>
 class PooledArray {
  public:
-  PooledArray() = default;
-  PooledArray(const PooledArray&) = delete;
-  PooledArray& operator=(const PooledArray&) = delete;
-  ~PooledArray() {
-    if (block_) block_pool().give(std::move(block_), bytes_);
-  }
   void resize(std::int64_t count) {
-    if (block_) block_pool().give(std::move(block_), bytes_);
-    bytes_ = static_cast<std::size_t>(std::max<std::int64_t>(count, 1)) * sizeof(P);
-    block_ = block_pool().take(bytes_);
+    block_.reset();
+    block_ = take_block(static_cast<std::size_t>(std::max<std::int64_t>(count, 1)) * sizeof(P));
   }
   P* data() const { return static_cast<P*>(block_.get()); }
 
  private:
   RawBlock block_;
-  std::size_t bytes_ = 0;
 };
 
 // What one thread needs to run one group (lane pack) of systems.
@@ -666,9 +615,8 @@ std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t bat
     // (cache-resident, reused by every group of this thread) and then streamed to its block with
     // non-temporal stores: writing the factors straight into cold memory would first read every
     // line of it from memory (measured: most of the difference between the kept and fused paths).
-    // The staging block comes from the pool too (same size as the factorisation's blocks).
-    const std::size_t staging_bytes = kept ? kept->storage().block * sizeof(P) : 0;
-    RawBlock staging_block = kept ? block_pool().take(staging_bytes) : RawBlock();
+    // The staging block comes from the host block cache too (same size as the factorisation's blocks).
+    RawBlock staging_block = kept ? take_block(kept->storage().block * sizeof(P)) : RawBlock();
     P* staging = static_cast<P*>(staging_block.get());
     if (kept) work.bind_block(kept->storage(), staging);
     for (std::int64_t group; (group = next_group.fetch_add(1)) < groups;) {
@@ -688,7 +636,6 @@ std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t bat
       if (kept) stream_copy(staging, kept->storage().block, kept->storage().base(group));
     }
     stream_fence();
-    if (kept) block_pool().give(std::move(staging_block), staging_bytes);
   });
   if (any_error(errors)) throw_first(errors);
   return kept;
