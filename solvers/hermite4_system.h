@@ -184,6 +184,57 @@ inline void envelope_first_columns(const Sizes& z, int* first) {
         }
 }
 
+// The envelope of a block t >= 1 in the form the fixed-size interior-block code of
+// neurlp_system.h takes (InteriorProfile there): with latent width L = K + 1 and m = D * L, the
+// step rows make u[t][d][j] couple back to u[t-1][d][max(0, j-2)], so row r = d*L + j has width
+// m + min(j, 2) (the whole own block before it, and up to two more entries of block t-1).
+template <int D, int L>
+struct Hermite4Profile {
+  static constexpr int m = D * L;
+  static constexpr int width(int r) { return m + (r % L < 2 ? r % L : 2); }
+  static constexpr int first(int r) { return r - width(r); }
+  static constexpr int first_at(int x) {
+    return x >= 0 ? first(x) : x >= -m ? first(x + m) - m : first(x + 2 * m) - 2 * m;
+  }
+};
+
+// Whether the fixed-size interior blocks apply (FD, FK > 0 and the envelope has their widths).
+template <int FD, int FK>
+inline bool hermite4_interior_shape(const Sizes& z, const Envelope& envelope) {
+  if constexpr (FD > 0 && FK > 0) return interior_profile_matches<Hermite4Profile<FD, FK + 1>>(z.T, envelope);
+  else return false;
+}
+
+// The factorisation and substitutions of block t: the fixed-size code for interior blocks when
+// `interior`, else the runtime-bounded rows.
+template <int FD, int FK, class S>
+inline FactorStatus factor_block(bool interior, int t, int m, const Envelope& envelope, S* env, S* inverse_diagonal) {
+  if constexpr (FD > 0 && FK > 0)
+    if (interior && t >= kFirstInteriorBlock)
+      return factor_interior_block<Hermite4Profile<FD, FK + 1>>(t, envelope, env, inverse_diagonal);
+  return factor_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal);
+}
+template <int FD, int FK, class S>
+inline void forward_substitute_block(bool interior, int t, int m, const Envelope& envelope, const S* env,
+                                     const S* inverse_diagonal, S* x) {
+  if constexpr (FD > 0 && FK > 0)
+    if (interior && t >= kFirstInteriorBlock) {
+      forward_substitute_interior_block<Hermite4Profile<FD, FK + 1>>(t, envelope, env, inverse_diagonal, x);
+      return;
+    }
+  forward_substitute_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal, x);
+}
+template <int FD, int FK, class S>
+inline void back_substitute_block(bool interior, int t, int m, const Envelope& envelope, const S* env,
+                                  const S* inverse_diagonal, S* x) {
+  if constexpr (FD > 0 && FK > 0)
+    if (interior && t >= kFirstInteriorBlock) {
+      back_substitute_interior_block<Hermite4Profile<FD, FK + 1>>(t, envelope, env, inverse_diagonal, x);
+      return;
+    }
+  back_substitute_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal, x);
+}
+
 // One sweep: assemble M_uu and g = A^T b into env / y, factor and forward-substitute each block as
 // soon as it is final, then back-substitute: y holds the solution (n = T*m) on success.
 template <int FD = 0, int FK = 0, class S>
@@ -192,6 +243,7 @@ inline FactorStatus forward_system(const Sizes& z, const Envelope& envelope, con
   const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, m = D * (K + 1), T = z.T, n = T * m;
   Stencil<S> stencil;
   FactorStatus status;
+  const bool interior = hermite4_interior_shape<FD, FK>(z, envelope);
   int zeroed = 0;
   for (int t = 0; t < T; ++t) {
     const int limit = (t + 2) * m < n ? (t + 2) * m : n;
@@ -219,11 +271,11 @@ inline FactorStatus forward_system(const Sizes& z, const Envelope& envelope, con
         for (int p = 0; p < count; ++p) y[col[p]] += value[p] * rhs;
       }
     });
-    status = factor_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal);
+    status = factor_block<FD, FK>(interior, t, m, envelope, env, inverse_diagonal);
     if (status.status != Status::Ok) return status;
-    forward_substitute_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal, y);
+    forward_substitute_block<FD, FK>(interior, t, m, envelope, env, inverse_diagonal, y);
   }
-  back_substitute(n, envelope, env, inverse_diagonal, y);
+  for (int t = T - 1; t >= 0; --t) back_substitute_block<FD, FK>(interior, t, m, envelope, env, inverse_diagonal, y);
   return status;
 }
 
@@ -342,12 +394,13 @@ inline void backward_system(const Sizes& z, const Envelope& envelope, const Syst
   const int m = (FD > 0 ? FD : z.D) * ((FK > 0 ? FK : z.K) + 1), T = z.T, n = T * m;
   zero_gradients(z, out);
   for (int i = 0; i < n; ++i) v[i] = ubar[i];
-  forward_substitute(n, envelope, env, inverse_diagonal, v);
+  const bool interior = hermite4_interior_shape<FD, FK>(z, envelope);
+  for (int t = 0; t < T; ++t) forward_substitute_block<FD, FK>(interior, t, m, envelope, env, inverse_diagonal, v);
   Stencil<S> stencil;
   // Rows of time t touch blocks t and t+1, which are final in v once the back substitution has
   // passed block t: the gradient rows follow it in the same reverse sweep.
   for (int t = T - 1; t >= 0; --t) {
-    back_substitute_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal, v);
+    back_substitute_block<FD, FK>(interior, t, m, envelope, env, inverse_diagonal, v);
     gradient_rows<FD, FK>(z, in, t, stencil, row, y, v, out);
   }
 }

@@ -559,10 +559,10 @@ struct InteriorProfile {
   }
 };
 
-// True when every block t >= 2 of the envelope has the widths above.
-template <int D, int K, bool Central>
+// True when every block t >= 2 of the envelope has the widths of Profile (InteriorProfile here;
+// hermite4 has its own, solvers/hermite4_system.h: any type with m, width, first and first_at).
+template <class Profile>
 MECH_HOST_DEVICE bool interior_profile_matches(int T, const Envelope& envelope) {
-  using Profile = InteriorProfile<D, K, Central>;
   for (int t = kFirstInteriorBlock - 2; t < T; ++t)
     for (int r = 0; r < Profile::m; ++r)
       if (t * Profile::m + r - envelope.first[t * Profile::m + r] != Profile::width(r)) return false;
@@ -581,10 +581,9 @@ MECH_UNROLL
 }
 
 // factor_rows for the rows of one interior block t.
-template <int D, int K, bool Central, class S>
+template <class Profile, class S>
 MECH_HOST_DEVICE FactorStatus factor_interior_block(int t, const Envelope& envelope, S* env, S* inverse_diagonal) {
   using Real = lane_real_t<S>;
-  using Profile = InteriorProfile<D, K, Central>;
   constexpr int m = Profile::m;
   S* rows[3 * m];
   interior_rows<m>(t, envelope, env, rows);
@@ -624,10 +623,9 @@ MECH_UNROLL
 }
 
 // forward_substitute_rows for one interior block t (x, and y when given).
-template <int D, int K, bool Central, class S>
+template <class Profile, class S>
 MECH_HOST_DEVICE void forward_substitute_interior_block(int t, const Envelope& envelope, const S* env,
                                                         const S* inverse_diagonal, S* x, S* y = nullptr) {
-  using Profile = InteriorProfile<D, K, Central>;
   constexpr int m = Profile::m;
   S* rows[3 * m];
   interior_rows<m>(t, envelope, const_cast<S*>(env), rows);
@@ -651,10 +649,9 @@ MECH_UNROLL
 }
 
 // back_substitute_rows for one interior block t (rows of later blocks done already).
-template <int D, int K, bool Central, class S>
+template <class Profile, class S>
 MECH_HOST_DEVICE void back_substitute_interior_block(int t, const Envelope& envelope, const S* env,
                                                      const S* inverse_diagonal, S* x, S* y = nullptr) {
-  using Profile = InteriorProfile<D, K, Central>;
   constexpr int m = Profile::m;
   S* rows[3 * m];
   interior_rows<m>(t, envelope, const_cast<S*>(env), rows);
@@ -682,8 +679,8 @@ MECH_UNROLL
 template <int FD, int FK>
 MECH_HOST_DEVICE bool interior_shape(const Sizes& z, const Envelope& envelope) {
   if constexpr (FD > 0 && FK > 0) {
-    return z.has_central() ? interior_profile_matches<FD, FK, true>(z.T, envelope)
-                           : interior_profile_matches<FD, FK, false>(z.T, envelope);
+    return z.has_central() ? interior_profile_matches<InteriorProfile<FD, FK, true>>(z.T, envelope)
+                           : interior_profile_matches<InteriorProfile<FD, FK, false>>(z.T, envelope);
   } else {
     return false;
   }
@@ -700,8 +697,8 @@ MECH_HOST_DEVICE FactorStatus factor_blocks(const Sizes& z, bool interior, int b
     if (interior && begin >= kFirstInteriorBlock * m) {
       for (int t = begin / m; t < end / m; ++t) {
         const FactorStatus status =
-            z.has_central() ? factor_interior_block<FD, FK, true>(t, envelope, env, inverse_diagonal)
-                            : factor_interior_block<FD, FK, false>(t, envelope, env, inverse_diagonal);
+            z.has_central() ? factor_interior_block<InteriorProfile<FD, FK, true>>(t, envelope, env, inverse_diagonal)
+                            : factor_interior_block<InteriorProfile<FD, FK, false>>(t, envelope, env, inverse_diagonal);
         if (status.status != Status::Ok) return status;
       }
       return FactorStatus{};
@@ -720,8 +717,9 @@ MECH_HOST_DEVICE void forward_substitute_blocks(const Sizes& z, bool interior, i
       const int split = begin > kFirstInteriorBlock * m ? begin : (end < kFirstInteriorBlock * m ? end : kFirstInteriorBlock * m);
       forward_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
       for (int t = split / m; t < end / m; ++t) {
-        if (z.has_central()) forward_substitute_interior_block<FD, FK, true>(t, envelope, env, inverse_diagonal, x, y);
-        else forward_substitute_interior_block<FD, FK, false>(t, envelope, env, inverse_diagonal, x, y);
+        if (z.has_central())
+          forward_substitute_interior_block<InteriorProfile<FD, FK, true>>(t, envelope, env, inverse_diagonal, x, y);
+        else forward_substitute_interior_block<InteriorProfile<FD, FK, false>>(t, envelope, env, inverse_diagonal, x, y);
       }
       return;
     }
@@ -738,8 +736,9 @@ MECH_HOST_DEVICE void back_substitute_blocks(const Sizes& z, bool interior, int 
     if (interior) {
       const int split = begin > kFirstInteriorBlock * m ? begin : (end < kFirstInteriorBlock * m ? end : kFirstInteriorBlock * m);
       for (int t = end / m - 1; t >= split / m; --t) {
-        if (z.has_central()) back_substitute_interior_block<FD, FK, true>(t, envelope, env, inverse_diagonal, x, y);
-        else back_substitute_interior_block<FD, FK, false>(t, envelope, env, inverse_diagonal, x, y);
+        if (z.has_central())
+          back_substitute_interior_block<InteriorProfile<FD, FK, true>>(t, envelope, env, inverse_diagonal, x, y);
+        else back_substitute_interior_block<InteriorProfile<FD, FK, false>>(t, envelope, env, inverse_diagonal, x, y);
       }
       back_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
       return;
