@@ -69,8 +69,8 @@ inline bool is_square(const Sizes& z) { return z.E == z.D && z.S == 1 && z.n_iv 
 // is computed here (weights; with Derivatives also their step derivatives) and left for the
 // caller. dvalue is set for step rows only, and only with Derivatives.
 template <bool Derivatives, int FD = 0, int FK = 0, class S, class Visitor>
-inline void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Stencil<S>& stencil, Row<S>& row,
-                    Visitor&& visit) {
+MECH_FORCE_INLINE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Stencil<S>& stencil, Row<S>& row,
+                               Visitor&& visit) {
   using Real = lane_real_t<S>;
   const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, P = K - 1, L = K + 1, m = D * L, T = z.T;
   const Real weight_equation = Real(z.equation_weight), weight_initial = Real(z.initial_weight),
@@ -253,16 +253,27 @@ inline FactorStatus forward_system(const Sizes& z, const Envelope& envelope, con
       for (int i = zeroed; i < limit; ++i) y[i] = S{};
       zeroed = limit;
     }
-    rows_at<false, FD, FK>(z, in, t, stencil, row, [&](const Row<S>& r, RowGroup group) {
-      const int count = r.count;
-      S value[kMaxRowEntries];
-      int col[kMaxRowEntries];
-      for (int p = 0; p < count; ++p) {
-        value[p] = r.value[p];
-        col[p] = r.col[p];
+    // As in neurlp_system.h's assemble: a local row the compiler can keep in registers, and with
+    // fixed sizes the row pointers of the two blocks a time's rows touch looked up once.
+    Row<S> local_row;
+    (void)row;
+    constexpr int kWindow = FD > 0 && FK > 0 ? 2 * FD * (FK + 1) : 1;
+    S* window[kWindow];
+    if constexpr (FD > 0 && FK > 0) {
+      MECH_UNROLL
+      for (int x = 0; x < kWindow; ++x) {
+        const int i = t * m + x;
+        window[x] = i < n ? env + (envelope.offset[i] - envelope.first[i]) : nullptr;
       }
+    }
+    rows_at<false, FD, FK>(z, in, t, stencil, local_row, [&](const Row<S>& r, RowGroup group) {
+      const int count = r.count;
+      const S* value = r.value;
+      const int* col = r.col;
       for (int p = 0; p < count; ++p) {
-        S* env_row = env + (envelope.offset[col[p]] - envelope.first[col[p]]);
+        S* env_row;
+        if constexpr (FD > 0 && FK > 0) env_row = window[col[p] - t * m];
+        else env_row = env + (envelope.offset[col[p]] - envelope.first[col[p]]);
         const S vp = value[p];
         for (int q = 0; q <= p; ++q) env_row[col[q]] += vp * value[q];
       }
@@ -375,7 +386,9 @@ inline void row_gradient(const Sizes& z, const SystemInputs<S>& in, int t, const
 template <int FD = 0, int FK = 0, class S>
 inline void gradient_rows(const Sizes& z, const SystemInputs<S>& in, int t, Stencil<S>& stencil, Row<S>& row,
                           const S* y, const S* v, const SystemGradients<S>& out) {
-  rows_at<true, FD, FK>(z, in, t, stencil, row, [&](const Row<S>& r, RowGroup group) {
+  Row<S> local_row;   // as in forward_system
+  (void)row;
+  rows_at<true, FD, FK>(z, in, t, stencil, local_row, [&](const Row<S>& r, RowGroup group) {
     S ay{}, av{};
     for (int p = 0; p < r.count; ++p) {
       ay += r.value[p] * y[r.col[p]];
