@@ -6,13 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <map>
-#include <mutex>
 #include <new>
 #include <string>
 #include <type_traits>
 
 #include "core/error.h"
+#include "core/host_cache.h"
 #include "core/parallel.h"
 
 namespace mech::neurlp_core::hermite4 {
@@ -284,49 +283,19 @@ Plan::Plan(const Sizes& z) {
   size_ = envelope_offsets(n, first_.data(), offset_.data());
 }
 
-// Storage blocks come from a small process-wide pool: a training loop frees and re-creates the
-// factorisation every step, and fresh memory costs a page fault per 4 KiB (measured: 57 ms of
-// allocation against a 26 ms solve at B = 256, T = 1000). Blocks are not zero-filled: forward
-// writes every entry before reading it. The pool keeps at most 1 GiB.
+// Storage blocks come from the host block cache (core/host_cache.h): a training loop frees and
+// re-creates the factorisation every step, and fresh memory costs a page fault per 4 KiB
+// (measured: 57 ms of allocation against a 26 ms solve at B = 256, T = 1000). Blocks are not
+// zero-filled: forward writes every entry before reading it.
 namespace {
 
-struct AlignedDelete {
-  void operator()(void* pointer) const { ::operator delete(pointer, std::align_val_t(64)); }
+struct CachedFree {
+  std::size_t bytes = 0;
+  void operator()(void* pointer) const { host_cache::give(pointer, bytes); }
 };
-using Block = std::unique_ptr<void, AlignedDelete>;
+using Block = std::unique_ptr<void, CachedFree>;
 
-class Pool {
- public:
-  Block take(std::size_t bytes) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto found = free_.find(bytes);
-      if (found != free_.end()) {
-        Block block = std::move(found->second);
-        free_.erase(found);
-        held_ -= bytes;
-        return block;
-      }
-    }
-    return Block(::operator new(bytes, std::align_val_t(64)));
-  }
-  void give(Block block, std::size_t bytes) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (held_ + bytes > (std::size_t(1) << 30)) return;
-    held_ += bytes;
-    free_.emplace(bytes, std::move(block));
-  }
-
- private:
-  std::mutex mutex_;
-  std::multimap<std::size_t, Block> free_;
-  std::size_t held_ = 0;
-};
-
-Pool& pool() {
-  static Pool* instance = new Pool();   // never destroyed: factorisations may outlive statics
-  return *instance;
-}
+Block take_block(std::size_t bytes) { return Block(host_cache::take(bytes), CachedFree{bytes}); }
 
 // Per-thread arrays for one group of lanes, carved from one pooled block (no zero-fill and no
 // fresh page faults per call; every array is written before it is read). Sizes of 0 leave an
@@ -349,21 +318,19 @@ struct Work {
                                   backward ? c.rhs : 0, backward ? iv_count : 0, backward ? c.steps : 0};
     std::int64_t total = 0;
     for (std::int64_t size : sizes) total += size;
-    bytes_ = static_cast<std::size_t>(std::max<std::int64_t>(total, 1)) * sizeof(P);
-    block_ = pool().take(bytes_);
+    block_ = take_block(static_cast<std::size_t>(std::max<std::int64_t>(total, 1)) * sizeof(P));
     P* cursor = static_cast<P*>(block_.get());
     for (int a = 0; a < 13; ++a) {
       if (sizes[a] > 0) *targets[a] = cursor;
       cursor += sizes[a];
     }
   }
-  ~Work() { pool().give(std::move(block_), bytes_); }
+  ~Work() = default;
   Work(const Work&) = delete;
   Work& operator=(const Work&) = delete;
 
  private:
   Block block_;
-  std::size_t bytes_ = 0;
 };
 
 }  // namespace
@@ -381,9 +348,6 @@ struct Factorization<T>::Storage {
   SystemInputs<P> inputs(std::int64_t g) const {
     P* p = base(g) + env_size + 2 * n;
     return {p, p + coeffs, p + coeffs + rhs, p + coeffs + rhs + iv};
-  }
-  ~Storage() {
-    for (auto& raw : blocks) pool().give(std::move(raw), block * sizeof(P));
   }
 };
 
@@ -403,7 +367,7 @@ Factorization<T>::Factorization(const Sizes& sizes, std::int64_t batch)
   s.steps = c.steps;
   s.block = s.env_size + 2 * s.n + s.coeffs + s.rhs + s.iv + s.steps;
   s.blocks.resize(s.groups);
-  for (auto& raw : s.blocks) raw = pool().take(s.block * sizeof(P));
+  for (auto& raw : s.blocks) raw = take_block(s.block * sizeof(P));
 }
 
 template <class T>
