@@ -15,7 +15,8 @@
 //                                 a few minutes on the 2-core machine
 // hermite4 runs through its own driver (solvers/hermite4_batch.h); its acceptance is fwd+bwd within
 // 1.5x of mnn at B=256 T=1000 P=2 (bench_solver --quick --threads 1 --cpu-time).
-//   bench_solver --quick          the acceptance cases only
+//   bench_solver --quick          the acceptance cases only, then B=256 T=1000 mnn as one training
+//                                 step through the op (tensors, loss, autograd)
 //   bench_solver --filter mnn --threads 1 --min-time 0.5 --cpu-time
 #include <sys/resource.h>
 #include <time.h>
@@ -32,6 +33,8 @@
 #include <fmt/format.h>
 
 #include "core/parallel.h"
+#include "core/tensor.h"
+#include "solvers/neurlp.h"
 #include "solvers/hermite4_batch.h"
 #include "solvers/neurlp_batch.h"
 
@@ -198,6 +201,32 @@ double peak_rss_mib() {
   return usage.ru_maxrss / 1024.0;
 }
 
+// One training step through the differentiable op, as a user's loop runs it: tensors in,
+// mech::neurlp (default options), the loss sum(u * g), backward to coeffs, rhs and steps. Adds
+// to the batch API's time the tensor allocations, the loss and the autograd bookkeeping.
+double op_step_ms(const Case& c, double min_seconds, int min_runs) {
+  Data data = make_data(c);
+  const Sizes& z = data.sizes;
+  const std::int64_t B = c.B;
+  auto tensor = [](const Array& values, const mech::Shape& shape) {
+    return mech::from_vector(std::vector<double>(values.begin(), values.end()), shape);
+  };
+  mech::Tensor coeffs = tensor(data.coeffs, {B, z.E, z.T, z.D, z.K}).requires_grad_(true);
+  mech::Tensor rhs = tensor(data.rhs, {B, z.E, z.T}).requires_grad_(true);
+  mech::Tensor iv = tensor(data.iv, {B, z.S, z.D, z.n_iv});
+  mech::Tensor steps = tensor(data.steps, {B, z.T - 1, z.D}).requires_grad_(true);
+  mech::Tensor upstream = tensor(data.grad_u, {B, z.T, z.D, z.K});
+  mech::NeurlpOptions options;
+  options.formulation = c.formulation;
+  return median_ms([&] {
+    coeffs.zero_grad();
+    rhs.zero_grad();
+    steps.zero_grad();
+    mech::NeurlpResult result = mech::neurlp(coeffs, rhs, iv, steps, options);
+    (result.u * upstream).sum().backward();
+  }, min_seconds, min_runs);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -304,5 +333,10 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
   }
+  // The acceptance case once more through the op (--quick, unless filtered out).
+  const Case step{256, 1000, 2, 1, Formulation::Mnn};
+  if (quick && (filter.empty() || step.name().find(filter) != std::string::npos))
+    std::printf("op training step (mech::neurlp, loss sum(u*g), backward) %s: %.3f ms\n", step.name().c_str(),
+                op_step_ms(step, min_seconds, min_runs));
   return 0;
 }
