@@ -573,7 +573,7 @@ MECH_HOST_DEVICE bool interior_profile_matches(int T, const Envelope& envelope) 
 template <int M, class S>
 MECH_HOST_DEVICE inline void interior_rows(int t, const Envelope& envelope, S* env, S* (&rows)[3 * M]) {
   const int base = t * M;
-MECH_UNROLL
+  MECH_UNROLL
   for (int x = 0; x < 3 * M; ++x) {
     const int i = base - 2 * M + x;
     rows[x] = env + (envelope.offset[i] - envelope.first[i]) + base;
@@ -589,21 +589,21 @@ MECH_HOST_DEVICE FactorStatus factor_interior_block(int t, const Envelope& envel
   interior_rows<m>(t, envelope, env, rows);
   S* inverse = inverse_diagonal + t * m;   // inverse[x] = 1 / L[t*m + x][t*m + x]
   const Real tolerance = pivot_tolerance<Real>();
-MECH_UNROLL
+  MECH_UNROLL
   for (int r = 0; r < m; ++r) {
     S* row_i = rows[2 * m + r];
-MECH_UNROLL
+    MECH_UNROLL
     for (int j = Profile::first(r); j < r; ++j) {
       const S* row_j = rows[2 * m + j];
       const int start = Profile::first(r) > Profile::first_at(j) ? Profile::first(r) : Profile::first_at(j);
       S sum = row_i[j];
-MECH_UNROLL
+      MECH_UNROLL
       for (int k = start; k < j; ++k) sum -= row_i[k] * row_j[k];
       row_i[j] = sum * inverse[j];
     }
     const S diagonal = row_i[r];
     S pivot = diagonal;
-MECH_UNROLL
+    MECH_UNROLL
     for (int k = Profile::first(r); k < r; ++k) pivot -= row_i[k] * row_i[k];
     const int lane = first_failing_lane(pivot, diagonal * tolerance);
     if (lane >= 0) {
@@ -632,16 +632,16 @@ MECH_HOST_DEVICE void forward_substitute_interior_block(int t, const Envelope& e
   const S* inverse = inverse_diagonal + t * m;
   S* xt = x + t * m;
   S* yt = y ? y + t * m : nullptr;
-MECH_UNROLL
+  MECH_UNROLL
   for (int r = 0; r < m; ++r) {
     const S* row_i = rows[2 * m + r];
     S sum_x = xt[r];
-MECH_UNROLL
+    MECH_UNROLL
     for (int k = Profile::first(r); k < r; ++k) sum_x -= row_i[k] * xt[k];
     xt[r] = sum_x * inverse[r];
     if (yt) {
       S sum_y = yt[r];
-MECH_UNROLL
+      MECH_UNROLL
       for (int k = Profile::first(r); k < r; ++k) sum_y -= row_i[k] * yt[k];
       yt[r] = sum_y * inverse[r];
     }
@@ -658,17 +658,17 @@ MECH_HOST_DEVICE void back_substitute_interior_block(int t, const Envelope& enve
   const S* inverse = inverse_diagonal + t * m;
   S* xt = x + t * m;
   S* yt = y ? y + t * m : nullptr;
-MECH_UNROLL
+  MECH_UNROLL
   for (int r = m - 1; r >= 0; --r) {
     const S* row_i = rows[2 * m + r];
     const S xi = xt[r] * inverse[r];
     xt[r] = xi;
-MECH_UNROLL
+    MECH_UNROLL
     for (int k = Profile::first(r); k < r; ++k) xt[k] -= row_i[k] * xi;
     if (yt) {
       const S yi = yt[r] * inverse[r];
       yt[r] = yi;
-MECH_UNROLL
+      MECH_UNROLL
       for (int k = Profile::first(r); k < r; ++k) yt[k] -= row_i[k] * yi;
     }
   }
