@@ -9,10 +9,12 @@
 //
 //   void* block = mech::host_cache::take(bytes);      // 64-byte aligned, contents undefined
 //   mech::host_cache::give(block, bytes);             // same bytes as taken
+//   mech::host_cache::Block owned = mech::host_cache::take_block(bytes);   // given back when destroyed
 //   mech::host_cache::release_all();                  // hand every cached block back to the system
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 namespace mech::host_cache {
 
@@ -29,6 +31,14 @@ void give(void* block, std::size_t bytes) noexcept;
 
 // False in AddressSanitizer builds (every block is freed at once).
 bool enabled();
+
+// An owned block: given back to the cache when destroyed.
+struct GiveBack {
+  std::size_t bytes = 0;
+  void operator()(void* block) const noexcept { give(block, bytes); }
+};
+using Block = std::unique_ptr<void, GiveBack>;
+inline Block take_block(std::size_t bytes) { return Block(take(bytes), GiveBack{bytes}); }
 
 // Bytes currently held for reuse.
 std::size_t cached_bytes();

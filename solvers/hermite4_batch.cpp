@@ -289,13 +289,8 @@ Plan::Plan(const Sizes& z) {
 // zero-filled: forward writes every entry before reading it.
 namespace {
 
-struct CachedFree {
-  std::size_t bytes = 0;
-  void operator()(void* pointer) const { host_cache::give(pointer, bytes); }
-};
-using Block = std::unique_ptr<void, CachedFree>;
-
-Block take_block(std::size_t bytes) { return Block(host_cache::take(bytes), CachedFree{bytes}); }
+using host_cache::Block;
+using host_cache::take_block;
 
 // Per-thread arrays for one group of lanes, carved from one pooled block (no zero-fill and no
 // fresh page faults per call; every array is written before it is read). Sizes of 0 leave an

@@ -80,13 +80,8 @@ EnvelopePlan::EnvelopePlan(const Sizes& z) {
 // which hands freed blocks of the same size back instead of fresh pages from the kernel.
 namespace {
 
-struct CachedFree {
-  std::size_t bytes = 0;
-  void operator()(void* pointer) const { host_cache::give(pointer, bytes); }
-};
-using RawBlock = std::unique_ptr<void, CachedFree>;
-
-RawBlock take_block(std::size_t bytes) { return RawBlock(host_cache::take(bytes), CachedFree{bytes}); }
+using RawBlock = host_cache::Block;
+using host_cache::take_block;
 
 }  // namespace
 
