@@ -96,6 +96,10 @@ void map_binary(const Tensor& a, const Tensor& b, const Tensor& out, F function)
                         } else if (steps[0] == 1 && steps[1] == 1 && steps[2] == 0) {
                           const T scalar = r[0];
                           for (std::int64_t j = 0; j < count; ++j) o[j] = function(l[j], scalar);
+                        } else if (steps[0] == 1 && steps[1] == 0 && steps[2] == 1) {
+                          // a broadcast left operand, e.g. the expanded gradient of a sum times a tensor
+                          const T scalar = l[0];
+                          for (std::int64_t j = 0; j < count; ++j) o[j] = function(scalar, r[j]);
                         } else {
                           for (std::int64_t j = 0; j < count; ++j) {
                             o[j * steps[0]] = function(l[j * steps[1]], r[j * steps[2]]);
