@@ -53,6 +53,11 @@ TEST(Kernels, UnaryAndBinaryWithBroadcastOperands) {
   Tensor out = empty({2, 3}, f64);
   kernels::binary(BinaryOp::Sub, a, view_of(column, 0, {2, 3}, {1, 0}), out);
   EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{-9, -8, -7, -16, -15, -14}));
+  // A broadcast left operand (stride 0 along the run), with a non-commutative op.
+  kernels::binary(BinaryOp::Sub, view_of(column, 0, {2, 3}, {1, 0}), a, out);
+  EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{9, 8, 7, 16, 15, 14}));
+  kernels::binary(BinaryOp::Div, view_of(column, 0, {2, 3}, {0, 0}), a, out);   // 10 / a
+  EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{10, 5, 10.0 / 3, 2.5, 2, 10.0 / 6}));
   kernels::binary(BinaryOp::Max, a, full({2, 3}, 3.5, f64), out);
   EXPECT_EQ(out.to_vector<double>(), (std::vector<double>{3.5, 3.5, 3.5, 4, 5, 6}));
   kernels::unary(UnaryOp::Clamp, view_of(a, 0, {2, 3}, {1, 2}), out, 2.0, 4.0);  // reads [[1 3 5] [2 4 6]]
