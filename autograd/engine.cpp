@@ -101,8 +101,16 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   auto accumulate_leaf = [](const std::shared_ptr<TensorImpl>& leaf, const Tensor& gradient) {
     Tensor target(leaf);
     Tensor existing = target.grad();
-    // A fresh copy, so .grad never aliases a tensor the graph or the caller still holds.
-    target.set_grad(existing.defined() ? existing + gradient : gradient.clone());
+    if (existing.defined()) {
+      target.set_grad(existing + gradient);
+      return;
+    }
+    // .grad never aliases a tensor the graph or the caller still holds: a gradient that nothing
+    // else references (the engine's handle is its only one, and no view shares its storage) is
+    // taken over as it is, as PyTorch does; anything else is copied.
+    const bool unshared = gradient.impl_ptr().use_count() == 1 && gradient.storage().use_count() == 1 &&
+                          gradient.is_contiguous();
+    target.set_grad(unshared ? gradient : gradient.clone());
   };
   auto accumulate_node = [&](Node* node, int output, const Tensor& gradient) {
     auto& slots = buffers[node];

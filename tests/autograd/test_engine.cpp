@@ -33,6 +33,29 @@ TEST(Engine, GradientsAccumulateAcrossBackwardCalls) {
   EXPECT_FALSE(x.grad().defined());
 }
 
+// A leaf's first gradient is taken over only when nothing else holds it: gradients that alias the
+// caller's tensor (a view's backward passes the incoming gradient through) or one leaf's gradient
+// reaching another are copied, so changing one never changes another.
+TEST(Engine, LeafGradientsNeverAliasWhatOthersHold) {
+  Tensor x = from_vector<double>({1.0, 2.0, 3.0, 4.0}, {4}, f64.requires_grad());
+  Tensor upstream = from_vector<double>({1.0, 1.0, 1.0, 1.0}, {2, 2}, f64);
+  x.view({2, 2}).backward(upstream);   // the view's backward hands back upstream's storage
+  upstream.fill_(5.0);
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1.0, 1.0, 1.0, 1.0}));
+
+  Tensor a = from_vector<double>({1.0, 2.0}, {2}, f64.requires_grad());
+  Tensor b = from_vector<double>({3.0, 4.0}, {2}, f64.requires_grad());
+  (a + b).sum().backward();            // both leaves receive gradients from one node
+  a.grad().fill_(7.0);
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1.0, 1.0}));
+
+  Tensor c = from_vector<double>({1.0, 2.0}, {2}, f64.requires_grad());
+  (c * 2.0).sum().backward();          // a fresh gradient nobody holds: kept, and correct
+  EXPECT_EQ(c.grad().to_vector<double>(), (std::vector<double>{2.0, 2.0}));
+  (c * 2.0).sum().backward();
+  EXPECT_EQ(c.grad().to_vector<double>(), (std::vector<double>{4.0, 4.0}));
+}
+
 TEST(Engine, BroadcastGradientsReduceToInputShape) {
   Tensor a = ones({3, 1}, f64.requires_grad());
   Tensor b = ones({4}, f64.requires_grad());
