@@ -39,9 +39,9 @@ struct NeurlpOptions {
   // for P = 2, D = 1, e.g. 60 MB for B = 256, T = 1000), or recompute it in backward (nothing kept;
   // backward runs the fused forward+backward pass, which never leaves the cache per group of
   // systems). Unset: the faster one, measured on the 2-core machine (bench_solver --quick --threads
-  // 2, forward+backward, B = 256, P = 2): mnn and scalable recompute (mnn T = 1000: 9.1 ms vs 9.7 ms
-  // kept; T = 10000: 105 ms vs 126 ms, the kept 605 MiB being written out and read back from
-  // memory), hermite4 keeps (12.2 ms vs 16.7 ms: its factorisation is the costlier part).
+  // 2, forward+backward, B = 256, P = 2): mnn and scalable recompute (mnn T = 1000: 9.4 ms vs 10.0 ms
+  // kept; T = 10000: 104 ms vs 136 ms, the kept 605 MiB being written out and read back from
+  // memory), hermite4 keeps (10.5 ms vs 13.4 ms: its factorisation is the costlier part).
   std::optional<bool> keep_factors;
   bool keeps_factors() const { return keep_factors.value_or(formulation == Formulation::Hermite4); }
 };
