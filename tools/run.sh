@@ -63,10 +63,12 @@ case "$command" in
   sanitize)
     install_dependencies
     # CUDA off: the sanitizers check the CPU code paths; tools are built because tool tests run them.
-    # -O1 -g, as AddressSanitizer recommends: at -O2 the solver's batch driver alone took 260 s to
-    # compile instrumented (51 s at -O1), most of the CI's time.
+    # -O2 -g1 (line tables only): with full debug info the instrumented solver batch driver alone
+    # took 260 s to compile (132 s with -g1), most of the CI's time. -O1 compiles faster still
+    # but changes the float rounding enough to trip three float32 / finite-difference tolerances
+    # that hold in the Release build; the sanitizers should check the code as it is built there.
     configure_and_build build-asan -DMECH_CUDA=OFF -DMECH_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG"
+      "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE cuda "$@"
     ;;
