@@ -406,15 +406,8 @@ MECH_HOST_DEVICE FactorStatus reduce_forward(const Sizes& z, const Structure& s,
       a += scalars[kBorderSum];
     }
     const S schur = a - qq;
-    const int lane = neurlp_core::first_failing_lane(schur, a * neurlp_core::pivot_tolerance<Real>());
-    if (lane >= 0) {
-      status.status = Status::BorderNotPositive;
-      status.index = -1;
-      status.lane = lane;
-      status.pivot = static_cast<double>(neurlp_core::lane_get(schur, lane));
-      status.diagonal = static_cast<double>(neurlp_core::lane_get(a, lane));
-      return status;
-    }
+    status = neurlp_core::check_border(schur, a);
+    if (status.status != Status::Ok) return status;
     *w.schur = schur;
     e = (neurlp_core::splat<S>(Real(z.gamma_alpha)) - pq) / schur;
     for (int i = 0; i < nr; ++i) p[i] -= e * q[i];

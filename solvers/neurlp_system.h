@@ -758,6 +758,21 @@ struct Factors {
   S* schur;              // a - q.q = a - w^T M_uu^{-1} w, 1 (mnn only)
 };
 
+// The eps border's pivot, schur = a - q.q, checked like the others against its diagonal a.
+template <class S>
+MECH_HOST_DEVICE FactorStatus check_border(const S& schur, const S& a) {
+  FactorStatus status;
+  const int lane = first_failing_lane(schur, a * pivot_tolerance<lane_real_t<S>>());
+  if (lane >= 0) {
+    status.status = Status::BorderNotPositive;
+    status.index = -1;
+    status.lane = lane;
+    status.pivot = static_cast<double>(lane_get(schur, lane));
+    status.diagonal = static_cast<double>(lane_get(a, lane));
+  }
+  return status;
+}
+
 // Forward solve with factors computed earlier (same coefficients and steps): u holds g = (A^T b)_u
 // on entry and u on exit: p = L^{-1} g, eps from p.q, u = L^{-T} (p - eps q).
 template <class S>
@@ -800,15 +815,8 @@ MECH_HOST_DEVICE FactorStatus forward_system(const Sizes& z, const Envelope& env
     const S pq = dot(n, u, q);
     const S qq = dot(n, q, q);
     const S schur = a - qq;
-    const int lane = first_failing_lane(schur, a * pivot_tolerance<Real>());
-    if (lane >= 0) {
-      status.status = Status::BorderNotPositive;
-      status.index = -1;
-      status.lane = lane;
-      status.pivot = static_cast<double>(lane_get(schur, lane));
-      status.diagonal = static_cast<double>(lane_get(a, lane));
-      return status;
-    }
+    status = check_border(schur, a);
+    if (status.status != Status::Ok) return status;
     *factors.schur = schur;
     e = (splat<S>(Real(z.gamma_alpha)) - pq) / schur;
   }
@@ -951,15 +959,8 @@ MECH_HOST_DEVICE FactorStatus forward_backward_system(const Sizes& z, const Enve
     const S qq = dot(n, q, q);
     const S qr = dot(n, q, v);
     const S schur = a - qq;
-    const int lane = first_failing_lane(schur, a * pivot_tolerance<Real>());
-    if (lane >= 0) {
-      status.status = Status::BorderNotPositive;
-      status.index = -1;
-      status.lane = lane;
-      status.pivot = static_cast<double>(lane_get(schur, lane));
-      status.diagonal = static_cast<double>(lane_get(a, lane));
-      return status;
-    }
+    status = check_border(schur, a);
+    if (status.status != Status::Ok) return status;
     *factors.schur = schur;
     e = (splat<S>(Real(z.gamma_alpha)) - pq) / schur;
     v_eps = (ebar - qr) / schur;
