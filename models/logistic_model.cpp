@@ -84,17 +84,14 @@ LogisticInference LogisticModel::infer(const Tensor& observed) {
   out.start = s.select(1, 0) + kStartScale * raw.select(1, 2);
 
   // u' = a s + b s^2: coefficient 0 on u and 1 on u', the known nonlinearity in the right-hand side.
-  // The solver runs on the CPU: from another device the inputs travel there and the solution back.
-  const Device device = s.device();
-  auto on_cpu = [](const Tensor& x) { return x.device().is_cpu() ? x : x.to(Device::cpu()); };
-  const auto float64 = TensorOptions().dtype(DType::Float64);
+  // Everything stays on the trajectories' device: on a CUDA device NeuRLP runs its GPU solver.
+  const auto float64 = TensorOptions().dtype(DType::Float64).device(s.device());
   // Constant coefficients (B, E, D, K) = (N, 1, 1, 2): 0 on u, 1 on u'.
   Tensor coefficients = cat({zeros({count, 1, 1, 1}, float64), ones({count, 1, 1, 1}, float64)}, 3);
-  Tensor rhs = on_cpu((out.rate.unsqueeze(1) * s + out.quadratic.unsqueeze(1) * s * s).unsqueeze(1));  // (N, 1, T)
-  Tensor initial = on_cpu(out.start.reshape({count, 1, 1, 1}));
+  Tensor rhs = (out.rate.unsqueeze(1) * s + out.quadratic.unsqueeze(1) * s * s).unsqueeze(1);  // (N, 1, T)
+  Tensor initial = out.start.reshape({count, 1, 1, 1});
   Tensor steps = full({count, length - 1, 1}, options_.dt, float64);
   out.solution = block_->forward_with_steps(coefficients, rhs, initial, steps).value().select(2, 0);  // (N, T)
-  if (!device.is_cpu()) out.solution = out.solution.to(device);
   return out;
 }
 

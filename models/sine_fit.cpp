@@ -54,21 +54,17 @@ Tensor SineFitModel::steps() const {
 }
 
 SineFitSolution SineFitModel::solve() const {
-  // The solver runs on the CPU; on another device the parameters travel there and the solution
-  // back (both copies are differentiable).
+  // Everything stays on the parameters' device: on a CUDA device NeuRLP runs its GPU solver.
   const Device device = coefficients_.device();
-  auto on_cpu = [](const Tensor& x) { return x.device().is_cpu() ? x : x.to(Device::cpu()); };
-  MechanisticSolution result = block_->forward(on_cpu(coefficients_), on_cpu(rhs_), on_cpu(initial_), on_cpu(step_logits_));
+  MechanisticSolution result = block_->forward(coefficients_, rhs_, initial_, step_logits_);
   Tensor step_sizes = result.steps;
   // u is (1, T, 1, 3): value, first and second derivative.
   Tensor u = result.u.select(0, 0).select(1, 0);
-  if (!device.is_cpu()) u = u.to(device);
   SineFitSolution solution;
   solution.value = u.select(1, 0);
   solution.velocity = u.select(1, 1);
   solution.curvature = u.select(1, 2);
-  solution.steps = device.is_cpu() ? step_sizes.reshape({options_.length - 1})
-                                   : step_sizes.reshape({options_.length - 1}).to(device);
+  solution.steps = step_sizes.reshape({options_.length - 1});
   {
     NoGradGuard no_grad;
     std::vector<double> steps = solution.steps.to_vector<double>();  // copies to the host

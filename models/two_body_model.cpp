@@ -66,29 +66,25 @@ Tensor TwoBodyModel::predict_segment(const Tensor& window_in) {
              window_in.size(1), options_.window);
   const Tensor window = window_in.to(DType::Float64);
   const std::int64_t batch = window.size(0), points = options_.segment + 1;
-  const auto float64 = TensorOptions().dtype(DType::Float64);
 
   // B batch, T = segment + 1 grid points, E = D = 4 position coordinates, K = 3 (u, u', u'').
-  // The solver runs on the CPU: from another device the encoder's outputs travel there and the
-  // solution back (both copies are differentiable).
-  const Device device = window.device();
+  // Everything stays on the window's device: on a CUDA device NeuRLP runs its GPU solver.
+  const auto float64 = TensorOptions().dtype(DType::Float64).device(window.device());
   Tensor encoded = encoder_->forward(window.reshape({batch, -1}));  // (B, T * 20)
-  if (!device.is_cpu()) encoded = encoded.to(Device::cpu());
   Tensor coupling = encoded.slice(1, 0, points * kPositions * kPositions).reshape({batch, points, kPositions, kPositions});
   Tensor forcing = encoded.slice(1, points * kPositions * kPositions, points * kOutputsPerPoint)
                        .reshape({batch, points, kPositions});
   std::vector<double> identity(static_cast<size_t>(kPositions * kPositions), 0.0);
   for (std::int64_t e = 0; e < kPositions; ++e) identity[static_cast<size_t>(e * kPositions + e)] = 1.0;
-  Tensor unit = from_vector(identity, {1, kPositions, 1, kPositions}).expand({batch, kPositions, points, kPositions});
+  Tensor unit = from_vector(identity, {1, kPositions, 1, kPositions}, float64).expand({batch, kPositions, points, kPositions});
   Tensor value_coefficients = coupling.permute({0, 2, 1, 3});  // (B, E, T, D)
   Tensor coefficients = stack({value_coefficients, zeros({batch, kPositions, points, kPositions}, float64), unit}, 4);
   Tensor rhs = forcing.permute({0, 2, 1});  // (B, E, T)
-  Tensor last = window.select(1, options_.window - 1).to(Device::cpu());  // (B, 8)
+  Tensor last = window.select(1, options_.window - 1);  // (B, 8)
   Tensor initial = stack({last.slice(1, 0, kPositions), last.slice(1, kPositions, kState)}, 2).unsqueeze(1);  // (B,1,D,2)
   Tensor steps = full({batch, points - 1, kPositions}, options_.dt, float64);
   Tensor u = block_->forward_with_steps(coefficients, rhs, initial, steps).u.slice(1, 1, points);  // (B, segment, D, K)
-  Tensor states = cat({u.select(3, 0), u.select(3, 1)}, 2);  // (B, segment, 8)
-  return device.is_cpu() ? states : states.to(device);
+  return cat({u.select(3, 0), u.select(3, 1)}, 2);  // (B, segment, 8)
 }
 
 Tensor TwoBodyModel::rollout(const Tensor& window_in, std::int64_t steps) {

@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
   cli.add("seed", &s.seed, "seed of the noise and of the initial coefficients");
   cli.add("iterations", &s.iterations, "Adam steps in all (a resumed run continues up to this count)");
   cli.add("lr", &s.lr, "Adam learning rate");
-  cli.add_choice("device", &s.device, {"cpu", "cuda"}, "where the parameters live (the solve itself runs on the CPU)");
+  cli.add_choice("device", &s.device, {"cpu", "cuda"}, "where the model runs, NeuRLP solves included");
   cli.add("threads", &s.threads, "CPU threads (0: all cores; small models run fastest on one)");
   cli.add("checkpoint-every", &s.checkpoint_every, "save <out-dir>/checkpoint.safetensors every this many steps");
   cli.add("anomaly", &s.anomaly, "check every op's outputs and gradients for NaN/Inf and name the first op producing one (slower)");

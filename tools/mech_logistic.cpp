@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
   cli.add("lr-step", &s.lr_step, "multiply the learning rate by 0.3 every this many steps (StepLR)");
   cli.add("channels", &s.channels, "channels of each Conv1d layer");
   cli.add("hidden", &s.hidden, "width of the dense layer");
-  cli.add_choice("device", &s.device, {"cpu", "cuda"}, "where the encoder runs (the solve itself runs on the CPU)");
+  cli.add_choice("device", &s.device, {"cpu", "cuda"}, "where the model runs, NeuRLP solves included");
   cli.add("threads", &s.threads, "CPU threads (0: all cores; small models run fastest on one)");
   cli.add("checkpoint-every", &s.checkpoint_every, "save <out-dir>/checkpoint.safetensors every this many steps");
   cli.add("anomaly", &s.anomaly, "check every op's outputs and gradients for NaN/Inf and name the first op producing one (slower)");

@@ -17,6 +17,7 @@
 #include "core/generator.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
+#include "cuda/device_under_test.h"
 #include "models/datasets.h"
 #include "models/lorenz_discovery.h"
 #include "nn/adam.h"
@@ -24,17 +25,7 @@
 namespace mech::models {
 namespace {
 
-bool self_test_on_cpu() {
-  const char* flag = std::getenv("MECH_PARITY_ON_CPU");
-  return !cuda::is_available() && flag != nullptr && std::string(flag) == "1";
-}
-Device target() { return self_test_on_cpu() ? Device::cpu() : Device::cuda(); }
-
-#define REQUIRE_CUDA_DEVICE()                                                                          \
-  do {                                                                                                 \
-    if (!cuda::is_available() && !self_test_on_cpu())                                                  \
-      GTEST_SKIP() << "no CUDA device (" << cuda::availability() << "): Lorenz CPU/GPU parity needs a GPU"; \
-  } while (0)
+using cuda_tests::device_under_test;
 
 struct TrainingRun {
   std::vector<double> coefficients;  // (10, 3) in the data's units, after the last epoch
@@ -84,10 +75,10 @@ TrainingRun train(Device device) {
 }
 
 TEST(CudaLorenz, TrainingMatchesTheCpuRun) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("Lorenz CPU/GPU parity");
   TrainingRun cpu = train(Device::cpu());
-  TrainingRun gpu = train(target());
-  EXPECT_EQ(gpu.parameters_on, target());
+  TrainingRun gpu = train(device_under_test());
+  EXPECT_EQ(gpu.parameters_on, device_under_test());
   // The run did prune (else the host round trips of pruning went untested).
   double active = 0.0;
   for (double weight : cpu.mask) active += weight;
