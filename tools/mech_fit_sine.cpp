@@ -13,24 +13,20 @@
 //   mech-fit-sine --iterations 1000 --resume   # continue the same run further
 #include <cstdio>
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
 #include "core/atomic_file.h"
-#include "core/parallel.h"
-#include "cuda/backend.h"
 #include "models/datasets.h"
 #include "models/sine_fit.h"
 #include "nn/nn.h"
 #include "tools/common/cli.h"
 #include "tools/common/driver_checks.h"
-#include "tools/common/progress.h"
 #include "tools/common/svg.h"
+#include "tools/common/training_run.h"
 
 namespace {
 
@@ -47,14 +43,7 @@ struct Settings {
   // (0.019); longer runs keep lowering the error against the noisy data by fitting the noise.
   long iterations = 500;
   double lr = 0.01;
-  std::string device = "cpu";
-  // One thread: these models are small, so per-op parallelism costs more than it gains (measured
-  // 50-90x slower per step with all threads on a busy 2-core machine).
-  int threads = 1;
-  long checkpoint_every = 100;
-  bool resume = false;
-  bool anomaly = false;
-  std::string out_dir = "out/fit_sine";
+  tools::RunOptions run{.checkpoint_every = 100, .out_dir = "out/fit_sine"};
 };
 
 void write_picture(const std::string& path, const models::DampedSineData& data, const models::SineFitSolution& fit) {
@@ -75,11 +64,8 @@ void write_picture(const std::string& path, const models::DampedSineData& data, 
 }
 
 int run(const Settings& s, const tools::CommandLine& cli) {
-  // Anomaly mode names the first op whose forward output or gradient holds NaN/Inf.
-  std::optional<AnomalyGuard> anomaly_mode;
-  if (s.anomaly) anomaly_mode.emplace();
-  if (s.threads > 0) set_num_threads(s.threads);
-  const Device device = Device::parse(s.device);
+  const tools::RunScope scope(s.run);
+  const Device device = scope.device;
   models::DampedSineOptions sine;
   sine.length = static_cast<size_t>(s.length);
   sine.dt = s.dt;
@@ -98,7 +84,6 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   model.to(device);
   nn::Adam optimizer(model.parameters(), nn::AdamOptions(s.lr));
 
-  const std::string checkpoint = s.out_dir + "/checkpoint.safetensors";
   const std::map<std::string, std::string> identity{
       {"length", std::to_string(s.length)},     {"dt", fmt::format("{}", s.dt)},
       {"damping", fmt::format("{}", s.damping)}, {"frequency", fmt::format("{}", s.frequency)},
@@ -108,34 +93,20 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   state.optimizer = &optimizer;
   state.generator = &generator;
 
-  std::string loss_log = "iteration,loss\n";
-  if (s.resume) loss_log = tools::resume_or_exit(cli, checkpoint, state, identity, loss_log);
-
+  tools::TrainingLog log(cli, s.run, state, identity, s.iterations, "fit");
   std::printf("mech-fit-sine: %ld samples of exp(-%g t) sin(%g t), dt %g, noise %g; %lld parameters on %s\n", s.length,
               s.damping, s.frequency, s.dt, s.noise, static_cast<long long>(model.parameter_count()),
               device.str().c_str());
   std::fflush(stdout);
-  const std::int64_t start = state.step;
-  {
-    tools::ProgressBar bar(std::max<long>(0, s.iterations - static_cast<long>(start)), "fit");
-    while (state.step < s.iterations) {
-      optimizer.zero_grad();
-      Tensor loss = model.loss(target);
-      loss.backward();
-      const double norm = tools::gradient_norm(model.parameters());
-      optimizer.step();
-      ++state.step;
-      const double value = loss.item();
-      loss_log += fmt::format("{},{:.9g}\n", state.step, value);
-      bar.update(static_cast<long>(state.step - start), value, fmt::format("|grad| {:.3g}", norm));
-      if (state.step % s.checkpoint_every == 0 || state.step == s.iterations) {
-        state.metadata = identity;
-        state.metadata["loss-log"] = loss_log;
-        nn::save_checkpoint(checkpoint, state);
-      }
-    }
-    bar.finish();
+  while (state.step < s.iterations) {
+    optimizer.zero_grad();
+    Tensor loss = model.loss(target);
+    loss.backward();
+    const double norm = tools::gradient_norm(model.parameters());
+    optimizer.step();
+    log.step_done(loss.item(), fmt::format("|grad| {:.3g}", norm));
   }
+  log.finish();
 
   NoGradGuard no_grad;
   const models::SineFitSolution fit = model.solve();
@@ -149,13 +120,13 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   std::printf("RMS error of the fit against the clean signal: %.4g\n", clean_error);
   std::printf("learned steps: %.4g .. %.4g (started at %g), total time %.4g (data span %.4g)\n", step_min, step_max,
               s.dt, total_time, data.times.back());
-  write_file_atomically(s.out_dir + "/summary.txt",
+  write_file_atomically(s.run.out_dir + "/summary.txt",
                         fmt::format("iterations={}\nrms_error_data={:.9g}\nrms_error_clean={:.9g}\nnoise={}\n"
                                     "step_min={:.9g}\nstep_max={:.9g}\n",
                                     state.step, data_error, clean_error, s.noise, step_min, step_max));
-  write_file_atomically(s.out_dir + "/loss.csv", loss_log);
-  write_picture(s.out_dir + "/fit.svg", data, fit);
-  std::printf("wrote %s/fit.svg, loss.csv, summary.txt, checkpoint.safetensors\n", s.out_dir.c_str());
+  write_file_atomically(s.run.out_dir + "/loss.csv", log.csv());
+  write_picture(s.run.out_dir + "/fit.svg", data, fit);
+  std::printf("wrote %s/fit.svg, loss.csv, summary.txt, checkpoint.safetensors\n", s.run.out_dir.c_str());
   return 0;
 }
 
@@ -174,12 +145,7 @@ int main(int argc, char** argv) {
   cli.add("seed", &s.seed, "seed of the noise and of the initial coefficients");
   cli.add("iterations", &s.iterations, "Adam steps in all (a resumed run continues up to this count)");
   cli.add("lr", &s.lr, "Adam learning rate");
-  cli.add_choice("device", &s.device, {"cpu", "cuda"}, "where the model runs, NeuRLP solves included");
-  cli.add("threads", &s.threads, "CPU threads (0: all cores; small models run fastest on one)");
-  cli.add("checkpoint-every", &s.checkpoint_every, "save <out-dir>/checkpoint.safetensors every this many steps");
-  cli.add("anomaly", &s.anomaly, "check every op's outputs and gradients for NaN/Inf and name the first op producing one (slower)");
-  cli.add("resume", &s.resume, "continue from <out-dir>/checkpoint.safetensors");
-  cli.add("out-dir", &s.out_dir, "directory for fit.svg, loss.csv, summary.txt and the checkpoint");
+  tools::add_run_options(cli, s.run, "fit.svg, loss.csv, summary.txt");
   cli.parse_or_exit(argc, argv);
   if (s.length < 10) cli.fail(fmt::format("--length {} is too short: at least 10 samples", s.length));
   if (!(s.dt > 1e-3 && s.dt < 1.0)) cli.fail(fmt::format("--dt {} must lie in (0.001, 1): steps are sigmoid(logit) >= 0.001", s.dt));
@@ -187,11 +153,7 @@ int main(int argc, char** argv) {
   if (!(s.frequency > 0)) cli.fail(fmt::format("--frequency {} must be positive", s.frequency));
   if (s.iterations < 0) cli.fail(fmt::format("--iterations {} must be >= 0", s.iterations));
   if (!(s.lr > 0)) cli.fail(fmt::format("--lr {} must be positive", s.lr));
-  if (s.threads < 0) cli.fail(fmt::format("--threads {} must be >= 0", s.threads));
-  if (s.checkpoint_every <= 0) cli.fail(fmt::format("--checkpoint-every {} must be positive", s.checkpoint_every));
-  if (s.device == "cuda" && !cuda::is_available())
-    cli.fail("--device cuda: no CUDA device is available (or this build has no CUDA); use --device cpu");
-  tools::prepare_output_directory(cli, "--out-dir", s.out_dir);
+  tools::check_run_options(cli, s.run);
   try {
     return run(s, cli);
   } catch (const std::exception& error) {

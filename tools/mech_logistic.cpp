@@ -10,24 +10,20 @@
 // Exit status 0 when the mean relative error of r is within --threshold, 1 when not, 2 on bad options.
 #include <cstdio>
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
 #include "core/atomic_file.h"
-#include "core/parallel.h"
-#include "cuda/backend.h"
 #include "models/datasets.h"
 #include "models/logistic_model.h"
 #include "nn/nn.h"
 #include "tools/common/cli.h"
 #include "tools/common/driver_checks.h"
-#include "tools/common/progress.h"
 #include "tools/common/svg.h"
+#include "tools/common/training_run.h"
 
 namespace {
 
@@ -47,15 +43,8 @@ struct Settings {
   double lr = 3e-3;
   long channels = 16;
   long hidden = 64;
-  std::string device = "cpu";
-  // One thread: these models are small, so per-op parallelism costs more than it gains (measured
-  // 50-90x slower per step with all threads on a busy 2-core machine).
-  int threads = 1;
-  long checkpoint_every = 500;
-  bool resume = false;
-  bool anomaly = false;
   double threshold = 0.05;
-  std::string out_dir = "out/logistic";
+  tools::RunOptions run{.checkpoint_every = 500, .out_dir = "out/logistic"};
 };
 
 models::LogisticData make_data(const Settings& s, long count, std::uint64_t seed) {
@@ -100,11 +89,8 @@ void write_picture(const std::string& path, const std::vector<double>& true_rate
 }
 
 int run(const Settings& s, const tools::CommandLine& cli) {
-  // Anomaly mode names the first op whose forward output or gradient holds NaN/Inf.
-  std::optional<AnomalyGuard> anomaly_mode;
-  if (s.anomaly) anomaly_mode.emplace();
-  if (s.threads > 0) set_num_threads(s.threads);
-  const Device device = Device::parse(s.device);
+  const tools::RunScope scope(s.run);
+  const Device device = scope.device;
   const models::LogisticData train = make_data(s, s.train_count, s.seed);
   // A different seed gives different (r, K, x0): the held-out set is never trained on.
   const models::LogisticData test = make_data(s, s.test_count, s.seed + 0x9e3779b9ULL);
@@ -120,7 +106,6 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   nn::Adam optimizer(model.parameters(), nn::AdamOptions(s.lr));
   nn::StepLR schedule(optimizer, s.lr_step, 0.3);
 
-  const std::string checkpoint = s.out_dir + "/checkpoint.safetensors";
   const std::map<std::string, std::string> identity{
       {"train-count", std::to_string(s.train_count)}, {"length", std::to_string(s.length)},
       {"dt", fmt::format("{}", s.dt)},                {"noise", fmt::format("{}", s.noise)},
@@ -133,38 +118,24 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   state.scheduler = &schedule;
   state.generator = &generator;
 
-  std::string loss_log = "iteration,loss\n";
-  if (s.resume) loss_log = tools::resume_or_exit(cli, checkpoint, state, identity, loss_log);
+  tools::TrainingLog log(cli, s.run, state, identity, s.iterations, "train");
 
   std::printf("mech-logistic: %ld training and %ld held-out trajectories of %ld samples (dt %g, noise %g); "
               "%lld parameters on %s\n",
               s.train_count, s.test_count, s.length, s.dt, s.noise, static_cast<long long>(model.parameter_count()),
               device.str().c_str());
   std::fflush(stdout);
-  const std::int64_t start = state.step;
-  {
-    tools::ProgressBar bar(std::max<long>(0, s.iterations - static_cast<long>(start)), "train");
-    while (state.step < s.iterations) {
-      Tensor batch = sample_batch(train, s.length, s.batch, generator).to(device);
-      optimizer.zero_grad();
-      Tensor loss = model.loss(batch);
-      loss.backward();
-      const double norm = tools::gradient_norm(model.parameters());
-      optimizer.step();
-      schedule.step();
-      ++state.step;
-      const double value = loss.item();
-      loss_log += fmt::format("{},{:.9g}\n", state.step, value);
-      bar.update(static_cast<long>(state.step - start), value,
-                 fmt::format("lr {:.2g} |grad| {:.3g}", optimizer.lr(), norm));
-      if (state.step % s.checkpoint_every == 0 || state.step == s.iterations) {
-        state.metadata = identity;
-        state.metadata["loss-log"] = loss_log;
-        nn::save_checkpoint(checkpoint, state);
-      }
-    }
-    bar.finish();
+  while (state.step < s.iterations) {
+    Tensor batch = sample_batch(train, s.length, s.batch, generator).to(device);
+    optimizer.zero_grad();
+    Tensor loss = model.loss(batch);
+    loss.backward();
+    const double norm = tools::gradient_norm(model.parameters());
+    optimizer.step();
+    schedule.step();
+    log.step_done(loss.item(), fmt::format("lr {:.2g} |grad| {:.3g}", optimizer.lr(), norm));
   }
+  log.finish();
 
   NoGradGuard no_grad;
   models::LogisticInference inferred = model.infer(from_vector(test.noisy, {s.test_count, s.length}).to(device));
@@ -188,15 +159,15 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   std::string csv = "true_r,inferred_r,true_quadratic,inferred_quadratic\n";
   for (size_t i = 0; i < rate.size(); ++i)
     csv += fmt::format("{:.9g},{:.9g},{:.9g},{:.9g}\n", test.rate[i], rate[i], true_quadratic[i], quadratic[i]);
-  write_file_atomically(s.out_dir + "/inferred.csv", csv);
-  write_file_atomically(s.out_dir + "/loss.csv", loss_log);
-  write_file_atomically(s.out_dir + "/summary.txt",
+  write_file_atomically(s.run.out_dir + "/inferred.csv", csv);
+  write_file_atomically(s.run.out_dir + "/loss.csv", log.csv());
+  write_file_atomically(s.run.out_dir + "/summary.txt",
                         fmt::format("iterations={}\nrate_mean_relative_error={:.9g}\nquadratic_mean_relative_error={:.9g}\n"
                                     "rms_reconstruction_clean={:.9g}\nthreshold={}\npass={}\n",
                                     state.step, rate_error, quadratic_error, std::sqrt(reconstruction), s.threshold,
                                     pass ? "true" : "false"));
-  write_picture(s.out_dir + "/inference.svg", test.rate, rate, true_quadratic, quadratic);
-  std::printf("wrote %s/inference.svg, inferred.csv, loss.csv, summary.txt, checkpoint.safetensors\n", s.out_dir.c_str());
+  write_picture(s.run.out_dir + "/inference.svg", test.rate, rate, true_quadratic, quadratic);
+  std::printf("wrote %s/inference.svg, inferred.csv, loss.csv, summary.txt, checkpoint.safetensors\n", s.run.out_dir.c_str());
   return pass ? 0 : 1;
 }
 
@@ -220,13 +191,8 @@ int main(int argc, char** argv) {
   cli.add("lr-step", &s.lr_step, "multiply the learning rate by 0.3 every this many steps (StepLR)");
   cli.add("channels", &s.channels, "channels of each Conv1d layer");
   cli.add("hidden", &s.hidden, "width of the dense layer");
-  cli.add_choice("device", &s.device, {"cpu", "cuda"}, "where the model runs, NeuRLP solves included");
-  cli.add("threads", &s.threads, "CPU threads (0: all cores; small models run fastest on one)");
-  cli.add("checkpoint-every", &s.checkpoint_every, "save <out-dir>/checkpoint.safetensors every this many steps");
-  cli.add("anomaly", &s.anomaly, "check every op's outputs and gradients for NaN/Inf and name the first op producing one (slower)");
-  cli.add("resume", &s.resume, "continue from <out-dir>/checkpoint.safetensors");
   cli.add("threshold", &s.threshold, "the mean relative error of r must be within this (exit status 1 if not)");
-  cli.add("out-dir", &s.out_dir, "directory for inference.svg, inferred.csv, loss.csv, summary.txt and the checkpoint");
+  tools::add_run_options(cli, s.run, "inference.svg, inferred.csv, loss.csv, summary.txt");
   cli.parse_or_exit(argc, argv);
   if (s.train_count < 1 || s.test_count < 1)
     cli.fail(fmt::format("--train-count {} and --test-count {} must be positive", s.train_count, s.test_count));
@@ -238,12 +204,8 @@ int main(int argc, char** argv) {
   if (!(s.lr > 0)) cli.fail(fmt::format("--lr {} must be positive", s.lr));
   if (s.lr_step < 1) cli.fail(fmt::format("--lr-step {} must be positive", s.lr_step));
   if (s.channels < 1 || s.hidden < 1) cli.fail(fmt::format("--channels {} and --hidden {} must be positive", s.channels, s.hidden));
-  if (s.threads < 0) cli.fail(fmt::format("--threads {} must be >= 0", s.threads));
-  if (s.checkpoint_every <= 0) cli.fail(fmt::format("--checkpoint-every {} must be positive", s.checkpoint_every));
   if (!(s.threshold > 0)) cli.fail(fmt::format("--threshold {} must be positive", s.threshold));
-  if (s.device == "cuda" && !cuda::is_available())
-    cli.fail("--device cuda: no CUDA device is available (or this build has no CUDA); use --device cpu");
-  tools::prepare_output_directory(cli, "--out-dir", s.out_dir);
+  tools::check_run_options(cli, s.run);
   try {
     return run(s, cli);
   } catch (const std::exception& error) {

@@ -10,24 +10,20 @@
 //   checkpoint.safetensors   model + optimizer + sampler state (continue with --resume)
 #include <cstdio>
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
 #include "core/atomic_file.h"
-#include "core/parallel.h"
-#include "cuda/backend.h"
 #include "models/datasets.h"
 #include "models/two_body_model.h"
 #include "nn/nn.h"
 #include "tools/common/cli.h"
 #include "tools/common/driver_checks.h"
-#include "tools/common/progress.h"
 #include "tools/common/svg.h"
+#include "tools/common/training_run.h"
 
 namespace {
 
@@ -53,14 +49,7 @@ struct Settings {
   long batch = 64;
   long lr_step = 700;  // StepLR: multiply the learning rate by 0.3 every lr_step steps
   double lr = 1e-3;
-  std::string device = "cpu";
-  // One thread: these models are small, so per-op parallelism costs more than it gains (measured
-  // 50-90x slower per step with all threads on a busy 2-core machine).
-  int threads = 1;
-  long checkpoint_every = 500;
-  bool resume = false;
-  bool anomaly = false;
-  std::string out_dir = "out/two_body";
+  tools::RunOptions run{.checkpoint_every = 500, .out_dir = "out/two_body"};
 };
 
 models::TwoBodyData make_data(const Settings& s, long count, std::uint64_t seed) {
@@ -124,11 +113,8 @@ void write_picture(const std::string& path, const Settings& s, const std::vector
 }
 
 int run(const Settings& s, const tools::CommandLine& cli) {
-  // Anomaly mode names the first op whose forward output or gradient holds NaN/Inf.
-  std::optional<AnomalyGuard> anomaly_mode;
-  if (s.anomaly) anomaly_mode.emplace();
-  if (s.threads > 0) set_num_threads(s.threads);
-  const Device device = Device::parse(s.device);
+  const tools::RunScope scope(s.run);
+  const Device device = scope.device;
   const models::TwoBodyData train = make_data(s, s.train_count, s.seed);
   const models::TwoBodyData test = make_data(s, s.test_count, s.seed + 0x9e3779b9ULL);  // never trained on
 
@@ -143,7 +129,6 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   nn::Adam optimizer(model.parameters(), nn::AdamOptions(s.lr));
   nn::StepLR schedule(optimizer, s.lr_step, 0.3);
 
-  const std::string checkpoint = s.out_dir + "/checkpoint.safetensors";
   const std::map<std::string, std::string> identity{
       {"train-count", std::to_string(s.train_count)}, {"length", std::to_string(s.length)},
       {"dt", fmt::format("{}", s.dt)},                {"noise", fmt::format("{}", s.noise)},
@@ -157,38 +142,24 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   state.scheduler = &schedule;
   state.generator = &generator;
 
-  std::string loss_log = "iteration,loss\n";
-  if (s.resume) loss_log = tools::resume_or_exit(cli, checkpoint, state, identity, loss_log);
+  tools::TrainingLog log(cli, s.run, state, identity, s.iterations, "train");
 
   std::printf("mech-two-body: %ld training and %ld held-out orbits of %ld states (dt %g, noise %g); window %ld, "
               "segment %ld; %lld parameters on %s\n",
               s.train_count, s.test_count, s.length, s.dt, s.noise, s.window, s.segment,
               static_cast<long long>(model.parameter_count()), device.str().c_str());
   std::fflush(stdout);
-  const std::int64_t start = state.step;
-  {
-    tools::ProgressBar bar(std::max<long>(0, s.iterations - static_cast<long>(start)), "train");
-    while (state.step < s.iterations) {
-      auto [window, future] = sample_batch(s, train, generator);
-      optimizer.zero_grad();
-      Tensor loss = model.loss(window.to(device), future.to(device));
-      loss.backward();
-      const double norm = tools::gradient_norm(model.parameters());
-      optimizer.step();
-      schedule.step();
-      ++state.step;
-      const double value = loss.item();
-      loss_log += fmt::format("{},{:.9g}\n", state.step, value);
-      bar.update(static_cast<long>(state.step - start), value,
-                 fmt::format("lr {:.2g} |grad| {:.3g}", optimizer.lr(), norm));
-      if (state.step % s.checkpoint_every == 0 || state.step == s.iterations) {
-        state.metadata = identity;
-        state.metadata["loss-log"] = loss_log;
-        nn::save_checkpoint(checkpoint, state);
-      }
-    }
-    bar.finish();
+  while (state.step < s.iterations) {
+    auto [window, future] = sample_batch(s, train, generator);
+    optimizer.zero_grad();
+    Tensor loss = model.loss(window.to(device), future.to(device));
+    loss.backward();
+    const double norm = tools::gradient_norm(model.parameters());
+    optimizer.step();
+    schedule.step();
+    log.step_done(loss.item(), fmt::format("lr {:.2g} |grad| {:.3g}", optimizer.lr(), norm));
   }
+  log.finish();
 
   // Held-out rollouts: observe the first `window` states (noisy), predict the next `horizon`.
   NoGradGuard no_grad;
@@ -227,15 +198,15 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   std::vector<double> first_prediction = prediction.select(0, 0).to_vector<double>();
   // Start the rollout's curve at the last observed state so the two pieces join.
   first_prediction.insert(first_prediction.begin(), windows.begin() + (s.window - 1) * kState, windows.begin() + s.window * kState);
-  write_picture(s.out_dir + "/orbit.svg", s, whole_truth, first_prediction, times, mech_error, baseline_error);
-  write_file_atomically(s.out_dir + "/error.csv", csv);
-  write_file_atomically(s.out_dir + "/loss.csv", loss_log);
+  write_picture(s.run.out_dir + "/orbit.svg", s, whole_truth, first_prediction, times, mech_error, baseline_error);
+  write_file_atomically(s.run.out_dir + "/error.csv", csv);
+  write_file_atomically(s.run.out_dir + "/loss.csv", log.csv());
   write_file_atomically(
-      s.out_dir + "/summary.txt",
+      s.run.out_dir + "/summary.txt",
       fmt::format("iterations={}\nhorizon={}\nmean_position_error={:.9g}\nfinal_position_error={:.9g}\n"
                   "mean_position_error_constant_velocity={:.9g}\nfinal_position_error_constant_velocity={:.9g}\n",
                   state.step, s.horizon, mean_error, mech_error.back(), mean_baseline, baseline_error.back()));
-  std::printf("wrote %s/orbit.svg, error.csv, loss.csv, summary.txt, checkpoint.safetensors\n", s.out_dir.c_str());
+  std::printf("wrote %s/orbit.svg, error.csv, loss.csv, summary.txt, checkpoint.safetensors\n", s.run.out_dir.c_str());
   return 0;
 }
 
@@ -261,12 +232,7 @@ int main(int argc, char** argv) {
   cli.add("batch", &s.batch, "windows per minibatch");
   cli.add("lr", &s.lr, "Adam learning rate");
   cli.add("lr-step", &s.lr_step, "multiply the learning rate by 0.3 every this many steps (StepLR)");
-  cli.add_choice("device", &s.device, {"cpu", "cuda"}, "where the model runs, NeuRLP solves included");
-  cli.add("threads", &s.threads, "CPU threads (0: all cores; small models run fastest on one)");
-  cli.add("checkpoint-every", &s.checkpoint_every, "save <out-dir>/checkpoint.safetensors every this many steps");
-  cli.add("anomaly", &s.anomaly, "check every op's outputs and gradients for NaN/Inf and name the first op producing one (slower)");
-  cli.add("resume", &s.resume, "continue from <out-dir>/checkpoint.safetensors");
-  cli.add("out-dir", &s.out_dir, "directory for orbit.svg, error.csv, loss.csv, summary.txt and the checkpoint");
+  tools::add_run_options(cli, s.run, "orbit.svg, error.csv, loss.csv, summary.txt");
   cli.parse_or_exit(argc, argv);
   if (s.train_count < 1 || s.test_count < 1)
     cli.fail(fmt::format("--train-count {} and --test-count {} must be positive", s.train_count, s.test_count));
@@ -287,11 +253,7 @@ int main(int argc, char** argv) {
   if (!(s.lr > 0)) cli.fail(fmt::format("--lr {} must be positive", s.lr));
   if (s.lr_step < 1) cli.fail(fmt::format("--lr-step {} must be positive", s.lr_step));
   if (s.hidden < 1) cli.fail(fmt::format("--hidden {} must be positive", s.hidden));
-  if (s.threads < 0) cli.fail(fmt::format("--threads {} must be >= 0", s.threads));
-  if (s.checkpoint_every <= 0) cli.fail(fmt::format("--checkpoint-every {} must be positive", s.checkpoint_every));
-  if (s.device == "cuda" && !cuda::is_available())
-    cli.fail("--device cuda: no CUDA device is available (or this build has no CUDA); use --device cpu");
-  tools::prepare_output_directory(cli, "--out-dir", s.out_dir);
+  tools::check_run_options(cli, s.run);
   try {
     return run(s, cli);
   } catch (const std::exception& error) {

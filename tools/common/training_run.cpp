@@ -1,0 +1,67 @@
+// The run options and training-loop bookkeeping shared by the training drivers (training_run.h).
+#include "tools/common/training_run.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/parallel.h"
+#include "cuda/backend.h"
+#include "tools/common/driver_checks.h"
+
+namespace mech::tools {
+
+void add_run_options(CommandLine& cli, RunOptions& run, const std::string& outputs) {
+  cli.add_choice("device", &run.device, {"cpu", "cuda"}, "where the model runs, NeuRLP solves included");
+  cli.add("threads", &run.threads, "CPU threads (0: all cores; small models run fastest on one)");
+  cli.add("checkpoint-every", &run.checkpoint_every, "save <out-dir>/checkpoint.safetensors every this many steps");
+  cli.add("anomaly", &run.anomaly,
+          "check every op's outputs and gradients for NaN/Inf and name the first op producing one (slower)");
+  cli.add("resume", &run.resume, "continue from <out-dir>/checkpoint.safetensors");
+  cli.add("out-dir", &run.out_dir, fmt::format("directory for {} and the checkpoint", outputs));
+}
+
+void check_run_options(const CommandLine& cli, const RunOptions& run) {
+  if (run.threads < 0) cli.fail(fmt::format("--threads {} must be >= 0", run.threads));
+  if (run.checkpoint_every <= 0)
+    cli.fail(fmt::format("--checkpoint-every {} must be positive", run.checkpoint_every));
+  if (run.device == "cuda" && !cuda::is_available())
+    cli.fail("--device cuda: no CUDA device is available (or this build has no CUDA); use --device cpu");
+  prepare_output_directory(cli, "--out-dir", run.out_dir);
+}
+
+namespace {
+
+Device set_up(const RunOptions& run) {
+  if (run.threads > 0) set_num_threads(run.threads);
+  return Device::parse(run.device);
+}
+
+}  // namespace
+
+RunScope::RunScope(const RunOptions& run) : device(set_up(run)) {
+  if (run.anomaly) anomaly_mode_.emplace();
+}
+
+TrainingLog::TrainingLog(const CommandLine& cli, const RunOptions& run, nn::TrainingState& state,
+                         std::map<std::string, std::string> identity, std::int64_t iterations,
+                         const std::string& label)
+    : run_(run), state_(state), identity_(std::move(identity)), iterations_(iterations) {
+  if (run.resume) loss_log_ = resume_or_exit(cli, run.checkpoint_path(), state, identity_, loss_log_);
+  first_step_ = state.step;
+  bar_.emplace(static_cast<long>(std::max<std::int64_t>(0, iterations - first_step_)), label);
+}
+
+void TrainingLog::step_done(double loss, const std::string& note) {
+  ++state_.step;
+  loss_log_ += fmt::format("{},{:.9g}\n", state_.step, loss);
+  if (bar_) bar_->update(static_cast<long>(state_.step - first_step_), loss, note);
+  if (state_.step % run_.checkpoint_every == 0 || state_.step == iterations_) {
+    state_.metadata = identity_;
+    state_.metadata["loss-log"] = loss_log_;
+    nn::save_checkpoint(run_.checkpoint_path(), state_);
+  }
+}
+
+}  // namespace mech::tools

@@ -1,0 +1,94 @@
+// What the training drivers (mech-fit-sine, mech-logistic, mech-two-body) share around the loop
+// each of them writes out itself: the run options they all take (--device --threads
+// --checkpoint-every --anomaly --resume --out-dir) with their checks, and the bookkeeping after
+// an optimiser step (the loss log for loss.csv, the progress bar, a checkpoint every
+// --checkpoint-every steps and at the last one).
+//
+//   tools::add_run_options(cli, s.run, "fit.svg, loss.csv, summary.txt");
+//   cli.parse_or_exit(argc, argv);
+//   ... the driver's own checks ...
+//   tools::check_run_options(cli, s.run);          // exit 2 on a bad value; creates --out-dir
+//
+//   tools::RunScope scope(s.run);                  // threads, anomaly mode; scope.device
+//   tools::TrainingLog log(cli, s.run, state, identity, s.iterations, "train");  // resumes
+//   while (state.step < s.iterations) {
+//     ...zero_grad, loss, backward, optimizer.step(), scheduler...
+//     log.step_done(loss.item(), fmt::format("|grad| {:.3g}", norm));
+//   }
+//   log.finish();
+//   write_file_atomically(s.run.out_dir + "/loss.csv", log.csv());
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "autograd/anomaly.h"
+#include "core/dtype.h"
+#include "nn/checkpoint.h"
+#include "tools/common/cli.h"
+#include "tools/common/progress.h"
+
+namespace mech::tools {
+
+struct RunOptions {
+  std::string device = "cpu";
+  // One thread: the drivers' models are small (per step, all threads on a busy 2-core machine
+  // measured 50-90x slower).
+  int threads = 1;
+  long checkpoint_every = 500;
+  bool resume = false;
+  bool anomaly = false;
+  std::string out_dir;
+
+  std::string checkpoint_path() const { return out_dir + "/checkpoint.safetensors"; }
+};
+
+// Registers --device --threads --checkpoint-every --anomaly --resume --out-dir; `outputs` names
+// what the driver writes besides the checkpoint (for --out-dir's help).
+void add_run_options(CommandLine& cli, RunOptions& run, const std::string& outputs);
+
+// After parsing: exits 2 with one line on a bad value or an unavailable device, and creates
+// --out-dir (proving it writable) before any training time is spent.
+void check_run_options(const CommandLine& cli, const RunOptions& run);
+
+// For the length of a run: the thread count and anomaly mode of `run`, and its device.
+class RunScope {
+ public:
+  explicit RunScope(const RunOptions& run);
+  const Device device;
+
+ private:
+  std::optional<AnomalyGuard> anomaly_mode_;  // names the first op whose output or gradient holds NaN/Inf
+};
+
+// The bookkeeping of a training loop; `state` (model, optimizer, ...) is the driver's. With
+// --resume the checkpoint is loaded first (tools::resume_or_exit: the settings in `identity` must
+// match), and the loss log continues from the saved one.
+class TrainingLog {
+ public:
+  TrainingLog(const CommandLine& cli, const RunOptions& run, nn::TrainingState& state,
+              std::map<std::string, std::string> identity, std::int64_t iterations, const std::string& label);
+
+  // After an optimiser step: counts it, appends `loss` to the log, updates the bar (with `note`)
+  // and saves the checkpoint when it is due.
+  void step_done(double loss, const std::string& note);
+  // Ends the progress bar: the driver prints its results after this.
+  void finish() { bar_.reset(); }
+
+  std::int64_t first_step() const { return first_step_; }
+  // iteration,loss rows of every step, resumed ones included.
+  const std::string& csv() const { return loss_log_; }
+
+ private:
+  const RunOptions& run_;
+  nn::TrainingState& state_;
+  std::map<std::string, std::string> identity_;
+  std::int64_t iterations_;
+  std::string loss_log_ = "iteration,loss\n";
+  std::int64_t first_step_ = 0;
+  std::optional<ProgressBar> bar_;
+};
+
+}  // namespace mech::tools
