@@ -3,6 +3,7 @@
 
 #include "cuda/backend.h"
 #include "cuda/neurlp.h"
+#include "cuda/neurlp_cusparse.h"
 
 namespace mech::cuda {
 namespace {
@@ -77,6 +78,32 @@ template void backward_batch<float>(const DeviceFactorization<float>&, const Bat
                                     const float*, const float*, const float*, const BatchGradients<float>&);
 template void backward_batch<double>(const DeviceFactorization<double>&, const BatchInputs<double>&, const double*,
                                      const double*, const double*, const double*, const BatchGradients<double>&);
+
+// The cuSPARSE comparison solver: the constructor throws, so no other member is ever reached.
+template <class T>
+struct CusparseSolver<T>::State {
+  CsrLayout layout;
+};
+template <class T>
+CusparseSolver<T>::CusparseSolver(const neurlp_core::Sizes&, std::int64_t, int) {
+  unavailable("cuda::neurlp::CusparseSolver");
+}
+template <class T>
+CusparseSolver<T>::~CusparseSolver() = default;
+template <class T>
+const CsrLayout& CusparseSolver<T>::layout() const {
+  unavailable("cuda::neurlp::CusparseSolver::layout");
+}
+template <class T>
+std::int64_t CusparseSolver<T>::bytes() const {
+  return 0;
+}
+template <class T>
+void CusparseSolver<T>::solve(const T*, const T*, T*) {
+  unavailable("cuda::neurlp::CusparseSolver::solve");
+}
+template class CusparseSolver<float>;
+template class CusparseSolver<double>;
 
 }  // namespace neurlp
 }  // namespace mech::cuda
