@@ -1,19 +1,30 @@
-// bench_core: Google Benchmark timings of the tensor engine's hot paths on the CPU: the packed
-// matmul (float32/float64, 256-1024) next to a naive triple loop, an elementwise chain, and an
-// MLP forward+backward built from ops (matmul + bias + tanh).
+// bench_core: Google Benchmark timings of the tensor engine's hot paths: on the CPU the packed
+// matmul (float32/float64, 256-1024) next to a naive triple loop, an elementwise chain, an MLP
+// forward+backward built from ops (matmul + bias + tanh) and an Adam step; on the GPU (names with
+// "Cuda", which tools/gpu-check runs) cuBLAS matmul (256-4096), the elementwise chain, the MLP at
+// batch 256 and 4096 and the fused Adam step. Without a CUDA device (or in a build without CUDA)
+// the GPU benchmarks report one "no CUDA device" line each and the program still exits 0.
 //
 //   build/bin/bench_core --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   build/bin/bench_core --benchmark_filter=Cuda
 #include <benchmark/benchmark.h>
 
+#include <chrono>
+#include <cmath>
 #include <ctime>
+#include <string>
 #include <vector>
 
 #include "autograd/grad_mode.h"
 #include "core/generator.h"
 #include "core/tensor.h"
+#include "cuda/backend.h"
+#include "nn/adam.h"
+#include "nn/mlp.h"
 
 namespace {
 
+using mech::Device;
 using mech::DType;
 using mech::Tensor;
 using mech::TensorOptions;
@@ -38,6 +49,39 @@ void set_gflops(benchmark::State& state, double flops_per_iteration, double cpu_
   if (cpu_seconds > 0) state.counters["GFLOP/cpu-s"] = benchmark::Counter(flops * 1e-9 / cpu_seconds);
 }
 
+// ---- GPU helpers -----------------------------------------------------------------------------
+
+// The GPU benchmarks' guard: without a device (or in a build without CUDA) the benchmark is
+// reported as skipped with the reason, one line, and the program goes on (exit status 0).
+bool have_cuda_device(benchmark::State& state) {
+  if (mech::cuda::is_available()) return true;
+  const std::string why = "no CUDA device (" + mech::cuda::availability() + ")";
+  state.SkipWithError(why.c_str());
+  return false;
+}
+
+// Runs `work` (which only launches GPU work) once as a warm-up (cuBLAS handle and workspace,
+// allocator blocks, kernel loading), then once per iteration followed by cuda::synchronize(); the
+// iteration time (UseManualTime) is launch to completion, so rate counters are per GPU second.
+template <class Work>
+void run_synchronised(benchmark::State& state, Work&& work) {
+  work();
+  mech::cuda::synchronize();
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    mech::cuda::synchronize();
+    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+}
+
+// Random values made on the CPU (the same generator as the CPU benchmarks) and copied once.
+Tensor device_randn(const mech::Shape& shape, DType dtype, mech::Generator& generator) {
+  return mech::randn(shape, TensorOptions().dtype(dtype), &generator).to(Device::cuda());
+}
+
+// ---- matmul ----------------------------------------------------------------------------------
+
 // C = A B through mech::matmul (no autograd), square n x n.
 template <class T>
 void BM_Matmul(benchmark::State& state) {
@@ -53,6 +97,22 @@ void BM_Matmul(benchmark::State& state) {
     benchmark::DoNotOptimize(c.raw_data());
   }
   set_gflops(state, 2.0 * static_cast<double>(n) * n * n, process_cpu_seconds() - cpu_start);
+}
+
+// The same product on the GPU (cuBLAS gemm), operands on the device before timing starts.
+template <class T>
+void BM_CudaMatmul(benchmark::State& state) {
+  if (!have_cuda_device(state)) return;
+  const auto n = state.range(0);
+  mech::Generator generator(1);
+  const Tensor a = device_randn({n, n}, dtype_for<T>(), generator);
+  const Tensor b = device_randn({n, n}, dtype_for<T>(), generator);
+  mech::NoGradGuard no_grad;
+  run_synchronised(state, [&] {
+    Tensor c = mech::matmul(a, b);
+    benchmark::DoNotOptimize(c.raw_data());
+  });
+  set_gflops(state, 2.0 * static_cast<double>(n) * n * n, 0.0);
 }
 
 // The textbook i-j-p triple loop on raw arrays: the baseline the blocking is measured against.
@@ -78,55 +138,148 @@ void BM_MatmulNaive(benchmark::State& state) {
   set_gflops(state, 2.0 * static_cast<double>(n) * n * n, process_cpu_seconds() - cpu_start);
 }
 
+// ---- elementwise -----------------------------------------------------------------------------
+
 // y = tanh(x * 2 + 1) * x - exp(-x): five elementwise kernels over n float32 elements.
+Tensor elementwise_chain(const Tensor& x) { return mech::tanh(x * 2.0 + 1.0) * x - mech::exp(-x); }
+
+// Bytes counted as one read of x and one write of y per element (the chain's minimum traffic).
+void set_elementwise_counters(benchmark::State& state, std::int64_t n) {
+  state.SetItemsProcessed(state.iterations() * n);
+  state.SetBytesProcessed(state.iterations() * n * static_cast<std::int64_t>(sizeof(float)) * 2);
+}
+
 void BM_ElementwiseChain(benchmark::State& state) {
   const auto n = state.range(0);
   mech::Generator generator(2);
   Tensor x = mech::randn({n}, TensorOptions(), &generator);
   mech::NoGradGuard no_grad;
   for (auto _ : state) {
-    Tensor y = mech::tanh(x * 2.0 + 1.0) * x - mech::exp(-x);
+    Tensor y = elementwise_chain(x);
     benchmark::DoNotOptimize(y.raw_data());
   }
-  state.SetItemsProcessed(state.iterations() * n);
-  state.SetBytesProcessed(state.iterations() * n * static_cast<std::int64_t>(sizeof(float)) * 2);
+  set_elementwise_counters(state, n);
 }
 
-// Three-layer tanh MLP (batch 256, widths 64-256-256-1), forward, MSE loss and backward.
-void BM_MlpForwardBackward(benchmark::State& state) {
-  const std::int64_t batch = 256, width = state.range(0);
+void BM_CudaElementwiseChain(benchmark::State& state) {
+  if (!have_cuda_device(state)) return;
+  const auto n = state.range(0);
+  mech::Generator generator(2);
+  const Tensor x = device_randn({n}, DType::Float32, generator);
+  mech::NoGradGuard no_grad;
+  run_synchronised(state, [&] {
+    Tensor y = elementwise_chain(x);
+    benchmark::DoNotOptimize(y.raw_data());
+  });
+  set_elementwise_counters(state, n);
+}
+
+// ---- MLP forward + backward ------------------------------------------------------------------
+
+// A tanh MLP of widths 64-width-width-1 as raw leaves (float32) with an input batch and an MSE
+// target, all on `device`.
+struct MlpProblem {
+  Tensor x, target;
+  std::vector<Tensor> weights, biases;
+  double flops = 0;  // forward + two backward products per layer, per step
+};
+
+MlpProblem make_mlp_problem(std::int64_t batch, std::int64_t width, Device device) {
   mech::Generator generator(3);
   const auto options = TensorOptions();
-  Tensor x = mech::randn({batch, 64}, options, &generator);
-  Tensor target = mech::randn({batch, 1}, options, &generator);
+  MlpProblem problem;
+  problem.x = mech::randn({batch, 64}, options, &generator).to(device);
+  problem.target = mech::randn({batch, 1}, options, &generator).to(device);
   const std::vector<std::int64_t> sizes{64, width, width, 1};
-  std::vector<Tensor> weights, biases;
   for (std::size_t layer = 0; layer + 1 < sizes.size(); ++layer) {
-    weights.push_back(mech::mul(mech::randn({sizes[layer], sizes[layer + 1]}, options, &generator),
-                                1.0 / std::sqrt(static_cast<double>(sizes[layer])))
-                          .detach()
-                          .requires_grad_(true));
-    biases.push_back(mech::zeros({sizes[layer + 1]}, options.requires_grad(true)));
+    // Moved before becoming leaves: a leaf moved afterwards would be a to_device node, not a leaf.
+    problem.weights.push_back(mech::mul(mech::randn({sizes[layer], sizes[layer + 1]}, options, &generator),
+                                        1.0 / std::sqrt(static_cast<double>(sizes[layer])))
+                                  .to(device)
+                                  .detach()
+                                  .requires_grad_(true));
+    problem.biases.push_back(mech::zeros({sizes[layer + 1]}, options.device(device).requires_grad(true)));
+    problem.flops += 3.0 * 2.0 * static_cast<double>(batch) * static_cast<double>(sizes[layer]) *
+                     static_cast<double>(sizes[layer + 1]);
   }
+  return problem;
+}
+
+// Forward, MSE loss, backward, gradients dropped; returns the loss.
+Tensor mlp_step(MlpProblem& problem) {
+  Tensor h = problem.x;
+  for (std::size_t layer = 0; layer < problem.weights.size(); ++layer) {
+    h = mech::matmul(h, problem.weights[layer]) + problem.biases[layer];
+    if (layer + 1 < problem.weights.size()) h = mech::tanh(h);
+  }
+  Tensor loss = mech::mse_loss(h, problem.target);
+  loss.backward();
+  for (auto& w : problem.weights) w.zero_grad();
+  for (auto& b : problem.biases) b.zero_grad();
+  return loss;
+}
+
+// Three-layer tanh MLP (batch 256, widths 64-width-width-1), forward, MSE loss and backward.
+void BM_MlpForwardBackward(benchmark::State& state) {
+  MlpProblem problem = make_mlp_problem(256, state.range(0), Device::cpu());
   const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
-    Tensor h = x;
-    for (std::size_t layer = 0; layer < weights.size(); ++layer) {
-      h = mech::matmul(h, weights[layer]) + biases[layer];
-      if (layer + 1 < weights.size()) h = mech::tanh(h);
-    }
-    Tensor loss = mech::mse_loss(h, target);
-    loss.backward();
-    for (auto& w : weights) w.zero_grad();
-    for (auto& b : biases) b.zero_grad();
+    Tensor loss = mlp_step(problem);
     benchmark::DoNotOptimize(loss.raw_data());
   }
-  double flops = 0;
-  for (std::size_t layer = 0; layer + 1 < sizes.size(); ++layer) {
-    flops += 2.0 * batch * static_cast<double>(sizes[layer]) * sizes[layer + 1];
-  }
-  // forward + two backward products per layer
-  set_gflops(state, 3.0 * flops, process_cpu_seconds() - cpu_start);
+  set_gflops(state, problem.flops, process_cpu_seconds() - cpu_start);
+}
+
+// The same step on the GPU, widths 64-256-256-1, batch state.range(0).
+void BM_CudaMlpForwardBackward(benchmark::State& state) {
+  if (!have_cuda_device(state)) return;
+  MlpProblem problem = make_mlp_problem(state.range(0), 256, Device::cuda());
+  run_synchronised(state, [&] {
+    Tensor loss = mlp_step(problem);
+    benchmark::DoNotOptimize(loss.raw_data());
+  });
+  set_gflops(state, problem.flops, 0.0);
+}
+
+// ---- optimizer step ----------------------------------------------------------------------------
+
+// One Adam step (the fused per-parameter kernel) over an MLP 512-1024-512-1: 1,050,625 float32
+// parameters in six tensors, gradients from one backward made before timing (a step leaves them).
+struct AdamProblem {
+  std::shared_ptr<mech::nn::Sequential> model;
+  std::unique_ptr<mech::nn::Adam> optimizer;
+  std::int64_t parameters = 0;
+};
+
+AdamProblem make_adam_problem(Device device) {
+  mech::Generator generator(4);
+  AdamProblem problem;
+  problem.model = mech::nn::make_mlp(mech::nn::MLPOptions({512, 1024, 512, 1}), &generator);
+  problem.model->to(device);
+  problem.parameters = problem.model->parameter_count();
+  const Tensor x = mech::randn({64, 512}, TensorOptions(), &generator).to(device);
+  mech::sum(problem.model->forward(x)).backward();
+  problem.optimizer = std::make_unique<mech::nn::Adam>(problem.model->parameters(),
+                                                       mech::nn::AdamOptions(1e-3).weight_decay(1e-4));
+  return problem;
+}
+
+void set_adam_counters(benchmark::State& state, std::int64_t parameters) {
+  state.counters["params"] = static_cast<double>(parameters);
+  state.SetItemsProcessed(state.iterations() * parameters);
+}
+
+void BM_AdamStep(benchmark::State& state) {
+  AdamProblem problem = make_adam_problem(Device::cpu());
+  for (auto _ : state) problem.optimizer->step();
+  set_adam_counters(state, problem.parameters);
+}
+
+void BM_CudaAdamStep(benchmark::State& state) {
+  if (!have_cuda_device(state)) return;
+  AdamProblem problem = make_adam_problem(Device::cuda());
+  run_synchronised(state, [&] { problem.optimizer->step(); });
+  set_adam_counters(state, problem.parameters);
 }
 
 BENCHMARK(BM_Matmul<float>)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -135,6 +288,13 @@ BENCHMARK(BM_MatmulNaive<float>)->Arg(256)->Arg(512)->Unit(benchmark::kMilliseco
 BENCHMARK(BM_MatmulNaive<double>)->Arg(256)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ElementwiseChain)->Arg(1 << 16)->Arg(1 << 20)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_MlpForwardBackward)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AdamStep)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK(BM_CudaMatmul<float>)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMicrosecond)->UseManualTime();
+BENCHMARK(BM_CudaMatmul<double>)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMicrosecond)->UseManualTime();
+BENCHMARK(BM_CudaElementwiseChain)->Arg(1 << 20)->Arg(1 << 24)->Unit(benchmark::kMicrosecond)->UseManualTime();
+BENCHMARK(BM_CudaMlpForwardBackward)->Arg(256)->Arg(4096)->Unit(benchmark::kMicrosecond)->UseManualTime();
+BENCHMARK(BM_CudaAdamStep)->Unit(benchmark::kMicrosecond)->UseManualTime();
 
 }  // namespace
 
