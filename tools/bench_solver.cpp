@@ -18,22 +18,41 @@
 //   bench_solver --quick          the acceptance cases only, then B=256 T=1000 mnn as one training
 //                                 step through the op (tensors, loss, autograd)
 //   bench_solver --filter mnn --threads 1 --min-time 0.5 --cpu-time
+//
+// bench_solver --device cuda times the GPU solver (cuda/neurlp.h) on device arrays (inputs
+// uploaded once; every timed call synchronised, wall time, median of >= 5 runs) for issue 5's GPU
+// acceptance cases, float64 mnn P=2 D=1: B=256 T=1000 (fwd+bwd target <= 0.3 ms), B=4096
+// T=1000 (<= 2 ms) and B=256 T=10000 (memory linear in T: compare the B/st/sys column with
+// T=1000's). Each case runs on both GPU paths (one thread per system; the chunked parallel-in-time
+// solve at C ~ sqrt(T)) and the automatic choice, then a "cusparse" row: the forward alone as
+// csric02 + two SpSV (cuda/neurlp_cusparse.h) on the batch assembled on the host (assembly and
+// the once-per-shape analysis excluded from the time; the analysis time is printed), with the max
+// difference of its u from mech's GPU u. Peak MiB is the caching allocator's peak over the row
+// beyond the uploaded inputs and outputs (cuSPARSE's own internal allocations are not seen).
+// --quick picks the three acceptance cases (what tools/gpu-check runs); without a device it prints
+// one line and exits 0.
 #include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <new>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "core/parallel.h"
 #include "core/tensor.h"
+#include "cuda/backend.h"
+#include "cuda/neurlp.h"
+#include "cuda/neurlp_csr.h"
+#include "cuda/neurlp_cusparse.h"
 #include "solvers/neurlp.h"
 #include "solvers/hermite4_batch.h"
 #include "solvers/neurlp_batch.h"
@@ -227,11 +246,204 @@ double op_step_ms(const Case& c, double min_seconds, int min_runs) {
   }, min_seconds, min_runs);
 }
 
+// ---- --device cuda ------------------------------------------------------------------------------
+
+namespace gpu = mech::cuda::neurlp;
+
+// A device copy of a host array.
+gpu::DeviceBuffer upload(const Array& values) {
+  gpu::DeviceBuffer buffer(values.size() * sizeof(double), 0);
+  mech::cuda::copy_host_to_device(buffer.as<void>(), values.data(), buffer.bytes(), 0);
+  return buffer;
+}
+
+std::vector<double> download(const gpu::DeviceBuffer& buffer, std::size_t count) {
+  std::vector<double> values(count);
+  mech::cuda::copy_device_to_host(values.data(), buffer.as<void>(), count * sizeof(double), 0);
+  return values;
+}
+
+// The batch's inputs, outputs and upstream gradients on the device, uploaded once per case.
+struct DeviceData {
+  gpu::DeviceBuffer coeffs, rhs, iv, steps, u, eps, grad_u, grad_eps, g_coeffs, g_rhs, g_iv, g_steps;
+  explicit DeviceData(const Data& d)
+      : coeffs(upload(d.coeffs)), rhs(upload(d.rhs)), iv(upload(d.iv)), steps(upload(d.steps)), u(upload(d.u)),
+        eps(upload(d.eps)), grad_u(upload(d.grad_u)), grad_eps(upload(d.grad_eps)), g_coeffs(upload(d.g_coeffs)),
+        g_rhs(upload(d.g_rhs)), g_iv(upload(d.g_iv)), g_steps(upload(d.g_steps)) {}
+  BatchInputs<double> inputs() const {
+    return {coeffs.as<double>(), rhs.as<double>(), iv.as<double>(), steps.as<double>()};
+  }
+  BatchGradients<double> gradients() const {
+    return {g_coeffs.as<double>(), g_rhs.as<double>(), g_iv.as<double>(), g_steps.as<double>()};
+  }
+};
+
+// Median wall time of `body`, each call synchronised with the device.
+template <class F>
+double device_median_ms(F&& body, double min_seconds, int min_runs) {
+  return median_ms([&] {
+    body();
+    mech::cuda::synchronize();
+  }, min_seconds, min_runs);
+}
+
+double mib(double bytes) { return bytes / (1 << 20); }
+
+// Issue 5's GPU targets for the fwd+bwd time of float64 mnn P=2 D=1 (0: none for this case).
+double target_ms(const Case& c) {
+  if (c.formulation != Formulation::Mnn || c.P != 2 || c.D != 1 || c.T != 1000) return 0;
+  return c.B == 256 ? 0.3 : c.B == 4096 ? 2.0 : 0;
+}
+
+std::string path_name(int chunks) {
+  return chunks == 0 ? std::string("one thread per system") : fmt::format("chunked C={}", chunks);
+}
+
+// One case on the device: the three solver rows and the cusparse row. `bytes_per_step` records
+// each path's peak bytes per step per system by case (B, path) for the memory-linearity note.
+void run_cuda_case(const Case& c, double min_seconds, int min_runs,
+                   std::vector<std::pair<std::string, double>>& bytes_per_step) {
+  const Data data = make_data(c);
+  const Sizes& z = data.sizes;
+  const std::int64_t n = z.unknowns();
+  const double per_step = 1e6 / (double(c.B) * c.T);
+  const int balanced = static_cast<int>(std::lround(std::sqrt(static_cast<double>(c.T))));
+  const int chunked = gpu::choose_chunks(c.B, c.T, 1, balanced);   // clipped to what T allows
+  DeviceData device(data);
+  const std::size_t with_data = mech::cuda::allocated_bytes();
+  std::vector<double> mech_u;
+  struct Path {
+    int request;
+    std::string label;
+  };
+  std::vector<Path> paths{{0, path_name(0)}};
+  if (chunked >= 2) paths.push_back({chunked, path_name(chunked)});
+  paths.push_back({gpu::kAutomaticChunks, "auto"});
+  for (const Path& path : paths) {
+    std::string label = path.label;
+    const std::string key =
+        fmt::format("{} B={} P={} D={} {}", static_cast<int>(c.formulation), c.B, c.P, c.D,
+                    path.request == 0 ? "thread" : path.request < 0 ? "auto" : "chunked");
+    try {
+      const gpu::ChunkOverride forced(path.request);
+      std::shared_ptr<gpu::DeviceFactorization<double>> factors;
+      auto forward = [&] {
+        factors.reset();
+        factors = gpu::forward_batch<double>(z, c.B, device.inputs(), device.u.as<double>(), device.eps.as<double>(),
+                                             true, 0);
+      };
+      auto backward = [&] {
+        gpu::backward_batch<double>(*factors, device.inputs(), device.u.as<double>(), device.eps.as<double>(),
+                                    device.grad_u.as<double>(), device.grad_eps.as<double>(), device.gradients());
+      };
+      mech::cuda::synchronize();
+      mech::cuda::reset_peak_allocated_bytes();
+      const double forward_ms = device_median_ms(forward, min_seconds, min_runs);
+      if (path.request == gpu::kAutomaticChunks) label = "auto: " + path_name(factors->chunks);
+      const double backward_ms = device_median_ms(backward, min_seconds, min_runs);
+      const double both_ms = device_median_ms([&] {
+        forward();
+        backward();
+      }, min_seconds, min_runs);
+      factors.reset();
+      const double peak = static_cast<double>(mech::cuda::peak_allocated_bytes() - with_data);
+      const double bytes_step = peak / (double(c.B) * c.T);
+      std::string note;
+      if (const double target = target_ms(c); target > 0)
+        note = fmt::format("target fwd+bwd <= {} ms: {}", target, both_ms <= target ? "met" : "MISSED");
+      for (const auto& [name, value] : bytes_per_step) {
+        // Memory linear in T: the same bytes per step per system at another T, same B and path.
+        if (name == key && value > 0 && c.T != 1000)
+          note += fmt::format("{}memory {:.2f}x T=1000's per step", note.empty() ? "" : "; ", bytes_step / value);
+      }
+      if (c.T == 1000) bytes_per_step.emplace_back(key, bytes_step);
+      std::printf("%-28s %-28s %9.3f %9.3f %10.3f %9.2f %9.1f %8.0f  %s\n", c.name().c_str(), label.c_str(), forward_ms,
+                  backward_ms, both_ms, both_ms * per_step, mib(peak), bytes_step, note.c_str());
+      // u of the last path that ran (the automatic choice's, unless it failed) for the cusparse row.
+      mech_u = download(device.u, static_cast<std::size_t>(c.B * n));
+    } catch (const std::exception& error) {
+      std::printf("%-28s %-28s failed: %s\n", c.name().c_str(), label.c_str(), error.what());
+    }
+    std::fflush(stdout);
+  }
+  // cuSPARSE: the forward only, on the batch assembled here on the host.
+  try {
+    const EnvelopePlan plan(z);
+    const gpu::CsrLayout layout = gpu::csr_layout(z, plan.size(), c.B);
+    Array values(static_cast<std::size_t>(layout.nonzeros())), rhs(static_cast<std::size_t>(layout.rows()));
+    gpu::csr_batch_values(z, plan.envelope(), c.B, data.inputs(), values.data(), rhs.data());
+    mech::cuda::synchronize();
+    mech::cuda::reset_peak_allocated_bytes();
+    const gpu::DeviceBuffer device_values = upload(values), device_rhs = upload(rhs);
+    gpu::DeviceBuffer solution(static_cast<std::size_t>(layout.rows()) * sizeof(double), 0);
+    values = Array();
+    const auto analysis_start = std::chrono::steady_clock::now();
+    gpu::CusparseSolver<double> solver(z, c.B, 0);
+    const double analysis_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - analysis_start).count();
+    const double forward_ms = device_median_ms([&] {
+      solver.solve(device_values.as<double>(), device_rhs.as<double>(), solution.as<double>());
+    }, min_seconds, min_runs);
+    const double peak = static_cast<double>(mech::cuda::peak_allocated_bytes() - with_data);
+    const std::vector<double> y = download(solution, static_cast<std::size_t>(layout.rows()));
+    std::vector<double> u(static_cast<std::size_t>(c.B * n));
+    gpu::csr_split_solution(layout, y.data(), u.data(), static_cast<double*>(nullptr));
+    std::string agreement = "no mech GPU u to compare";
+    if (mech_u.size() == u.size()) {
+      double difference = 0, scale = 0;
+      for (std::size_t i = 0; i < u.size(); ++i) {
+        difference = std::max(difference, std::abs(u[i] - mech_u[i]));
+        scale = std::max(scale, std::abs(mech_u[i]));
+      }
+      agreement = fmt::format("max |u - mech's GPU u| {:.2g} (relative {:.2g})", difference,
+                              scale > 0 ? difference / scale : difference);
+    }
+    std::printf("%-28s %-28s %9.3f %9s %10s %9.2f %9.1f %8.0f  %s; csric02 + 2 SpSV, host assembly and analysis "
+                "(%.0f ms) excluded, %lld stored entries\n",
+                c.name().c_str(), "cusparse (forward only)", forward_ms, "-", "-", forward_ms * per_step, mib(peak),
+                peak / (double(c.B) * c.T), agreement.c_str(), analysis_ms, static_cast<long long>(layout.nonzeros()));
+  } catch (const std::exception& error) {
+    std::printf("%-28s %-28s failed: %s\n", c.name().c_str(), "cusparse (forward only)", error.what());
+  }
+  std::fflush(stdout);
+}
+
+int run_cuda(bool quick, const std::string& filter, double min_seconds, int min_runs) {
+  if (!mech::cuda::is_available()) {
+    std::printf("bench_solver --device cuda: no GPU to time (%s); nothing run\n", mech::cuda::availability().c_str());
+    return 0;
+  }
+  std::vector<Case> cases = {{256, 1000, 2, 1, Formulation::Mnn},
+                             {4096, 1000, 2, 1, Formulation::Mnn},
+                             {256, 10000, 2, 1, Formulation::Mnn}};
+  if (!quick) {
+    for (std::int64_t B : {1, 32}) cases.push_back({B, 1000, 2, 1, Formulation::Mnn});
+    cases.push_back({32, 200, 2, 1, Formulation::Mnn});
+    cases.push_back({256, 1000, 2, 1, Formulation::Scalable});
+    cases.push_back({256, 1000, 3, 3, Formulation::Mnn});
+  }
+  min_runs = std::max(min_runs, 5);
+  std::printf("%s, float64, median of >= %d synchronised runs and >= %.2f s per row, wall time\n",
+              mech::cuda::availability().c_str(), min_runs, min_seconds);
+  std::printf("%-28s %-28s %9s %9s %10s %9s %9s %8s  %s\n", "case", "path", "fwd ms", "bwd ms", "fwd+bwd ms",
+              "ns/st/sys", "peak MiB", "B/st/sys", "note");
+  std::vector<std::pair<std::string, double>> bytes_per_step;
+  for (const Case& c : cases) {
+    if (!filter.empty() && c.name().find(filter) == std::string::npos) continue;
+    try {
+      run_cuda_case(c, min_seconds, min_runs, bytes_per_step);
+    } catch (const std::exception& error) {   // e.g. the device arrays do not fit
+      std::printf("%-28s failed: %s\n", c.name().c_str(), error.what());
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool quick = false, fused_only = false, full = false;
-  std::string filter;
+  std::string filter, device = "cpu";
   double min_seconds = 0.15;
   int min_runs = 3;
   std::int64_t memory_limit = std::int64_t(3) << 30;
@@ -253,13 +465,25 @@ int main(int argc, char** argv) {
     else if (arg == "--fused-only") fused_only = true;
     else if (arg == "--best") report_best = true;
     else if (arg == "--full") full = true;
+    else if (arg == "--device") {
+      device = value();
+      if (device != "cpu" && device != "cuda") {
+        std::fprintf(stderr, "bench_solver: --device must be cpu or cuda, got %s\n", device.c_str());
+        return 2;
+      }
+    }
     else if (arg == "--help" || arg == "-h") {
-      std::printf("usage: bench_solver [--quick] [--filter TEXT] [--threads N] [--min-time SECONDS] [--min-runs N] [--cpu-time] [--fused-only] [--best] [--full]\n");
+      std::printf("usage: bench_solver [--quick] [--filter TEXT] [--threads N] [--min-time SECONDS] [--min-runs N] [--cpu-time] [--fused-only] [--best] [--full] [--device cpu|cuda]\n");
       return 0;
     } else {
       std::fprintf(stderr, "bench_solver: unknown option %s (try --help)\n", arg.c_str());
       return 2;
     }
+  }
+  if (device == "cuda") {
+    // GPU timings are synchronised wall time: --cpu-time would time the host thread waiting.
+    use_cpu_time = false;
+    return run_cuda(quick, filter, min_seconds, min_runs);
   }
   std::vector<Case> cases;
   if (quick) {
