@@ -1,31 +1,57 @@
-// CPU/CUDA parity, in the spirit of ggml's test-backend-ops: every kernel of core/kernels.h and
-// the main differentiable ops run on the CPU (the oracle) and on the GPU on the same random
-// inputs, contiguous and strided (transposed, sliced, broadcast), float32 and float64, and must
-// agree to |gpu - cpu| <= eps(dtype) * factor * (scale + |cpu|), where `scale` is the size of the
-// terms that produced a value (1 for elementwise math, the number of summed terms for reductions
-// and products). Outputs are written into the middle of a buffer filled with a sentinel, so any
-// write outside the output (or into the gaps of a strided output) is caught.
-// Without a device every test skips with one line.
+// CPU/CUDA parity, in the spirit of ggml's test-backend-ops: every kernel of core/kernels.h, every
+// differentiable op (the case table of parity_cases.h), the optimizers and the NeuRLP op run on the
+// CPU (the oracle) and on the GPU on the same random inputs, contiguous and strided (transposed,
+// sliced, broadcast), float32 and float64, and must agree to |gpu - cpu| <= eps(dtype) * factor *
+// (scale + |cpu|), where `scale` is the size of the terms that produced a value (1 for elementwise
+// math, the number of summed terms for reductions and products). Outputs are written into the
+// middle of a buffer filled with a sentinel, so any write outside the output (or into the gaps of a
+// strided output) is caught.
+// Without a device every test skips with one line. MECH_PARITY_ON_CPU=1 (no device) runs every
+// case with the CPU on both sides instead: it checks the harness and the case table on any machine.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/generator.h"
 #include "core/kernels.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
+#include "cuda/neurlp.h"
+#include "nn/optim.h"
+#include "parity_cases.h"
 #include "solvers/neurlp.h"
 
 namespace mech {
 namespace {
 
-// The device under test: the GPU; or, with MECH_PARITY_ON_CPU=1 and no GPU, the CPU itself, which
-// checks the harness (layouts, sentinels, comparisons) and the CPU kernels' bounds on any machine.
+// Set while a CpuSelfCheck scope runs (the ParityCaseTable tests at the end): those run the op,
+// optimizer and solver tables with the CPU on both sides in every build, so that a case that
+// throws or is malformed fails in CI, not first on a GPU machine.
+bool& forced_cpu_self_check() {
+  static bool forced = false;
+  return forced;
+}
+struct CpuSelfCheck {
+  CpuSelfCheck() { forced_cpu_self_check() = true; }
+  ~CpuSelfCheck() { forced_cpu_self_check() = false; }
+  CpuSelfCheck(const CpuSelfCheck&) = delete;
+  CpuSelfCheck& operator=(const CpuSelfCheck&) = delete;
+};
+
+// The device under test: the GPU; or, with MECH_PARITY_ON_CPU=1 and no GPU (or in a CpuSelfCheck
+// scope), the CPU itself, which checks the harness (layouts, sentinels, comparisons) and the CPU
+// kernels' bounds on any machine.
 bool self_test_on_cpu() {
+  if (forced_cpu_self_check()) return true;
   const char* flag = std::getenv("MECH_PARITY_ON_CPU");
   return !cuda::is_available() && flag != nullptr && std::string(flag) == "1";
 }
@@ -47,10 +73,7 @@ double epsilon_of(DType dtype) {
 
 const char* short_name(DType dtype) { return dtype_name(dtype); }
 
-struct Tolerance {
-  double factor = 8;  // units of eps(dtype)
-  double scale = 1;   // size of the terms behind each value
-};
+using parity::Tolerance;
 
 // Element-by-element comparison; reports the first few mismatches with their flat index.
 void expect_close(const Tensor& cpu_result, const Tensor& gpu_result, Tolerance tolerance, const std::string& what) {
@@ -486,31 +509,45 @@ TEST(CudaParity, FusedOptimizerSteps) {
 
 // ---- op-level parity: forward values and gradients through the tape ------------------------------
 
-// Builds leaves from the same values on each device, runs `function` (which returns a tensor),
-// backpropagates sum(result * weights) and compares the result and every leaf's gradient.
-void check_differentiable(const std::string& what, DType dtype, const std::vector<Shape>& shapes,
+// Makes leaves from `values` on each device (requiring grad), passes `views[i]` of leaf i to
+// `function` (which returns a tensor), backpropagates sum(result * weights) and compares the
+// result and every leaf's gradient.
+void check_through_leaves(const std::string& what, const std::vector<Tensor>& values,
+                          const std::vector<std::function<Tensor(const Tensor&)>>& views,
                           const std::function<Tensor(const std::vector<Tensor>&)>& function, Tolerance tolerance,
                           Generator& generator) {
-  std::vector<Tensor> cpu_leaves, gpu_leaves;
-  for (const Shape& shape : shapes) {
-    Tensor values = randn(shape, TensorOptions().dtype(dtype), &generator);
-    cpu_leaves.push_back(values.clone().requires_grad_(true));
-    gpu_leaves.push_back(values.to(target()).requires_grad_(true));
+  std::vector<Tensor> cpu_leaves, gpu_leaves, cpu_inputs, gpu_inputs;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    // Separate storage on each side even when the target is the CPU (to() would share it).
+    cpu_leaves.push_back(values[i].clone().requires_grad_(true));
+    gpu_leaves.push_back(values[i].clone().to(target()).requires_grad_(true));
+    cpu_inputs.push_back(views[i](cpu_leaves.back()));
+    gpu_inputs.push_back(views[i](gpu_leaves.back()));
   }
-  const Tensor cpu_result = function(cpu_leaves);
-  const Tensor gpu_result = function(gpu_leaves);
+  const Tensor cpu_result = function(cpu_inputs);
+  const Tensor gpu_result = function(gpu_inputs);
   ASSERT_EQ(gpu_result.device(), target()) << what << ": the result left the GPU";
   expect_close(cpu_result, gpu_result, tolerance, what + " forward");
-  const Tensor weights = randn(cpu_result.shape(), TensorOptions().dtype(dtype), &generator);
+  const Tensor weights = randn(cpu_result.shape(), TensorOptions().dtype(cpu_result.dtype()), &generator);
   sum(cpu_result * weights).backward();
   sum(gpu_result * weights.to(target())).backward();
-  for (std::size_t i = 0; i < shapes.size(); ++i) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
     const std::string name = what + " grad of input " + std::to_string(i);
     ASSERT_EQ(cpu_leaves[i].grad().defined(), gpu_leaves[i].grad().defined()) << name;
     if (!cpu_leaves[i].grad().defined()) continue;
     EXPECT_EQ(gpu_leaves[i].grad().device(), target()) << name;
     expect_close(cpu_leaves[i].grad(), gpu_leaves[i].grad(), tolerance, name);
   }
+}
+
+// The same with contiguous leaves of `shapes`, normal values, passed to `function` as they are.
+void check_differentiable(const std::string& what, DType dtype, const std::vector<Shape>& shapes,
+                          const std::function<Tensor(const std::vector<Tensor>&)>& function, Tolerance tolerance,
+                          Generator& generator) {
+  std::vector<Tensor> values;
+  for (const Shape& shape : shapes) values.push_back(randn(shape, TensorOptions().dtype(dtype), &generator));
+  const std::vector<std::function<Tensor(const Tensor&)>> as_is(shapes.size(), [](const Tensor& t) { return t; });
+  check_through_leaves(what, values, as_is, function, tolerance, generator);
 }
 
 TEST(CudaParity, DifferentiableOpsForwardAndGradients) {
@@ -560,6 +597,201 @@ TEST(CudaParity, DifferentiableOpsForwardAndGradients) {
   }
 }
 
+// ---- every differentiable op (parity_cases.h) on contiguous, strided and broadcast leaves ----------
+
+enum class LeafLayout { Contiguous, Strided, Broadcast };
+const char* leaf_layout_name(LeafLayout layout) {
+  switch (layout) {
+    case LeafLayout::Contiguous: return "contiguous";
+    case LeafLayout::Strided: return "strided";
+    case LeafLayout::Broadcast: return "broadcast";
+  }
+  return "?";
+}
+
+// The shape of leaf `index`'s storage and the view of it the op receives. Strided: even leaves of
+// rank >= 2 are stored transposed (last two dims), the others sliced with step 2 along dim 0 (from
+// 2n+1 rows). Broadcast: dim 0 stored once and expanded (stride 0). Rank 0 stays as it is.
+struct LeafView {
+  Shape storage;
+  std::function<Tensor(const Tensor&)> view;
+};
+LeafView leaf_view(const Shape& shape, LeafLayout layout, std::size_t index) {
+  const auto rank = static_cast<std::int64_t>(shape.size());
+  LeafView leaf{shape, [](const Tensor& t) { return t; }};
+  if (rank == 0 || layout == LeafLayout::Contiguous) return leaf;
+  if (layout == LeafLayout::Broadcast) {
+    if (shape[0] == 1) return leaf;
+    leaf.storage[0] = 1;
+    leaf.view = [shape](const Tensor& t) { return t.expand(shape); };
+  } else if (rank >= 2 && index % 2 == 0) {
+    std::swap(leaf.storage[rank - 1], leaf.storage[rank - 2]);
+    leaf.view = [rank](const Tensor& t) { return t.transpose(rank - 1, rank - 2); };
+  } else {
+    const std::int64_t rows = shape[0];
+    leaf.storage[0] = 2 * rows + 1;
+    leaf.view = [rows](const Tensor& t) { return t.slice(0, 1, 2 * rows + 1, 2); };
+  }
+  return leaf;
+}
+
+// Values of `shape` from `domain` (parity_cases.h), made on the CPU in `dtype`.
+Tensor draw(const Shape& shape, parity::Domain domain, DType dtype, Generator& generator) {
+  const Tensor values = randn(shape, TensorOptions().dtype(dtype), &generator);
+  switch (domain) {
+    case parity::Domain::Any: return values;
+    case parity::Domain::Positive: return abs(values) + 0.2;
+    case parity::Domain::AwayFromZero:
+      return values + where(ge(values, zeros_like(values)), full_like(values, 0.2), full_like(values, -0.2));
+  }
+  return values;
+}
+
+void check_op_case(const parity::OpCase& op_case, DType dtype, LeafLayout layout, Generator& generator) {
+  const std::string what =
+      op_case.name + " [" + short_name(dtype) + ", " + leaf_layout_name(layout) + " leaves]";
+  std::vector<Tensor> values;
+  std::vector<std::function<Tensor(const Tensor&)>> views;
+  for (std::size_t i = 0; i < op_case.leaves.size(); ++i) {
+    LeafView leaf = leaf_view(op_case.leaves[i].shape, layout, i);
+    values.push_back(draw(leaf.storage, op_case.leaves[i].domain, dtype, generator));
+    views.push_back(std::move(leaf.view));
+  }
+  Tolerance tolerance = op_case.tolerance;
+  if (layout == LeafLayout::Broadcast) {
+    // A broadcast leaf's gradient sums its (up to 8) copies' gradients, in an order that may
+    // differ between devices: exact cases become rounding-level ones.
+    tolerance = {std::max(tolerance.factor, 8.0), std::max(tolerance.scale, 1.0) * 8};
+  }
+  check_through_leaves(what, values, views, op_case.function, tolerance, generator);
+}
+
+// Returns how many (case, dtype, layout) runs were checked.
+int run_op_table() {
+  Generator generator(12);
+  const std::vector<parity::OpCase> cases = parity::op_cases();
+  int runs = 0;
+  for (DType dtype : kFloatTypes) {
+    for (LeafLayout layout : {LeafLayout::Contiguous, LeafLayout::Strided, LeafLayout::Broadcast}) {
+      for (const parity::OpCase& op_case : cases) {
+        if (op_case.contiguous_only && layout != LeafLayout::Contiguous) continue;
+        check_op_case(op_case, dtype, layout, generator);
+        ++runs;
+      }
+    }
+  }
+  return runs;
+}
+
+TEST(CudaParity, EveryDifferentiableOpOnContiguousStridedAndBroadcastLeaves) {
+  REQUIRE_CUDA_DEVICE();
+  run_op_table();
+}
+
+// ---- the optimizer classes (nn/optim.h) on device parameters ------------------------------------
+
+// Two parameters (a matrix and a vector) stepped four times by an optimizer made with `make` on
+// each device: gradients set directly, the vector's left out at step 2 (the optimizer skips it, so
+// its step count falls behind the matrix's), the learning rate halved before step 4. Parameters
+// and the whole state dict are compared after every step.
+void check_optimizer(const std::string& what, DType dtype,
+                     const std::function<std::unique_ptr<nn::Optimizer>(std::vector<Tensor>)>& make,
+                     Generator& generator) {
+  std::vector<Tensor> cpu_params, gpu_params;
+  for (const Shape& shape : {Shape{40, 25}, Shape{25}}) {
+    const Tensor values = randn(shape, TensorOptions().dtype(dtype), &generator);
+    cpu_params.push_back(values.clone().requires_grad_(true));
+    gpu_params.push_back(values.clone().to(target()).requires_grad_(true));
+  }
+  const std::unique_ptr<nn::Optimizer> cpu_optimizer = make(cpu_params);
+  const std::unique_ptr<nn::Optimizer> gpu_optimizer = make(gpu_params);
+  for (int step = 1; step <= 4; ++step) {
+    const std::string at = what + " [" + short_name(dtype) + "] step " + std::to_string(step);
+    for (std::size_t i = 0; i < cpu_params.size(); ++i) {
+      if (step == 2 && i == 1) {
+        cpu_params[i].zero_grad();
+        gpu_params[i].zero_grad();
+        continue;
+      }
+      const Tensor grad = randn(cpu_params[i].shape(), TensorOptions().dtype(dtype), &generator);
+      cpu_params[i].set_grad(grad.clone());
+      gpu_params[i].set_grad(grad.clone().to(target()));
+    }
+    if (step == 4) {
+      cpu_optimizer->set_lr(cpu_optimizer->lr() * 0.5);
+      gpu_optimizer->set_lr(gpu_optimizer->lr() * 0.5);
+    }
+    cpu_optimizer->step();
+    gpu_optimizer->step();
+    for (std::size_t i = 0; i < cpu_params.size(); ++i) {
+      EXPECT_EQ(gpu_params[i].device(), target()) << at;
+      expect_close(cpu_params[i].detach(), gpu_params[i].detach(), {16, 1}, at + " param " + std::to_string(i));
+    }
+    const nn::NamedTensors cpu_state = cpu_optimizer->state_dict();
+    const nn::NamedTensors gpu_state = gpu_optimizer->state_dict();
+    ASSERT_EQ(cpu_state.size(), gpu_state.size()) << at << ": state dict sizes";
+    for (std::size_t k = 0; k < cpu_state.size(); ++k) {
+      ASSERT_EQ(cpu_state[k].first, gpu_state[k].first) << at;
+      expect_close(cpu_state[k].second, gpu_state[k].second, {16, 1}, at + " state " + cpu_state[k].first);
+    }
+  }
+}
+
+void run_optimizer_classes() {
+  Generator generator(13);
+  using Make = std::function<std::unique_ptr<nn::Optimizer>(std::vector<Tensor>)>;
+  const std::vector<std::pair<std::string, Make>> optimizers{
+      {"SGD", [](std::vector<Tensor> p) { return std::make_unique<nn::SGD>(std::move(p), nn::SGDOptions(0.1)); }},
+      {"SGD momentum dampening weight decay",
+       [](std::vector<Tensor> p) {
+         return std::make_unique<nn::SGD>(std::move(p),
+                                          nn::SGDOptions(0.1).momentum(0.9).dampening(0.1).weight_decay(0.01));
+       }},
+      {"SGD nesterov",
+       [](std::vector<Tensor> p) {
+         return std::make_unique<nn::SGD>(std::move(p), nn::SGDOptions(0.05).momentum(0.8).nesterov(true).weight_decay(0.02));
+       }},
+      {"Adam",
+       [](std::vector<Tensor> p) {
+         return std::make_unique<nn::Adam>(std::move(p), nn::AdamOptions(1e-2).betas({0.8, 0.99}).eps(1e-6));
+       }},
+      {"Adam weight decay",
+       [](std::vector<Tensor> p) { return std::make_unique<nn::Adam>(std::move(p), nn::AdamOptions(1e-2).weight_decay(0.05)); }},
+      {"AdamW",
+       [](std::vector<Tensor> p) { return std::make_unique<nn::AdamW>(std::move(p), nn::AdamOptions(1e-2).weight_decay(0.05)); }},
+  };
+  for (DType dtype : kFloatTypes) {
+    for (const auto& [name, make] : optimizers) check_optimizer(name, dtype, make, generator);
+    // Gradient clipping over the same two shapes: the total norm (float64 on both devices) and
+    // the rescaled gradients, for the 2-norm, a 3-norm and the max norm.
+    for (const double norm_type : {2.0, 3.0, std::numeric_limits<double>::infinity()}) {
+      const std::string what = std::string("clip_grad_norm_ p=") + std::to_string(norm_type) + " [" + short_name(dtype) + "]";
+      std::vector<Tensor> cpu_params, gpu_params;
+      for (const Shape& shape : {Shape{40, 25}, Shape{25}}) {
+        const Tensor values = randn(shape, TensorOptions().dtype(dtype), &generator);
+        const Tensor grad = randn(shape, TensorOptions().dtype(dtype), &generator);
+        cpu_params.push_back(values.clone().requires_grad_(true));
+        gpu_params.push_back(values.clone().to(target()).requires_grad_(true));
+        cpu_params.back().set_grad(grad.clone());
+        gpu_params.back().set_grad(grad.clone().to(target()));
+      }
+      const double cpu_total = nn::clip_grad_norm_(cpu_params, 1.0, norm_type);
+      const double gpu_total = nn::clip_grad_norm_(gpu_params, 1.0, norm_type);
+      // Summing 1025 powers in another order: n eps relative, in float64.
+      EXPECT_NEAR(gpu_total, cpu_total, 1025 * 4 * std::numeric_limits<double>::epsilon() * cpu_total) << what;
+      ASSERT_GT(cpu_total, 1.0) << what << ": the case must clip";
+      for (std::size_t i = 0; i < cpu_params.size(); ++i) {
+        expect_close(cpu_params[i].grad(), gpu_params[i].grad(), {8, 1}, what + " grad " + std::to_string(i));
+      }
+    }
+  }
+}
+
+TEST(CudaParity, OptimizerClassesAndGradientClipping) {
+  REQUIRE_CUDA_DEVICE();
+  run_optimizer_classes();
+}
+
 // The NeuRLP op on CUDA tensors, forward and all four gradients, once solvers/neurlp.cpp routes
 // CUDA inputs to cuda/neurlp.h (until then it refuses them, and this test says so and skips).
 TEST(CudaParity, NeurlpOpForwardAndGradients) {
@@ -595,6 +827,134 @@ TEST(CudaParity, NeurlpOpForwardAndGradients) {
       throw;
     }
   }
+}
+
+// Both GPU paths of the op at T = 64 (one thread per system; the chunked parallel-in-time solve
+// with 4 chunks; the automatic choice, chunked for this small batch), mnn and scalable, float64
+// and float32 tensors (the solve runs in float64 either way), the right-hand side passed as a
+// transposed view. The step perturbation is affine (no tanh): float32 math functions differ by an
+// ulp between devices, which the solve would amplify by cond(M).
+void run_neurlp_paths() {
+  Generator generator(14);
+  const std::int64_t B = 3, T = 64;
+  for (const int chunks : {0, 4, cuda::neurlp::kAutomaticChunks}) {
+    const cuda::neurlp::ChunkOverride path(chunks);
+    for (Formulation formulation : {Formulation::Mnn, Formulation::Scalable}) {
+      for (DType dtype : kFloatTypes) {
+        NeurlpOptions options;
+        options.formulation = formulation;
+        const TensorOptions values_options = TensorOptions().dtype(dtype);
+        const Tensor base = (randn({B, 1, T, 1, 3}, TensorOptions().dtype(DType::Float64), &generator) * 0.1 +
+                             from_vector<double>({1.0, 0.2, 1.0}, {3}))
+                                .to(dtype);
+        // Leaves: rhs stored (B,T,1) and seen (B,1,T); iv (B,1,1,2); coefficient and step perturbations.
+        const std::vector<Tensor> values{randn({B, T, 1}, values_options, &generator),
+                                         randn({B, 1, 1, 2}, values_options, &generator),
+                                         randn({B, 1, T, 1, 3}, values_options, &generator),
+                                         randn({B, T - 1, 1}, values_options, &generator)};
+        const auto as_is = [](const Tensor& t) { return t; };
+        const std::vector<std::function<Tensor(const Tensor&)>> views{
+            [](const Tensor& t) { return t.transpose(1, 2); }, as_is, as_is, as_is};
+        const std::string what = fmt::format("neurlp op {} chunks {} [{}]", formulation_name(formulation),
+                                             chunks == cuda::neurlp::kAutomaticChunks ? std::string("auto")
+                                                                                       : std::to_string(chunks),
+                                             short_name(dtype));
+        // float64: the factorisations round differently (FMAs, another elimination order on the
+        // chunked path), about cond(M) eps < 1e-9 relative for steps in [0.3, 0.5]
+        // (test_neurlp_cuda.cpp); 1e8 eps with scale 10 allows ~2e-7 absolute on gradients of
+        // size ~10, far below what a wrong index or a missed term gives. float32: the float64
+        // results rounded to float32, one ulp apart at most, then float32 arithmetic.
+        const Tolerance tolerance = dtype == DType::Float64 ? Tolerance{1e8, 10} : Tolerance{16, 10};
+        check_through_leaves(what, values, views,
+                             [&](const std::vector<Tensor>& t) {
+                               const Tensor coeffs = base.to(t[0].device()) + t[2] * 0.05;
+                               const Tensor steps = t[3] * 0.02 + 0.4;
+                               const NeurlpResult result = neurlp(coeffs, t[0], t[1], steps, options);
+                               return cat({result.u.flatten(), result.eps}, 0);
+                             },
+                             tolerance, generator);
+      }
+    }
+  }
+}
+
+TEST(CudaParity, NeurlpOpBothGpuPathsStridedRhsAndFloat32) {
+  REQUIRE_CUDA_DEVICE();
+  run_neurlp_paths();
+}
+
+// ---- the case tables with the CPU on both sides, in every build ----------------------------------
+// These compare the CPU with itself: they cannot find a GPU bug, but a case that throws, has a
+// shape typo or a gradient path that does not exist fails here rather than first on a GPU machine.
+
+TEST(ParityCaseTable, EveryOpCaseRunsOnTheCpu) {
+  const CpuSelfCheck on_cpu;
+  const std::vector<parity::OpCase> cases = parity::op_cases();
+  int expected = 0;
+  for (const parity::OpCase& op_case : cases) expected += 2 * (op_case.contiguous_only ? 1 : 3);
+  EXPECT_EQ(run_op_table(), expected);
+  EXPECT_GE(cases.size(), 80u) << "the table lost cases";
+}
+
+// The failure messages `check` reports, intercepted (they do not fail the calling test).
+std::vector<std::string> failures_of(const std::function<void()>& check) {
+  testing::TestPartResultArray results;
+  {
+    const testing::ScopedFakeTestPartResultReporter intercept(
+        testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &results);
+    check();
+  }
+  std::vector<std::string> messages;
+  for (int i = 0; i < results.size(); ++i) messages.emplace_back(results.GetTestPartResult(i).message());
+  return messages;
+}
+
+// Every message mentions `what`, and there is at least one.
+void expect_reported(const std::vector<std::string>& messages, const std::string& what) {
+  EXPECT_FALSE(messages.empty()) << what << ": the harness reported nothing";
+  for (const std::string& message : messages) EXPECT_NE(message.find(what), std::string::npos) << message;
+}
+
+// The harness itself can fail: a forward that differs by 1e-3 on the second side, a gradient that
+// differs (same forward, a detached factor on the second side) and a write past an output.
+TEST(ParityCaseTable, HarnessReportsForwardGradientAndOverrunMismatches) {
+  const CpuSelfCheck on_cpu;
+  Generator generator(15);
+  const std::vector<Tensor> values{randn({3, 4}, TensorOptions().dtype(DType::Float64), &generator)};
+  const std::vector<std::function<Tensor(const Tensor&)>> as_is{[](const Tensor& t) { return t; }};
+  int calls = 0;
+  expect_reported(failures_of([&] {
+                    check_through_leaves(
+                        "shifted", values, as_is,
+                        [&](const std::vector<Tensor>& t) { return t[0] + (calls++ == 1 ? 1e-3 : 0.0); }, {8, 1},
+                        generator);
+                  }),
+                  "shifted forward");
+  calls = 0;
+  expect_reported(failures_of([&] {
+                    check_through_leaves(
+                        "detached", values, as_is,
+                        [&](const std::vector<Tensor>& t) { return t[0] * (calls++ == 1 ? t[0].detach() : t[0]); },
+                        {8, 1}, generator);
+                  }),
+                  "detached grad of input 0");
+  expect_reported(failures_of([&] {
+                    check_kernel("overrun", {4}, DType::Float64, {8, 1}, [](const Tensor& out, bool second) {
+                      const Tensor wider(out.storage(), out.offset(), {5}, {1}, out.dtype());
+                      kernels::fill(second ? wider : out, 1.0);
+                    });
+                  }),
+                  "overrun: buffer element");
+}
+
+TEST(ParityCaseTable, OptimizerCasesRunOnTheCpu) {
+  const CpuSelfCheck on_cpu;
+  run_optimizer_classes();
+}
+
+TEST(ParityCaseTable, NeurlpCasesRunOnTheCpu) {
+  const CpuSelfCheck on_cpu;
+  run_neurlp_paths();
 }
 
 }  // namespace
