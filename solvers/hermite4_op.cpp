@@ -1,5 +1,5 @@
-// The hermite4 op on tensors (see hermite4_op.h): shape/dtype checks, conversion to the compute
-// dtype, the banded or direct batch solve, and one tape node whose backward reuses the factors.
+// The hermite4 op on tensors (see hermite4_op.h): input checks (neurlp_inputs.h), conversion to the
+// compute dtype, the banded or direct batch solve, and one tape node whose backward reuses the factors.
 #include "solvers/hermite4_op.h"
 
 #include <memory>
@@ -11,70 +11,28 @@
 #include "core/error.h"
 #include "solvers/hermite4_batch.h"
 #include "solvers/hermite4_direct.h"
+#include "solvers/neurlp_inputs.h"
 
 namespace mech {
 
 namespace {
 
+using neurlp_core::batch_inputs;
+using neurlp_core::prepared;
+
 constexpr const char* kOp = "neurlp hermite4";
 
+// The shared input checks (neurlp_inputs.h) for the hermite4 formulation, whatever
+// options.formulation says, and the CPU only: hermite4 has no CUDA solver.
 neurlp_core::Sizes hermite4_sizes(const Tensor& coeffs, const Tensor& rhs, const Tensor& iv, const Tensor& steps,
                                   const NeurlpOptions& options) {
-  check_defined(kOp, coeffs, "coeffs");
-  check_defined(kOp, rhs, "rhs");
-  check_defined(kOp, steps, "steps");
-  const Shape& c = coeffs.shape();
-  MECH_CHECK(c.size() == 5, "{}: expected coeffs of shape (B,E,T,D,K), got {}", kOp, shape_str(c));
-  const std::int64_t B = c[0], E = c[1], T = c[2], D = c[3], K = c[4];
-  MECH_CHECK(B >= 1 && E >= 1 && T >= 2 && D >= 1 && K >= 2,
-             "{}: expected coeffs (B,E,T,D,K) with B, E, D >= 1, T >= 2 and K >= 2, got {}", kOp, shape_str(c));
-  MECH_CHECK(rhs.shape() == Shape({B, E, T}), "{}: expected rhs of shape [{}, {}, {}] (B,E,T) to match coeffs {}, got {}",
-             kOp, B, E, T, shape_str(c), shape_str(rhs.shape()));
-  MECH_CHECK(steps.shape() == Shape({B, T - 1, D}),
-             "{}: expected steps of shape [{}, {}, {}] (B,T-1,D) to match coeffs {}, got {}", kOp, B, T - 1, D,
-             shape_str(c), shape_str(steps.shape()));
-  std::int64_t S = 0, n_iv = 0;
-  if (iv.defined()) {
-    const Shape& v = iv.shape();
-    MECH_CHECK(v.size() == 4 && v[0] == B && v[2] == D,
-               "{}: expected iv of shape (B,S,D,n_iv) = [{}, S, {}, n_iv] to match coeffs {}, got {}", kOp, B, D,
-               shape_str(c), shape_str(v));
-    S = v[1];
-    n_iv = v[3];
-    if (S * n_iv == 0) S = n_iv = 0;
-  }
-  for (const Tensor* t : {&coeffs, &rhs, &iv, &steps}) {
-    if (!t->defined()) continue;
-    MECH_CHECK(is_floating(t->dtype()), "{}: expected float32 or float64 inputs, got {}", kOp, dtype_name(t->dtype()));
-    MECH_CHECK(t->device().is_cpu(), "{}: expected inputs on the CPU (hermite4 has no CUDA solver), got {}", kOp,
-               t->device().str());
-  }
-  MECH_CHECK(options.compute_dtype == DType::Float64 || options.compute_dtype == DType::Float32,
-             "{}: expected compute_dtype float32 or float64, got {}", kOp, dtype_name(options.compute_dtype));
-  neurlp_core::Sizes z;
-  z.T = static_cast<int>(T);
-  z.D = static_cast<int>(D);
-  z.K = static_cast<int>(K);
-  z.E = static_cast<int>(E);
-  z.S = static_cast<int>(S);
-  z.n_iv = static_cast<int>(n_iv);
-  z.formulation = Formulation::Hermite4;
-  z.equation_weight = options.equation_weight;
-  z.initial_weight = options.initial_weight;
-  z.smooth_weight = options.smooth_weight;
-  neurlp_core::hermite4::check_sizes(z, kOp);
+  NeurlpOptions hermite4 = options;
+  hermite4.formulation = Formulation::Hermite4;
+  const neurlp_core::Sizes z = neurlp_core::checked_sizes(kOp, coeffs, rhs, iv, steps, hermite4);
+  MECH_CHECK(coeffs.device().is_cpu(),
+             "{}: expected inputs on the CPU (hermite4 has no CUDA solver), got coeffs {} on {}", kOp,
+             shape_str(coeffs.shape()), coeffs.device().str());
   return z;
-}
-
-Tensor prepared(const Tensor& t, DType dtype) {
-  if (!t.defined()) return t;
-  return t.detach().to(dtype).contiguous();
-}
-
-template <class T>
-neurlp_core::BatchInputs<T> batch_inputs(const Tensor& c, const Tensor& r, const Tensor& v, const Tensor& h,
-                                         const neurlp_core::Sizes& z) {
-  return {c.data_ptr<T>(), r.data_ptr<T>(), z.S * z.n_iv > 0 ? v.data_ptr<T>() : nullptr, h.data_ptr<T>()};
 }
 
 // What backward needs from forward: the factors, or (options.keep_factors false) nothing, and

@@ -1,5 +1,5 @@
-// The NeuRLP op on tensors (see neurlp.h): shape/dtype/device checks, conversion to the compute
-// dtype, the CPU batch driver, and one tape node whose backward reuses the forward's factors.
+// The NeuRLP op on tensors (see neurlp.h): input checks (neurlp_inputs.h), conversion to the
+// compute dtype, the CPU batch driver, and one tape node whose backward reuses the forward's factors.
 #include "solvers/neurlp.h"
 
 #include <variant>
@@ -11,6 +11,7 @@
 #include "solvers/hermite4_batch.h"
 #include "solvers/hermite4_op.h"
 #include "solvers/neurlp_batch.h"
+#include "solvers/neurlp_inputs.h"
 
 namespace mech {
 
@@ -32,85 +33,10 @@ const char* formulation_name(Formulation formulation) {
 
 namespace {
 
+using neurlp_core::batch_inputs;
+using neurlp_core::prepared;
+
 constexpr const char* kOp = "neurlp";
-
-// Sizes from the input shapes, with every shape checked against coeffs.
-neurlp_core::Sizes sizes_from(const Tensor& coeffs, const Tensor& rhs, const Tensor& iv, const Tensor& steps,
-                         const NeurlpOptions& options, std::int64_t iv_points = -1,
-                         std::int64_t iv_count = -1) {
-  check_defined(kOp, coeffs, "coeffs");
-  check_defined(kOp, steps, "steps");
-  const Shape& c = coeffs.shape();
-  MECH_CHECK(c.size() == 5, "{}: expected coeffs of shape (B,E,T,D,K), got {}", kOp, shape_str(c));
-  const std::int64_t B = c[0], E = c[1], T = c[2], D = c[3], K = c[4];
-  MECH_CHECK(B >= 1 && E >= 1 && T >= 2 && D >= 1 && K >= 2,
-             "{}: expected coeffs (B,E,T,D,K) with B, E, D >= 1, T >= 2 and K >= 2, got {}", kOp, shape_str(c));
-  if (rhs.defined())
-    MECH_CHECK(rhs.shape() == Shape({B, E, T}), "{}: expected rhs of shape [{}, {}, {}] (B,E,T) to match coeffs {}, got {}",
-               kOp, B, E, T, shape_str(c), shape_str(rhs.shape()));
-  MECH_CHECK(steps.shape() == Shape({B, T - 1, D}),
-             "{}: expected steps of shape [{}, {}, {}] (B,T-1,D) to match coeffs {}, got {}", kOp, B, T - 1, D,
-             shape_str(c), shape_str(steps.shape()));
-  std::int64_t S = 0, n_iv = 0;
-  if (iv.defined()) {
-    const Shape& v = iv.shape();
-    MECH_CHECK(v.size() == 4 && v[0] == B && v[2] == D,
-               "{}: expected iv of shape (B,S,D,n_iv) = [{}, S, {}, n_iv] to match coeffs {}, got {}", kOp, B, D,
-               shape_str(c), shape_str(v));
-    S = v[1];
-    n_iv = v[3];
-    if (S * n_iv == 0) S = n_iv = 0;
-  }
-  if (iv_points >= 0) {
-    MECH_CHECK(S == iv_points && n_iv == iv_count,
-               "{}: expected iv of shape [{}, {}, {}, {}] as factored, got {}", kOp, B, iv_points, D, iv_count,
-               iv.defined() ? shape_str(iv.shape()) : std::string("none"));
-  }
-  MECH_CHECK(S <= T, "{}: expected at most T = {} initial grid points, got iv {}", kOp, T, shape_str(iv.shape()));
-  MECH_CHECK(n_iv < K, "{}: expected n_iv < K = {} initial derivatives (the top derivative is set by the equations), got iv {}",
-             kOp, K, shape_str(iv.shape()));
-  auto check_tensor = [&](const Tensor& t, const char* name) {
-    if (!t.defined()) return;
-    MECH_CHECK(is_floating(t.dtype()), "{}: expected {} to be float32 or float64, got {}", kOp, name,
-               dtype_name(t.dtype()));
-    MECH_CHECK(t.device() == coeffs.device(), "{}: expected {} on {} like coeffs, got {}", kOp, name,
-               coeffs.device().str(), t.device().str());
-  };
-  check_tensor(coeffs, "coeffs");
-  check_tensor(rhs, "rhs");
-  check_tensor(iv, "iv");
-  check_tensor(steps, "steps");
-  MECH_CHECK(options.compute_dtype == DType::Float64 || options.compute_dtype == DType::Float32,
-             "{}: expected compute_dtype float32 or float64, got {}", kOp, dtype_name(options.compute_dtype));
-  neurlp_core::Sizes z;
-  z.T = static_cast<int>(T);
-  z.D = static_cast<int>(D);
-  z.K = static_cast<int>(K);
-  z.E = static_cast<int>(E);
-  z.S = static_cast<int>(S);
-  z.n_iv = static_cast<int>(n_iv);
-  z.formulation = options.formulation;
-  z.gamma_alpha = options.gamma * options.alpha;
-  z.equation_weight = options.equation_weight;
-  z.initial_weight = options.initial_weight;
-  z.smooth_weight = options.smooth_weight;
-  if (z.formulation == Formulation::Hermite4) neurlp_core::hermite4::check_sizes(z, kOp);
-  else neurlp_core::check_sizes(z, kOp);
-  return z;
-}
-
-// A detached contiguous copy (or view) in the compute dtype.
-Tensor prepared(const Tensor& t, DType dtype) {
-  if (!t.defined()) return t;
-  return t.detach().to(dtype).contiguous();
-}
-
-template <class T>
-neurlp_core::BatchInputs<T> batch_inputs(const Tensor& coeffs, const Tensor& rhs, const Tensor& iv, const Tensor& steps,
-                                    const neurlp_core::Sizes& z) {
-  return {coeffs.data_ptr<T>(), rhs.data_ptr<T>(), z.S * z.n_iv > 0 ? iv.data_ptr<T>() : nullptr,
-          steps.data_ptr<T>()};
-}
 
 // The forward's factors, kept for the backward: CPU (host arrays) or CUDA (device arrays).
 using AnyFactorization =
@@ -124,8 +50,7 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
                     const NeurlpOptions& options) {
   // hermite4 has its own rows, latent derivative and solves (solvers/hermite4_op.h).
   if (options.formulation == Formulation::Hermite4) return neurlp_hermite4(coeffs, rhs_in, iv_in, steps, options);
-  check_defined(kOp, rhs_in, "rhs");
-  const neurlp_core::Sizes z = sizes_from(coeffs, rhs_in, iv_in, steps, options);
+  const neurlp_core::Sizes z = neurlp_core::checked_sizes(kOp, coeffs, rhs_in, iv_in, steps, options);
   const std::int64_t B = coeffs.shape()[0];
   const DType compute = options.compute_dtype;
   const DType out_dtype = coeffs.dtype();
@@ -233,7 +158,7 @@ NeurlpFactorization::NeurlpFactorization(const Tensor& coeffs, const Tensor& ste
   Tensor zero_rhs = coeffs.shape().size() == 5 ? zeros({B, coeffs.shape()[1], coeffs.shape()[2]}, compute_options)
                                                : Tensor();
   State& s = *state_;
-  s.sizes = sizes_from(coeffs, zero_rhs, zero_iv, steps, options);
+  s.sizes = neurlp_core::checked_sizes(kOp, coeffs, zero_rhs, zero_iv, steps, options);
   s.batch = B;
   s.compute = compute;
   s.out_dtype = coeffs.dtype();

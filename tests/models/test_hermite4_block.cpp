@@ -7,10 +7,10 @@
 #include <cmath>
 #include <vector>
 
-#include "autograd/grad_mode.h"
 #include "core/tensor.h"
 #include "models/mechanistic_block.h"
 #include "solvers/neurlp.h"
+#include "solvers/neurlp_training_util.h"
 
 namespace mech::models {
 namespace {
@@ -39,38 +39,17 @@ TEST(Hermite4Block, SolvesTheDampedOscillatorThroughTheBlock) {
 
 TEST(Hermite4Block, TrainingThroughTheBlockRecoversTheEquation) {
   // Data from u'' + 0.3 u' + 2 u = 0 on a grid of T = 60 points with h = 0.1; learn the constant
-  // coefficients (a, b) from a wrong start, with the grid's steps fixed.
-  const int T = 60;
+  // coefficients (a, b) from a wrong start (0.1, 1.2), with the grid's steps fixed.
   auto block = std::make_shared<MechanisticBlock>(
       MechanisticBlockOptions().order(2).formulation(Formulation::Hermite4));
-  Tensor rhs = zeros({1, 1, T}, f64);
-  Tensor iv = from_vector(std::vector<double>{1.0, 0.0}, {1, 1, 1, 2}, f64);
-  Tensor steps = full({1, T - 1, 1}, 0.1, f64);
-  auto coefficients_of = [](const Tensor& a, const Tensor& b) {
-    return stack({b, a, ones({1}, f64)}, 0).view({1, 1, 1, 3});
-  };
-  Tensor target;
-  {
-    NoGradGuard no_grad;
-    target = block->forward_with_steps(coefficients_of(full({1}, 0.3, f64), full({1}, 2.0, f64)), rhs, iv, steps)
-                 .value();
-  }
-  Tensor a = full({1}, 0.1, f64).requires_grad_(true);
-  Tensor b = full({1}, 1.2, f64).requires_grad_(true);
-  double loss_value = 0.0;
-  for (int iteration = 0; iteration < 400; ++iteration) {
-    a.zero_grad();
-    b.zero_grad();
-    Tensor loss = mse_loss(block->forward_with_steps(coefficients_of(a, b), rhs, iv, steps).value(), target);
-    loss.backward();
-    loss_value = loss.item();
-    NoGradGuard no_grad;
-    a.add_(a.grad(), -0.5);
-    b.add_(b.grad(), -0.5);
-  }
-  EXPECT_LT(loss_value, 1e-8);
-  EXPECT_NEAR(a.item(), 0.3, 1e-3);
-  EXPECT_NEAR(b.item(), 2.0, 1e-3);
+  const neurlp_training::Oscillator ode(60, 0.1);
+  neurlp_training::expect_training_recovers_coefficients(
+      [&](const Tensor& a, const Tensor& b) {
+        // The block takes coefficients (B,E,D,K) constant in time.
+        const Tensor coefficients = stack({b, a, ones({1}, f64)}, 0).view({1, 1, 1, 3});
+        return block->forward_with_steps(coefficients, ode.rhs, ode.iv, ode.steps).value();
+      },
+      0.1, 1.2);
 }
 
 }  // namespace

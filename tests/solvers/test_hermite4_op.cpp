@@ -6,13 +6,14 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
-#include "autograd/grad_mode.h"
 #include "autograd/gradcheck.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "solvers/hermite4_op.h"
+#include "solvers/neurlp_training_util.h"
 
 namespace mech {
 namespace {
@@ -186,45 +187,39 @@ TEST(Hermite4Op, ErrorsNameTheProblem) {
   // one initial value for a second-order system
   auto short_iv = random_inputs(1, 1, 8, 1, 3, 1, 1, 6);
   EXPECT_THROW(neurlp_hermite4(short_iv[0], short_iv[1], short_iv[2], short_iv[3], hermite4_options()), SolverError);
-  // wrong steps shape
-  EXPECT_THROW(neurlp_hermite4(in[0], in[1], in[2], zeros({3, 6, 1}, f64), hermite4_options()), Error);
+  // The input checks neurlp() shares (solvers/neurlp_shapes.h), naming this op, the shapes and
+  // what was expected.
+  auto message_of = [&](int which, const Tensor& replacement) -> std::string {
+    auto copy = in;
+    copy[which] = replacement;
+    try {
+      neurlp_hermite4(copy[0], copy[1], copy[2], copy[3], hermite4_options());
+    } catch (const Error& error) {
+      return error.what();
+    }
+    return "no error";
+  };
+  std::string message = message_of(3, zeros({3, 6, 1}, f64));
+  EXPECT_NE(message.find("neurlp hermite4: expected steps of shape [3, 7, 1] (B,T-1,D) to match coeffs [3, 1, 8, 1, 3], "
+                         "got [3, 6, 1]"),
+            std::string::npos)
+      << message;
+  message = message_of(0, zeros({3, 1, 8, 1, 3}, TensorOptions().dtype(DType::Int64)));
+  EXPECT_NE(message.find("neurlp hermite4: expected coeffs to be float32 or float64, got int64"), std::string::npos)
+      << message;
+  message = message_of(2, zeros({3, 1, 1, 3}, f64));
+  EXPECT_NE(message.find("neurlp hermite4: expected n_iv < K = 3"), std::string::npos) << message;
 }
 
 TEST(Hermite4Op, TrainingRecoversCoefficients) {
-  // Data from u'' + 0.3 u' + 2 u = 0, u(0) = 1, u'(0) = 0; learn (a, b) of u'' + a u' + b u = 0 from
-  // a wrong start by gradient descent on the mean squared error of u, through hermite4.
-  const int T = 80;
-  const double h = 0.1;
-  auto make_coeffs = [&](const Tensor& a, const Tensor& b) {
-    Tensor one = ones({1}, f64);
-    return stack({b, a, one}, 0).view({1, 1, 1, 1, 3}).expand({1, 1, T, 1, 3});
-  };
-  Tensor rhs = zeros({1, 1, T}, f64);
-  Tensor iv = from_vector(std::vector<double>{1, 0}, {1, 1, 1, 2}, f64);
-  Tensor steps = full({1, T - 1, 1}, h, f64);
-  Tensor target;
-  {
-    NoGradGuard no_grad;
-    target = neurlp_hermite4(make_coeffs(full({1}, 0.3, f64), full({1}, 2.0, f64)), rhs, iv, steps, hermite4_options())
-                 .u.select(3, 0);
-  }
-  Tensor a = full({1}, 0.1, f64).requires_grad_(true);
-  Tensor b = full({1}, 1.0, f64).requires_grad_(true);
-  double loss_value = 0.0;
-  for (int iteration = 0; iteration < 400; ++iteration) {
-    a.zero_grad();
-    b.zero_grad();
-    Tensor u = neurlp_hermite4(make_coeffs(a, b), rhs, iv, steps, hermite4_options()).u.select(3, 0);
-    Tensor loss = mse_loss(u, target);
-    loss.backward();
-    loss_value = loss.item();
-    NoGradGuard no_grad;
-    a.add_(a.grad(), -0.5);
-    b.add_(b.grad(), -0.5);
-  }
-  EXPECT_LT(loss_value, 1e-8);
-  EXPECT_NEAR(a.item(), 0.3, 1e-3);
-  EXPECT_NEAR(b.item(), 2.0, 1e-3);
+  // Data from u'' + 0.3 u' + 2 u = 0 (T = 80, h = 0.1); learn (a, b) from (0.1, 1) by gradient
+  // descent on the mean squared error of u, through hermite4.
+  const neurlp_training::Oscillator ode(80, 0.1);
+  neurlp_training::expect_training_recovers_coefficients(
+      [&](const Tensor& a, const Tensor& b) {
+        return neurlp_hermite4(ode.coeffs(a, b), ode.rhs, ode.iv, ode.steps, hermite4_options()).u.select(3, 0);
+      },
+      0.1, 1.0);
 }
 
 }  // namespace
