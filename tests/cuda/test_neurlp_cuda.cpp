@@ -22,9 +22,7 @@ namespace mech::cuda::neurlp {
 namespace {
 
 namespace core = mech::neurlp_core;
-using core::testing::Problem;
-using core::testing::random_problem;
-using core::testing::relative_error;
+using namespace core::testing;   // Problem, random_gradient_case, solve_sequential, expect_agree, ...
 
 #define REQUIRE_CUDA_DEVICE()                                                                 \
   do {                                                                                        \
@@ -42,28 +40,9 @@ T* pointer(const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; }
 template <class T>
 std::vector<T> on_host(const Tensor& t) { return t.to(Device::cpu()).to_vector<T>(); }
 
-struct Results {
-  std::vector<double> u, eps, coeffs, rhs, iv, steps;
-};
-
-Results solve_on_cpu(const Problem& p, const std::vector<double>& grad_u, const std::vector<double>& grad_eps) {
-  const core::Sizes& z = p.sizes;
-  Results r;
-  r.u.resize(static_cast<std::size_t>(p.batch * z.unknowns()));
-  r.eps.resize(static_cast<std::size_t>(p.batch));
-  auto factors = core::forward_batch<double>(z, p.batch, p.inputs(), r.u.data(), r.eps.data(), true);
-  r.coeffs.resize(p.coeffs.size());
-  r.rhs.resize(p.rhs.size());
-  r.iv.resize(p.iv.size());
-  r.steps.resize(p.steps.size());
-  core::backward_batch<double>(*factors, p.inputs(), r.u.data(), r.eps.data(), grad_u.data(), grad_eps.data(),
-                               {r.coeffs.data(), r.rhs.data(), r.iv.empty() ? nullptr : r.iv.data(), r.steps.data()});
-  return r;
-}
-
 // `chunks`: the path (0: one thread per system, N >= 1: N chunks, kAutomaticChunks: by shape).
-Results solve_on_gpu(const Problem& p, const std::vector<double>& grad_u, const std::vector<double>& grad_eps,
-                     int chunks = 0) {
+Solution solve_on_gpu(const Problem& p, const std::vector<double>& grad_u, const std::vector<double>& grad_eps,
+                      int chunks = 0) {
   const ChunkOverride path(chunks);
   const core::Sizes& z = p.sizes;
   const Tensor coeffs = on_device(p.coeffs), rhs = on_device(p.rhs), iv = on_device(p.iv), steps = on_device(p.steps);
@@ -80,7 +59,7 @@ Results solve_on_gpu(const Problem& p, const std::vector<double>& grad_u, const 
   backward_batch<double>(*factors, inputs, pointer<double>(u), pointer<double>(eps), pointer<double>(gu),
                          pointer<double>(ge),
                          {pointer<double>(d_coeffs), pointer<double>(d_rhs), pointer<double>(d_iv), pointer<double>(d_steps)});
-  Results r;
+  Solution r;
   r.u = on_host<double>(u);
   r.eps = on_host<double>(eps);
   r.coeffs = on_host<double>(d_coeffs);
@@ -95,22 +74,6 @@ Results solve_on_gpu(const Problem& p, const std::vector<double>& grad_u, const 
 // (h in [0.3, 0.7]) stays below ~1e6: 1e-9 leaves a factor 10 over that.
 constexpr double kRelativeTolerance = 1e-9;
 
-void expect_same(const Results& gpu, const Results& cpu, const std::string& what) {
-  EXPECT_LE(relative_error(gpu.u, cpu.u), kRelativeTolerance) << what << ": u";
-  EXPECT_LE(relative_error(gpu.eps, cpu.eps), kRelativeTolerance) << what << ": eps";
-  EXPECT_LE(relative_error(gpu.coeffs, cpu.coeffs), kRelativeTolerance) << what << ": d coeffs";
-  EXPECT_LE(relative_error(gpu.rhs, cpu.rhs), kRelativeTolerance) << what << ": d rhs";
-  EXPECT_LE(relative_error(gpu.iv, cpu.iv), kRelativeTolerance) << what << ": d iv";
-  EXPECT_LE(relative_error(gpu.steps, cpu.steps), kRelativeTolerance) << what << ": d steps";
-}
-
-std::vector<double> random_vector(std::size_t n, unsigned seed) {
-  std::mt19937_64 engine(seed);
-  std::uniform_real_distribution<double> unit(-1.0, 1.0);
-  std::vector<double> values(n);
-  for (double& value : values) value = unit(engine);
-  return values;
-}
 
 TEST(CudaNeurlp, MatchesCpuOverOrdersDimensionsAndFormulations) {
   REQUIRE_CUDA_DEVICE();
@@ -118,32 +81,18 @@ TEST(CudaNeurlp, MatchesCpuOverOrdersDimensionsAndFormulations) {
   for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
     for (int order = 1; order <= 4; ++order) {
       for (int D = 1; D <= 2; ++D) {
-        core::Sizes z;
-        z.T = 40;
-        z.D = D;
-        z.K = order + 1;
-        z.E = D;
-        z.S = 1;
-        z.n_iv = order;
-        z.formulation = formulation;
-        if (formulation == core::Formulation::Scalable) {
-          z.equation_weight = 1.5;
-          z.initial_weight = 2.0;
-          z.smooth_weight = 0.7;
-        }
-        const std::int64_t batch = 37;  // not a multiple of the block size
-        // Steps near 0.5 keep cond(M) near 1e4..1e6 even at order 4 (see tests/solvers).
-        const Problem problem = random_problem(z, batch, ++seed, 0.3, 0.7);
-        const auto grad_u = random_vector(static_cast<std::size_t>(batch * z.unknowns()), ++seed);
-        const auto grad_eps = random_vector(static_cast<std::size_t>(batch), ++seed);
-        const Results cpu = solve_on_cpu(problem, grad_u, grad_eps);
+        const core::Sizes z = sizes_of(40, D, order, D, 1, order, formulation);
+        // batch 37: not a multiple of the block size. Steps near 0.5 keep cond(M) near 1e4..1e6
+        // even at order 4 (see tests/solvers).
+        const auto [problem, grad_u, grad_eps] = random_gradient_case(z, 37, seed, 0.3, 0.7);
+        const Solution cpu = solve_sequential(problem, grad_u, grad_eps);
         // Both paths; the chunked one with no separator (1), some (4) and the most T allows (10).
         // (tools/gpu-check runs this suite under memcheck and initcheck: kept to four solves.)
         for (int chunks : {0, 1, 4, neurlp_chunked::max_chunks(z.T)}) {
           const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") +
                                    " order " + std::to_string(order) + " D " + std::to_string(D) + " chunks " +
                                    std::to_string(chunks);
-          expect_same(solve_on_gpu(problem, grad_u, grad_eps, chunks), cpu, what);
+          expect_agree(solve_on_gpu(problem, grad_u, grad_eps, chunks), cpu, kRelativeTolerance, what);
         }
       }
     }
@@ -168,7 +117,7 @@ TEST(CudaNeurlp, ReproducesTheFrozenReferenceCase) {
   p.steps = load("steps.npy");
   ASSERT_EQ(p.coeffs.size(), std::size_t(4 * 16 * 3)) << "tests/data/neurlp/cases.json changed?";
   for (int chunks : {0, 3}) {
-    const Results gpu = solve_on_gpu(p, load("grad_u.npy"), load("grad_eps.npy"), chunks);
+    const Solution gpu = solve_on_gpu(p, load("grad_u.npy"), load("grad_eps.npy"), chunks);
     // The published solver (a dense float64 solve) agrees with the banded one to ~1e-8 (tests/solvers).
     EXPECT_LE(relative_error(gpu.u, load("u.npy")), 1e-7) << chunks;
     EXPECT_LE(relative_error(gpu.eps, load("eps.npy")), 1e-7) << chunks;
@@ -181,11 +130,7 @@ TEST(CudaNeurlp, BadInputsNameTheBatchElement) {
   REQUIRE_CUDA_DEVICE();
   for (int chunks : {0, 2}) {
     SCOPED_TRACE("chunks " + std::to_string(chunks));
-    core::Sizes z;
-    z.T = 12;
-    z.K = 3;
-    z.S = 1;
-    z.n_iv = 2;
+    const core::Sizes z = sizes_of(12, 1, 2, 1, 1, 2, core::Formulation::Mnn);
     const std::vector<double> no_gradient(static_cast<std::size_t>(5 * z.unknowns()), 0.0);
     {
       Problem p = random_problem(z, 5, 77);
@@ -243,13 +188,7 @@ std::vector<T> converted(const std::vector<double>& values) {
 
 TEST(CudaNeurlp, Float32MatchesCpuFloat32) {
   REQUIRE_CUDA_DEVICE();
-  core::Sizes z;
-  z.T = 30;
-  z.D = 1;
-  z.K = 3;
-  z.E = 1;
-  z.S = 1;
-  z.n_iv = 2;
+  const core::Sizes z = sizes_of(30, 1, 2, 1, 1, 2, core::Formulation::Mnn);
   const std::int64_t batch = 9;
   const Problem p = random_problem(z, batch, 21, 0.3, 0.7);
   const auto coeffs = converted<float>(p.coeffs), rhs = converted<float>(p.rhs), iv = converted<float>(p.iv),

@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -20,13 +19,10 @@ namespace mech::cuda::neurlp {
 namespace {
 
 namespace core = mech::neurlp_core;
-using core::testing::Problem;
-using core::testing::random_problem;
-using core::testing::relative_error;
+using namespace core::testing;   // Problem, random_gradient_case, solve_sequential, expect_agree, ...
 
-struct Emulated {
+struct Emulated : Solution {
   std::vector<SystemStatus> status;
-  std::vector<double> u, eps, coeffs, rhs, iv, steps;
 };
 
 // The forward and backward kernels, emulated: thread b runs for b = 0 .. B-1 on host arrays.
@@ -62,23 +58,12 @@ Emulated emulate(const Problem& p, const std::vector<double>& grad_u, const std:
   return out;
 }
 
-std::vector<double> random_vector(std::size_t n, unsigned seed) {
-  std::mt19937_64 engine(seed);
-  std::uniform_real_distribution<double> unit(-1.0, 1.0);
-  std::vector<double> values(n);
-  for (double& value : values) value = unit(engine);
-  return values;
-}
-
-core::Sizes sizes_of(int T, int D, int order, core::Formulation formulation) {
-  core::Sizes z;
-  z.T = T;
-  z.D = D;
-  z.K = order + 1;
-  z.E = D;
-  z.S = 1;
-  z.n_iv = order;
-  z.formulation = formulation;
+// A square system (E = D) with every derivative below the top given at the first point, and row
+// weights 1 also for scalable (the validation and structure tests; the cases compared with the
+// CPU driver take core::testing::sizes_of's weights, to exercise them).
+core::Sizes square_sizes(int T, int D, int order, core::Formulation formulation) {
+  core::Sizes z = core::testing::sizes_of(T, D, order, D, 1, order, formulation);
+  z.equation_weight = z.initial_weight = z.smooth_weight = 1.0;
   return z;
 }
 
@@ -87,41 +72,24 @@ TEST(CudaNeurlpEmulation, PerThreadCodeMatchesCpuBatchDriver) {
   for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
     for (int order = 1; order <= 4; ++order) {
       for (int D = 1; D <= 2; ++D) {
-        core::Sizes z = sizes_of(25, D, order, formulation);
-        if (formulation == core::Formulation::Scalable) {
-          z.equation_weight = 1.5;
-          z.initial_weight = 2.0;
-          z.smooth_weight = 0.7;
-        }
-        const std::int64_t batch = 11;  // not a multiple of the CPU's lane width
-        // Steps near 0.5 keep cond(M) near 1e4..1e6 even at order 4 (as in tests/solvers), so a
-        // disagreement above 1e-10 is an indexing bug, not rounding amplified by conditioning.
-        const Problem p = random_problem(z, batch, ++seed, 0.3, 0.7);
-        const auto grad_u = random_vector(static_cast<std::size_t>(batch * z.unknowns()), ++seed);
-        const auto grad_eps = random_vector(static_cast<std::size_t>(batch), ++seed);
+        const core::Sizes z = core::testing::sizes_of(25, D, order, D, 1, order, formulation);
+        // batch 11: not a multiple of the CPU's lane width. Steps near 0.5 keep cond(M) near
+        // 1e4..1e6 even at order 4 (as in tests/solvers), so a disagreement above 1e-10 is an
+        // indexing bug, not rounding amplified by conditioning.
+        const auto [p, grad_u, grad_eps] = random_gradient_case(z, 11, seed, 0.3, 0.7);
         const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") + " order " +
                                  std::to_string(order) + " D " + std::to_string(D);
         const Emulated gpu = emulate(p, grad_u, grad_eps);
         for (const SystemStatus& status : gpu.status) ASSERT_EQ(status.outcome, kOk) << what;
-        std::vector<double> u(gpu.u.size()), eps(gpu.eps.size());
-        auto factors = core::forward_batch<double>(z, batch, p.inputs(), u.data(), eps.data(), true);
-        std::vector<double> coeffs(p.coeffs.size()), rhs(p.rhs.size()), iv(p.iv.size()), steps(p.steps.size());
-        core::backward_batch<double>(*factors, p.inputs(), u.data(), eps.data(), grad_u.data(), grad_eps.data(),
-                                     {coeffs.data(), rhs.data(), iv.data(), steps.data()});
         // Same arithmetic, scalar here and lane packs there: agreement to rounding.
-        EXPECT_LE(relative_error(gpu.u, u), 1e-10) << what << ": u";
-        EXPECT_LE(relative_error(gpu.eps, eps), 1e-10) << what << ": eps";
-        EXPECT_LE(relative_error(gpu.coeffs, coeffs), 1e-10) << what << ": d coeffs";
-        EXPECT_LE(relative_error(gpu.rhs, rhs), 1e-10) << what << ": d rhs";
-        EXPECT_LE(relative_error(gpu.iv, iv), 1e-10) << what << ": d iv";
-        EXPECT_LE(relative_error(gpu.steps, steps), 1e-10) << what << ": d steps";
+        expect_agree(gpu, solve_sequential(p, grad_u, grad_eps), 1e-10, what);
       }
     }
   }
 }
 
 TEST(CudaNeurlpEmulation, ValidationReportsTheBatchElementAndInput) {
-  const core::Sizes z = sizes_of(10, 1, 2, core::Formulation::Mnn);
+  const core::Sizes z = square_sizes(10, 1, 2, core::Formulation::Mnn);
   const std::vector<double> none;
   {
     Problem p = random_problem(z, 4, 7);
@@ -155,7 +123,7 @@ TEST(CudaNeurlpEmulation, ValidationReportsTheBatchElementAndInput) {
 TEST(CudaNeurlpEmulation, SingularSystemIsReportedNotSolved) {
   // No initial values and all-zero coefficients: u is not pinned by anything but smoothness rows,
   // so M_uu is singular (constants and polynomials are in its null space).
-  core::Sizes z = sizes_of(8, 1, 2, core::Formulation::Scalable);
+  core::Sizes z = square_sizes(8, 1, 2, core::Formulation::Scalable);
   z.S = 0;
   z.n_iv = 0;
   Problem p = random_problem(z, 2, 9);
@@ -169,8 +137,8 @@ TEST(CudaNeurlpEmulation, SingularSystemIsReportedNotSolved) {
 }
 
 TEST(CudaNeurlpEmulation, EnvelopeStructureIsBandedAndLinearInT) {
-  const core::Sizes small = sizes_of(50, 1, 2, core::Formulation::Mnn);
-  const core::Sizes large = sizes_of(100, 1, 2, core::Formulation::Mnn);
+  const core::Sizes small = square_sizes(50, 1, 2, core::Formulation::Mnn);
+  const core::Sizes large = square_sizes(100, 1, 2, core::Formulation::Mnn);
   const EnvelopeStructure a = envelope_structure(small), b = envelope_structure(large);
   for (std::size_t i = 0; i < a.first.size(); ++i) {
     ASSERT_LE(a.first[i], static_cast<int>(i));
@@ -179,8 +147,8 @@ TEST(CudaNeurlpEmulation, EnvelopeStructureIsBandedAndLinearInT) {
   }
   EXPECT_EQ(a.offset.back() + (static_cast<std::int64_t>(a.first.size()) - 1 - a.first.back()) + 1, a.size);
   EXPECT_NEAR(static_cast<double>(b.size) / static_cast<double>(a.size), 2.0, 0.1);
-  EXPECT_THROW(check_sizes(sizes_of(1, 1, 2, core::Formulation::Mnn), 1), Error);
-  EXPECT_THROW(check_sizes(sizes_of(10, 1, 2, core::Formulation::Hermite4), 1), Error);
+  EXPECT_THROW(check_sizes(square_sizes(1, 1, 2, core::Formulation::Mnn), 1), Error);
+  EXPECT_THROW(check_sizes(square_sizes(10, 1, 2, core::Formulation::Hermite4), 1), Error);
   EXPECT_NO_THROW(check_sizes(small, 3));
 }
 
@@ -242,21 +210,9 @@ TEST(CudaNeurlpEmulation, ChunkedPerThreadCodeMatchesCpuBatchDriver) {
   for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
     for (int order = 1; order <= 4; ++order) {
       for (int D = 1; D <= 2; ++D) {
-        core::Sizes z = sizes_of(41, D, order, formulation);
-        if (formulation == core::Formulation::Scalable) {
-          z.equation_weight = 1.5;
-          z.initial_weight = 2.0;
-          z.smooth_weight = 0.7;
-        }
-        const std::int64_t batch = 5;
-        const Problem p = random_problem(z, batch, ++seed, 0.3, 0.7);
-        const auto grad_u = random_vector(static_cast<std::size_t>(batch * z.unknowns()), ++seed);
-        const auto grad_eps = random_vector(static_cast<std::size_t>(batch), ++seed);
-        std::vector<double> u(static_cast<std::size_t>(batch * z.unknowns())), eps(static_cast<std::size_t>(batch));
-        auto factors = core::forward_batch<double>(z, batch, p.inputs(), u.data(), eps.data(), true);
-        std::vector<double> coeffs(p.coeffs.size()), rhs(p.rhs.size()), iv(p.iv.size()), steps(p.steps.size());
-        core::backward_batch<double>(*factors, p.inputs(), u.data(), eps.data(), grad_u.data(), grad_eps.data(),
-                                     {coeffs.data(), rhs.data(), iv.data(), steps.data()});
+        const core::Sizes z = core::testing::sizes_of(41, D, order, D, 1, order, formulation);
+        const auto [p, grad_u, grad_eps] = random_gradient_case(z, 5, seed, 0.3, 0.7);
+        const Solution cpu = solve_sequential(p, grad_u, grad_eps);
         for (int chunks : {1, 4, neurlp_chunked::max_chunks(z.T)}) {
           const neurlp_chunked::Plan plan(z, neurlp_chunked::balanced_begins(z.T, chunks));
           const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") +
@@ -266,12 +222,7 @@ TEST(CudaNeurlpEmulation, ChunkedPerThreadCodeMatchesCpuBatchDriver) {
           for (const SystemStatus& status : gpu.status) ASSERT_EQ(status.outcome, kOk) << what;
           // Another elimination order than the CPU's: agreement to rounding times cond(M) (h in
           // [0.3, 0.7]: cond(M) below ~1e6; tests/solvers/test_neurlp_chunked.cpp measures 3e-11).
-          EXPECT_LE(relative_error(gpu.u, u), 1e-10) << what << ": u";
-          EXPECT_LE(relative_error(gpu.eps, eps), 1e-10) << what << ": eps";
-          EXPECT_LE(relative_error(gpu.coeffs, coeffs), 1e-10) << what << ": d coeffs";
-          EXPECT_LE(relative_error(gpu.rhs, rhs), 1e-10) << what << ": d rhs";
-          EXPECT_LE(relative_error(gpu.iv, iv), 1e-10) << what << ": d iv";
-          EXPECT_LE(relative_error(gpu.steps, steps), 1e-10) << what << ": d steps";
+          expect_agree(gpu, cpu, 1e-10, what);
         }
       }
     }
@@ -282,7 +233,7 @@ TEST(CudaNeurlpEmulation, ChunkedValidationReportsWhatTheSequentialKernelReports
   // Bad inputs in different chunks' time ranges (T = 30, 4 chunks owning times [0, 8), [8, 16),
   // [16, 24), [24, 30)): every batch element must get the outcome and index that the
   // one-thread-per-system kernel gives, also when two chunks see a bad input.
-  const core::Sizes z = sizes_of(30, 2, 2, core::Formulation::Mnn);
+  const core::Sizes z = square_sizes(30, 2, 2, core::Formulation::Mnn);
   const neurlp_chunked::Plan plan(z, neurlp_chunked::balanced_begins(z.T, 4));
   ASSERT_EQ(plan.chunks(), 4);
   Problem p = random_problem(z, 6, 17, 0.3, 0.7);
@@ -315,7 +266,7 @@ TEST(CudaNeurlpEmulation, ChunkedValidationReportsWhatTheSequentialKernelReports
 }
 
 TEST(CudaNeurlpEmulation, ChunkedSingularSystemIsReportedNotSolved) {
-  core::Sizes z = sizes_of(24, 1, 2, core::Formulation::Scalable);
+  core::Sizes z = square_sizes(24, 1, 2, core::Formulation::Scalable);
   z.S = 0;
   z.n_iv = 0;
   Problem p = random_problem(z, 3, 19);

@@ -1,6 +1,8 @@
-// Helpers shared by the NeuRLP tests: random well-posed problems in the raw (B, ...) layout, a
-// minimal float64 .npy reader for the frozen reference data (independent of core/npy.h, so these
-// tests check the solver and not the reader), and relative error measures.
+// Helpers shared by the NeuRLP solver tests (tests/solvers, tests/cuda): random well-posed
+// problems in the raw (B, ...) layout with random upstream gradients, the CPU batch driver's
+// float64 forward + backward as the reference other solvers are held to, relative error measures,
+// and a minimal float64 .npy reader for the frozen reference data (independent of core/npy.h, so
+// these tests check the solver and not the reader).
 #pragma once
 
 #include <algorithm>
@@ -12,6 +14,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "solvers/neurlp_batch.h"
 
@@ -59,6 +63,77 @@ inline Problem random_problem(Sizes sizes, std::int64_t batch, unsigned seed, do
   return problem;
 }
 
+// Uniform in [-1, 1]: upstream gradients and other free vectors.
+inline std::vector<double> random_vector(std::size_t n, unsigned seed) {
+  std::mt19937_64 engine(seed);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  std::vector<double> values(n);
+  for (double& value : values) value = unit(engine);
+  return values;
+}
+
+// The row weights scalable test problems use: none of them 1, and all different, so a weight
+// applied to the wrong row group changes the solution (mnn ignores them).
+constexpr double kTestEquationWeight = 1.5, kTestInitialWeight = 2.0, kTestSmoothWeight = 0.7;
+
+// Sizes of a test problem of order P = `order` (K = P + 1); scalable ones get the test weights.
+inline Sizes sizes_of(int T, int D, int order, int E, int S, int n_iv, Formulation formulation) {
+  Sizes z;
+  z.T = T;
+  z.D = D;
+  z.K = order + 1;
+  z.E = E;
+  z.S = S;
+  z.n_iv = n_iv;
+  z.formulation = formulation;
+  if (formulation == Formulation::Scalable) {
+    z.equation_weight = kTestEquationWeight;
+    z.initial_weight = kTestInitialWeight;
+    z.smooth_weight = kTestSmoothWeight;
+  }
+  return z;
+}
+
+// A random problem and random upstream gradients of u and eps, drawn in that order from the
+// seeds ++seed, ++seed, ++seed (so a loop over cases passes one counter along).
+struct GradientCase {
+  Problem problem;
+  std::vector<double> grad_u, grad_eps;
+};
+
+inline GradientCase random_gradient_case(const Sizes& sizes, std::int64_t batch, unsigned& seed, double h_low,
+                                         double h_high) {
+  GradientCase out;
+  out.problem = random_problem(sizes, batch, ++seed, h_low, h_high);
+  out.grad_u = random_vector(static_cast<std::size_t>(batch * sizes.unknowns()), ++seed);
+  out.grad_eps = random_vector(static_cast<std::size_t>(batch), ++seed);
+  return out;
+}
+
+// A batch's solution and the four input gradients, flat in the batch-major layouts, in float64.
+struct Solution {
+  std::vector<double> u, eps, coeffs, rhs, iv, steps;
+};
+
+// The CPU batch driver in float64 (the reference: itself checked against a dense solve and the
+// published solver's outputs in tests/solvers): forward, then backward from grad_u and grad_eps.
+inline Solution solve_sequential(const Problem& p, const std::vector<double>& grad_u,
+                                 const std::vector<double>& grad_eps) {
+  const Sizes& z = p.sizes;
+  Solution out;
+  out.u.resize(static_cast<std::size_t>(p.batch * z.unknowns()));
+  out.eps.resize(static_cast<std::size_t>(p.batch));
+  auto factors = forward_batch<double>(z, p.batch, p.inputs(), out.u.data(), out.eps.data(), true);
+  out.coeffs.resize(p.coeffs.size());
+  out.rhs.resize(p.rhs.size());
+  out.iv.resize(p.iv.size());
+  out.steps.resize(p.steps.size());
+  backward_batch<double>(*factors, p.inputs(), out.u.data(), out.eps.data(), grad_u.data(), grad_eps.data(),
+                         {out.coeffs.data(), out.rhs.data(), out.iv.empty() ? nullptr : out.iv.data(),
+                          out.steps.data()});
+  return out;
+}
+
 inline double max_abs(const std::vector<double>& values) {
   double out = 0.0;
   for (double value : values) out = std::max(out, std::abs(value));
@@ -77,6 +152,17 @@ inline double relative_error(const double* a, const double* b, std::size_t count
 inline double relative_error(const std::vector<double>& a, const std::vector<double>& b) {
   if (a.size() != b.size()) return INFINITY;
   return relative_error(a.data(), b.data(), a.size());
+}
+
+// Every field of `got` within `tolerance` of `want` (relative_error), each failure naming `what`
+// and the field.
+inline void expect_agree(const Solution& got, const Solution& want, double tolerance, const std::string& what) {
+  EXPECT_LE(relative_error(got.u, want.u), tolerance) << what << ": u";
+  EXPECT_LE(relative_error(got.eps, want.eps), tolerance) << what << ": eps";
+  EXPECT_LE(relative_error(got.coeffs, want.coeffs), tolerance) << what << ": d coeffs";
+  EXPECT_LE(relative_error(got.rhs, want.rhs), tolerance) << what << ": d rhs";
+  EXPECT_LE(relative_error(got.iv, want.iv), tolerance) << what << ": d iv";
+  EXPECT_LE(relative_error(got.steps, want.steps), tolerance) << what << ": d steps";
 }
 
 // A '<f8' C-order .npy file: shape and values.

@@ -23,13 +23,10 @@ namespace mech::neurlp_chunked {
 namespace {
 
 namespace core = mech::neurlp_core;
-using core::testing::Problem;
-using core::testing::random_problem;
-using core::testing::relative_error;
+using namespace core::testing;   // Problem, random_gradient_case, solve_sequential, expect_agree, ...
 
-struct Results {
+struct Results : Solution {
   std::vector<FactorStatus> status;   // per batch element
-  std::vector<double> u, eps, coeffs, rhs, iv, steps;
 };
 
 template <class Real>
@@ -123,61 +120,16 @@ Results solve_chunked(const Problem& p, const Plan& plan, const std::vector<doub
   return out;
 }
 
-Results solve_sequential(const Problem& p, const std::vector<double>& grad_u, const std::vector<double>& grad_eps) {
-  const Sizes& z = p.sizes;
-  Results r;
-  r.u.resize(static_cast<std::size_t>(p.batch * z.unknowns()));
-  r.eps.resize(static_cast<std::size_t>(p.batch));
-  auto factors = core::forward_batch<double>(z, p.batch, p.inputs(), r.u.data(), r.eps.data(), true);
-  r.coeffs.resize(p.coeffs.size());
-  r.rhs.resize(p.rhs.size());
-  r.iv.resize(p.iv.size());
-  r.steps.resize(p.steps.size());
-  core::backward_batch<double>(*factors, p.inputs(), r.u.data(), r.eps.data(), grad_u.data(), grad_eps.data(),
-                               {r.coeffs.data(), r.rhs.data(), r.iv.empty() ? nullptr : r.iv.data(), r.steps.data()});
-  return r;
-}
-
-std::vector<double> random_vector(std::size_t n, unsigned seed) {
-  std::mt19937_64 engine(seed);
-  std::uniform_real_distribution<double> unit(-1.0, 1.0);
-  std::vector<double> values(n);
-  for (double& value : values) value = unit(engine);
-  return values;
-}
-
 // The chunked solve eliminates in another order than the sequential one, so the two agree to
 // rounding amplified by cond(M); with steps in [0.3, 0.7] cond(M) stays near 1e4..1e6 up to order 4
 // (tests/solvers), which keeps the difference inside 1e-10: measured at most 3.4e-11 (scalable,
 // order 4, D 2: u and d steps), 1e-15 where cond(M) is small.
 constexpr double kTolerance = 1e-10;
 
-void expect_same(const Results& chunked, const Results& sequential, const std::string& what) {
+void expect_same(const Results& chunked, const Solution& sequential, const std::string& what) {
   for (std::size_t b = 0; b < chunked.status.size(); ++b)
     ASSERT_EQ(chunked.status[b].status, Status::Ok) << what << ": element " << b << " index " << chunked.status[b].index;
-  EXPECT_LE(relative_error(chunked.u, sequential.u), kTolerance) << what << ": u";
-  EXPECT_LE(relative_error(chunked.eps, sequential.eps), kTolerance) << what << ": eps";
-  EXPECT_LE(relative_error(chunked.coeffs, sequential.coeffs), kTolerance) << what << ": d coeffs";
-  EXPECT_LE(relative_error(chunked.rhs, sequential.rhs), kTolerance) << what << ": d rhs";
-  EXPECT_LE(relative_error(chunked.iv, sequential.iv), kTolerance) << what << ": d iv";
-  EXPECT_LE(relative_error(chunked.steps, sequential.steps), kTolerance) << what << ": d steps";
-}
-
-Sizes sizes_of(int T, int D, int order, int E, int S, int n_iv, core::Formulation formulation) {
-  Sizes z;
-  z.T = T;
-  z.D = D;
-  z.K = order + 1;
-  z.E = E;
-  z.S = S;
-  z.n_iv = n_iv;
-  z.formulation = formulation;
-  if (formulation == core::Formulation::Scalable) {
-    z.equation_weight = 1.5;
-    z.initial_weight = 2.0;
-    z.smooth_weight = 0.7;
-  }
-  return z;
+  expect_agree(chunked, sequential, kTolerance, what);
 }
 
 TEST(NeurlpChunked, BalancedBeginsCoverTheGridWithInteriorsOfAtLeastTwoBlocks) {
@@ -237,11 +189,8 @@ TEST(NeurlpChunked, MatchesSequentialSolverOverOrdersDimensionsAndChunkCounts) {
         const int n_iv = variant == 2 ? std::max(1, order - 1) : order;
         const int T = 23 + D;
         const Sizes z = sizes_of(T, D, order, E, S, n_iv, formulation);
-        const std::int64_t batch = 2;
-        const Problem p = random_problem(z, batch, ++seed, 0.3, 0.7);
-        const auto grad_u = random_vector(static_cast<std::size_t>(batch * z.unknowns()), ++seed);
-        const auto grad_eps = random_vector(static_cast<std::size_t>(batch), ++seed);
-        const Results sequential = solve_sequential(p, grad_u, grad_eps);
+        const auto [p, grad_u, grad_eps] = random_gradient_case(z, 2, seed, 0.3, 0.7);
+        const Solution sequential = solve_sequential(p, grad_u, grad_eps);
         std::vector<std::vector<int>> layouts;
         for (int C : {1, 2, 3, 5, max_chunks(T)}) layouts.push_back(balanced_begins(T, C));
         // Uneven: a minimal interior, a long one, a middle one.
@@ -277,10 +226,9 @@ TEST(NeurlpChunked, GridTooShortToChunkIsOneChunk) {
 TEST(NeurlpChunked, LongGridManyChunksMatchesSequential) {
   // A training-sized grid (T = 400, P = 2): 1, 8 and 99 chunks (the most T allows).
   const Sizes z = sizes_of(400, 1, 2, 1, 1, 2, core::Formulation::Mnn);
-  const Problem p = random_problem(z, 3, 71, 0.01, 0.05);
-  const auto grad_u = random_vector(static_cast<std::size_t>(3 * z.unknowns()), 72);
-  const auto grad_eps = random_vector(3, 73);
-  const Results sequential = solve_sequential(p, grad_u, grad_eps);
+  unsigned seed = 70;   // 71, 72, 73
+  const auto [p, grad_u, grad_eps] = random_gradient_case(z, 3, seed, 0.01, 0.05);
+  const Solution sequential = solve_sequential(p, grad_u, grad_eps);
   for (int C : {1, 8, max_chunks(z.T)}) {
     const Plan plan(z, balanced_begins(z.T, C));
     expect_same(solve_chunked(p, plan, grad_u, grad_eps), sequential, "T 400 chunks " + std::to_string(plan.chunks()));
@@ -349,9 +297,7 @@ TEST(NeurlpChunked, Float32IsAsAccurateAsSequentialFloat32) {
   for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
     const Sizes z = sizes_of(30, 1, 2, 1, 1, 2, formulation);
     const std::int64_t batch = 3;
-    const Problem p = random_problem(z, batch, ++seed, 0.3, 0.7);
-    const auto grad_u = random_vector(static_cast<std::size_t>(batch * z.unknowns()), ++seed);
-    const auto grad_eps = random_vector(static_cast<std::size_t>(batch), ++seed);
+    const auto [p, grad_u, grad_eps] = random_gradient_case(z, batch, seed, 0.3, 0.7);
     const std::vector<float> coeffs = converted<float>(p.coeffs), rhs = converted<float>(p.rhs),
                              iv = converted<float>(p.iv), steps = converted<float>(p.steps),
                              gu = converted<float>(grad_u), ge = converted<float>(grad_eps);
@@ -362,8 +308,8 @@ TEST(NeurlpChunked, Float32IsAsAccurateAsSequentialFloat32) {
     core::backward_batch<float>(*factors, inputs, u.data(), eps.data(), gu.data(), ge.data(),
                                 {dc.data(), dr.data(), di.data(), dh.data()});
     // The float64 solve is the truth both float32 solves approximate.
-    const Results exact = solve_sequential(p, grad_u, grad_eps);
-    const Results sequential{{}, widened(u), widened(eps), widened(dc), widened(dr), widened(di), widened(dh)};
+    const Solution exact = solve_sequential(p, grad_u, grad_eps);
+    const Solution sequential{widened(u), widened(eps), widened(dc), widened(dr), widened(di), widened(dh)};
     for (int C : {1, 3, 7}) {
       const Results chunked = solve_chunked<float>(p, Plan(z, balanced_begins(z.T, C)), grad_u, grad_eps);
       for (const FactorStatus& status : chunked.status) ASSERT_EQ(status.status, Status::Ok);
@@ -372,17 +318,17 @@ TEST(NeurlpChunked, Float32IsAsAccurateAsSequentialFloat32) {
       // The chunked float32 solve is as accurate as the sequential float32 solve: within 3x its
       // error against float64 (measured: errors 5e-7 .. 2.1e-4, the ratio at most 1.8, for d rhs
       // of mnn with 3 chunks; scalable eps is exactly 0 in both, hence the 1e-6 floor).
-      auto compare = [&](const std::vector<double> Results::*field, const char* name) {
+      auto compare = [&](const std::vector<double> Solution::*field, const char* name) {
         const double chunked_error = relative_error(chunked.*field, exact.*field);
         const double sequential_error = relative_error(sequential.*field, exact.*field);
         EXPECT_LE(chunked_error, 3 * sequential_error + 1e-6)
             << what << ": " << name << " (sequential float32 error " << sequential_error << ")";
       };
-      compare(&Results::u, "u");
-      compare(&Results::eps, "eps");
-      compare(&Results::coeffs, "d coeffs");
-      compare(&Results::rhs, "d rhs");
-      compare(&Results::steps, "d steps");
+      compare(&Solution::u, "u");
+      compare(&Solution::eps, "eps");
+      compare(&Solution::coeffs, "d coeffs");
+      compare(&Solution::rhs, "d rhs");
+      compare(&Solution::steps, "d steps");
     }
   }
 }
