@@ -4,6 +4,7 @@
 // parallel_for under them (coverage of the range, chunking, nesting, exceptions, concurrency).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -126,6 +127,52 @@ TEST(Kernels, GatherAndScatterAdd) {
   kernels::index_add(target, 0, from_vector<std::int64_t>({1, 1, 0}, {3}), x);
   EXPECT_EQ(target.to_vector<double>(), (std::vector<double>{5, 6, 4, 6, 0, 0}));
   EXPECT_THROW(kernels::index_select(x, 0, from_vector<std::int64_t>({3}, {1}), empty({1, 2}, f64)), Error);
+}
+
+// index_select and index_add against element-by-element references, on a permuted
+// (non-contiguous) input and target, gathering along the middle dim with repeated indices, for
+// every dtype; slices of 2 x 3 elements take the direct loop, slices of 2 x 20000 (above the
+// parallel grain) the per-slice strided kernels.
+template <class T>
+void check_gather_and_scatter_add(std::int64_t inner) {
+  const std::vector<std::int64_t> picks{4, 0, 4, 2};
+  const std::int64_t rows = 5, count = static_cast<std::int64_t>(picks.size());
+  // Storage laid out (rows, 2, inner); viewed as (2, rows, inner).
+  std::vector<T> data(static_cast<std::size_t>(rows * 2 * inner));
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<T>(i % 1000) - static_cast<T>(7);
+  auto at = [&](std::int64_t a, std::int64_t j, std::int64_t k) { return data[static_cast<std::size_t>((j * 2 + a) * inner + k)]; };
+  const Tensor storage = from_vector<T>(data, {rows * 2 * inner});
+  const Tensor x = view_of(storage, 0, {2, rows, inner}, {inner, 2 * inner, 1});
+  const Tensor index = from_vector<std::int64_t>(picks, {count});
+  Tensor out = empty({2, count, inner}, TensorOptions().dtype(dtype_of<T>()));
+  kernels::index_select(x, 1, index, out);
+  const std::vector<T> gathered = out.to_vector<T>();
+  for (std::int64_t a = 0; a < 2; ++a)
+    for (std::int64_t i = 0; i < count; ++i)
+      for (std::int64_t k = 0; k < inner; ++k)
+        ASSERT_EQ(gathered[static_cast<std::size_t>((a * count + i) * inner + k)], at(a, picks[i], k))
+            << "index_select at " << a << "," << i << "," << k << " (inner " << inner << ")";
+
+  // Scatter the gathered slices back, adding, into a permuted view of a zero target.
+  const Tensor target_storage = zeros({rows * 2 * inner}, TensorOptions().dtype(dtype_of<T>()));
+  const Tensor target = view_of(target_storage, 0, {2, rows, inner}, {inner, 2 * inner, 1});
+  kernels::index_add(target, 1, index, out);
+  const std::vector<T> scattered = target_storage.to_vector<T>();
+  for (std::int64_t a = 0; a < 2; ++a)
+    for (std::int64_t j = 0; j < rows; ++j)
+      for (std::int64_t k = 0; k < inner; ++k) {
+        const T times = static_cast<T>(std::count(picks.begin(), picks.end(), j));
+        ASSERT_EQ(scattered[static_cast<std::size_t>((j * 2 + a) * inner + k)], times * at(a, j, k))
+            << "index_add at " << a << "," << j << "," << k << " (inner " << inner << ")";
+      }
+}
+
+TEST(Kernels, GatherAndScatterAddOnStridedViewsEveryDtypeBothPaths) {
+  for (std::int64_t inner : {3, 20000}) {
+    check_gather_and_scatter_add<float>(inner);
+    check_gather_and_scatter_add<double>(inner);
+    check_gather_and_scatter_add<std::int64_t>(inner);
+  }
 }
 
 TEST(Kernels, Conv1dWithBias) {
