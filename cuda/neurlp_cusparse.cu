@@ -236,10 +236,22 @@ void CusparseSolver<T>::solve(const T* values, const T* rhs, T* solution) {
   }
   MECH_CUSPARSE_CHECK(pivot);
   // SpSV's analysis may have copied or rearranged the values (the transposed solve in particular):
-  // hand it the new factor.
-  MECH_CUSPARSE_CHECK(cusparseSpSV_updateMatrix(s.handle, s.lower, s.factor.template as<void>(), CUSPARSE_SPSV_UPDATE_GENERAL));
-  MECH_CUSPARSE_CHECK(cusparseSpSV_updateMatrix(s.handle, s.upper, s.factor.template as<void>(), CUSPARSE_SPSV_UPDATE_GENERAL));
+  // hand it the new factor. Should a cuSPARSE version not support the update for a descriptor, the
+  // analysis is run again instead (correct, only slower: the timing then includes it).
   const T one = T(1);
+  const auto refresh = [&](cusparseSpSVDescr_t descr, cusparseOperation_t operation, cusparseDnVecDescr_t in,
+                           cusparseDnVecDescr_t out, void* buffer) {
+    const cusparseStatus_t updated =
+        cusparseSpSV_updateMatrix(s.handle, descr, s.factor.template as<void>(), CUSPARSE_SPSV_UPDATE_GENERAL);
+    if (updated != CUSPARSE_STATUS_NOT_SUPPORTED) {
+      MECH_CUSPARSE_CHECK(updated);
+      return;
+    }
+    MECH_CUSPARSE_CHECK(cusparseSpSV_analysis(s.handle, operation, &one, s.matrix, in, out, data_type<T>(),
+                                              CUSPARSE_SPSV_ALG_DEFAULT, descr, buffer));
+  };
+  refresh(s.lower, CUSPARSE_OPERATION_NON_TRANSPOSE, s.right_vector, s.middle_vector, s.lower_buffer.template as<void>());
+  refresh(s.upper, CUSPARSE_OPERATION_TRANSPOSE, s.middle_vector, s.result_vector, s.upper_buffer.template as<void>());
   MECH_CUSPARSE_CHECK(cusparseSpSV_solve(s.handle, CUSPARSE_OPERATION_NON_TRANSPOSE, &one, s.matrix, s.right_vector,
                                          s.middle_vector, data_type<T>(), CUSPARSE_SPSV_ALG_DEFAULT, s.lower));
   MECH_CUSPARSE_CHECK(cusparseSpSV_solve(s.handle, CUSPARSE_OPERATION_TRANSPOSE, &one, s.matrix, s.middle_vector,
