@@ -398,8 +398,8 @@ void run_cuda_case(const Case& c, double min_seconds, int min_runs,
       agreement = fmt::format("max |u - mech's GPU u| {:.2g} (relative {:.2g})", difference,
                               scale > 0 ? difference / scale : difference);
     }
-    std::printf("%-28s %-28s %9.3f %9s %10s %9.2f %9.1f %8.0f  %s; csric02 + 2 SpSV, host assembly and analysis "
-                "(%.0f ms) excluded, %lld stored entries\n",
+    std::printf("%-28s %-28s %9.3f %9s %10s %9.2f %9.1f %8.0f  %s; csric02 + 2 SpSV; excluded: host assembly, "
+                "pattern upload and analyses (once per shape: %.0f ms); %lld stored entries\n",
                 c.name().c_str(), "cusparse (forward only)", forward_ms, "-", "-", forward_ms * per_step, mib(peak),
                 peak / (double(c.B) * c.T), agreement.c_str(), analysis_ms, static_cast<long long>(layout.nonzeros()));
   } catch (const std::exception& error) {
