@@ -610,8 +610,9 @@ const char* leaf_layout_name(LeafLayout layout) {
 }
 
 // The shape of leaf `index`'s storage and the view of it the op receives. Strided: even leaves of
-// rank >= 2 are stored transposed (last two dims), the others sliced with step 2 along dim 0 (from
-// 2n+1 rows). Broadcast: dim 0 stored once and expanded (stride 0). Rank 0 stays as it is.
+// rank >= 2 are stored transposed (last two dims, when neither is 1: swapping a size-1 dim leaves
+// the layout contiguous), the others sliced with step 2 along dim 0 (from 2n+1 rows). Broadcast:
+// dim 0 stored once and expanded (stride 0). Rank 0 stays as it is.
 struct LeafView {
   Shape storage;
   std::function<Tensor(const Tensor&)> view;
@@ -624,7 +625,7 @@ LeafView leaf_view(const Shape& shape, LeafLayout layout, std::size_t index) {
     if (shape[0] == 1) return leaf;
     leaf.storage[0] = 1;
     leaf.view = [shape](const Tensor& t) { return t.expand(shape); };
-  } else if (rank >= 2 && index % 2 == 0) {
+  } else if (rank >= 2 && index % 2 == 0 && shape[rank - 1] > 1 && shape[rank - 2] > 1) {
     std::swap(leaf.storage[rank - 1], leaf.storage[rank - 2]);
     leaf.view = [rank](const Tensor& t) { return t.transpose(rank - 1, rank - 2); };
   } else {
