@@ -62,6 +62,13 @@ constexpr cudaDataType data_type() {
   return std::is_same_v<T, double> ? CUDA_R_64F : CUDA_R_32F;
 }
 
+// A buffer's device address as U* (a plain function: DeviceBuffer::as needs `template` in the
+// dependent State below).
+template <class U>
+U* pointer(const DeviceBuffer& buffer) {
+  return buffer.as<U>();
+}
+
 // A buffer of at least one byte (cuSPARSE may report 0 bytes; the allocator wants a size).
 DeviceBuffer device_buffer(std::size_t nbytes, int device) { return DeviceBuffer(nbytes > 0 ? nbytes : 1, device); }
 
@@ -117,14 +124,14 @@ CusparseSolver<T>::CusparseSolver(const neurlp_core::Sizes& sizes, std::int64_t 
 
   s.row_offsets = DeviceBuffer(pattern.row_offsets.size() * sizeof(int), device);
   s.columns = DeviceBuffer(pattern.columns.size() * sizeof(int), device);
-  copy_host_to_device(s.row_offsets.template as<void>(), pattern.row_offsets.data(), s.row_offsets.bytes(), device);
-  copy_host_to_device(s.columns.template as<void>(), pattern.columns.data(), s.columns.bytes(), device);
+  copy_host_to_device(pointer<void>(s.row_offsets), pattern.row_offsets.data(), s.row_offsets.bytes(), device);
+  copy_host_to_device(pointer<void>(s.columns), pattern.columns.data(), s.columns.bytes(), device);
   // The analyses see the identity (a valid SPD matrix on this pattern), not uninitialised memory.
   {
     std::vector<T> identity(static_cast<std::size_t>(nonzeros), T(0));
     for (int r = 0; r < rows; ++r) identity[static_cast<std::size_t>(pattern.row_offsets[r + 1] - 1)] = T(1);
     s.factor = DeviceBuffer(identity.size() * sizeof(T), device);
-    copy_host_to_device(s.factor.template as<void>(), identity.data(), s.factor.bytes(), device);
+    copy_host_to_device(pointer<void>(s.factor), identity.data(), s.factor.bytes(), device);
     const std::vector<T> zeros(static_cast<std::size_t>(rows), T(0));
     s.right = DeviceBuffer(zeros.size() * sizeof(T), device);
     s.middle = DeviceBuffer(zeros.size() * sizeof(T), device);
@@ -142,12 +149,13 @@ CusparseSolver<T>::CusparseSolver(const neurlp_core::Sizes& sizes, std::int64_t 
 
   // csric02: buffer, then the level analysis (structural zero pivots are reported here already).
   int factor_bytes = 0;
-  MECH_CUSPARSE_CHECK(csric02_buffer_size(s.handle, rows, nonzeros, s.legacy_descr, s.factor.template as<T>(),
-                                          s.row_offsets.template as<int>(), s.columns.template as<int>(), s.factor_info, &factor_bytes));
+  MECH_CUSPARSE_CHECK(csric02_buffer_size(s.handle, rows, nonzeros, s.legacy_descr, pointer<T>(s.factor),
+                                          pointer<int>(s.row_offsets), pointer<int>(s.columns), s.factor_info,
+                                          &factor_bytes));
   s.factor_buffer = device_buffer(static_cast<std::size_t>(factor_bytes), device);
-  MECH_CUSPARSE_CHECK(csric02_analysis(s.handle, rows, nonzeros, s.legacy_descr, s.factor.template as<T>(),
-                                       s.row_offsets.template as<int>(), s.columns.template as<int>(), s.factor_info,
-                                       s.factor_buffer.template as<void>()));
+  MECH_CUSPARSE_CHECK(csric02_analysis(s.handle, rows, nonzeros, s.legacy_descr, pointer<T>(s.factor),
+                                       pointer<int>(s.row_offsets), pointer<int>(s.columns), s.factor_info,
+                                       pointer<void>(s.factor_buffer)));
   int position = -1;
   const cusparseStatus_t structural = cusparseXcsric02_zeroPivot(s.handle, s.factor_info, &position);
   MECH_CHECK(structural != CUSPARSE_STATUS_ZERO_PIVOT,
@@ -156,16 +164,16 @@ CusparseSolver<T>::CusparseSolver(const neurlp_core::Sizes& sizes, std::int64_t 
   MECH_CUSPARSE_CHECK(structural);
 
   // SpSV: L (lower, non-unit diagonal) applied as is and transposed; one analysis each.
-  MECH_CUSPARSE_CHECK(cusparseCreateCsr(&s.matrix, rows, rows, nonzeros, s.row_offsets.template as<void>(),
-                                        s.columns.template as<void>(), s.factor.template as<void>(), CUSPARSE_INDEX_32I,
+  MECH_CUSPARSE_CHECK(cusparseCreateCsr(&s.matrix, rows, rows, nonzeros, pointer<void>(s.row_offsets),
+                                        pointer<void>(s.columns), pointer<void>(s.factor), CUSPARSE_INDEX_32I,
                                         CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, data_type<T>()));
   cusparseFillMode_t fill = CUSPARSE_FILL_MODE_LOWER;
   cusparseDiagType_t diagonal = CUSPARSE_DIAG_TYPE_NON_UNIT;
   MECH_CUSPARSE_CHECK(cusparseSpMatSetAttribute(s.matrix, CUSPARSE_SPMAT_FILL_MODE, &fill, sizeof(fill)));
   MECH_CUSPARSE_CHECK(cusparseSpMatSetAttribute(s.matrix, CUSPARSE_SPMAT_DIAG_TYPE, &diagonal, sizeof(diagonal)));
-  MECH_CUSPARSE_CHECK(cusparseCreateDnVec(&s.right_vector, rows, s.right.template as<void>(), data_type<T>()));
-  MECH_CUSPARSE_CHECK(cusparseCreateDnVec(&s.middle_vector, rows, s.middle.template as<void>(), data_type<T>()));
-  MECH_CUSPARSE_CHECK(cusparseCreateDnVec(&s.result_vector, rows, s.result.template as<void>(), data_type<T>()));
+  MECH_CUSPARSE_CHECK(cusparseCreateDnVec(&s.right_vector, rows, pointer<void>(s.right), data_type<T>()));
+  MECH_CUSPARSE_CHECK(cusparseCreateDnVec(&s.middle_vector, rows, pointer<void>(s.middle), data_type<T>()));
+  MECH_CUSPARSE_CHECK(cusparseCreateDnVec(&s.result_vector, rows, pointer<void>(s.result), data_type<T>()));
   MECH_CUSPARSE_CHECK(cusparseSpSV_createDescr(&s.lower));
   MECH_CUSPARSE_CHECK(cusparseSpSV_createDescr(&s.upper));
   const T one = T(1);
@@ -181,10 +189,10 @@ CusparseSolver<T>::CusparseSolver(const neurlp_core::Sizes& sizes, std::int64_t 
   s.upper_buffer = device_buffer(upper_bytes, device);
   MECH_CUSPARSE_CHECK(cusparseSpSV_analysis(s.handle, CUSPARSE_OPERATION_NON_TRANSPOSE, &one, s.matrix,
                                             s.right_vector, s.middle_vector, data_type<T>(),
-                                            CUSPARSE_SPSV_ALG_DEFAULT, s.lower, s.lower_buffer.template as<void>()));
+                                            CUSPARSE_SPSV_ALG_DEFAULT, s.lower, pointer<void>(s.lower_buffer)));
   MECH_CUSPARSE_CHECK(cusparseSpSV_analysis(s.handle, CUSPARSE_OPERATION_TRANSPOSE, &one, s.matrix,
                                             s.middle_vector, s.result_vector, data_type<T>(),
-                                            CUSPARSE_SPSV_ALG_DEFAULT, s.upper, s.upper_buffer.template as<void>()));
+                                            CUSPARSE_SPSV_ALG_DEFAULT, s.upper, pointer<void>(s.upper_buffer)));
   MECH_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
 }
 
@@ -214,11 +222,11 @@ void CusparseSolver<T>::solve(const T* values, const T* rhs, T* solution) {
   const int rows = static_cast<int>(s.layout.rows());
   const int nonzeros = static_cast<int>(s.layout.nonzeros());
   // csric02 factors in place: on the solver's copy, so that the caller's M' survives.
-  MECH_CUDA_CHECK(cudaMemcpyAsync(s.factor.template as<void>(), values, s.factor.bytes(), cudaMemcpyDeviceToDevice, queue));
-  MECH_CUDA_CHECK(cudaMemcpyAsync(s.right.template as<void>(), rhs, s.right.bytes(), cudaMemcpyDeviceToDevice, queue));
-  MECH_CUSPARSE_CHECK(csric02_factor(s.handle, rows, nonzeros, s.legacy_descr, s.factor.template as<T>(),
-                                     s.row_offsets.template as<int>(), s.columns.template as<int>(), s.factor_info,
-                                     s.factor_buffer.template as<void>()));
+  MECH_CUDA_CHECK(cudaMemcpyAsync(pointer<void>(s.factor), values, s.factor.bytes(), cudaMemcpyDeviceToDevice, queue));
+  MECH_CUDA_CHECK(cudaMemcpyAsync(pointer<void>(s.right), rhs, s.right.bytes(), cudaMemcpyDeviceToDevice, queue));
+  MECH_CUSPARSE_CHECK(csric02_factor(s.handle, rows, nonzeros, s.legacy_descr, pointer<T>(s.factor),
+                                     pointer<int>(s.row_offsets), pointer<int>(s.columns), s.factor_info,
+                                     pointer<void>(s.factor_buffer)));
   int position = -1;
   const cusparseStatus_t pivot = cusparseXcsric02_zeroPivot(s.handle, s.factor_info, &position);
   if (pivot == CUSPARSE_STATUS_ZERO_PIVOT) {
@@ -242,7 +250,7 @@ void CusparseSolver<T>::solve(const T* values, const T* rhs, T* solution) {
   const auto refresh = [&](cusparseSpSVDescr_t descr, cusparseOperation_t operation, cusparseDnVecDescr_t in,
                            cusparseDnVecDescr_t out, void* buffer) {
     const cusparseStatus_t updated =
-        cusparseSpSV_updateMatrix(s.handle, descr, s.factor.template as<void>(), CUSPARSE_SPSV_UPDATE_GENERAL);
+        cusparseSpSV_updateMatrix(s.handle, descr, pointer<void>(s.factor), CUSPARSE_SPSV_UPDATE_GENERAL);
     if (updated != CUSPARSE_STATUS_NOT_SUPPORTED) {
       MECH_CUSPARSE_CHECK(updated);
       return;
@@ -250,13 +258,14 @@ void CusparseSolver<T>::solve(const T* values, const T* rhs, T* solution) {
     MECH_CUSPARSE_CHECK(cusparseSpSV_analysis(s.handle, operation, &one, s.matrix, in, out, data_type<T>(),
                                               CUSPARSE_SPSV_ALG_DEFAULT, descr, buffer));
   };
-  refresh(s.lower, CUSPARSE_OPERATION_NON_TRANSPOSE, s.right_vector, s.middle_vector, s.lower_buffer.template as<void>());
-  refresh(s.upper, CUSPARSE_OPERATION_TRANSPOSE, s.middle_vector, s.result_vector, s.upper_buffer.template as<void>());
+  refresh(s.lower, CUSPARSE_OPERATION_NON_TRANSPOSE, s.right_vector, s.middle_vector, pointer<void>(s.lower_buffer));
+  refresh(s.upper, CUSPARSE_OPERATION_TRANSPOSE, s.middle_vector, s.result_vector, pointer<void>(s.upper_buffer));
   MECH_CUSPARSE_CHECK(cusparseSpSV_solve(s.handle, CUSPARSE_OPERATION_NON_TRANSPOSE, &one, s.matrix, s.right_vector,
                                          s.middle_vector, data_type<T>(), CUSPARSE_SPSV_ALG_DEFAULT, s.lower));
   MECH_CUSPARSE_CHECK(cusparseSpSV_solve(s.handle, CUSPARSE_OPERATION_TRANSPOSE, &one, s.matrix, s.middle_vector,
                                          s.result_vector, data_type<T>(), CUSPARSE_SPSV_ALG_DEFAULT, s.upper));
-  MECH_CUDA_CHECK(cudaMemcpyAsync(solution, s.result.template as<void>(), s.result.bytes(), cudaMemcpyDeviceToDevice, queue));
+  MECH_CUDA_CHECK(
+      cudaMemcpyAsync(solution, pointer<void>(s.result), s.result.bytes(), cudaMemcpyDeviceToDevice, queue));
 }
 
 template class CusparseSolver<float>;

@@ -471,8 +471,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_solver: --device must be cpu or cuda, got %s\n", device.c_str());
         return 2;
       }
-    }
-    else if (arg == "--help" || arg == "-h") {
+    } else if (arg == "--help" || arg == "-h") {
       std::printf("usage: bench_solver [--quick] [--filter TEXT] [--threads N] [--min-time SECONDS] [--min-runs N] [--cpu-time] [--fused-only] [--best] [--full] [--device cpu|cuda]\n");
       return 0;
     } else {
