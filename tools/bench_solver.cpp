@@ -25,8 +25,9 @@
 // T=1000 (<= 2 ms) and B=256 T=10000 (memory linear in T: compare the B/st/sys column with
 // T=1000's). Each case runs on both GPU paths (one thread per system; the chunked parallel-in-time
 // solve at C ~ sqrt(T)) and the automatic choice, then a "cusparse" row: the forward alone as
-// csric02 + two SpSV (cuda/neurlp_cusparse.h) on the batch assembled on the host (assembly and
-// the once-per-shape analysis excluded from the time; the analysis time is printed), with the max
+// csric02 + two SpSV (cuda/neurlp_cusparse.h; the time includes its device copy of the values,
+// since csric02 factors in place, and the zero-pivot check) on the batch assembled on the host
+// (assembly and the once-per-shape analysis excluded from the time; the latter printed), with the max
 // difference of its u from mech's GPU u. Peak MiB is the caching allocator's peak over the row
 // beyond the uploaded inputs and outputs (cuSPARSE's own internal allocations are not seen).
 // --quick picks the three acceptance cases (what tools/gpu-check runs); without a device it prints
