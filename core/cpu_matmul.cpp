@@ -8,6 +8,7 @@
 //         for jr step NR, ir step MR: micro-kernel: C[MR x NR] (+)= A panel * B panel (registers)
 // Packing reads a and b through their strides, so transposed or sliced operands cost nothing extra.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -233,17 +234,84 @@ void gemm_tile(const Matrix<T>& a, const Matrix<T>& b, T* c, std::int64_t ldc, s
   }
 }
 
-// Tiny products: a plain loop, i-p-j so the inner loop streams a row of B and of C.
+// scale * b + sum for the scalar loops below, rounded once where the target has fused
+// multiply-add: GCC contracts the plain expression in some loop shapes and not in others
+// (measured: the register-blocked loop stayed unfused), and the tiny-product paths must give the
+// same bits as they always did, so the fusion is spelled out.
+template <class T>
+inline T multiply_add(T scale, T b, T sum) {
+#if defined(__FMA__)
+  return std::fma(scale, b, sum);
+#else
+  return scale * b + sum;
+#endif
+}
+
+// Tiny products: a plain loop, i-p-j so the inner loop streams a row of B. Each row of C is
+// accumulated in a local array, 16 columns at a time: accumulating in C itself made every
+// multiply-add wait for the previous one's store (C may alias A or B as far as the compiler
+// knows), about 5x slower for the skinny products of mech-lorenz. The summation order over p is
+// the same either way.
 template <class T>
 void gemm_small(const Matrix<T>& a, const Matrix<T>& b, T* c, std::int64_t m, std::int64_t n, std::int64_t k) {
+  constexpr std::int64_t kColumns = 16;
+  T sums[kColumns];
   for (std::int64_t i = 0; i < m; ++i) {
-    T* row = c + i * n;
-    std::fill(row, row + n, T(0));
+    for (std::int64_t j0 = 0; j0 < n; j0 += kColumns) {
+      const std::int64_t width = std::min(kColumns, n - j0);
+      for (std::int64_t j = 0; j < width; ++j) sums[j] = T(0);
+      for (std::int64_t p = 0; p < k; ++p) {
+        const T scale = a.at(i, p);
+        const T* brow = b.data + p * b.row_stride + j0 * b.column_stride;
+        for (std::int64_t j = 0; j < width; ++j) sums[j] = multiply_add(scale, brow[j * b.column_stride], sums[j]);
+      }
+      std::copy(sums, sums + width, c + i * n + j0);
+    }
+  }
+}
+
+// Tiny products with at most 4 columns (mech-lorenz multiplies each window's library by its
+// coefficients, 51 x 10 times 10 x 3, 80 times an epoch): with N fixed at compile time the N sums
+// of 4 rows at a time stay in registers and 4N independent chains overlap (6x gemm_small's
+// speed there). Sums run over p in order from zero with the same operations as gemm_small, so
+// the results are the same bits. (Not used for the larger products of gemm_tile: its fused
+// multiply-adds round differently.)
+template <int N, class T>
+void gemm_narrow(const Matrix<T>& a, const Matrix<T>& b, T* c, std::int64_t m, std::int64_t k) {
+  constexpr int kRows = 4;
+  std::int64_t i = 0;
+  for (; i + kRows <= m; i += kRows) {
+    T sums[kRows][N] = {};
+    for (std::int64_t p = 0; p < k; ++p) {
+      T column[N];
+      for (int j = 0; j < N; ++j) column[j] = b.at(p, j);
+      for (int r = 0; r < kRows; ++r) {
+        const T scale = a.at(i + r, p);
+        for (int j = 0; j < N; ++j) sums[r][j] = multiply_add(scale, column[j], sums[r][j]);
+      }
+    }
+    for (int r = 0; r < kRows; ++r)
+      for (int j = 0; j < N; ++j) c[(i + r) * N + j] = sums[r][j];
+  }
+  for (; i < m; ++i) {
+    T sums[N] = {};
     for (std::int64_t p = 0; p < k; ++p) {
       const T scale = a.at(i, p);
-      const T* brow = b.data + p * b.row_stride;
-      for (std::int64_t j = 0; j < n; ++j) row[j] += scale * brow[j * b.column_stride];
+      for (int j = 0; j < N; ++j) sums[j] = multiply_add(scale, b.at(p, j), sums[j]);
     }
+    for (int j = 0; j < N; ++j) c[i * N + j] = sums[j];
+  }
+}
+
+// gemm_narrow for n in 1..4; false (nothing done) for wider products.
+template <class T>
+bool gemm_narrow_any(const Matrix<T>& a, const Matrix<T>& b, T* c, std::int64_t m, std::int64_t n, std::int64_t k) {
+  switch (n) {
+    case 1: gemm_narrow<1>(a, b, c, m, k); return true;
+    case 2: gemm_narrow<2>(a, b, c, m, k); return true;
+    case 3: gemm_narrow<3>(a, b, c, m, k); return true;
+    case 4: gemm_narrow<4>(a, b, c, m, k); return true;
+    default: return false;
   }
 }
 
@@ -274,7 +342,7 @@ void matmul_typed(const Tensor& a, const Tensor& b, const Tensor& out) {
       const Matrix<T> b_matrix{b_data + entry * b.strides()[0], b.strides()[1], b.strides()[2]};
       T* c_matrix = c_data + entry * m * n;
       if (splits == 1 && work <= kSmallWork) {
-        gemm_small(a_matrix, b_matrix, c_matrix, m, n, k);
+        if (!gemm_narrow_any(a_matrix, b_matrix, c_matrix, m, n, k)) gemm_small(a_matrix, b_matrix, c_matrix, m, n, k);
         continue;
       }
       // Tile boundaries rounded to whole micro-tiles so no two tiles share one.

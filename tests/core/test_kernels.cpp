@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <thread>
 
@@ -172,6 +173,32 @@ TEST(Kernels, GatherAndScatterAddOnStridedViewsEveryDtypeBothPaths) {
     check_gather_and_scatter_add<float>(inner);
     check_gather_and_scatter_add<double>(inner);
     check_gather_and_scatter_add<std::int64_t>(inner);
+  }
+}
+
+// Tiny products (the register-blocked paths for 1-4 columns and the general small loop for 5)
+// against a float64 reference: row counts that are not multiples of the 4-row block, a transposed
+// A and a B broadcast over the batch (stride 0), as autograd's batched matmul passes them.
+TEST(Kernels, TinyMatmulsMatchAReferenceForEveryColumnCount) {
+  for (std::int64_t n = 1; n <= 5; ++n) {
+    const std::int64_t batch = 3, m = 7, k = 5;
+    std::vector<double> a_values(static_cast<std::size_t>(batch * k * m)), b_values(static_cast<std::size_t>(k * n));
+    for (std::size_t i = 0; i < a_values.size(); ++i) a_values[i] = std::sin(0.7 * static_cast<double>(i) + 0.3);
+    for (std::size_t i = 0; i < b_values.size(); ++i) b_values[i] = std::cos(1.3 * static_cast<double>(i));
+    // A stored as (batch, k, m) and viewed (batch, m, k); B one (k, n) matrix for every batch entry.
+    const Tensor a = view_of(from_vector<double>(a_values, {batch * k * m}), 0, {batch, m, k}, {k * m, 1, m});
+    const Tensor b = view_of(from_vector<double>(b_values, {k * n}), 0, {batch, k, n}, {0, n, 1});
+    Tensor out = empty({batch, m, n}, f64);
+    kernels::matmul(a, b, out);
+    const std::vector<double> got = out.to_vector<double>();
+    for (std::int64_t e = 0; e < batch; ++e)
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < n; ++j) {
+          double expected = 0.0;
+          for (std::int64_t p = 0; p < k; ++p)
+            expected += a_values[static_cast<std::size_t>(e * k * m + p * m + i)] * b_values[static_cast<std::size_t>(p * n + j)];
+          EXPECT_NEAR(got[static_cast<std::size_t>((e * m + i) * n + j)], expected, 1e-14) << "n " << n << " at " << e << "," << i << "," << j;
+        }
   }
 }
 
