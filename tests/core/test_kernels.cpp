@@ -202,6 +202,40 @@ TEST(Kernels, TinyMatmulsMatchAReferenceForEveryColumnCount) {
   }
 }
 
+// A binary op with one operand broadcast over the leading dims (a per-channel scale, the
+// kernel's periodic path for short periods) on either side, against an element-by-element
+// reference: periods 2, 3 and 64 (periodic path) and 65 (strided rows), row counts that do not
+// fill the periodic path's buffer evenly, all dtypes.
+template <class T>
+void check_channel_broadcast(std::int64_t rows, std::int64_t channels) {
+  std::vector<T> matrix(static_cast<std::size_t>(rows * channels)), scale(static_cast<std::size_t>(channels));
+  for (std::size_t i = 0; i < matrix.size(); ++i) matrix[i] = static_cast<T>(static_cast<std::int64_t>(i % 97) - 40);
+  for (std::size_t i = 0; i < scale.size(); ++i) scale[i] = static_cast<T>(static_cast<std::int64_t>(i % 7) + 1);
+  const auto options = TensorOptions().dtype(dtype_of<T>());
+  const Tensor a = from_vector<T>(matrix, {rows, channels});
+  const Tensor b = view_of(from_vector<T>(scale, {channels}), 0, {rows, channels}, {0, 1});
+  for (bool periodic_left : {false, true}) {
+    Tensor out = empty({rows, channels}, options);
+    if (periodic_left) kernels::binary(BinaryOp::Sub, b, a, out);
+    else kernels::binary(BinaryOp::Sub, a, b, out);
+    const std::vector<T> got = out.to_vector<T>();
+    for (std::int64_t i = 0; i < rows * channels; ++i) {
+      const T x = matrix[static_cast<std::size_t>(i)], y = scale[static_cast<std::size_t>(i % channels)];
+      ASSERT_EQ(got[static_cast<std::size_t>(i)], periodic_left ? y - x : x - y)
+          << "element " << i << ", " << channels << " channels, periodic operand on the " << (periodic_left ? "left" : "right");
+    }
+  }
+}
+
+TEST(Kernels, ChannelBroadcastOnEitherSideEveryPeriodAndDtype) {
+  for (std::int64_t channels : {2, 3, 64, 65}) {
+    check_channel_broadcast<float>(1001, channels);
+    check_channel_broadcast<double>(1001, channels);
+    check_channel_broadcast<std::int64_t>(1001, channels);
+  }
+  check_channel_broadcast<double>(1, 3);  // one row: nothing repeats
+}
+
 TEST(Kernels, Conv1dWithBias) {
   // Two output channels: a moving sum and a difference, plus biases 1 and -1.
   Tensor input = from_vector<double>({1, 2, 4, 8}, {1, 1, 4});
