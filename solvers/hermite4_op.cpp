@@ -18,7 +18,6 @@ namespace mech {
 namespace {
 
 using neurlp_core::batch_inputs;
-using neurlp_core::prepared;
 
 constexpr const char* kOp = "neurlp hermite4";
 
@@ -53,14 +52,9 @@ NeurlpResult neurlp_hermite4(const Tensor& coeffs, const Tensor& rhs_in, const T
   const bool differentiable = needs_grad({coeffs, rhs_in, iv_in, steps});
   const bool direct = compute == DType::Float32 && h4::is_square(z);
   const bool keep = differentiable && options.keeps_factors();
-  Tensor c, r, v, h;
-  {
-    NoGradGuard no_grad;
-    c = prepared(coeffs, compute);
-    r = prepared(rhs_in, compute);
-    v = z.S * z.n_iv > 0 ? prepared(iv_in, compute) : Tensor();
-    h = prepared(steps, compute);
-  }
+  const neurlp_core::PreparedInputs driver_inputs =
+      neurlp_core::prepare_inputs(coeffs, rhs_in, iv_in, steps, z, compute);
+  const Tensor c = driver_inputs.coeffs, r = driver_inputs.rhs, v = driver_inputs.iv, h = driver_inputs.steps;
   Tensor u = empty({B, z.T, z.D, z.K}, compute_options);
   Kept kept;
   if (direct) {

@@ -58,14 +58,9 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
   const TensorOptions compute_options = TensorOptions().dtype(compute).device(device);
 
   const bool differentiable = needs_grad({coeffs, rhs_in, iv_in, steps});
-  Tensor c, r, v, h;
-  {
-    NoGradGuard no_grad;
-    c = prepared(coeffs, compute);
-    r = prepared(rhs_in, compute);
-    v = z.S * z.n_iv > 0 ? prepared(iv_in, compute) : Tensor();
-    h = prepared(steps, compute);
-  }
+  const neurlp_core::PreparedInputs driver_inputs =
+      neurlp_core::prepare_inputs(coeffs, rhs_in, iv_in, steps, z, compute);
+  const Tensor c = driver_inputs.coeffs, r = driver_inputs.rhs, v = driver_inputs.iv, h = driver_inputs.steps;
   Tensor u = empty({B, z.T, z.D, z.K}, compute_options);
   Tensor eps = empty({B}, compute_options);
   AnyFactorization factors = MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() -> AnyFactorization {

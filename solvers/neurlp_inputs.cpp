@@ -1,6 +1,7 @@
 // The NeuRLP ops' shared input checks and preparation (see neurlp_inputs.h).
 #include "solvers/neurlp_inputs.h"
 
+#include "autograd/grad_mode.h"
 #include "core/error.h"
 #include "solvers/hermite4_batch.h"
 
@@ -68,6 +69,13 @@ Sizes checked_sizes(const char* op, const Tensor& coeffs, const Tensor& rhs, con
 Tensor prepared(const Tensor& t, DType dtype) {
   if (!t.defined()) return t;
   return t.detach().to(dtype).contiguous();
+}
+
+PreparedInputs prepare_inputs(const Tensor& coeffs, const Tensor& rhs, const Tensor& iv, const Tensor& steps,
+                              const Sizes& z, DType compute) {
+  NoGradGuard no_grad;
+  return {prepared(coeffs, compute), prepared(rhs, compute), z.S * z.n_iv > 0 ? prepared(iv, compute) : Tensor(),
+          prepared(steps, compute)};
 }
 
 }  // namespace mech::neurlp_core

@@ -23,6 +23,14 @@ Sizes checked_sizes(const char* op, const Tensor& coeffs, const Tensor& rhs, con
 // undefined stays undefined.
 Tensor prepared(const Tensor& t, DType dtype);
 
+// The four inputs as the drivers read them: prepared() in the compute dtype, without recording;
+// iv undefined where the sizes have no initial values.
+struct PreparedInputs {
+  Tensor coeffs, rhs, iv, steps;
+};
+PreparedInputs prepare_inputs(const Tensor& coeffs, const Tensor& rhs, const Tensor& iv, const Tensor& steps,
+                              const Sizes& z, DType compute);
+
 // The drivers' view of prepared inputs (dtype T): iv is null where the sizes have no initial
 // values (iv may then be undefined).
 template <class T>

@@ -16,6 +16,7 @@
 #include "solvers/hermite4_batch.h"
 #include "solvers/hermite4_dense.h"
 #include "solvers/hermite4_direct.h"
+#include "solvers/neurlp_test_util.h"
 
 namespace mech::neurlp_core::hermite4 {
 namespace {
@@ -28,15 +29,7 @@ struct Problem {
 };
 
 Sizes sizes(int T, int D, int P, int E, int S, int n_iv) {
-  Sizes z;
-  z.T = T;
-  z.D = D;
-  z.K = P + 1;
-  z.E = E;
-  z.S = S;
-  z.n_iv = n_iv;
-  z.formulation = Formulation::Hermite4;
-  return z;
+  return testing::sizes_of(T, D, P, E, S, n_iv, Formulation::Hermite4);
 }
 
 std::vector<double> solve(const Problem& p) {

@@ -14,6 +14,7 @@
 #include "core/tensor.h"
 #include "solvers/conditioning_test_util.h"
 #include "solvers/hermite4_op.h"
+#include "solvers/neurlp_test_util.h"
 #include "solvers/neurlp_training_util.h"
 
 namespace mech {
@@ -153,14 +154,7 @@ TEST(Hermite4Op, Float32NormalEquationsForNonSquareSystems) {
   low.compute_dtype = DType::Float32;
   const auto a = neurlp_hermite4(inputs[0], inputs[1], inputs[2], inputs[3], low).u.to_vector<double>();
   const auto b = neurlp_hermite4(inputs[0], inputs[1], inputs[2], inputs[3], hermite4_options()).u.to_vector<double>();
-  neurlp_core::Sizes z;
-  z.T = T;
-  z.D = D;
-  z.K = K;
-  z.E = E;
-  z.S = S;
-  z.n_iv = n_iv;
-  z.formulation = Formulation::Hermite4;
+  const neurlp_core::Sizes z = neurlp_core::testing::sizes_of(T, D, K - 1, E, S, n_iv, Formulation::Hermite4);
   const double *c = inputs[0].data_ptr<double>(), *r = inputs[1].data_ptr<double>(), *v = inputs[2].data_ptr<double>(),
                *h = inputs[3].data_ptr<double>();
   const std::int64_t per_system = T * D * K;

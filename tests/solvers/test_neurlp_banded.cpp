@@ -14,45 +14,23 @@
 namespace mech::neurlp_core {
 namespace {
 
+using testing::expect_agree;
 using testing::Problem;
 using testing::random_problem;
+using testing::random_vector;
 using testing::relative_error;
+using testing::Solution;
+using testing::solve_sequential;   // the banded solver through the batch API, kept factors
 
-struct Outputs {
-  std::vector<double> u, eps;
-  std::vector<double> grad_coeffs, grad_rhs, grad_iv, grad_steps;
-};
-
-// Forward and backward through the batch API (kept factors), for a fixed pseudo-random upstream
-// gradient.
-Outputs banded(const Problem& problem, const std::vector<double>& grad_u,
-               const std::vector<double>& grad_eps) {
-  Outputs out;
-  const Sizes& z = problem.sizes;
-  const std::int64_t B = problem.batch;
-  out.u.resize(B * z.unknowns());
-  out.eps.resize(B);
-  auto factors = forward_batch<double>(z, B, problem.inputs(), out.u.data(), out.eps.data(), true);
-  out.grad_coeffs.resize(problem.coeffs.size());
-  out.grad_rhs.resize(problem.rhs.size());
-  out.grad_iv.resize(problem.iv.size());
-  out.grad_steps.resize(problem.steps.size());
-  backward_batch<double>(*factors, problem.inputs(), out.u.data(), out.eps.data(), grad_u.data(),
-                         grad_eps.data(),
-                         {out.grad_coeffs.data(), out.grad_rhs.data(),
-                          out.grad_iv.empty() ? nullptr : out.grad_iv.data(), out.grad_steps.data()});
-  return out;
-}
-
-Outputs dense(const Problem& problem, const std::vector<double>& grad_u,
-              const std::vector<double>& grad_eps) {
-  Outputs out;
+// The dense reference backend, system by system, in the batch layouts.
+Solution dense(const Problem& problem, const std::vector<double>& grad_u, const std::vector<double>& grad_eps) {
+  Solution out;
   const Sizes& z = problem.sizes;
   const std::int64_t n = z.unknowns();
-  out.grad_coeffs.resize(problem.coeffs.size());
-  out.grad_rhs.resize(problem.rhs.size());
-  out.grad_iv.resize(problem.iv.size());
-  out.grad_steps.resize(problem.steps.size());
+  out.coeffs.resize(problem.coeffs.size());
+  out.rhs.resize(problem.rhs.size());
+  out.iv.resize(problem.iv.size());
+  out.steps.resize(problem.steps.size());
   const std::int64_t nc = problem.coeffs.size() / problem.batch, nr = problem.rhs.size() / problem.batch,
                      ni = problem.iv.size() / problem.batch, ns = problem.steps.size() / problem.batch;
   std::vector<double> scratch_iv(1);
@@ -61,8 +39,8 @@ Outputs dense(const Problem& problem, const std::vector<double>& grad_u,
     out.u.insert(out.u.end(), solution.u.begin(), solution.u.end());
     out.eps.push_back(solution.eps);
     dense_backward(z, problem.system(b), grad_u.data() + b * n, grad_eps[b],
-                   {out.grad_coeffs.data() + b * nc, out.grad_rhs.data() + b * nr,
-                    ni ? out.grad_iv.data() + b * ni : scratch_iv.data(), out.grad_steps.data() + b * ns});
+                   {out.coeffs.data() + b * nc, out.rhs.data() + b * nr,
+                    ni ? out.iv.data() + b * ni : scratch_iv.data(), out.steps.data() + b * ns});
   }
   return out;
 }
@@ -73,26 +51,9 @@ Outputs dense(const Problem& problem, const std::vector<double>& grad_u,
 // disagreement is a bug and not rounding. Small steps are covered by the analytic tests.
 constexpr double kLowStep = 0.3, kHighStep = 0.7;
 
-std::vector<double> random_vector(std::size_t count, unsigned seed) {
-  std::mt19937_64 engine(seed);
-  std::uniform_real_distribution<double> unit(-1.0, 1.0);
-  std::vector<double> out(count);
-  for (double& value : out) value = unit(engine);
-  return out;
-}
-
 std::string describe(const Sizes& z) {
   return fmt::format("T={} D={} K={} E={} S={} n_iv={} {}", z.T, z.D, z.K, z.E, z.S, z.n_iv,
                      z.formulation == Formulation::Mnn ? "mnn" : "scalable");
-}
-
-void expect_agree(const Outputs& a, const Outputs& b, double tolerance, const std::string& what) {
-  EXPECT_LT(relative_error(a.u, b.u), tolerance) << what << ": u";
-  EXPECT_LT(relative_error(a.eps, b.eps), tolerance) << what << ": eps";
-  EXPECT_LT(relative_error(a.grad_coeffs, b.grad_coeffs), tolerance) << what << ": dcoeffs";
-  EXPECT_LT(relative_error(a.grad_rhs, b.grad_rhs), tolerance) << what << ": drhs";
-  EXPECT_LT(relative_error(a.grad_iv, b.grad_iv), tolerance) << what << ": div";
-  EXPECT_LT(relative_error(a.grad_steps, b.grad_steps), tolerance) << what << ": dsteps";
 }
 
 // Outputs written into 64-byte aligned arrays (as mech's tensors are) take the batch driver's
@@ -120,21 +81,21 @@ TEST(NeurlpBanded, AlignedAndUnalignedOutputsAgreeExactly) {
     auto factors = forward_batch<double>(z, B, problem.inputs(), arrays[0], arrays[1], true);
     backward_batch<double>(*factors, problem.inputs(), arrays[0], arrays[1], grad_u.data(), grad_eps.data(),
                            {arrays[2], arrays[3], arrays[4], arrays[5]});
-    Outputs out;
-    std::vector<double>* targets[6] = {&out.u, &out.eps, &out.grad_coeffs, &out.grad_rhs, &out.grad_iv, &out.grad_steps};
+    Solution out;
+    std::vector<double>* targets[6] = {&out.u, &out.eps, &out.coeffs, &out.rhs, &out.iv, &out.steps};
     for (int k = 0; k < 6; ++k) {
       targets[k]->assign(arrays[k], arrays[k] + sizes[k]);
       ::operator delete(arrays[k] - shift, std::align_val_t(64));
     }
     return out;
   };
-  const Outputs aligned = run(0), shifted = run(1);
+  const Solution aligned = run(0), shifted = run(1);
   EXPECT_EQ(aligned.u, shifted.u);
   EXPECT_EQ(aligned.eps, shifted.eps);
-  EXPECT_EQ(aligned.grad_coeffs, shifted.grad_coeffs);
-  EXPECT_EQ(aligned.grad_rhs, shifted.grad_rhs);
-  EXPECT_EQ(aligned.grad_iv, shifted.grad_iv);
-  EXPECT_EQ(aligned.grad_steps, shifted.grad_steps);
+  EXPECT_EQ(aligned.coeffs, shifted.coeffs);
+  EXPECT_EQ(aligned.rhs, shifted.rhs);
+  EXPECT_EQ(aligned.iv, shifted.iv);
+  EXPECT_EQ(aligned.steps, shifted.steps);
   expect_agree(aligned, dense(problem, grad_u, grad_eps), 1e-10, describe(z));
 }
 
@@ -164,7 +125,7 @@ TEST(NeurlpBanded, AgreesWithDenseOnRandomProblems) {
           const Problem problem = random_problem(z, 11, seed++, kLowStep, kHighStep);
           const auto grad_u = random_vector(problem.batch * z.unknowns(), seed++);
           const auto grad_eps = random_vector(problem.batch, seed++);
-          expect_agree(banded(problem, grad_u, grad_eps), dense(problem, grad_u, grad_eps), 1e-10,
+          expect_agree(solve_sequential(problem, grad_u, grad_eps), dense(problem, grad_u, grad_eps), 1e-10,
                        describe(z));
         }
       }
@@ -188,7 +149,7 @@ TEST(NeurlpBanded, GradientsMatchFiniteDifferences) {
       const Problem problem = random_problem(z, 2, 100 + P, kLowStep, kHighStep);
       const auto grad_u = random_vector(problem.batch * z.unknowns(), 200 + P);
       const auto grad_eps = random_vector(problem.batch, 300 + P);
-      const Outputs analytic = banded(problem, grad_u, grad_eps);
+      const Solution analytic = solve_sequential(problem, grad_u, grad_eps);
       auto loss = [&](const Problem& p) {
         std::vector<double> u(p.batch * z.unknowns()), eps(p.batch);
         forward_batch<double>(z, p.batch, p.inputs(), u.data(), eps.data(), false);
@@ -213,16 +174,16 @@ TEST(NeurlpBanded, GradientsMatchFiniteDifferences) {
               << describe(z) << ": d/d" << name << "[" << i << "]";
         }
       };
-      check(&Problem::coeffs, analytic.grad_coeffs, "coeffs");
-      check(&Problem::rhs, analytic.grad_rhs, "rhs");
-      check(&Problem::iv, analytic.grad_iv, "iv");
-      check(&Problem::steps, analytic.grad_steps, "steps");
+      check(&Problem::coeffs, analytic.coeffs, "coeffs");
+      check(&Problem::rhs, analytic.rhs, "rhs");
+      check(&Problem::iv, analytic.iv, "iv");
+      check(&Problem::steps, analytic.steps, "steps");
     }
   }
 }
 
 // The published solver's frozen outputs (tests/data/neurlp, dense Cholesky, float64, mnn).
-TEST(NeurlpBanded, MatchesPublishedSolverOutputs) {
+TEST(NeurlpBanded, MatchesPublishedSolverSolution) {
   const std::string root = std::string(MECH_TEST_DATA_DIR) + "/neurlp/";
   for (const char* name : {"order2", "order3_coupled", "order4", "multi_iv_steps", "long_order2"}) {
     const std::string dir = root + name + "/";
@@ -247,17 +208,17 @@ TEST(NeurlpBanded, MatchesPublishedSolverOutputs) {
     problem.steps = steps.values;
     const auto grad_u = testing::read_npy_f8(dir + "grad_u.npy").values;
     const auto grad_eps = testing::read_npy_f8(dir + "grad_eps.npy").values;
-    const Outputs out = banded(problem, grad_u, grad_eps);
+    const Solution out = solve_sequential(problem, grad_u, grad_eps);
     const double tolerance = 1e-8;
     EXPECT_LT(relative_error(out.u, testing::read_npy_f8(dir + "u.npy").values), tolerance) << name << ": u";
     EXPECT_LT(relative_error(out.eps, testing::read_npy_f8(dir + "eps.npy").values), tolerance) << name << ": eps";
-    EXPECT_LT(relative_error(out.grad_coeffs, testing::read_npy_f8(dir + "grads/coeffs.npy").values), tolerance)
+    EXPECT_LT(relative_error(out.coeffs, testing::read_npy_f8(dir + "grads/coeffs.npy").values), tolerance)
         << name << ": dcoeffs";
-    EXPECT_LT(relative_error(out.grad_rhs, testing::read_npy_f8(dir + "grads/rhs.npy").values), tolerance)
+    EXPECT_LT(relative_error(out.rhs, testing::read_npy_f8(dir + "grads/rhs.npy").values), tolerance)
         << name << ": drhs";
-    EXPECT_LT(relative_error(out.grad_iv, testing::read_npy_f8(dir + "grads/iv.npy").values), tolerance)
+    EXPECT_LT(relative_error(out.iv, testing::read_npy_f8(dir + "grads/iv.npy").values), tolerance)
         << name << ": div";
-    EXPECT_LT(relative_error(out.grad_steps, testing::read_npy_f8(dir + "grads/steps.npy").values), tolerance)
+    EXPECT_LT(relative_error(out.steps, testing::read_npy_f8(dir + "grads/steps.npy").values), tolerance)
         << name << ": dsteps";
   }
 }
@@ -276,18 +237,18 @@ TEST(NeurlpBanded, FusedAndReusePathsAgree) {
     Problem problem = random_problem(z, 19, 7);
     const auto grad_u = random_vector(problem.batch * z.unknowns(), 8);
     const auto grad_eps = random_vector(problem.batch, 9);
-    const Outputs reference = banded(problem, grad_u, grad_eps);
-    Outputs fused;
+    const Solution reference = solve_sequential(problem, grad_u, grad_eps);
+    Solution fused;
     fused.u.resize(reference.u.size());
     fused.eps.resize(reference.eps.size());
-    fused.grad_coeffs.resize(problem.coeffs.size());
-    fused.grad_rhs.resize(problem.rhs.size());
-    fused.grad_iv.resize(problem.iv.size());
-    fused.grad_steps.resize(problem.steps.size());
+    fused.coeffs.resize(problem.coeffs.size());
+    fused.rhs.resize(problem.rhs.size());
+    fused.iv.resize(problem.iv.size());
+    fused.steps.resize(problem.steps.size());
     forward_backward_batch<double>(z, problem.batch, problem.inputs(), fused.u.data(), fused.eps.data(),
                                    grad_u.data(), grad_eps.data(),
-                                   {fused.grad_coeffs.data(), fused.grad_rhs.data(),
-                                    fused.grad_iv.data(), fused.grad_steps.data()});
+                                   {fused.coeffs.data(), fused.rhs.data(),
+                                    fused.iv.data(), fused.steps.data()});
     expect_agree(fused, reference, 1e-13, "fused");
 
     // New rhs and initial values, same coefficients and steps: substitution only.
