@@ -291,7 +291,7 @@ TEST(NeurlpChunked, SingularReducedSystemReportsASeparatorUnknown) {
   EXPECT_LT(chunked.status[0].index, z.unknowns());
 }
 
-TEST(NeurlpChunked, Float32IsAsAccurateAsSequentialFloat32) {
+TEST(NeurlpChunked, Float32MeetsTheConditioningBoundLikeSequentialFloat32) {
   // The float instantiation (what the GPU runs for float tensors) against the CPU batch driver in
   // float32, with and without the eps border, on steps where float32 normal equations keep digits.
   unsigned seed = 900;
