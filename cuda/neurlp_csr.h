@@ -110,7 +110,7 @@ void csr_system_values(const neurlp_core::Sizes& z, const neurlp_core::Envelope&
 template <class T>
 void csr_batch_values(const neurlp_core::Sizes& z, const neurlp_core::Envelope& envelope, std::int64_t batch,
                       const BatchInputs<T>& in, T* values, T* rhs) {
-  neurlp_core::check_sizes(z, "neurlp csr");
+  check_sizes(z, batch);  // neurlp_device.h's: this header stays usable below the solvers layer
   const CsrLayout l = csr_layout(z, envelope.size, batch);
   const Strides s = strides_of(z);
   auto row = std::make_unique<neurlp_core::Row<T>>();  // large: off the stack

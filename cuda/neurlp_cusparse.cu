@@ -114,10 +114,12 @@ CusparseSolver<T>::CusparseSolver(const neurlp_core::Sizes& sizes, std::int64_t 
   State& s = *state_;
   s.device = device;
   s.sizes = sizes;
-  neurlp_core::check_sizes(sizes, "neurlp cusparse");
+  // neurlp_device.h's inline check and envelope: the CUDA backend links below the solvers layer
+  // (test_core links it without solvers/*.cpp), so nothing here may call a solvers/ .cpp function.
+  check_sizes(sizes, batch);
   const DeviceGuard guard(device);
-  const neurlp_core::EnvelopePlan plan(sizes);
-  const CsrPattern pattern = csr_pattern(sizes, plan.envelope(), batch);
+  const EnvelopeStructure structure = envelope_structure(sizes);
+  const CsrPattern pattern = csr_pattern(sizes, structure.envelope(), batch);
   s.layout = pattern.layout;
   const int rows = static_cast<int>(s.layout.rows());
   const int nonzeros = static_cast<int>(s.layout.nonzeros());
