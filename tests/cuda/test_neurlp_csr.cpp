@@ -70,22 +70,6 @@ void cholesky_solve(const Csr& l, std::vector<double>& x) {
   }
 }
 
-core::Sizes sizes_of(int order, int D, core::Formulation formulation, int T) {
-  core::Sizes z;
-  z.T = T;
-  z.D = D;
-  z.K = order + 1;
-  z.E = D;
-  z.S = 1;
-  z.n_iv = order;
-  z.formulation = formulation;
-  if (formulation == core::Formulation::Scalable) {
-    z.equation_weight = 1.5;
-    z.initial_weight = 2.0;
-    z.smooth_weight = 0.7;
-  }
-  return z;
-}
 
 std::string describe(const core::Sizes& z, std::int64_t batch) {
   return std::string(z.has_eps() ? "mnn" : "scalable") + " P=" + std::to_string(z.K - 1) + " D=" +
@@ -105,7 +89,7 @@ TEST(NeurlpCsr, PatternIsWellFormedLowerTriangularAndBlockDiagonal) {
   for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
     for (int order = 1; order <= 3; ++order) {
       for (int D = 1; D <= 2; ++D) {
-        const core::Sizes z = sizes_of(order, D, formulation, 9);
+        const core::Sizes z = core::testing::sizes_of_order(order, D, formulation, 9);
         const core::EnvelopePlan plan(z);
         const std::int64_t batch = 3;
         const CsrPattern pattern = csr_pattern(z, plan.envelope(), batch);
@@ -141,7 +125,7 @@ TEST(NeurlpCsr, CholeskyOnThePatternReproducesTheSolverForward) {
   for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
     for (int order = 1; order <= 3; ++order) {
       for (int D = 1; D <= 2; ++D) {
-        const core::Sizes z = sizes_of(order, D, formulation, 23);
+        const core::Sizes z = core::testing::sizes_of_order(order, D, formulation, 23);
         const std::int64_t batch = 4;
         // Steps near 0.5 keep cond(M) below ~1e6 (tests/cuda/test_neurlp_cuda.cpp): two orders of
         // evaluation of the same factorisation then agree to ~1e-11.
@@ -174,7 +158,7 @@ TEST(NeurlpCsr, CholeskyOnThePatternReproducesTheSolverForward) {
 // Without the explicitly stored structural zeros the zero-fill factorisation drops real fill and
 // the solution moves: the stored zeros are what makes csric02 exact.
 TEST(NeurlpCsr, DroppingTheStructuralZerosLosesFill) {
-  const core::Sizes z = sizes_of(2, 1, core::Formulation::Mnn, 23);
+  const core::Sizes z = core::testing::sizes_of_order(2, 1, core::Formulation::Mnn, 23);
   const Problem problem = random_problem(z, 2, 7, 0.3, 0.7);
   const core::EnvelopePlan plan(z);
   std::vector<double> exact, dropped;
@@ -203,7 +187,7 @@ TEST(NeurlpCsr, DroppingTheStructuralZerosLosesFill) {
 }
 
 TEST(NeurlpCsr, RejectsBadInputsAndOversizedBatches) {
-  const core::Sizes z = sizes_of(2, 1, core::Formulation::Mnn, 10);
+  const core::Sizes z = core::testing::sizes_of_order(2, 1, core::Formulation::Mnn, 10);
   Problem problem = random_problem(z, 3, 11, 0.3, 0.7);
   problem.steps[problem.steps.size() - 1] = -0.1;   // the last system's last step
   const core::EnvelopePlan plan(z);

@@ -34,22 +34,6 @@ Tensor on_device(const std::vector<double>& values) {
 }
 std::vector<double> on_host(const Tensor& t) { return t.to(Device::cpu()).to_vector<double>(); }
 
-core::Sizes sizes_of(int order, int D, core::Formulation formulation, int T) {
-  core::Sizes z;
-  z.T = T;
-  z.D = D;
-  z.K = order + 1;
-  z.E = D;
-  z.S = 1;
-  z.n_iv = order;
-  z.formulation = formulation;
-  if (formulation == core::Formulation::Scalable) {
-    z.equation_weight = 1.5;
-    z.initial_weight = 2.0;
-    z.smooth_weight = 0.7;
-  }
-  return z;
-}
 
 struct Solution {
   std::vector<double> u, eps;
@@ -104,7 +88,7 @@ TEST(CudaNeurlpCusparse, MatchesTheGpuAndCpuSolvers) {
   for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
     for (int order = 1; order <= 3; ++order) {
       for (int D = 1; D <= 2; ++D) {
-        const core::Sizes z = sizes_of(order, D, formulation, 40);
+        const core::Sizes z = core::testing::sizes_of_order(order, D, formulation, 40);
         const std::int64_t batch = 5;
         const Problem problem = random_problem(z, batch, ++seed, 0.3, 0.7);
         const std::string what = std::string(z.has_eps() ? "mnn" : "scalable") + " P=" + std::to_string(order) +
@@ -125,7 +109,7 @@ TEST(CudaNeurlpCusparse, MatchesTheGpuAndCpuSolvers) {
 
 TEST(CudaNeurlpCusparse, OneAnalysisServesSolvesWithNewValues) {
   REQUIRE_CUDA_DEVICE();
-  const core::Sizes z = sizes_of(2, 1, core::Formulation::Mnn, 200);
+  const core::Sizes z = core::testing::sizes_of_order(2, 1, core::Formulation::Mnn, 200);
   const std::int64_t batch = 17;
   CusparseSolver<double> solver(z, batch);
   for (unsigned seed : {1u, 2u, 1u}) {
@@ -139,7 +123,7 @@ TEST(CudaNeurlpCusparse, OneAnalysisServesSolvesWithNewValues) {
 
 TEST(CudaNeurlpCusparse, RejectsBatchesBeyondThirtyTwoBitIndices) {
   REQUIRE_CUDA_DEVICE();
-  const core::Sizes z = sizes_of(2, 1, core::Formulation::Mnn, 10000);
+  const core::Sizes z = core::testing::sizes_of_order(2, 1, core::Formulation::Mnn, 10000);
   try {
     CusparseSolver<double> solver(z, 100000);   // ~1.7e10 stored entries
     FAIL() << "an oversized batch was accepted";

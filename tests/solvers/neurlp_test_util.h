@@ -94,6 +94,12 @@ inline Sizes sizes_of(int T, int D, int order, int E, int S, int n_iv, Formulati
   return z;
 }
 
+// The common case: order `order` in D dims with E = D and one initial-value point fixing every
+// derivative below the order.
+inline Sizes sizes_of_order(int order, int D, Formulation formulation, int T) {
+  return sizes_of(T, D, order, D, 1, order, formulation);
+}
+
 // A random problem and random upstream gradients of u and eps, drawn in that order from the
 // seeds ++seed, ++seed, ++seed (so a loop over cases passes one counter along).
 struct GradientCase {
