@@ -70,7 +70,6 @@ void cholesky_solve(const Csr& l, std::vector<double>& x) {
   }
 }
 
-
 std::string describe(const core::Sizes& z, std::int64_t batch) {
   return std::string(z.has_eps() ? "mnn" : "scalable") + " P=" + std::to_string(z.K - 1) + " D=" +
          std::to_string(z.D) + " T=" + std::to_string(z.T) + " B=" + std::to_string(batch);

@@ -34,7 +34,6 @@ Tensor on_device(const std::vector<double>& values) {
 }
 std::vector<double> on_host(const Tensor& t) { return t.to(Device::cpu()).to_vector<double>(); }
 
-
 struct Solution {
   std::vector<double> u, eps;
 };
