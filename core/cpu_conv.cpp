@@ -1,6 +1,8 @@
 // CPU conv1d forward and backward by im2col: the receptive fields are unfolded into a column
 // matrix so that the convolution becomes one batched product with the packed matmul kernel;
 // the input gradient folds the column gradient back (col2im), wrapping for circular padding.
+#include <algorithm>
+
 #include "core/cpu_kernels.h"
 #include "core/parallel.h"
 
@@ -29,10 +31,25 @@ ConvGeometry geometry_of(const Tensor& input, const Tensor& weight, std::int64_t
           out_length,       stride,           padding,          dilation,          mode};
 }
 
+// The output positions [first, last) whose tap k reads inside the input (zero padding outside):
+// 0 <= l * stride + offset < length with offset = k * dilation - padding.
+struct TapRange {
+  std::int64_t first, last;
+};
+
+TapRange inside_range(const ConvGeometry& g, std::int64_t k) {
+  const std::int64_t offset = k * g.dilation - g.padding;
+  const std::int64_t first = offset >= 0 ? 0 : (-offset + g.stride - 1) / g.stride;
+  const std::int64_t last = g.length - 1 - offset < 0 ? 0 : (g.length - 1 - offset) / g.stride + 1;
+  return {std::min(first, g.out_length), std::clamp(last, std::min(first, g.out_length), g.out_length)};
+}
+
 // columns (N, C_in * K, L_out), contiguous: columns[n, c * K + k, l] = input[n, c, source(l, k)].
+// With zero padding each tap reads one contiguous run of output positions, so its row is a pad
+// of zeros, a strided copy and a pad of zeros; circular padding looks every position up.
 template <class T>
 Tensor unfold(const Tensor& input, const ConvGeometry& g) {
-  Tensor columns = zeros({g.batch, g.in_channels * g.kernel, g.out_length}, TensorOptions().dtype(input.dtype()));
+  Tensor columns = empty({g.batch, g.in_channels * g.kernel, g.out_length}, TensorOptions().dtype(input.dtype()));
   const T* in = input.data_ptr<T>();
   T* out = columns.data_ptr<T>();
   const auto& st = input.strides();
@@ -43,10 +60,17 @@ Tensor unfold(const Tensor& input, const ConvGeometry& g) {
                    const T* row = in + n * st[0] + c * st[1];
                    T* block = out + item * g.kernel * g.out_length;
                    for (std::int64_t k = 0; k < g.kernel; ++k) {
-                     for (std::int64_t l = 0; l < g.out_length; ++l) {
-                       const std::int64_t position = g.source(l, k);
-                       if (position >= 0) block[k * g.out_length + l] = row[position * st[2]];
+                     T* target = block + k * g.out_length;
+                     if (g.mode == PaddingMode::Zeros) {
+                       const TapRange inside = inside_range(g, k);
+                       const std::int64_t step = g.stride * st[2];
+                       const T* source = row + (inside.first * g.stride + k * g.dilation - g.padding) * st[2];
+                       std::fill(target, target + inside.first, T(0));
+                       for (std::int64_t l = inside.first; l < inside.last; ++l) target[l] = source[(l - inside.first) * step];
+                       std::fill(target + inside.last, target + g.out_length, T(0));
+                       continue;
                      }
+                     for (std::int64_t l = 0; l < g.out_length; ++l) target[l] = row[g.source(l, k) * st[2]];
                    }
                  }
                });

@@ -54,6 +54,9 @@ const std::vector<ConvCase> kCases = {
     {{1, 2, 8}, {3, 2, 5}, 3, 4, 1, PaddingMode::Circular, false},
     {{2, 1, 7}, {2, 1, 2}, 2, 3, 3, PaddingMode::Circular, true},
     {{3, 4, 6}, {5, 4, 1}, 1, 0, 1, PaddingMode::Zeros, true},
+    // Padding wider than the input (taps that read only zeros), and stride 3 with dilation 2.
+    {{1, 2, 4}, {2, 2, 3}, 1, 5, 1, PaddingMode::Zeros, true},
+    {{2, 2, 13}, {2, 2, 3}, 3, 3, 2, PaddingMode::Zeros, false},
 };
 
 }  // namespace
