@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -25,6 +24,7 @@
 #include "core/kernels.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
+#include "cuda/device_under_test.h"
 #include "cuda/neurlp.h"
 #include "nn/optim.h"
 #include "parity_cases.h"
@@ -33,35 +33,14 @@
 namespace mech {
 namespace {
 
-// Set while a CpuSelfCheck scope runs (the ParityCaseTable tests at the end): those run the op,
-// optimizer and solver tables with the CPU on both sides in every build, so that a case that
-// throws or is malformed fails in CI, not first on a GPU machine.
-bool& forced_cpu_self_check() {
-  static bool forced = false;
-  return forced;
-}
-struct CpuSelfCheck {
-  CpuSelfCheck() { forced_cpu_self_check() = true; }
-  ~CpuSelfCheck() { forced_cpu_self_check() = false; }
-  CpuSelfCheck(const CpuSelfCheck&) = delete;
-  CpuSelfCheck& operator=(const CpuSelfCheck&) = delete;
-};
-
-// The device under test: the GPU; or, with MECH_PARITY_ON_CPU=1 and no GPU (or in a CpuSelfCheck
-// scope), the CPU itself, which checks the harness (layouts, sentinels, comparisons) and the CPU
-// kernels' bounds on any machine.
-bool self_test_on_cpu() {
-  if (forced_cpu_self_check()) return true;
-  const char* flag = std::getenv("MECH_PARITY_ON_CPU");
-  return !cuda::is_available() && flag != nullptr && std::string(flag) == "1";
-}
-Device target() { return self_test_on_cpu() ? Device::cpu() : Device::cuda(); }
-
-#define REQUIRE_CUDA_DEVICE()                                                                         \
-  do {                                                                                                \
-    if (!cuda::is_available() && !self_test_on_cpu())                                                 \
-      GTEST_SKIP() << "no CUDA device (" << cuda::availability() << "): CPU/CUDA parity needs a GPU";   \
-  } while (0)
+// The device under test (cuda/device_under_test.h): the GPU; or the CPU itself with
+// MECH_PARITY_ON_CPU=1 and no GPU, or in a CpuSelfCheck scope (the ParityCaseTable tests at the
+// end run the op, optimizer and solver tables CPU against CPU in every build, so that a case that
+// throws or is malformed fails in CI, not first on a GPU machine). On the CPU it checks the harness
+// (layouts, sentinels, comparisons) and the CPU kernels' bounds.
+using cuda_tests::CpuSelfCheck;
+using cuda_tests::device_under_test;
+using cuda_tests::self_test_on_cpu;
 
 constexpr double kSentinel = -7777.0;  // exact in float32, float64 and int64
 constexpr std::int64_t kPad = 67;      // sentinel elements on each side of an output
@@ -134,7 +113,7 @@ Pair make_input(const Shape& shape, DType dtype, Layout layout, Generator& gener
     }
     return t;
   };
-  return {view(base), view(base.to(target()))};
+  return {view(base), view(base.to(device_under_test()))};
 }
 
 // An output of `shape` in the middle of a sentinel-filled buffer on `device`; `every` > 1 makes a
@@ -174,7 +153,7 @@ void expect_sentinels_intact(const GuardedOutput& out, const std::string& what) 
 void check_kernel(const std::string& what, const Shape& out_shape, DType dtype, Tolerance tolerance,
                   const std::function<void(const Tensor& out, bool on_gpu)>& kernel, std::int64_t every = 1) {
   GuardedOutput cpu_out = make_output(out_shape, dtype, Device::cpu(), every);
-  GuardedOutput gpu_out = make_output(out_shape, dtype, target(), every);
+  GuardedOutput gpu_out = make_output(out_shape, dtype, device_under_test(), every);
   kernel(cpu_out.view, false);
   kernel(gpu_out.view, true);
   expect_sentinels_intact(gpu_out, what);
@@ -197,7 +176,7 @@ struct UnaryCase {
 };
 
 TEST(CudaParity, UnaryAllOpsLayoutsAndDtypes) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   const std::vector<UnaryCase> cases{
       {UnaryOp::Neg, 0, 0, false, "neg"},      {UnaryOp::Exp, 0, 0, false, "exp"},
       {UnaryOp::Log, 0, 0, true, "log"},       {UnaryOp::Sqrt, 0, 0, true, "sqrt"},
@@ -232,7 +211,7 @@ TEST(CudaParity, UnaryAllOpsLayoutsAndDtypes) {
 }
 
 TEST(CudaParity, BinaryAllOpsWithBroadcastAndStrides) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(2);
   const Shape shape{6, 17, 9};
   struct Named { BinaryOp op; const char* name; };
@@ -268,7 +247,7 @@ TEST(CudaParity, BinaryAllOpsWithBroadcastAndStrides) {
 }
 
 TEST(CudaParity, WhereCopyAndFill) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(3);
   const Shape shape{5, 12, 8};
   for (DType dtype : kFloatTypes) {
@@ -300,7 +279,7 @@ TEST(CudaParity, WhereCopyAndFill) {
     check_kernel(label("fill strided", dtype, Layout::Sliced), shape, dtype, {0, 0},
                  [&](const Tensor& out, bool) { kernels::fill(out, -3.0); }, 2);
     // A transposed view of a guarded buffer as the fill target.
-    GuardedOutput gpu_out = make_output({8, 12, 5}, dtype, target());
+    GuardedOutput gpu_out = make_output({8, 12, 5}, dtype, device_under_test());
     kernels::fill(gpu_out.view.transpose(0, 2), 2.5);
     expect_sentinels_intact(gpu_out, label("fill transposed", dtype, Layout::Transposed));
     EXPECT_EQ(gpu_out.view.sum().item(), (dtype == DType::Int64 ? 2.0 : 2.5) * 480) << short_name(dtype);
@@ -308,7 +287,7 @@ TEST(CudaParity, WhereCopyAndFill) {
 }
 
 TEST(CudaParity, SumOverEveryDimSetAndLongReductions) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(4);
   const std::vector<std::vector<bool>> masks{{true, false, false}, {false, true, false}, {false, false, true},
                                              {true, false, true},  {true, true, true},   {false, false, false}};
@@ -341,7 +320,7 @@ TEST(CudaParity, SumOverEveryDimSetAndLongReductions) {
 }
 
 TEST(CudaParity, MaxWithIndicesIncludingTies) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(5);
   const Shape shape{6, 40, 7};
   for (DType dtype : kFloatTypes) {
@@ -354,7 +333,7 @@ TEST(CudaParity, MaxWithIndicesIncludingTies) {
         Shape out_shape = shape;
         out_shape[dim] = 1;
         GuardedOutput cpu_indices = make_output(out_shape, DType::Int64, Device::cpu());
-        GuardedOutput gpu_indices = make_output(out_shape, DType::Int64, target());
+        GuardedOutput gpu_indices = make_output(out_shape, DType::Int64, device_under_test());
         const std::string what = label("max dim " + std::to_string(dim), dtype, layout);
         check_kernel(what, out_shape, dtype, {0, 0}, [&](const Tensor& values, bool gpu) {
           kernels::max(gpu ? x.gpu : x.cpu, dim, values, gpu ? gpu_indices.view : cpu_indices.view);
@@ -367,7 +346,7 @@ TEST(CudaParity, MaxWithIndicesIncludingTies) {
 }
 
 TEST(CudaParity, MatmulLayoutsBroadcastAndCopyPath) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(6);
   const std::int64_t batch = 3, m = 17, k = 33, n = 9;
   for (DType dtype : kFloatTypes) {
@@ -385,7 +364,7 @@ TEST(CudaParity, MatmulLayoutsBroadcastAndCopyPath) {
     }
     // Strides cuBLAS cannot take (step-2 columns): the contiguous-copy path.
     Tensor wide = randn({batch, m, 2 * k}, TensorOptions().dtype(dtype), &generator);
-    const Pair a{wide.slice(2, 0, 2 * k, 2), wide.to(target()).slice(2, 0, 2 * k, 2)};
+    const Pair a{wide.slice(2, 0, 2 * k, 2), wide.to(device_under_test()).slice(2, 0, 2 * k, 2)};
     const Pair b = make_input({batch, k, n}, dtype, Layout::Contiguous, generator);
     check_kernel(label("matmul copy path", dtype, Layout::Sliced), {batch, m, n}, dtype, {8, static_cast<double>(k)},
                  [&](const Tensor& out, bool gpu) { kernels::matmul(gpu ? a.gpu : a.cpu, gpu ? b.gpu : b.cpu, out); });
@@ -402,7 +381,7 @@ TEST(CudaParity, MatmulLayoutsBroadcastAndCopyPath) {
 }
 
 TEST(CudaParity, Conv1dForwardAndBackward) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(7);
   struct Case { std::int64_t batch, in, out, length, taps, stride, padding, dilation; PaddingMode mode; bool bias; };
   const std::vector<Case> cases{{2, 3, 4, 20, 3, 1, 1, 1, PaddingMode::Zeros, true},
@@ -442,7 +421,7 @@ TEST(CudaParity, Conv1dForwardAndBackward) {
 }
 
 TEST(CudaParity, IndexSelectAndIndexAdd) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(8);
   const Shape shape{5, 7, 6};
   const std::vector<std::int64_t> positions{4, 0, 0, 2, 4, 1, 3, 3};  // repeats accumulate in index_add
@@ -451,7 +430,7 @@ TEST(CudaParity, IndexSelectAndIndexAdd) {
       std::vector<std::int64_t> valid;
       for (auto p : positions) valid.push_back(p % shape[dim]);
       const Tensor index_cpu = from_vector<std::int64_t>(valid, {static_cast<std::int64_t>(valid.size())});
-      const Pair index{index_cpu, index_cpu.to(target())};
+      const Pair index{index_cpu, index_cpu.to(device_under_test())};
       const Pair x = make_input(shape, dtype, Layout::Transposed, generator);
       Shape selected = shape;
       selected[dim] = static_cast<std::int64_t>(valid.size());
@@ -469,15 +448,15 @@ TEST(CudaParity, IndexSelectAndIndexAdd) {
                    });
     }
     // An out-of-range index is an error on both devices, not a silent read.
-    const Tensor bad = from_vector<std::int64_t>({0, 5}, {2}).to(target());
+    const Tensor bad = from_vector<std::int64_t>({0, 5}, {2}).to(device_under_test());
     const Pair x = make_input(shape, dtype, Layout::Contiguous, generator);
-    Tensor out = empty({2, 7, 6}, TensorOptions().dtype(dtype).device(target()));
+    Tensor out = empty({2, 7, 6}, TensorOptions().dtype(dtype).device(device_under_test()));
     EXPECT_THROW(kernels::index_select(x.gpu, 0, bad, out), Error);
   }
 }
 
 TEST(CudaParity, FusedOptimizerSteps) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(9);
   const Shape shape{1000};
   for (DType dtype : kFloatTypes) {
@@ -485,8 +464,8 @@ TEST(CudaParity, FusedOptimizerSteps) {
     for (int config = 0; config < 4; ++config) {
       const Pair param0 = make_input(shape, dtype, Layout::Contiguous, generator);
       Tensor cpu_param = param0.cpu.clone(), gpu_param = param0.gpu.clone();
-      Tensor cpu_first = zeros(shape, TensorOptions().dtype(dtype)), gpu_first = cpu_first.to(target()).clone();
-      Tensor cpu_second = zeros(shape, TensorOptions().dtype(dtype)), gpu_second = cpu_second.to(target()).clone();
+      Tensor cpu_first = zeros(shape, TensorOptions().dtype(dtype)), gpu_first = cpu_first.to(device_under_test()).clone();
+      Tensor cpu_second = zeros(shape, TensorOptions().dtype(dtype)), gpu_second = cpu_second.to(device_under_test()).clone();
       for (int step = 1; step <= 3; ++step) {
         const Pair grad = make_input(shape, dtype, Layout::Contiguous, generator);
         const std::string what = fmt::format("optimizer config {} step {} [{}]", config, step, short_name(dtype));
@@ -520,22 +499,22 @@ void check_through_leaves(const std::string& what, const std::vector<Tensor>& va
   for (std::size_t i = 0; i < values.size(); ++i) {
     // Separate storage on each side even when the target is the CPU (to() would share it).
     cpu_leaves.push_back(values[i].clone().requires_grad_(true));
-    gpu_leaves.push_back(values[i].clone().to(target()).requires_grad_(true));
+    gpu_leaves.push_back(values[i].clone().to(device_under_test()).requires_grad_(true));
     cpu_inputs.push_back(views[i](cpu_leaves.back()));
     gpu_inputs.push_back(views[i](gpu_leaves.back()));
   }
   const Tensor cpu_result = function(cpu_inputs);
   const Tensor gpu_result = function(gpu_inputs);
-  ASSERT_EQ(gpu_result.device(), target()) << what << ": the result left the GPU";
+  ASSERT_EQ(gpu_result.device(), device_under_test()) << what << ": the result left the GPU";
   expect_close(cpu_result, gpu_result, tolerance, what + " forward");
   const Tensor weights = randn(cpu_result.shape(), TensorOptions().dtype(cpu_result.dtype()), &generator);
   sum(cpu_result * weights).backward();
-  sum(gpu_result * weights.to(target())).backward();
+  sum(gpu_result * weights.to(device_under_test())).backward();
   for (std::size_t i = 0; i < values.size(); ++i) {
     const std::string name = what + " grad of input " + std::to_string(i);
     ASSERT_EQ(cpu_leaves[i].grad().defined(), gpu_leaves[i].grad().defined()) << name;
     if (!cpu_leaves[i].grad().defined()) continue;
-    EXPECT_EQ(gpu_leaves[i].grad().device(), target()) << name;
+    EXPECT_EQ(gpu_leaves[i].grad().device(), device_under_test()) << name;
     expect_close(cpu_leaves[i].grad(), gpu_leaves[i].grad(), tolerance, name);
   }
 }
@@ -551,7 +530,7 @@ void check_differentiable(const std::string& what, DType dtype, const std::vecto
 }
 
 TEST(CudaParity, DifferentiableOpsForwardAndGradients) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(10);
   for (DType dtype : kFloatTypes) {
     const std::string suffix = std::string(" [") + short_name(dtype) + "]";
@@ -685,7 +664,7 @@ int run_op_table() {
 }
 
 TEST(CudaParity, EveryDifferentiableOpOnContiguousStridedAndBroadcastLeaves) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   run_op_table();
 }
 
@@ -702,7 +681,7 @@ void check_optimizer(const std::string& what, DType dtype,
   for (const Shape& shape : {Shape{40, 25}, Shape{25}}) {
     const Tensor values = randn(shape, TensorOptions().dtype(dtype), &generator);
     cpu_params.push_back(values.clone().requires_grad_(true));
-    gpu_params.push_back(values.clone().to(target()).requires_grad_(true));
+    gpu_params.push_back(values.clone().to(device_under_test()).requires_grad_(true));
   }
   const std::unique_ptr<nn::Optimizer> cpu_optimizer = make(cpu_params);
   const std::unique_ptr<nn::Optimizer> gpu_optimizer = make(gpu_params);
@@ -716,7 +695,7 @@ void check_optimizer(const std::string& what, DType dtype,
       }
       const Tensor grad = randn(cpu_params[i].shape(), TensorOptions().dtype(dtype), &generator);
       cpu_params[i].set_grad(grad.clone());
-      gpu_params[i].set_grad(grad.clone().to(target()));
+      gpu_params[i].set_grad(grad.clone().to(device_under_test()));
     }
     if (step == 4) {
       cpu_optimizer->set_lr(cpu_optimizer->lr() * 0.5);
@@ -725,7 +704,7 @@ void check_optimizer(const std::string& what, DType dtype,
     cpu_optimizer->step();
     gpu_optimizer->step();
     for (std::size_t i = 0; i < cpu_params.size(); ++i) {
-      EXPECT_EQ(gpu_params[i].device(), target()) << at;
+      EXPECT_EQ(gpu_params[i].device(), device_under_test()) << at;
       expect_close(cpu_params[i].detach(), gpu_params[i].detach(), {16, 1}, at + " param " + std::to_string(i));
     }
     const nn::NamedTensors cpu_state = cpu_optimizer->state_dict();
@@ -772,9 +751,9 @@ void run_optimizer_classes() {
         const Tensor values = randn(shape, TensorOptions().dtype(dtype), &generator);
         const Tensor grad = randn(shape, TensorOptions().dtype(dtype), &generator);
         cpu_params.push_back(values.clone().requires_grad_(true));
-        gpu_params.push_back(values.clone().to(target()).requires_grad_(true));
+        gpu_params.push_back(values.clone().to(device_under_test()).requires_grad_(true));
         cpu_params.back().set_grad(grad.clone());
-        gpu_params.back().set_grad(grad.clone().to(target()));
+        gpu_params.back().set_grad(grad.clone().to(device_under_test()));
       }
       const double cpu_total = nn::clip_grad_norm_(cpu_params, 1.0, norm_type);
       const double gpu_total = nn::clip_grad_norm_(gpu_params, 1.0, norm_type);
@@ -789,14 +768,14 @@ void run_optimizer_classes() {
 }
 
 TEST(CudaParity, OptimizerClassesAndGradientClipping) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   run_optimizer_classes();
 }
 
 // The NeuRLP op on CUDA tensors, forward and all four gradients, once solvers/neurlp.cpp routes
 // CUDA inputs to cuda/neurlp.h (until then it refuses them, and this test says so and skips).
 TEST(CudaParity, NeurlpOpForwardAndGradients) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(11);
   const std::int64_t B = 5, T = 24;
   for (Formulation formulation : {Formulation::Mnn, Formulation::Scalable}) {
@@ -880,7 +859,7 @@ void run_neurlp_paths() {
 }
 
 TEST(CudaParity, NeurlpOpBothGpuPathsStridedRhsAndFloat32) {
-  REQUIRE_CUDA_DEVICE();
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   run_neurlp_paths();
 }
 
