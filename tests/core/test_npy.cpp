@@ -1,12 +1,8 @@
 // .npy I/O: byte-exact agreement with what numpy.save writes, round trips of every dtype and of
 // empty, scalar and non-contiguous tensors, versions 1.0/2.0/3.0, and one test per error path.
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <iterator>
 #include <limits>
 #include <string>
@@ -18,10 +14,14 @@
 #include "core/npy.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
+#include "io_test_util.h"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+using mech::io_testing::io_error_of;
+using mech::io_testing::raw_bytes;
 
 // Header bytes as numpy.save writes them (numpy >= 1.23, format.py): the dict keys sorted, the
 // shape as Python's tuple repr, 21 - len(str(shape[0])) spaces of growth room, then spaces and a
@@ -35,25 +35,6 @@ std::string numpy_header(const std::string& dict, std::size_t header_length) {
   bytes.append(header_length - dict.size() - 1, ' ');
   bytes += '\n';
   return bytes;
-}
-
-template <class T>
-std::string raw_bytes(const std::vector<T>& values) {
-  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
-}
-
-// The message of the mech::IoError `action` throws; fails the test if it throws nothing else.
-std::string io_error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const mech::IoError& error) {
-    return error.what();
-  } catch (const std::exception& error) {
-    ADD_FAILURE() << "expected mech::IoError, got: " << error.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected mech::IoError, nothing was thrown";
-  return "";
 }
 
 void expect_bytes_error(const std::string& bytes, const std::string& phrase) {
@@ -70,21 +51,9 @@ std::string file_with_dict(const std::string& dict, const std::string& payload) 
   return numpy_header(dict, header_length) + payload;
 }
 
-class NpyFileTest : public ::testing::Test {
+class NpyFileTest : public mech::io_testing::TemporaryFolderTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    directory_ = fs::temp_directory_path() /
-                 ("mech_npy_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override { fs::remove_all(directory_); }
-  std::string path(const std::string& name) const { return (directory_ / name).string(); }
-  static void write(const std::string& file, const std::string& bytes) {
-    std::ofstream(file, std::ios::binary) << bytes;
-  }
-  fs::path directory_;
+  NpyFileTest() : TemporaryFolderTest("mech_npy_") {}
 };
 
 // ---- the bytes numpy writes ----------------------------------------------------------------
@@ -433,36 +402,16 @@ TEST_F(NpyFileTest, SavingIntoAMissingDirectoryIsAnIoError) {
 
 // ---- fuzzing: seeds must stay valid, kept findings must stay fixed -------------------------------
 
-std::vector<std::pair<std::string, std::string>> files_in(const fs::path& directory) {
-  std::vector<std::pair<std::string, std::string>> files;
-  for (const auto& entry : fs::directory_iterator(directory)) {
-    if (!entry.is_regular_file() || entry.path().filename().string().front() == '.') continue;
-    std::ifstream stream(entry.path(), std::ios::binary);
-    files.emplace_back(entry.path().filename().string(),
-                       std::string(std::istreambuf_iterator<char>(stream), {}));
-  }
-  return files;
-}
-
 TEST(NpyFuzz, SeedCorpusFilesAllLoad) {
-  const auto seeds = files_in(fs::path(MECH_SOURCE_DIR) / "tests/fuzz/corpus/npy");
-  EXPECT_GE(seeds.size(), 3u);
-  for (const auto& [name, bytes] : seeds) {
-    EXPECT_NO_THROW((void)mech::load_npy_from_bytes(bytes, name)) << name;
-  }
+  mech::io_testing::expect_seeds_load(
+      "npy", [](const std::string& bytes, const std::string& name) { (void)mech::load_npy_from_bytes(bytes, name); });
 }
 
-// Inputs tools/fuzz.sh found (tests/fuzz/regressions/npy): each must load or be refused with
-// mech::IoError; a crash, a sanitizer report or another exception type fails this test.
+// tests/fuzz/regressions/npy: malformed files (made by hand, one defect each, named after it:
+// tests/fuzz/regressions/README.md) and anything tools/fuzz.sh finds.
 TEST(NpyFuzz, KeptFindingsLoadOrThrowIoError) {
-  for (const auto& [name, bytes] : files_in(fs::path(MECH_SOURCE_DIR) / "tests/fuzz/regressions/npy")) {
-    try {
-      (void)mech::load_npy_from_bytes(bytes, name);
-    } catch (const mech::IoError&) {
-    } catch (const std::exception& error) {
-      ADD_FAILURE() << name << ": expected success or mech::IoError, got: " << error.what();
-    }
-  }
+  mech::io_testing::expect_regressions_load_or_throw_io_error(
+      "npy", [](const std::string& bytes, const std::string& name) { (void)mech::load_npy_from_bytes(bytes, name); });
 }
 
 }  // namespace

@@ -1,12 +1,8 @@
 // .safetensors I/O: the exact bytes written, files written by other writers (whitespace, key order,
 // escapes), round trips of every dtype, empty, scalar and non-contiguous tensors and metadata, and
 // one test per error path of the reader.
-#include <unistd.h>
-
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <iterator>
 #include <limits>
 #include <string>
@@ -17,10 +13,14 @@
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/tensor.h"
+#include "io_test_util.h"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+using mech::io_testing::io_error_of;
+using mech::io_testing::raw_bytes;
 
 std::string length_prefix(std::uint64_t length) {
   std::string bytes;
@@ -31,24 +31,6 @@ std::string length_prefix(std::uint64_t length) {
 // A file with the given JSON header (unpadded) and data region.
 std::string file_with_header(const std::string& json, const std::string& data) {
   return length_prefix(json.size()) + json + data;
-}
-
-template <class T>
-std::string raw_bytes(const std::vector<T>& values) {
-  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
-}
-
-std::string io_error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const mech::IoError& error) {
-    return error.what();
-  } catch (const std::exception& error) {
-    ADD_FAILURE() << "expected mech::IoError, got: " << error.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected mech::IoError, nothing was thrown";
-  return "";
 }
 
 void expect_bytes_error(const std::string& bytes, const std::string& phrase) {
@@ -152,18 +134,9 @@ TEST(Safetensors, AtNamesWhatTheFileHolds) {
   EXPECT_NE(message.find("alpha, beta"), std::string::npos) << message;
 }
 
-class SafetensorsFileTest : public ::testing::Test {
+class SafetensorsFileTest : public mech::io_testing::TemporaryFolderTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    directory_ = fs::temp_directory_path() /
-                 ("mech_safetensors_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override { fs::remove_all(directory_); }
-  std::string path(const std::string& name) const { return (directory_ / name).string(); }
-  fs::path directory_;
+  SafetensorsFileTest() : TemporaryFolderTest("mech_safetensors_") {}
 };
 
 TEST_F(SafetensorsFileTest, SaveAndLoadThroughAFileAtomically) {
@@ -190,7 +163,7 @@ TEST_F(SafetensorsFileTest, FileErrorsNameTheFile) {
 
   const std::string truncated = path("truncated.safetensors");
   const std::string good = mech::save_safetensors_to_bytes({{"w", mech::zeros({4})}});
-  std::ofstream(truncated, std::ios::binary) << good.substr(0, good.size() - 4);
+  write(truncated, good.substr(0, good.size() - 4));
   message = io_error_of([&] { (void)mech::load_safetensors(truncated); });
   EXPECT_NE(message.find(truncated), std::string::npos) << message;
   EXPECT_NE(message.find("outside the 12 data bytes"), std::string::npos) << message;
@@ -209,7 +182,7 @@ TEST_F(SafetensorsFileTest, EveryTruncationIsRefusedFromFileAndFromBytes) {
   const std::string file = path("cut.safetensors");
   for (std::size_t length = 0; length < good.size(); ++length) {
     SCOPED_TRACE(length);
-    std::ofstream(file, std::ios::binary | std::ios::trunc) << good.substr(0, length);
+    write(file, good.substr(0, length));
     const std::string from_file = io_error_of([&] { (void)mech::load_safetensors(file); });
     const std::string from_bytes =
         io_error_of([&] { (void)mech::load_safetensors_from_bytes(good.substr(0, length), file); });
@@ -389,36 +362,19 @@ TEST(SafetensorsErrors, InvalidNamesAreRefusedOnSave) {
 
 // ---- fuzzing: seeds must stay valid, kept findings must stay fixed -------------------------------
 
-std::vector<std::pair<std::string, std::string>> files_in(const fs::path& directory) {
-  std::vector<std::pair<std::string, std::string>> files;
-  for (const auto& entry : fs::directory_iterator(directory)) {
-    if (!entry.is_regular_file() || entry.path().filename().string().front() == '.') continue;
-    std::ifstream stream(entry.path(), std::ios::binary);
-    files.emplace_back(entry.path().filename().string(),
-                       std::string(std::istreambuf_iterator<char>(stream), {}));
-  }
-  return files;
-}
-
 TEST(SafetensorsFuzz, SeedCorpusFilesAllLoad) {
-  const auto seeds = files_in(fs::path(MECH_SOURCE_DIR) / "tests/fuzz/corpus/safetensors");
-  EXPECT_GE(seeds.size(), 3u);
-  for (const auto& [name, bytes] : seeds) {
-    EXPECT_NO_THROW((void)mech::load_safetensors_from_bytes(bytes, name)) << name;
-  }
+  mech::io_testing::expect_seeds_load("safetensors", [](const std::string& bytes, const std::string& name) {
+    (void)mech::load_safetensors_from_bytes(bytes, name);
+  });
 }
 
-// Inputs tools/fuzz.sh found (tests/fuzz/regressions/safetensors): each must load or be refused with
-// mech::IoError; a crash, a sanitizer report or another exception type fails this test.
+// tests/fuzz/regressions/safetensors: malformed files (made by hand, one defect each,
+// named after it: tests/fuzz/regressions/README.md) and anything tools/fuzz.sh finds.
 TEST(SafetensorsFuzz, KeptFindingsLoadOrThrowIoError) {
-  for (const auto& [name, bytes] : files_in(fs::path(MECH_SOURCE_DIR) / "tests/fuzz/regressions/safetensors")) {
-    try {
-      (void)mech::load_safetensors_from_bytes(bytes, name);
-    } catch (const mech::IoError&) {
-    } catch (const std::exception& error) {
-      ADD_FAILURE() << name << ": expected success or mech::IoError, got: " << error.what();
-    }
-  }
+  mech::io_testing::expect_regressions_load_or_throw_io_error(
+      "safetensors", [](const std::string& bytes, const std::string& name) {
+        (void)mech::load_safetensors_from_bytes(bytes, name);
+      });
 }
 
 }  // namespace

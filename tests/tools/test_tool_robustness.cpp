@@ -447,7 +447,9 @@ TEST_F(ToolRobustness, DriversReportGradientNormsAndRunWithAnomalyMode) {
 }
 
 // tools/fuzz_mech_solve's seeds and findings, replayed through the same path: seeds (valid problems)
-// solve; findings solve or are refused with mech::Error (run_solve_bytes lets anything else escape).
+// solve; findings (made by hand, tests/fuzz/regressions/README.md, or by tools/fuzz.sh) solve or are
+// refused with mech::Error (run_solve_bytes lets anything else escape). An empty folder fails: a
+// replay of nothing would check nothing.
 TEST(MechSolveFuzzInputs, SeedsSolveAndFindingsAreRefusedCleanly) {
   const fs::path fuzz = fs::path(MECH_SOURCE_DIR) / "tests/fuzz";
   std::size_t seeds = 0;
@@ -456,11 +458,12 @@ TEST(MechSolveFuzzInputs, SeedsSolveAndFindingsAreRefusedCleanly) {
     ++seeds;
   }
   EXPECT_GE(seeds, 4u);
-  if (fs::is_directory(fuzz / "regressions/mech_solve")) {
-    for (const auto& entry : fs::directory_iterator(fuzz / "regressions/mech_solve")) {
-      EXPECT_NO_THROW(mech::tools::run_solve_bytes(slurp(entry.path()))) << entry.path();
-    }
+  std::size_t findings = 0;
+  for (const auto& entry : fs::directory_iterator(fuzz / "regressions/mech_solve")) {
+    EXPECT_NO_THROW(mech::tools::run_solve_bytes(slurp(entry.path()))) << entry.path();
+    ++findings;
   }
+  EXPECT_GT(findings, 0u) << "tests/fuzz/regressions/mech_solve holds no files to replay";
   // Truncating a seed anywhere must never escape as anything but a refusal.
   const std::string seed = slurp(fuzz / "corpus/mech_solve/order2_flags28.bin");
   for (std::size_t length = 0; length < seed.size(); length += 97)
