@@ -1,4 +1,5 @@
-// Positioned, exact-length reads of a regular file, with errors naming the file.
+// Positioned, exact-length reads of a regular file, with errors naming the file; untrusted text
+// escaped for those errors.
 #include "core/input_file.h"
 
 #include <fcntl.h>
@@ -45,6 +46,20 @@ void InputFile::read(std::size_t offset, void* destination, std::size_t length) 
 
 void InputFile::fail(const std::string& what) const {
   throw IoError(fmt::format("{}: '{}': {}", format_, path_, what));
+}
+
+std::string printable(std::string_view text, std::size_t limit) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size() && i < limit; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  if (text.size() > limit) out += "...";
+  return out;
 }
 
 }  // namespace mech

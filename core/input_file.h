@@ -1,9 +1,11 @@
 // InputFile: a read-only regular file with exact-length positioned reads, for the file-format
 // readers (.npy, .safetensors). Every failure is a mech::IoError "<format>: '<path>': <what>".
+// printable() makes text taken from such a file safe to quote in those errors.
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace mech {
 
@@ -27,5 +29,9 @@ class InputFile {
   int descriptor_ = -1;
   std::size_t size_ = 0;
 };
+
+// Untrusted text quoted in an error message: control and non-ASCII bytes escaped as \xNN, at most
+// `limit` bytes shown, then "...".
+std::string printable(std::string_view text, std::size_t limit = 60);
 
 }  // namespace mech

@@ -32,21 +32,6 @@ constexpr std::size_t kGrowthAxisMaxDigits = 21;
   throw IoError(fmt::format("npy: '{}': {}", source, what));
 }
 
-// Untrusted text shown in an error: control and non-ASCII bytes escaped, length capped.
-std::string printable(std::string_view text, std::size_t limit = 40) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size() && i < limit; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  if (text.size() > limit) out += "...";
-  return out;
-}
-
 const char* descr_of(DType dtype) {
   switch (dtype) {
     case DType::Float32: return "<f4";
