@@ -1,5 +1,6 @@
 // .npy reading and writing: a strict parser for the header's Python-literal dict, size checks
-// before any allocation, and a writer that reproduces numpy.save's header byte for byte.
+// before any allocation, the conversion of Fortran-order and big-endian data to mech's layout, and a
+// writer that reproduces numpy.save's header byte for byte.
 #include "core/npy.h"
 
 #include <algorithm>
@@ -14,12 +15,13 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/input_file.h"
+#include "core/kernels.h"
 
 namespace mech {
 namespace {
 
 static_assert(std::endian::native == std::endian::little,
-              ".npy I/O copies raw little-endian bytes; a big-endian host needs byte swapping");
+              ".npy reading keeps '<' data as it is and reverses '>' data; a big-endian host needs the opposite");
 
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr std::size_t kMagicBytes = 6;
@@ -41,10 +43,15 @@ const char* descr_of(DType dtype) {
   return "?";
 }
 
-std::optional<DType> dtype_of_descr(std::string_view descr) {
-  if (descr == "<f4") return DType::Float32;
-  if (descr == "<f8") return DType::Float64;
-  if (descr == "<i8") return DType::Int64;
+// The dtype a descr names, in either byte order ('<' little-endian, '>' big-endian, as numpy writes
+// them); `big_endian` says which.
+std::optional<DType> dtype_of_descr(std::string_view descr, bool* big_endian) {
+  if (descr.size() != 3 || (descr[0] != '<' && descr[0] != '>')) return std::nullopt;
+  *big_endian = descr[0] == '>';
+  const std::string_view type = descr.substr(1);
+  if (type == "f4") return DType::Float32;
+  if (type == "f8") return DType::Float64;
+  if (type == "i8") return DType::Int64;
   return std::nullopt;
 }
 
@@ -58,6 +65,7 @@ class HeaderDictParser {
 
   NpyHeader parse() {
     NpyHeader header;
+    bool big_endian = false;
     std::optional<DType> dtype;
     std::optional<bool> fortran_order;
     std::optional<Shape> shape;
@@ -72,7 +80,7 @@ class HeaderDictParser {
       skip_space();
       if (key == "descr") {
         if (dtype) bad("key 'descr' appears twice");
-        dtype = parse_descr();
+        dtype = parse_descr(&big_endian);
       } else if (key == "fortran_order") {
         if (fortran_order) bad("key 'fortran_order' appears twice");
         fortran_order = parse_bool();
@@ -98,13 +106,9 @@ class HeaderDictParser {
     if (!dtype) bad("key 'descr' is missing");
     if (!fortran_order) bad("key 'fortran_order' is missing");
     if (!shape) bad("key 'shape' is missing");
-    // With at most one dimension the two orders lay out the same bytes.
-    if (*fortran_order && shape->size() > 1) {
-      fail(source_, fmt::format("Fortran-order array of shape {} is not supported; save it in C "
-                                "order (numpy.ascontiguousarray)",
-                                shape_str(*shape)));
-    }
     header.dtype = *dtype;
+    header.big_endian = big_endian;
+    header.fortran_order = *fortran_order;
     header.shape = std::move(*shape);
     return header;
   }
@@ -142,19 +146,16 @@ class HeaderDictParser {
     return value;
   }
 
-  DType parse_descr() {
-    if (peek() == '[') {
-      fail(source_, "structured dtypes are not supported (expected '<f4', '<f8' or '<i8')");
-    }
+  DType parse_descr(bool* big_endian) {
+    if (peek() == '[') fail(source_, fmt::format("structured dtypes are not supported ({})", kSupported));
     const std::string descr = parse_string("a quoted dtype descr");
-    const auto dtype = dtype_of_descr(descr);
-    if (!dtype) {
-      fail(source_, fmt::format("unsupported dtype '{}' (expected '<f4', '<f8' or '<i8', i.e. "
-                                "little-endian float32, float64 or int64)",
-                                printable(descr)));
-    }
+    const auto dtype = dtype_of_descr(descr, big_endian);
+    if (!dtype) fail(source_, fmt::format("unsupported dtype '{}' ({})", printable(descr), kSupported));
     return *dtype;
   }
+
+  static constexpr const char* kSupported =
+      "expected float32, float64 or int64 in either byte order: '<f4', '>f4', '<f8', '>f8', '<i8' or '>i8'";
 
   bool parse_bool() {
     if (text_.substr(position_, 4) == "True") {
@@ -297,6 +298,36 @@ void check_data_size(const NpyHeader& header, std::size_t total_bytes, const std
   }
 }
 
+// Reverses the bytes of each of `count` elements of `width` bytes: big-endian to little-endian.
+void reverse_element_bytes(void* data, std::size_t count, std::size_t width) {
+  auto* bytes = static_cast<unsigned char*>(data);
+  for (std::size_t element = 0; element < count; ++element, bytes += width) std::reverse(bytes, bytes + width);
+}
+
+// The array the header describes, in mech's layout (C order, native byte order), from its data as
+// the file holds it; read_data(destination) copies the header.data_bytes bytes of data there.
+// Fortran-order data of shape (d0, ..., dn) is the C-order data of shape (dn, ..., d0): it is read
+// as that, and the array is its view with dimensions and strides reversed, copied out in C order.
+template <class ReadData>
+Tensor read_array(const NpyHeader& header, ReadData&& read_data) {
+  const TensorOptions options = TensorOptions().dtype(header.dtype);
+  if (header.data_bytes == 0) return empty(header.shape, options);
+  const bool transposed = header.fortran_order && header.shape.size() > 1;
+  Shape stored_shape = header.shape;
+  if (transposed) std::reverse(stored_shape.begin(), stored_shape.end());
+  Tensor stored = empty(stored_shape, options);
+  read_data(stored.raw_data());
+  if (header.big_endian) {
+    reverse_element_bytes(stored.raw_data(), static_cast<std::size_t>(stored.numel()), dtype_size(header.dtype));
+  }
+  if (!transposed) return stored;
+  Shape strides = stored.strides();
+  std::reverse(strides.begin(), strides.end());
+  Tensor tensor = empty(header.shape, options);
+  kernels::copy(Tensor(stored.storage(), 0, header.shape, std::move(strides), header.dtype), tensor);
+  return tensor;
+}
+
 // The tensor's elements as one C-order host buffer (a copy only where needed).
 Tensor host_contiguous(const Tensor& tensor, const char* op) {
   if (!tensor.defined()) throw IoError(fmt::format("{}: the tensor is undefined", op));
@@ -347,11 +378,9 @@ std::string npy_header_bytes(DType dtype, const Shape& shape) {
 Tensor load_npy_from_bytes(std::string_view bytes, const std::string& source) {
   const NpyHeader header = parse_header(bytes, source);
   check_data_size(header, bytes.size(), source);
-  Tensor tensor = empty(header.shape, TensorOptions().dtype(header.dtype));
-  if (header.data_bytes > 0) {
-    std::memcpy(tensor.raw_data(), bytes.data() + header.data_offset, header.data_bytes);
-  }
-  return tensor;
+  return read_array(header, [&](void* destination) {
+    std::memcpy(destination, bytes.data() + header.data_offset, header.data_bytes);
+  });
 }
 
 Tensor load_npy(const std::string& path) {
@@ -371,9 +400,7 @@ Tensor load_npy(const std::string& path) {
   file.read(0, head.data(), head.size());
   const NpyHeader header = parse_header(head, path);
   check_data_size(header, file.size(), path);
-  Tensor tensor = empty(header.shape, TensorOptions().dtype(header.dtype));
-  if (header.data_bytes > 0) file.read(header.data_offset, tensor.raw_data(), header.data_bytes);
-  return tensor;
+  return read_array(header, [&](void* destination) { file.read(header.data_offset, destination, header.data_bytes); });
 }
 
 std::string save_npy_to_bytes(const Tensor& tensor) {

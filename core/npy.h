@@ -1,13 +1,16 @@
-// NumPy .npy files: read and write float32, float64 and int64 arrays ('<f4', '<f8', '<i8') in C
-// order, format versions 1.0, 2.0 and 3.0 on reading; writing produces the bytes numpy.save does.
+// NumPy .npy files: float32, float64 and int64 arrays. Reading takes what numpy.save writes: format
+// versions 1.0, 2.0 and 3.0, C or Fortran order (numpy writes a transposed array in Fortran order),
+// little- or big-endian elements ('<f8', '>f8', '<f4', '>f4', '<i8', '>i8'); the tensor read is
+// always mech's own layout, C order and native byte order. Writing produces the bytes numpy.save
+// does for a little-endian C-order array.
 //
 //   mech::save_npy("u.npy", u);                 // any device, any strides: copied to CPU, C order
 //   mech::Tensor coefficients = mech::load_npy("coeffs.npy");
 //
-// Every failure (missing file, wrong magic, truncated header or data, unsupported dtype, Fortran
-// order, malformed header dict, size mismatch, absurd sizes) throws mech::IoError naming the file
-// and what is wrong. A corrupt header never causes a large allocation: sizes are checked against
-// the bytes actually present before any tensor is created.
+// Every failure (missing file, wrong magic, truncated header or data, unsupported dtype, malformed
+// header dict, size mismatch, absurd sizes) throws mech::IoError naming the file and what is wrong.
+// A corrupt header never causes a large allocation: sizes are checked against the bytes actually
+// present before any tensor is created.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +28,8 @@ struct NpyHeader {
   int major_version = 1;
   int minor_version = 0;
   DType dtype = DType::Float32;
+  bool big_endian = false;     // '>' in the descr: each element's bytes are reversed on reading
+  bool fortran_order = false;  // the data lists the elements first index fastest
   Shape shape;
   std::size_t data_offset = 0;  // bytes from the start of the file to the first element
   std::size_t data_bytes = 0;   // numel * element size

@@ -1,7 +1,10 @@
 // .npy I/O: byte-exact agreement with what numpy.save writes, round trips of every dtype and of
-// empty, scalar and non-contiguous tensors, versions 1.0/2.0/3.0, and one test per error path.
+// empty, scalar and non-contiguous tensors, versions 1.0/2.0/3.0, Fortran-order and big-endian
+// files read element by element into C order, and one test per error path.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <limits>
@@ -226,6 +229,164 @@ TEST(Npy, ReadsOtherSpellingsOfTheDict) {
   }
 }
 
+// ---- Fortran order and big-endian data, as numpy writes them -------------------------------------
+
+// The bytes np.save writes for an array of this descr, order and shape holding `data` (format 1.0,
+// numpy's _write_array_header): keys sorted, the shape as Python's tuple repr, room for the growth
+// axis (the first one in C order, the last in Fortran order) to reach 21 digits, then spaces and
+// '\n' so the data starts at a multiple of 64.
+std::string numpy_file(const std::string& descr, bool fortran_order, const mech::Shape& shape,
+                       const std::string& data) {
+  std::string shape_text = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) shape_text += (i > 0 ? ", " : "") + std::to_string(shape[i]);
+  shape_text += shape.size() == 1 ? ",)" : ")";
+  std::string dict = "{'descr': '" + descr + "', 'fortran_order': " + (fortran_order ? "True" : "False") +
+                     ", 'shape': " + shape_text + ", }";
+  if (!shape.empty()) dict.append(21 - std::to_string(fortran_order ? shape.back() : shape.front()).size(), ' ');
+  return file_with_dict(dict, data);
+}
+
+// Each element's bytes reversed: what numpy writes for a '>' (big-endian) dtype.
+template <class T>
+std::string big_endian_bytes(const std::vector<T>& values) {
+  std::string bytes = raw_bytes(values);
+  for (std::size_t at = 0; at < bytes.size(); at += sizeof(T)) {
+    std::reverse(bytes.begin() + static_cast<std::ptrdiff_t>(at),
+                 bytes.begin() + static_cast<std::ptrdiff_t>(at + sizeof(T)));
+  }
+  return bytes;
+}
+
+// The elements of a C-order array listed in Fortran order (first index fastest), as numpy writes
+// an array whose flags say F_CONTIGUOUS.
+template <class T>
+std::vector<T> in_fortran_order(const std::vector<T>& c_order, const mech::Shape& shape) {
+  std::vector<T> out;
+  std::vector<std::int64_t> index(shape.size(), 0);
+  for (std::size_t n = 0; n < c_order.size(); ++n) {
+    std::int64_t flat = 0;  // the element's position in C order
+    for (std::size_t d = 0; d < shape.size(); ++d) flat = flat * shape[d] + index[d];
+    out.push_back(c_order[static_cast<std::size_t>(flat)]);
+    for (std::size_t d = 0; d < shape.size() && ++index[d] == shape[d]; ++d) index[d] = 0;
+  }
+  return out;
+}
+
+// Loaded element by element equal (bit for bit: -0.0, Inf and denormals included) to `expected`,
+// in mech's own layout: contiguous C order, native byte order.
+template <class T>
+void expect_c_order_elements(const mech::Tensor& loaded, const mech::Shape& shape, const std::vector<T>& expected) {
+  ASSERT_EQ(loaded.dtype(), mech::dtype_of<T>());
+  ASSERT_EQ(loaded.shape(), shape);
+  ASSERT_EQ(loaded.numel(), static_cast<std::int64_t>(expected.size()));
+  if (expected.empty()) return;
+  EXPECT_TRUE(loaded.is_contiguous());
+  const std::vector<T> values = loaded.to_vector<T>();
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(std::memcmp(&values[i], &expected[i], sizeof(T)), 0)
+        << "element " << i << ": " << values[i] << ", expected " << expected[i];
+  }
+}
+
+TEST(NpyLayouts, FortranOrderMatrixOfATransposeIsReadInCOrder) {
+  // np.save(f, np.arange(6.0).reshape(2, 3).T): the transpose is F-contiguous, so numpy writes its
+  // memory as it is, 0..5, with 'fortran_order': True and shape (3, 2).
+  const std::string bytes = numpy_file("<f8", true, {3, 2}, raw_bytes(std::vector<double>{0, 1, 2, 3, 4, 5}));
+  ASSERT_EQ(bytes.size(), 128u + 48u);
+  expect_c_order_elements<double>(mech::load_npy_from_bytes(bytes), {3, 2}, {0, 3, 1, 4, 2, 5});
+}
+
+TEST(NpyLayouts, FortranOrderFloat32MatrixIsReadInCOrder) {
+  // np.save(f, np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4))).
+  std::vector<float> c_order(12);
+  for (std::size_t i = 0; i < c_order.size(); ++i) c_order[i] = 0.5f * static_cast<float>(i) - 1.0f;
+  const std::vector<float> fortran = in_fortran_order(c_order, {3, 4});
+  ASSERT_EQ(fortran[1], c_order[4]);  // (1, 0) follows (0, 0) in Fortran order
+  expect_c_order_elements(mech::load_npy_from_bytes(numpy_file("<f4", true, {3, 4}, raw_bytes(fortran))), {3, 4},
+                          c_order);
+}
+
+TEST(NpyLayouts, FortranOrderThreeDimensionalArraysAreReadInCOrder) {
+  // Element (i, j, k) holds 10000 i + 100 j + k, so any index mix-up shows in the value.
+  for (const mech::Shape& shape : {mech::Shape{2, 3, 4}, mech::Shape{2, 3, 10}, mech::Shape{5, 1, 3}}) {
+    SCOPED_TRACE(mech::shape_str(shape));
+    std::vector<std::int64_t> c_order;
+    for (std::int64_t i = 0; i < shape[0]; ++i)
+      for (std::int64_t j = 0; j < shape[1]; ++j)
+        for (std::int64_t k = 0; k < shape[2]; ++k) c_order.push_back(10000 * i + 100 * j + k);
+    const std::string bytes = numpy_file("<i8", true, shape, raw_bytes(in_fortran_order(c_order, shape)));
+    expect_c_order_elements(mech::load_npy_from_bytes(bytes), shape, c_order);
+    std::vector<double> as_double(c_order.begin(), c_order.end());
+    expect_c_order_elements(
+        mech::load_npy_from_bytes(numpy_file("<f8", true, shape, raw_bytes(in_fortran_order(as_double, shape)))),
+        shape, as_double);
+  }
+}
+
+TEST(NpyLayouts, EmptyFortranOrderArrayIsReadWithItsShape) {
+  expect_c_order_elements<float>(mech::load_npy_from_bytes(numpy_file("<f4", true, {3, 0}, "")), {3, 0}, {});
+  expect_c_order_elements<double>(mech::load_npy_from_bytes(numpy_file(">f8", true, {0, 2, 2}, "")), {0, 2, 2}, {});
+}
+
+TEST(NpyLayouts, BigEndianFloat64IsReadBitForBit) {
+  // np.save(f, a.astype('>f8')): values whose eight bytes all differ, a denormal, -0.0 and Inf.
+  const std::vector<double> values = {1.5, -2.25, 1e300, std::numeric_limits<double>::denorm_min(),
+                                      -0.0, std::numeric_limits<double>::infinity()};
+  const std::string bytes = numpy_file(">f8", false, {2, 3}, big_endian_bytes(values));
+  ASSERT_NE(bytes.substr(128), raw_bytes(values));
+  expect_c_order_elements(mech::load_npy_from_bytes(bytes), {2, 3}, values);
+}
+
+TEST(NpyLayouts, BigEndianFloat32IsReadBitForBit) {
+  const std::vector<float> values = {1.5f, -2.25f, 3e38f, std::numeric_limits<float>::denorm_min(), -0.0f,
+                                     0.1f, -std::numeric_limits<float>::infinity()};
+  expect_c_order_elements(mech::load_npy_from_bytes(numpy_file(">f4", false, {7}, big_endian_bytes(values))), {7},
+                          values);
+  expect_c_order_elements(mech::load_npy_from_bytes(numpy_file(">f4", false, {}, big_endian_bytes<float>({2.5f}))),
+                          {}, std::vector<float>{2.5f});
+}
+
+TEST(NpyLayouts, BigEndianInt64IsReadExactly) {
+  const std::vector<std::int64_t> values = {std::numeric_limits<std::int64_t>::min(), -1, 0, 0x0102030405060708,
+                                            std::numeric_limits<std::int64_t>::max()};
+  expect_c_order_elements(mech::load_npy_from_bytes(numpy_file(">i8", false, {5}, big_endian_bytes(values))), {5},
+                          values);
+}
+
+TEST(NpyLayouts, BigEndianFortranOrderIsReadInCOrder) {
+  // np.save(f, np.asfortranarray(a.astype('>f8'))) for a = [[1, 2, 3], [4, 5, 6]] / 8.
+  const std::vector<double> c_order = {0.125, 0.25, 0.375, 0.5, 0.625, 0.75};
+  const std::string bytes = numpy_file(">f8", true, {2, 3}, big_endian_bytes(in_fortran_order(c_order, {2, 3})));
+  expect_c_order_elements(mech::load_npy_from_bytes(bytes), {2, 3}, c_order);
+}
+
+TEST(NpyLayouts, WritingAConvertedArrayGivesLittleEndianCOrder) {
+  const std::vector<double> c_order = {1, 2, 3, 4, 5, 6};
+  const mech::Tensor loaded =
+      mech::load_npy_from_bytes(numpy_file(">f8", true, {3, 2}, big_endian_bytes(in_fortran_order(c_order, {3, 2}))));
+  EXPECT_EQ(mech::save_npy_to_bytes(loaded), numpy_file("<f8", false, {3, 2}, raw_bytes(c_order)));
+}
+
+TEST_F(NpyFileTest, FortranOrderBigEndianFileIsReadAndEveryTruncationRefused) {
+  // load_npy reads the data straight from the file: it converts like load_npy_from_bytes, and
+  // refuses every prefix with the same reason.
+  std::vector<std::int64_t> c_order(24);
+  for (std::size_t i = 0; i < c_order.size(); ++i) c_order[i] = static_cast<std::int64_t>(i * i) - 100;
+  const std::string good = numpy_file(">i8", true, {2, 3, 4}, big_endian_bytes(in_fortran_order(c_order, {2, 3, 4})));
+  const std::string file = path("fortran_big_endian.npy");
+  write(file, good);
+  expect_c_order_elements(mech::load_npy(file), {2, 3, 4}, c_order);
+  for (std::size_t length = 0; length < good.size(); length += 7) {
+    SCOPED_TRACE(length);
+    write(file, good.substr(0, length));
+    const std::string from_file = io_error_of([&] { (void)mech::load_npy(file); });
+    EXPECT_EQ(from_file, io_error_of([&] { (void)mech::load_npy_from_bytes(good.substr(0, length), file); }));
+    EXPECT_NE(from_file.find(length < 6 ? "magic" : length < 128 ? "truncated header" : "truncated data"),
+              std::string::npos)
+        << from_file;
+  }
+}
+
 // ---- errors ------------------------------------------------------------------------------------
 
 TEST_F(NpyFileTest, MissingFileNamesThePath) {
@@ -311,7 +472,7 @@ TEST(NpyErrors, TrailingBytesAreASizeMismatch) {
 }
 
 TEST(NpyErrors, UnsupportedDtypesAreNamed) {
-  for (const std::string descr : {"<i4", ">f8", "<f2", "|b1", "<c16", "|u1", "=f8"}) {
+  for (const std::string descr : {"<i4", ">i4", "<f2", ">f2", "|b1", "<c16", ">c16", "|u1", "=f8"}) {
     expect_bytes_error(
         file_with_dict("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (1,), }", "12345678"),
         "unsupported dtype '" + descr + "'");
@@ -319,12 +480,6 @@ TEST(NpyErrors, UnsupportedDtypesAreNamed) {
   expect_bytes_error(
       file_with_dict("{'descr': [('x', '<f8')], 'fortran_order': False, 'shape': (1,), }", "12345678"),
       "structured dtypes");
-}
-
-TEST(NpyErrors, FortranOrderIsRefusedForMatrices) {
-  expect_bytes_error(
-      file_with_dict("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }", std::string(32, '\0')),
-      "Fortran-order");
 }
 
 TEST(NpyErrors, MalformedDicts) {
