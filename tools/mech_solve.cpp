@@ -9,10 +9,10 @@
 // GE like E. With --grad-u the gradients of sum(U*GU) + sum(E*GE) are written to
 // DIR/{coeffs,rhs,iv,steps}.npy. Inputs may be float32 or float64; the solve and the outputs use
 // --dtype. --repeat N runs the solve (and backward) N more times and prints "median_ms <value>"
-// on standard error. Exit status: 0 on success, 2 for bad options, unreadable files or wrong
-// shapes or non-finite values (one line naming the file and the expected shape; the checks are
-// tools/common/solve_inputs.h, shared with the fuzz target), 1 when the solver fails
-// (non-positive step, singular system; the message names the batch element).
+// on standard error. Exit status: 0 on success; 2 for bad options, unreadable files, wrong shapes or
+// bad values (NaN or Inf anywhere, a step <= 0), in one line naming the file and the expected shape
+// or the value's flat index (the checks are tools/common/solve_inputs.h, shared with the fuzz
+// target); 1 when a well-formed system is singular (the message names the batch element).
 // --variant hermite4 runs the fourth-order formulation (solvers/hermite4_*.h): same files and
 // shapes, eps written as zeros; with --dtype float32 a square system (E = D, P initial values at
 // the first point) is solved by direct block elimination instead of the float32 normal equations.
@@ -144,10 +144,11 @@ int main(int argc, char** argv) {
       "mech-solve",
       "Solve a batch of linear ODEs with NeuRLP (the MNN solver) from .npy files; optionally differentiate.\n"
       "Shapes: coeffs (B,E,T,D,K), rhs (B,E,T), steps (B,T-1,D), iv (B,S,D,n_iv); out (B,T,D,K), eps (B).\n"
-      "Exit status: 0 ok, 2 bad options/files/shapes, 1 solver failure (names the batch element).");
+      "Exit status: 0 ok, 2 bad options/files/shapes/values (NaN, Inf, step <= 0), 1 singular system (names the\n"
+      "batch element).");
   cli.add("coeffs", &coeffs_path, "coefficients C.npy (B,E,T,D,K), k = u, u', u'', ...");
   cli.add("rhs", &rhs_path, "right-hand side R.npy (B,E,T)");
-  cli.add("steps", &steps_path, "step sizes H.npy (B,T-1,D), positive");
+  cli.add("steps", &steps_path, "step sizes H.npy (B,T-1,D), each > 0");
   cli.add("iv", &iv_path, "initial values V.npy (B,S,D,n_iv) (optional)");
   cli.add("gamma", &gamma, "relaxation gamma (mnn)");
   cli.add("alpha", &alpha, "relaxation alpha (mnn)");

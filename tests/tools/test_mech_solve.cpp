@@ -2,42 +2,31 @@
 // outputs (tests/data/neurlp), float32 inputs, --repeat timing, and the error paths (exit status
 // and a one-line message naming the file and the expected shape).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "core/npy.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
+#include "mech_solve_test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
 const std::string kData = std::string(MECH_TEST_DATA_DIR) + "/neurlp/";
-const std::string kProgram = std::string(MECH_BIN_DIR) + "/mech-solve";
 
-struct RunResult {
-  int status = -1;
-  std::string errors;   // standard error
-};
+using RunResult = mech::tools::testing::MechSolveRun;
 
 RunResult run(const std::string& arguments) {
   const fs::path log = fs::temp_directory_path() / fmt::format("mech_solve_stderr_{}.txt", ::getpid());
-  const std::string command = kProgram + " " + arguments + " 2> " + log.string();
-  const int raw = std::system(command.c_str());
-  RunResult result;
-  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  std::ifstream file(log);
-  std::stringstream text;
-  text << file.rdbuf();
-  result.errors = text.str();
+  RunResult result = mech::tools::testing::run_mech_solve(arguments, log);
   fs::remove(log);
   return result;
 }
@@ -187,13 +176,23 @@ TEST_F(MechSolve, ErrorPathsExitTwoWithOneLine) {
                            "{0}grad_u.npy",
                            dir, path("u.npy")),
                2, {"--grads-out"});
-  // A solver failure (non-positive step) exits 1 and names the batch element.
-  mech::Tensor steps = mech::load_npy(dir + "steps.npy").clone();
-  steps.data_ptr<double>()[2 * 15 + 4] = -0.5;
-  mech::save_npy(path("negative_steps.npy"), steps);
-  expect_error(fmt::format("--coeffs {0}coeffs.npy --rhs {0}rhs.npy --steps {1} --iv {0}iv.npy --out {2}", dir,
-                           path("negative_steps.npy"), path("u.npy")),
-               1, {"batch element 2", "step"});
+  // Bad values: a NaN, a negative or a zero step is the caller's data, not a solver failure: exit 2
+  // naming the file and where the value is, for every variant. (A singular system, a well-formed
+  // problem the solver cannot solve, exits 1: test_mech_solve_hermite4.cpp.)
+  const mech::Tensor steps = mech::load_npy(dir + "steps.npy");
+  for (const double bad_step : {std::nan(""), -0.5, 0.0, -0.0}) {
+    mech::Tensor bad = steps.clone();
+    bad.data_ptr<double>()[2 * 15 + 4] = bad_step;
+    mech::save_npy(path("bad_steps.npy"), bad);
+    for (const char* variant : {"mnn", "scalable", "hermite4"}) {
+      SCOPED_TRACE(fmt::format("step {} --variant {}", bad_step, variant));
+      expect_error(fmt::format("--coeffs {0}coeffs.npy --rhs {0}rhs.npy --steps {1} --iv {0}iv.npy --out {2} "
+                               "--variant {3}",
+                               dir, path("bad_steps.npy"), path("u.npy"), variant),
+                   2, {"bad_steps.npy", "(steps)", "flat index 34"});
+      EXPECT_FALSE(fs::exists(path("u.npy")));
+    }
+  }
 }
 
 }  // namespace

@@ -3,14 +3,10 @@
 // gradients match the library's, float32 uses the direct solve, and a singular system exits 1
 // naming the batch element.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,16 +14,14 @@
 
 #include "core/npy.h"
 #include "core/tensor.h"
+#include "mech_solve_test_util.h"
 #include "solvers/hermite4_batch.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-  int status = -1;
-  std::string errors;
-};
+using RunResult = mech::tools::testing::MechSolveRun;
 
 class MechSolveHermite4 : public ::testing::Test {
  protected:
@@ -40,16 +34,7 @@ class MechSolveHermite4 : public ::testing::Test {
   void TearDown() override { fs::remove_all(directory_); }
   std::string path(const std::string& name) const { return (directory_ / name).string(); }
   RunResult run(const std::string& arguments) const {
-    const std::string log = path("stderr.txt");
-    const std::string command = std::string(MECH_BIN_DIR) + "/mech-solve " + arguments + " 2> " + log;
-    const int raw = std::system(command.c_str());
-    RunResult result;
-    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    std::ifstream file(log);
-    std::stringstream text;
-    text << file.rdbuf();
-    result.errors = text.str();
-    return result;
+    return mech::tools::testing::run_mech_solve(arguments, path("stderr.txt"));
   }
   // Two damped oscillators (B = 2) with h = 0.01 on [0, 10]; the second damps twice as hard.
   std::string write_oscillators(bool singular = false) const {

@@ -44,6 +44,16 @@ void expect_finite(const Tensor& tensor, const std::string& source, const char* 
                               source, role, values[index], index));
 }
 
+// A step of zero or less is a bad input value like NaN (exit 2), not a failure of the solver: the
+// problem is not an ODE on a grid. Named like a non-finite value, with its flat index.
+void expect_positive_steps(const Tensor& steps, const std::string& source) {
+  const std::vector<double> values = steps.to_vector<double>();
+  for (std::size_t index = 0; index < values.size(); ++index)
+    if (!(values[index] > 0))
+      input_error(fmt::format("{} (steps) holds a non-positive step ({}) at flat index {}, expected steps > 0",
+                              source, values[index], index));
+}
+
 template <class T>
 SolveOutputs solve_typed(const SolveProblem& problem) {
   using namespace neurlp_core;
@@ -174,6 +184,7 @@ SolveProblem prepare_solve(const SolveInputs& inputs, const SolveSettings& setti
   expect_finite(problem.coeffs, coeffs_source, "coeffs");
   expect_finite(problem.rhs, inputs.rhs.source, "rhs");
   expect_finite(problem.steps, inputs.steps.source, "steps");
+  expect_positive_steps(problem.steps, inputs.steps.source);
   if (inputs.iv.tensor.defined()) expect_finite(problem.iv, inputs.iv.source, "iv");
   expect_finite(problem.grad_u, inputs.grad_u.source, "grad-u");
   expect_finite(problem.grad_eps, inputs.grad_eps.source, "grad-eps");

@@ -54,13 +54,14 @@ struct SolveOutputs {
 // "cannot read <path> (<role>): <why>".
 SolveInput read_solve_input(const std::string& path, const std::string& role);
 
-// Checks dtypes (float32 or float64), ranks, shapes against coeffs, finiteness of every value and
-// the settings; converts to settings.dtype. Every problem with the inputs throws mech::IoError
-// naming the source and, for shapes, the shape expected. Shape checks come before value checks.
+// Checks dtypes (float32 or float64), ranks, shapes against coeffs, finiteness of every value,
+// steps > 0 and the settings; converts to settings.dtype. Every problem with the inputs throws
+// mech::IoError naming the source and, for shapes, the shape expected, for values the flat index.
+// Shape checks come before value checks.
 SolveProblem prepare_solve(const SolveInputs& inputs, const SolveSettings& settings);
 
-// Solves (and differentiates when grad_u is defined). A system the solver cannot handle
-// (non-positive step, singular) throws mech::SolverError naming the batch element. With a CUDA
+// Solves (and differentiates when grad_u is defined). A system the solver cannot handle (singular)
+// throws mech::SolverError naming the batch element. With a CUDA
 // device the inputs are copied there, solved by the GPU solver (cuda/neurlp.h: forward keeping
 // the factors, then backward) and the outputs copied back (mnn and scalable).
 SolveOutputs run_solve(const SolveProblem& problem, Device device = Device::cpu());
