@@ -39,7 +39,7 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, std
 
   Tensor out = empty({input.shape()[0], weight.shape()[0], out_length}, detail::options_of(input));
   kernels::conv1d(input, weight, bias, out, stride, padding, dilation, padding_mode);
-  if (needs_grad({input, weight, bias})) {
+  if (detail::will_record("conv1d", {input, weight, bias}, out)) {
     record("conv1d", {input, weight, bias}, {out},
            [input = input.detach(), weight = weight.detach(), has_bias = bias.defined(), stride, padding, dilation,
             padding_mode](const std::vector<Tensor>& g) {

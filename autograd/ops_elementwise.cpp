@@ -84,7 +84,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_raw(BinaryOp::Mul, a, b, "mul");
-  if (needs_grad({a, b})) {
+  if (detail::will_record("mul", {a, b}, out)) {
     record("mul", {a, b}, {out}, [a = a.detach(), b = b.detach()](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{sum_to(g[0] * b, a.shape()), sum_to(g[0] * a, b.shape())};
     });
@@ -94,7 +94,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary_raw(BinaryOp::Div, a, b, "div");
-  if (needs_grad({a, b})) {
+  if (detail::will_record("div", {a, b}, out)) {
     record("div", {a, b}, {out}, [a = a.detach(), b = b.detach()](const std::vector<Tensor>& g) {
       Tensor grad_a = g[0] / b;
       return std::vector<Tensor>{sum_to(grad_a, a.shape()), sum_to(neg(grad_a * a / b), b.shape())};
@@ -121,7 +121,7 @@ Tensor neg(const Tensor& x) {
 Tensor pow(const Tensor& x, double exponent) {
   detail::check_float("pow", x);
   Tensor out = unary_raw(UnaryOp::Pow, x, exponent);
-  if (needs_grad({x})) {
+  if (detail::will_record("pow", {x}, out)) {
     record("pow", {x}, {out}, [x = x.detach(), exponent](const std::vector<Tensor>& g) {
       if (exponent == 0.0) return std::vector<Tensor>{zeros_like(x)};
       return std::vector<Tensor>{g[0] * (pow(x, exponent - 1.0) * exponent)};
@@ -133,7 +133,7 @@ Tensor pow(const Tensor& x, double exponent) {
 Tensor exp(const Tensor& x) {
   detail::check_float("exp", x);
   Tensor out = unary_raw(UnaryOp::Exp, x);
-  if (needs_grad({x})) {
+  if (detail::will_record("exp", {x}, out)) {
     record("exp", {x}, {out}, [y = out.detach()](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0] * y}; });
   }
   return out;
@@ -142,7 +142,7 @@ Tensor exp(const Tensor& x) {
 Tensor log(const Tensor& x) {
   detail::check_float("log", x);
   Tensor out = unary_raw(UnaryOp::Log, x);
-  if (needs_grad({x})) {
+  if (detail::will_record("log", {x}, out)) {
     record("log", {x}, {out}, [x = x.detach()](const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0] / x}; });
   }
   return out;
@@ -151,7 +151,7 @@ Tensor log(const Tensor& x) {
 Tensor sqrt(const Tensor& x) {
   detail::check_float("sqrt", x);
   Tensor out = unary_raw(UnaryOp::Sqrt, x);
-  if (needs_grad({x})) {
+  if (detail::will_record("sqrt", {x}, out)) {
     record("sqrt", {x}, {out}, [y = out.detach()](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{g[0] / (y * 2.0)};
     });
@@ -162,7 +162,7 @@ Tensor sqrt(const Tensor& x) {
 Tensor abs(const Tensor& x) {
   check_defined("abs", x, "input");
   Tensor out = unary_raw(UnaryOp::Abs, x);
-  if (needs_grad({x})) {
+  if (detail::will_record("abs", {x}, out)) {
     record("abs", {x}, {out}, [x = x.detach()](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{g[0] * unary_raw(UnaryOp::Sign, x)};
     });
@@ -173,7 +173,7 @@ Tensor abs(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
   detail::check_float("tanh", x);
   Tensor out = unary_raw(UnaryOp::Tanh, x);
-  if (needs_grad({x})) {
+  if (detail::will_record("tanh", {x}, out)) {
     record("tanh", {x}, {out}, [y = out.detach()](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{g[0] * rsub(1.0, y * y)};
     });
@@ -184,7 +184,7 @@ Tensor tanh(const Tensor& x) {
 Tensor sigmoid(const Tensor& x) {
   detail::check_float("sigmoid", x);
   Tensor out = unary_raw(UnaryOp::Sigmoid, x);
-  if (needs_grad({x})) {
+  if (detail::will_record("sigmoid", {x}, out)) {
     record("sigmoid", {x}, {out}, [y = out.detach()](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{g[0] * (y * rsub(1.0, y))};
     });
@@ -195,7 +195,7 @@ Tensor sigmoid(const Tensor& x) {
 Tensor relu(const Tensor& x) {
   check_defined("relu", x, "input");
   Tensor out = unary_raw(UnaryOp::Relu, x);
-  if (needs_grad({x})) {
+  if (detail::will_record("relu", {x}, out)) {
     record("relu", {x}, {out}, [x = x.detach()](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{g[0] * unary_raw(UnaryOp::ReluMask, x)};
     });
@@ -206,7 +206,7 @@ Tensor relu(const Tensor& x) {
 Tensor elu(const Tensor& x, double alpha) {
   detail::check_float("elu", x);
   Tensor out = unary_raw(UnaryOp::Elu, x, alpha);
-  if (needs_grad({x})) {
+  if (detail::will_record("elu", {x}, out)) {
     record("elu", {x}, {out}, [x = x.detach(), alpha](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{g[0] * unary_raw(UnaryOp::EluGrad, x, alpha)};
     });
@@ -218,7 +218,7 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   detail::check_float("softplus", x);
   MECH_CHECK(beta > 0, "softplus: beta must be positive, got {}", beta);
   Tensor out = unary_raw(UnaryOp::Softplus, x, beta, threshold);
-  if (needs_grad({x})) {
+  if (detail::will_record("softplus", {x}, out)) {
     record("softplus", {x}, {out}, [x = x.detach(), beta, threshold](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{g[0] * unary_raw(UnaryOp::SoftplusGrad, x, beta, threshold)};
     });
@@ -232,7 +232,7 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
   const double high = max.value_or(INFINITY);
   MECH_CHECK(!(low > high), "clamp: min {} is greater than max {}", low, high);
   Tensor out = unary_raw(UnaryOp::Clamp, x, low, high);
-  if (needs_grad({x})) {
+  if (detail::will_record("clamp", {x}, out)) {
     record("clamp", {x}, {out}, [x = x.detach(), low, high](const std::vector<Tensor>& g) {
       return std::vector<Tensor>{g[0] * unary_raw(UnaryOp::ClampMask, x, low, high)};
     });
@@ -248,7 +248,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor out = empty(shape, detail::options_of(a));
   kernels::where(detail::expand_view(condition, shape), detail::expand_view(a, shape), detail::expand_view(b, shape), out);
-  if (needs_grad({a, b})) {
+  if (detail::will_record("where", {a, b}, out)) {
     record("where", {a, b}, {out},
            [condition = condition.detach(), sa = a.shape(), sb = b.shape()](const std::vector<Tensor>& g) {
              Tensor zero = zeros({}, detail::options_of(g[0]));

@@ -55,7 +55,7 @@ Tensor matmul_batched(const Tensor& a, const Tensor& b) {
   Tensor out3 = Tensor(out.storage(), 0, {count, m, n}, contiguous_strides({count, m, n}), out.dtype());
   kernels::matmul(as_three_dims(detail::expand_view(a, a_full), batch),
                   as_three_dims(detail::expand_view(b, b_full), batch), out3);
-  if (needs_grad({a, b})) {
+  if (detail::will_record("matmul", {a, b}, out)) {
     record("matmul", {a, b}, {out}, [a = a.detach(), b = b.detach()](const std::vector<Tensor>& g) {
       // dA = dC B^T and dB = A^T dC, summed over the batch dims each operand was broadcast along.
       Tensor grad_a = sum_to(matmul_batched(g[0], b.transpose(-1, -2)), a.shape());

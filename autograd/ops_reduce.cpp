@@ -70,7 +70,7 @@ std::pair<Tensor, Tensor> max_with_indices(const Tensor& x, std::int64_t dim, bo
     values = Tensor(values.storage(), 0, squeezed, contiguous_strides(squeezed), values.dtype());
     indices = Tensor(indices.storage(), 0, squeezed, contiguous_strides(squeezed), indices.dtype());
   }
-  if (needs_grad({x})) {
+  if (detail::will_record("max", {x}, values)) {
     record("max", {x}, {values}, [input_shape = x.shape(), keep, d, indices = indices.detach()](const std::vector<Tensor>& g) {
       // One-hot mask of the arg-max along d: the gradient goes to exactly one element, as in PyTorch.
       Shape position_shape(input_shape.size(), 1);

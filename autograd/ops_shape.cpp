@@ -52,7 +52,7 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     if (t.numel() > 0) kernels::copy(t, narrow_view(out, d, start, t.shape()[d]));
     start += t.shape()[d];
   }
-  if (needs_grad(tensors)) {
+  if (detail::will_record("cat", tensors, out)) {
     Shape lengths;
     for (const auto& t : tensors) lengths.push_back(t.shape()[d]);
     record("cat", tensors, {out}, [d, starts, lengths](const std::vector<Tensor>& g) {
@@ -92,7 +92,7 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   out_shape[d] = index.shape()[0];
   Tensor out = empty(out_shape, detail::options_of(x));
   kernels::index_select(x, d, index, out);
-  if (needs_grad({x})) {
+  if (detail::will_record("index_select", {x}, out)) {
     record("index_select", {x}, {out}, [d, index = index.detach(), input_shape = x.shape()](const std::vector<Tensor>& g) {
       Tensor grad = zeros(input_shape, detail::options_of(g[0]));
       kernels::index_add(grad, d, index, g[0]);

@@ -2,6 +2,13 @@
 // retain_graph, and the errors users hit.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
 #include "autograd/gradcheck.h"
@@ -142,6 +149,60 @@ TEST(Engine, AnomalyModeNamesTheOp) {
   } catch (const Error& error) {
     EXPECT_NE(std::string(error.what()).find("'sqrt'"), std::string::npos) << error.what();
   }
+}
+
+// Anomaly mode checks every op, not only those that record: here no input requires grad, or grad
+// mode is off, so nothing is recorded, and each op must still be named for the Inf or NaN it makes
+// (from finite inputs where the op can; pass-through ops from an Inf they are given).
+TEST(Engine, AnomalyModeChecksOpsThatDoNotRecord) {
+  const Tensor negative = from_vector<double>({-1.0, 4.0}, {2}, f64);
+  const Tensor zero = zeros({2}, f64);
+  const Tensor huge = full({2}, 1e200, f64);
+  const Tensor infinite = from_vector<double>({1.0, INFINITY}, {2}, f64);
+  const Tensor not_a_number = from_vector<double>({1.0, NAN}, {2}, f64);
+  const Tensor index = from_vector<std::int64_t>({1}, {1}, TensorOptions().dtype(DType::Int64));
+  const std::vector<std::pair<std::string, std::function<Tensor()>>> ops = {
+      {"sqrt", [&] { return sqrt(negative); }},
+      {"log", [&] { return log(zero); }},
+      {"exp", [&] { return exp(huge); }},
+      {"pow", [&] { return pow(negative, 0.5); }},
+      {"mul", [&] { return huge * huge; }},
+      {"div", [&] { return ones({2}, f64) / zero; }},
+      {"matmul", [&] { return matmul(huge.reshape({1, 2}), huge.reshape({2, 1})); }},
+      {"conv1d", [&] { return conv1d(huge.reshape({1, 1, 2}), huge.reshape({1, 1, 2})); }},
+      {"abs", [&] { return abs(infinite); }},
+      {"tanh", [&] { return tanh(not_a_number); }},
+      {"relu", [&] { return relu(infinite); }},
+      {"elu", [&] { return elu(infinite); }},
+      {"softplus", [&] { return softplus(infinite); }},
+      {"sigmoid", [&] { return sigmoid(not_a_number); }},
+      {"clamp", [&] { return clamp(infinite, 0.0, std::nullopt); }},
+      {"where", [&] { return where(ones({2}, f64), infinite, zero); }},
+      {"max", [&] { return max(infinite, 0); }},
+      {"cat", [&] { return cat({infinite, zero}, 0); }},
+      {"index_select", [&] { return index_select(infinite, 0, index); }},
+  };
+  for (const bool grad_mode_on : {true, false}) {
+    for (const auto& [name, op] : ops) {
+      SCOPED_TRACE(name + (grad_mode_on ? " (grad mode on)" : " (grad mode off)"));
+      std::optional<NoGradGuard> no_grad;
+      if (!grad_mode_on) no_grad.emplace();
+      // Off, the op runs as always: the bad value comes back.
+      EXPECT_FALSE(all_finite(op()));
+      AnomalyGuard anomaly;
+      try {
+        (void)op();
+        ADD_FAILURE() << "expected an anomaly error naming '" << name << "'";
+      } catch (const Error& error) {
+        EXPECT_NE(std::string(error.what()).find("'" + name + "'"), std::string::npos) << error.what();
+      }
+    }
+  }
+  // Grad mode off also stops recording for inputs that require grad: still checked.
+  const Tensor requiring_grad = from_vector<double>({-1.0}, {1}, f64.requires_grad());
+  NoGradGuard no_grad;
+  AnomalyGuard anomaly;
+  EXPECT_THROW((void)sqrt(requiring_grad), Error);
 }
 
 TEST(Engine, DeepChainRunsWithoutRecursion) {
