@@ -1,7 +1,5 @@
 // Tests of the drivers' option parser, progress bar and CSV tables (tools/common/cli.h, progress.h,
 // csv.h), and of a real driver's options.
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +19,7 @@
 #include "tools/common/cli.h"
 #include "tools/common/csv.h"
 #include "tools/common/progress.h"
+#include "tools/program_run.h"
 
 namespace mech::tools {
 namespace {
@@ -221,30 +220,9 @@ TEST(CsvTable, NumbersRoundTripAndCellsAreQuoted) {
 
 // ---- the options of a real driver, through the program itself -----------------------------------
 
-struct ProgramRun {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-ProgramRun run_program(const std::string& arguments) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_cli_") + std::to_string(::getpid()));
-  std::filesystem::create_directories(directory);
-  std::string command = std::string(MECH_BIN_DIR) + "/" + arguments + " >" + (directory / "out").string() + " 2>" +
-                        (directory / "err").string();
-  int raw = std::system(command.c_str());
-  ProgramRun run;
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  run.out = read_file(directory / "out");
-  run.err = read_file(directory / "err");
-  return run;
-}
+using tool_test::ProgramRun;
+using tool_test::run_program;
+const auto read_file = tool_test::read_text;
 
 TEST(Drivers, BadOptionsExitWithStatus2AndOneLine) {
   for (const char* arguments : {"mech-sindy --bogus 1", "mech-sindy --noise 2x", "mech-sindy --derivative spline",

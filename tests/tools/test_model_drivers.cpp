@@ -1,8 +1,6 @@
 // Runs the model drivers themselves (mech-fit-sine, mech-logistic, mech-two-body): bad options exit
 // 2 with one line, --help lists the options, short runs write well-formed SVGs and summaries, the
 // same seed gives the same numbers, and --resume continues a run exactly where a longer run would be.
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -17,33 +15,13 @@
 #include <gtest/gtest.h>
 
 #include "cuda/backend.h"
+#include "tools/program_run.h"
 
 namespace {
 
-struct DriverRun {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-DriverRun run_driver(const std::string& arguments) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_model_drivers_") + std::to_string(::getpid()));
-  std::filesystem::create_directories(directory);
-  std::string command = std::string(MECH_BIN_DIR) + "/" + arguments + " >" + (directory / "out").string() + " 2>" +
-                        (directory / "err").string();
-  int raw = std::system(command.c_str());
-  DriverRun run;
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  run.out = slurp(directory / "out");
-  run.err = slurp(directory / "err");
-  return run;
-}
+using DriverRun = mech::tool_test::ProgramRun;
+const auto slurp = mech::tool_test::read_text;
+const auto run_driver = mech::tool_test::run_program;
 
 std::filesystem::path fresh_directory(const std::string& name) {
   std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string(name) + "_" + std::to_string(::getpid()));
