@@ -354,22 +354,23 @@ TEST_F(ToolRobustness, MechTwoBodyRefusesBadCheckpointsFoldersAndOptions) {
                                           "--batch 2 --iterations 2 --threads 1"));
 }
 
-TEST_F(ToolRobustness, MechMlpRefusesBadCheckpointsAndOptions) {
-  const std::string small = "--steps 2 --points 16 --batch 4 --threads 1 --threshold 1";
+TEST_F(ToolRobustness, MechMlpRefusesBadCheckpointsFoldersAndOptions) {
+  const std::string small = "--iterations 2 --points 16 --batch 4 --threads 1 --threshold 1";
   std::vector<Case> cases;
   for (const char* damaged : {"truncated.safetensors", "empty.safetensors", "junk.safetensors",
                               "wrong_magic.safetensors", "corrupt_data.safetensors", "int64.safetensors",
                               "sine20.safetensors", "nan_parameter.safetensors"})
-    cases.push_back({"mech-mlp", small + " --checkpoint {ckpt} --resume", {"checkpoint.safetensors"}, damaged});
-  cases.push_back({"mech-mlp", small + " --checkpoint {out}/none.safetensors --resume", {"none.safetensors"}});
-  cases.push_back({"mech-mlp", small + " --checkpoint {blocked}/run.safetensors", {"--checkpoint", "plain_file"}});
-  cases.push_back({"mech-mlp", small + " --resume", {"--resume"}});
-  cases.push_back({"mech-mlp", small + " --lr -1", {"--lr"}});
-  cases.push_back({"mech-mlp", small + " --lr nan", {"--lr"}});
-  cases.push_back({"mech-mlp", small + " --noise -1", {"--noise"}});
-  cases.push_back({"mech-mlp", small + " --steps -1", {"--steps"}});
-  cases.push_back({"mech-mlp", small + " --batch 0", {"--batch"}});
-  cases.push_back({"mech-mlp", small + " --activation {empty}", {"--activation"}});
+    cases.push_back({"mech-mlp", small + " --out-dir {out} --resume", {"checkpoint.safetensors"}, damaged});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --resume", {"no checkpoint"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {blocked}", {"--out-dir", "plain_file"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {empty}", {"--out-dir"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --lr -1", {"--lr"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --lr nan", {"--lr"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --noise -1", {"--noise"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --iterations -1", {"--iterations"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --batch 0", {"--batch"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --activation {empty}", {"--activation"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --threads {empty}", {"--threads"}});
   run_table(cases);
 }
 
@@ -419,7 +420,7 @@ TEST_F(ToolRobustness, DriversReportGradientNormsAndRunWithAnomalyMode) {
                         "--threshold 1 --out-dir {out}"},
       {"mech-two-body", "--train-count 2 --test-count 2 --length 80 --horizon 20 --hidden 8 --batch 2 "
                         "--iterations 3 --threads 1 --out-dir {out}"},
-      {"mech-mlp", "--steps 3 --points 16 --batch 4 --threads 1 --threshold 10"},
+      {"mech-mlp", "--iterations 3 --points 16 --batch 4 --threads 1 --threshold 10 --out-dir {out}"},
   };
   for (const auto& [program, arguments] : drivers) {
     for (const bool anomaly : {false, true}) {
