@@ -23,6 +23,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "autograd/anomaly.h"
 #include "core/dtype.h"
@@ -48,8 +49,9 @@ struct RunOptions {
   std::string checkpoint_path() const { return out_dir + "/checkpoint.safetensors"; }
 };
 
-// Registers --device --threads --checkpoint-every --anomaly --resume --quiet --out-dir; `outputs` names
-// what the driver writes besides the checkpoint (for --out-dir's help).
+// Registers --device --threads --checkpoint-every --anomaly --resume --quiet --out-dir under the
+// "Run options" heading of --help; `outputs` names what the driver writes besides the checkpoint
+// (for --out-dir's help).
 void add_run_options(CommandLine& cli, RunOptions& run, const std::string& outputs);
 
 // After parsing: exits 2 with one line on a bad value or an unavailable device, and creates
@@ -69,7 +71,7 @@ class RunScope {
 // The bookkeeping of a training loop; `state` (model, optimizer, ...) is the driver's. With
 // --resume the checkpoint is loaded first (tools::resume_or_exit: the settings in `identity` must
 // match), and the loss log continues from the saved one. `csv_header` names loss.csv's columns:
-// the default rows are "step,loss"; a driver with other columns writes its own rows
+// the default rows are "iteration,loss"; a driver with other columns writes its own rows
 // (step_done's `csv_row`).
 class TrainingLog {
  public:
