@@ -131,6 +131,41 @@ TEST(CommandLine, HelpListsEveryOptionWithItsDefault) {
   }
 }
 
+// An enum field of a library options struct is bound directly: its default is shown by name and a
+// choice sets the enum value.
+TEST(CommandLine, EnumChoicesBindTheStructField) {
+  enum class Rule { Magnitude, Unique };
+  struct ModelOptions {
+    Rule rule = Rule::Unique;
+  } options;
+  CommandLine cli("mech-test", "");
+  cli.add_choice("rule", &options.rule, {{"magnitude", Rule::Magnitude}, {"unique", Rule::Unique}}, "pruning rule");
+  const ParseResult help = cli.parse({"--help"});
+  EXPECT_NE(help.message.find("--rule magnitude|unique  pruning rule (default: unique)"), std::string::npos)
+      << help.message;
+  ASSERT_TRUE(cli.parse({"--rule", "magnitude"}).ok());
+  EXPECT_EQ(options.rule, Rule::Magnitude);
+  const ParseResult bad = cli.parse({"--rule=weakest"});
+  EXPECT_EQ(bad.status, ParseResult::Status::Error);
+  EXPECT_NE(bad.message.find("expected one of magnitude|unique, got 'weakest'"), std::string::npos) << bad.message;
+  EXPECT_EQ(options.rule, Rule::Magnitude);
+}
+
+// Options added after begin_section are listed under its title, after the program's own.
+TEST(CommandLine, SectionsListLaterOptionsUnderTheirTitle) {
+  LorenzLikeOptions options;
+  CommandLine cli = make_cli(options);
+  int threads = 1;
+  cli.begin_section("Run options");
+  cli.add("threads", &threads, "CPU threads");
+  const std::string text = cli.parse({"--help"}).message;
+  const auto own = text.find("--sigma"), title = text.find("\nRun options:\n"), shared = text.find("--threads");
+  ASSERT_NE(title, std::string::npos) << text;
+  EXPECT_LT(own, title);
+  EXPECT_LT(title, shared);
+  EXPECT_EQ(text.find("Run options:"), text.rfind("Run options:")) << "one heading";
+}
+
 TEST(ProgressBar, StatusShowsCountLossRateAndEta) {
   ProgressBar bar(200, "train", nullptr, ProgressBar::Mode::Lines);
   bar.update(50, 0.0);  // sets has-loss; nothing is written to a null stream
