@@ -1,5 +1,6 @@
-// Lorenz equation discovery with a Mechanistic Block (DESIGN.md section 4): the model and the
-// pieces of its training loop that the mech-lorenz driver and the tests share.
+// Lorenz equation discovery with a Mechanistic Block (models/README.md has the design and the
+// measurements behind each choice): the model and the pieces of its training loop that the
+// mech-lorenz driver and the tests share.
 //
 // The observed trajectory x is cut into windows of T samples that share their end points. Per
 // window, with s the state estimate:

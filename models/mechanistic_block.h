@@ -1,5 +1,5 @@
 // MechanisticBlock: the layer that turns an encoder's outputs into the solution of a linear ODE
-// (DESIGN.md section 4). The encoder proposes, per batch element, the ODE's coefficients
+// (models/README.md, "The Mechanistic Block"). The encoder proposes, per batch element, the ODE's coefficients
 // (constant in time or time-varying), its right-hand side, initial values and step sizes (as
 // logits); the block solves the ODE with the differentiable NeuRLP op and returns u and its
 // derivatives, so a loss on the solution trains the encoder through the solver.

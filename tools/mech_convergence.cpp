@@ -9,11 +9,11 @@
 // The error is the largest |u(t_i) - exact(t_i)| over the grid (the value, not the derivatives).
 // hermite4 runs twice: through the normal equations (the op's solve) and through the direct block
 // elimination of its square A (hermite4-direct), which has no rounding floor at small h.
-// Steps run over 1-2-5 values between --h-max and --h-min. Writes <out>/convergence.csv and a
-// log-log plot <out>/convergence.svg (one panel per problem, dashed h^2 and h^4 guides), and prints
+// Steps run over 1-2-5 values between --h-max and --h-min. Writes <out-dir>/convergence.csv and a
+// log-log plot <out-dir>/convergence.svg (one panel per problem, dashed h^2 and h^4 guides), and prints
 // the table. A formulation that fails on a problem (mech::SolverError) is recorded as nan.
 //
-//   mech-convergence --out out/convergence
+//   mech-convergence --out-dir out/convergence
 //   mech-convergence --h-max 0.1 --h-min 0.01 --gamma-alpha 0
 #include <cmath>
 #include <complex>
@@ -174,13 +174,13 @@ std::vector<double> step_list(double h_max, double h_min) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string out = "out/convergence";
+  std::string out_dir = "out/convergence";
   double h_max = 0.2, h_min = 0.002, gamma_alpha = 0.05;
   mech::tools::CommandLine cli("mech-convergence",
                                "Error against the exact solution versus the step h for the NeuRLP formulations "
                                "(mnn, scalable, hermite4) and classical RK4 on a damped oscillator, the Airy "
                                "equation and a third-order ODE; writes a CSV and a log-log SVG plot.");
-  cli.add("out", &out, "output folder (convergence.csv, convergence.svg)");
+  cli.add("out-dir", &out_dir, "directory for convergence.csv and convergence.svg");
   cli.add("h-max", &h_max, "largest step (the steps are the 1-2-5 values in [h-min, h-max])");
   cli.add("h-min", &h_min, "smallest step");
   cli.add("gamma-alpha", &gamma_alpha, "gamma*alpha of the mnn formulation (the paper's default 0.5*0.1)");
@@ -191,7 +191,7 @@ int main(int argc, char** argv) {
   if (steps.empty()) cli.fail(fmt::format("no 1-2-5 step lies in [{}, {}]", h_min, h_max));
   if (10.0 / steps.back() > 2e6) cli.fail("h-min is too small (over 2e6 grid points)");
   // An unusable output folder ends the program (exit 2, one line) before the sweep, not after.
-  mech::tools::prepare_output_directory(cli, "--out", out);
+  mech::tools::prepare_output_directory(cli, "--out-dir", out_dir);
 
   const std::vector<Problem> list = problems();
   // hermite4 through the normal equations (what the op runs) and through the direct block
@@ -254,8 +254,8 @@ int main(int argc, char** argv) {
   bar.finish();
 
   try {
-    table.save(out + "/convergence.csv");
-    figure.save(out + "/convergence.svg");
+    table.save(out_dir + "/convergence.csv");
+    figure.save(out_dir + "/convergence.svg");
   } catch (const std::exception& error) {
     std::fprintf(stderr, "mech-convergence: %s\n", error.what());
     return 1;
@@ -276,6 +276,6 @@ int main(int argc, char** argv) {
       const double first = results[p][m][first_index], last = results[p][m][last_index];
       std::printf("  %.2f\n", last_index > first_index ? std::log(first / last) / std::log(steps[first_index] / steps[last_index]) : NAN);
     }
-  std::printf("wrote %s/convergence.csv and %s/convergence.svg\n", out.c_str(), out.c_str());
+  std::printf("wrote %s/convergence.csv and %s/convergence.svg\n", out_dir.c_str(), out_dir.c_str());
   return 0;
 }

@@ -88,24 +88,15 @@ int run(const Settings& s, const tools::CommandLine& cli) {
       {"length", std::to_string(s.length)},     {"dt", fmt::format("{}", s.dt)},
       {"damping", fmt::format("{}", s.damping)}, {"frequency", fmt::format("{}", s.frequency)},
       {"noise", fmt::format("{}", s.noise)},     {"seed", std::to_string(s.seed)}};
-  nn::TrainingState state;
-  state.model = &model;
-  state.optimizer = &optimizer;
-  state.generator = &generator;
+  nn::TrainingState state{.model = &model, .optimizer = &optimizer, .generator = &generator, .metadata = {}};
 
   tools::TrainingLog log(cli, s.run, state, identity, s.iterations, "fit");
   std::printf("mech-fit-sine: %ld samples of exp(-%g t) sin(%g t), dt %g, noise %g; %lld parameters on %s\n", s.length,
               s.damping, s.frequency, s.dt, s.noise, static_cast<long long>(model.parameter_count()),
               device.str().c_str());
   std::fflush(stdout);
-  while (state.step < s.iterations) {
-    optimizer.zero_grad();
-    Tensor loss = model.loss(target);
-    loss.backward();
-    const double norm = tools::gradient_norm(model.parameters());
-    optimizer.step();
-    log.step_done(loss.item(), fmt::format("|grad| {:.3g}", norm));
-  }
+  while (state.step < s.iterations)
+    log.train_step(optimizer, nullptr, model.parameters(), [&] { return model.loss(target); });
   log.finish();
 
   NoGradGuard no_grad;
@@ -154,10 +145,5 @@ int main(int argc, char** argv) {
   if (s.iterations < 0) cli.fail(fmt::format("--iterations {} must be >= 0", s.iterations));
   if (!(s.lr > 0)) cli.fail(fmt::format("--lr {} must be positive", s.lr));
   tools::check_run_options(cli, s.run);
-  try {
-    return run(s, cli);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "mech-fit-sine: %s\n", tools::one_line(error.what()).c_str());
-    return 1;
-  }
+  return tools::run_reporting_errors(cli, [&] { return run(s, cli); });
 }

@@ -24,23 +24,17 @@
 #include "tools/common/driver_checks.h"
 #include "tools/common/svg.h"
 #include "tools/common/training_run.h"
+#include "tools/common/trajectory_training.h"
 
 namespace {
 
 using namespace mech;
 
-struct Settings {
-  long train_count = 256;
-  long test_count = 64;
-  long length = 100;
-  double dt = 0.1;
-  double noise = 0.01;
-  unsigned long long seed = 0;
-  // Measured on seeds 0-3: held-out mean relative error of r 2.6-3.4% after 3000 steps (about 25 s).
-  long iterations = 3000;
-  long batch = 32;
-  long lr_step = 1000;  // StepLR: multiply the learning rate by 0.3 every lr_step steps
-  double lr = 3e-3;
+struct Settings : tools::TrajectoryTraining {
+  // Measured on seeds 0-3: held-out mean relative error of r 2.6-3.4% after 3000 steps.
+  Settings()
+      : TrajectoryTraining{.train_count = 256, .test_count = 64, .length = 100, .dt = 0.1, .noise = 0.01, .seed = 0,
+                           .iterations = 3000, .batch = 32, .lr = 3e-3, .lr_step = 1000} {}
   long channels = 16;
   long hidden = 64;
   double threshold = 0.05;
@@ -93,7 +87,7 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   const Device device = scope.device;
   const models::LogisticData train = make_data(s, s.train_count, s.seed);
   // A different seed gives different (r, K, x0): the held-out set is never trained on.
-  const models::LogisticData test = make_data(s, s.test_count, s.seed + 0x9e3779b9ULL);
+  const models::LogisticData test = make_data(s, s.test_count, s.test_seed());
 
   Generator generator(s.seed + 1);
   models::LogisticModelOptions model_options;
@@ -106,17 +100,11 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   nn::Adam optimizer(model.parameters(), nn::AdamOptions(s.lr));
   nn::StepLR schedule(optimizer, s.lr_step, 0.3);
 
-  const std::map<std::string, std::string> identity{
-      {"train-count", std::to_string(s.train_count)}, {"length", std::to_string(s.length)},
-      {"dt", fmt::format("{}", s.dt)},                {"noise", fmt::format("{}", s.noise)},
-      {"seed", std::to_string(s.seed)},               {"batch", std::to_string(s.batch)},
-      {"channels", std::to_string(s.channels)},       {"hidden", std::to_string(s.hidden)},
-      {"lr-step", std::to_string(s.lr_step)}};
-  nn::TrainingState state;
-  state.model = &model;
-  state.optimizer = &optimizer;
-  state.scheduler = &schedule;
-  state.generator = &generator;
+  std::map<std::string, std::string> identity = s.identity();
+  identity["channels"] = std::to_string(s.channels);
+  identity["hidden"] = std::to_string(s.hidden);
+  nn::TrainingState state{
+      .model = &model, .optimizer = &optimizer, .scheduler = &schedule, .generator = &generator, .metadata = {}};
 
   tools::TrainingLog log(cli, s.run, state, identity, s.iterations, "train");
 
@@ -125,16 +113,9 @@ int run(const Settings& s, const tools::CommandLine& cli) {
               s.train_count, s.test_count, s.length, s.dt, s.noise, static_cast<long long>(model.parameter_count()),
               device.str().c_str());
   std::fflush(stdout);
-  while (state.step < s.iterations) {
-    Tensor batch = sample_batch(train, s.length, s.batch, generator).to(device);
-    optimizer.zero_grad();
-    Tensor loss = model.loss(batch);
-    loss.backward();
-    const double norm = tools::gradient_norm(model.parameters());
-    optimizer.step();
-    schedule.step();
-    log.step_done(loss.item(), fmt::format("lr {:.2g} |grad| {:.3g}", optimizer.lr(), norm));
-  }
+  while (state.step < s.iterations)
+    log.train_step(optimizer, &schedule, model.parameters(),
+                   [&] { return model.loss(sample_batch(train, s.length, s.batch, generator).to(device)); });
   log.finish();
 
   NoGradGuard no_grad;
@@ -179,37 +160,18 @@ int main(int argc, char** argv) {
                          "Infer (r, -r/K) of logistic growth per trajectory with a Conv1d encoder trained through\n"
                          "NeuRLP on reconstruction only; report the error on held-out trajectories.\n"
                          "Exit status: 0 if r's mean relative error is within --threshold, 1 if not, 2 on bad options.");
-  cli.add("train-count", &s.train_count, "training trajectories");
-  cli.add("test-count", &s.test_count, "held-out trajectories (a different seed)");
-  cli.add("length", &s.length, "samples per trajectory");
-  cli.add("dt", &s.dt, "sampling interval");
-  cli.add("noise", &s.noise, "standard deviation of the Gaussian noise on the observations");
-  cli.add("seed", &s.seed, "seed of the data, the initial weights and the minibatches");
-  cli.add("iterations", &s.iterations, "Adam steps in all (a resumed run continues up to this count)");
-  cli.add("batch", &s.batch, "trajectories per minibatch");
-  cli.add("lr", &s.lr, "Adam learning rate");
-  cli.add("lr-step", &s.lr_step, "multiply the learning rate by 0.3 every this many steps (StepLR)");
+  tools::add_trajectory_training_options(cli, s, "trajectories", "samples per trajectory",
+                                        "standard deviation of the Gaussian noise on the observations",
+                                        "trajectories per minibatch");
   cli.add("channels", &s.channels, "channels of each Conv1d layer");
   cli.add("hidden", &s.hidden, "width of the dense layer");
   cli.add("threshold", &s.threshold, "the mean relative error of r must be within this (exit status 1 if not)");
   tools::add_run_options(cli, s.run, "inference.svg, inferred.csv, loss.csv, summary.txt");
   cli.parse_or_exit(argc, argv);
-  if (s.train_count < 1 || s.test_count < 1)
-    cli.fail(fmt::format("--train-count {} and --test-count {} must be positive", s.train_count, s.test_count));
+  tools::check_trajectory_training_options(cli, s);
   if (s.length < 8) cli.fail(fmt::format("--length {} is too short: at least 8 samples", s.length));
-  if (!(s.dt > 0)) cli.fail(fmt::format("--dt {} must be positive", s.dt));
-  if (!(s.noise >= 0)) cli.fail(fmt::format("--noise {} must be non-negative", s.noise));
-  if (s.iterations < 0) cli.fail(fmt::format("--iterations {} must be >= 0", s.iterations));
-  if (s.batch < 1) cli.fail(fmt::format("--batch {} must be positive", s.batch));
-  if (!(s.lr > 0)) cli.fail(fmt::format("--lr {} must be positive", s.lr));
-  if (s.lr_step < 1) cli.fail(fmt::format("--lr-step {} must be positive", s.lr_step));
   if (s.channels < 1 || s.hidden < 1) cli.fail(fmt::format("--channels {} and --hidden {} must be positive", s.channels, s.hidden));
   if (!(s.threshold > 0)) cli.fail(fmt::format("--threshold {} must be positive", s.threshold));
   tools::check_run_options(cli, s.run);
-  try {
-    return run(s, cli);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "mech-logistic: %s\n", tools::one_line(error.what()).c_str());
-    return 1;
-  }
+  return tools::run_reporting_errors(cli, [&] { return run(s, cli); });
 }

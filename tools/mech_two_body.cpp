@@ -24,18 +24,17 @@
 #include "tools/common/driver_checks.h"
 #include "tools/common/svg.h"
 #include "tools/common/training_run.h"
+#include "tools/common/trajectory_training.h"
 
 namespace {
 
 using namespace mech;
 constexpr long kState = static_cast<long>(models::kTwoBodyStateSize);
 
-struct Settings {
-  long train_count = 64;
-  long test_count = 16;
-  long length = 200;
-  double dt = 0.05;
-  double noise = 0.0;
+struct Settings : tools::TrajectoryTraining {
+  Settings()
+      : TrajectoryTraining{.train_count = 64, .test_count = 16, .length = 200, .dt = 0.05, .noise = 0.0, .seed = 0,
+                           .iterations = 2000, .batch = 64, .lr = 1e-3, .lr_step = 700} {}
   long window = 50;
   long segment = 10;
   // Segments rolled out (on the model's own predictions) per training window. Measured with the
@@ -44,11 +43,6 @@ struct Settings {
   long train_segments = 3;
   long horizon = 150;
   long hidden = 256;
-  unsigned long long seed = 0;
-  long iterations = 2000;
-  long batch = 64;
-  long lr_step = 700;  // StepLR: multiply the learning rate by 0.3 every lr_step steps
-  double lr = 1e-3;
   tools::RunOptions run{.checkpoint_every = 500, .out_dir = "out/two_body"};
 };
 
@@ -116,7 +110,7 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   const tools::RunScope scope(s.run);
   const Device device = scope.device;
   const models::TwoBodyData train = make_data(s, s.train_count, s.seed);
-  const models::TwoBodyData test = make_data(s, s.test_count, s.seed + 0x9e3779b9ULL);  // never trained on
+  const models::TwoBodyData test = make_data(s, s.test_count, s.test_seed());
 
   Generator generator(s.seed + 1);
   models::TwoBodyModelOptions model_options;
@@ -129,18 +123,13 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   nn::Adam optimizer(model.parameters(), nn::AdamOptions(s.lr));
   nn::StepLR schedule(optimizer, s.lr_step, 0.3);
 
-  const std::map<std::string, std::string> identity{
-      {"train-count", std::to_string(s.train_count)}, {"length", std::to_string(s.length)},
-      {"dt", fmt::format("{}", s.dt)},                {"noise", fmt::format("{}", s.noise)},
-      {"window", std::to_string(s.window)},           {"segment", std::to_string(s.segment)},
-      {"train-segments", std::to_string(s.train_segments)},
-      {"hidden", std::to_string(s.hidden)},           {"seed", std::to_string(s.seed)},
-      {"batch", std::to_string(s.batch)},             {"lr-step", std::to_string(s.lr_step)}};
-  nn::TrainingState state;
-  state.model = &model;
-  state.optimizer = &optimizer;
-  state.scheduler = &schedule;
-  state.generator = &generator;
+  std::map<std::string, std::string> identity = s.identity();
+  identity["window"] = std::to_string(s.window);
+  identity["segment"] = std::to_string(s.segment);
+  identity["train-segments"] = std::to_string(s.train_segments);
+  identity["hidden"] = std::to_string(s.hidden);
+  nn::TrainingState state{
+      .model = &model, .optimizer = &optimizer, .scheduler = &schedule, .generator = &generator, .metadata = {}};
 
   tools::TrainingLog log(cli, s.run, state, identity, s.iterations, "train");
 
@@ -150,14 +139,10 @@ int run(const Settings& s, const tools::CommandLine& cli) {
               static_cast<long long>(model.parameter_count()), device.str().c_str());
   std::fflush(stdout);
   while (state.step < s.iterations) {
-    auto [window, future] = sample_batch(s, train, generator);
-    optimizer.zero_grad();
-    Tensor loss = model.loss(window.to(device), future.to(device));
-    loss.backward();
-    const double norm = tools::gradient_norm(model.parameters());
-    optimizer.step();
-    schedule.step();
-    log.step_done(loss.item(), fmt::format("lr {:.2g} |grad| {:.3g}", optimizer.lr(), norm));
+    log.train_step(optimizer, &schedule, model.parameters(), [&] {
+      auto [window, future] = sample_batch(s, train, generator);
+      return model.loss(window.to(device), future.to(device));
+    });
   }
   log.finish();
 
@@ -217,25 +202,17 @@ int main(int argc, char** argv) {
   tools::CommandLine cli("mech-two-body",
                          "Predict two-body orbits from 50 observed states: an encoder writes a linear ODE per segment,\n"
                          "NeuRLP solves it, and the prediction is rolled forward autoregressively.");
-  cli.add("train-count", &s.train_count, "training orbits");
-  cli.add("test-count", &s.test_count, "held-out orbits (a different seed)");
-  cli.add("length", &s.length, "states per orbit");
-  cli.add("dt", &s.dt, "sampling interval");
-  cli.add("noise", &s.noise, "standard deviation of the Gaussian noise on observed positions and velocities");
+  tools::add_trajectory_training_options(cli, s, "orbits", "states per orbit",
+                                        "standard deviation of the Gaussian noise on observed positions and velocities",
+                                        "windows per minibatch");
   cli.add("window", &s.window, "observed states the encoder reads");
   cli.add("segment", &s.segment, "states predicted per solve");
   cli.add("train-segments", &s.train_segments, "segments each training window is rolled out over (on its own predictions)");
   cli.add("horizon", &s.horizon, "states rolled out after the observed window");
   cli.add("hidden", &s.hidden, "width of the encoder's hidden layers");
-  cli.add("seed", &s.seed, "seed of the data, the initial weights and the minibatches");
-  cli.add("iterations", &s.iterations, "Adam steps in all (a resumed run continues up to this count)");
-  cli.add("batch", &s.batch, "windows per minibatch");
-  cli.add("lr", &s.lr, "Adam learning rate");
-  cli.add("lr-step", &s.lr_step, "multiply the learning rate by 0.3 every this many steps (StepLR)");
   tools::add_run_options(cli, s.run, "orbit.svg, error.csv, loss.csv, summary.txt");
   cli.parse_or_exit(argc, argv);
-  if (s.train_count < 1 || s.test_count < 1)
-    cli.fail(fmt::format("--train-count {} and --test-count {} must be positive", s.train_count, s.test_count));
+  tools::check_trajectory_training_options(cli, s);
   if (s.window < 2) cli.fail(fmt::format("--window {} must be at least 2", s.window));
   if (s.segment < 1) cli.fail(fmt::format("--segment {} must be positive", s.segment));
   if (s.train_segments < 1) cli.fail(fmt::format("--train-segments {} must be positive", s.train_segments));
@@ -246,18 +223,7 @@ int main(int argc, char** argv) {
   if (s.length < s.window + std::max(s.segment, s.horizon))
     cli.fail(fmt::format("--length {} must cover --window {} plus max(--segment {}, --horizon {})", s.length, s.window,
                          s.segment, s.horizon));
-  if (!(s.dt > 0)) cli.fail(fmt::format("--dt {} must be positive", s.dt));
-  if (!(s.noise >= 0)) cli.fail(fmt::format("--noise {} must be non-negative", s.noise));
-  if (s.iterations < 0) cli.fail(fmt::format("--iterations {} must be >= 0", s.iterations));
-  if (s.batch < 1) cli.fail(fmt::format("--batch {} must be positive", s.batch));
-  if (!(s.lr > 0)) cli.fail(fmt::format("--lr {} must be positive", s.lr));
-  if (s.lr_step < 1) cli.fail(fmt::format("--lr-step {} must be positive", s.lr_step));
   if (s.hidden < 1) cli.fail(fmt::format("--hidden {} must be positive", s.hidden));
   tools::check_run_options(cli, s.run);
-  try {
-    return run(s, cli);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "mech-two-body: %s\n", tools::one_line(error.what()).c_str());
-    return 1;
-  }
+  return tools::run_reporting_errors(cli, [&] { return run(s, cli); });
 }

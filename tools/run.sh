@@ -40,8 +40,8 @@ case "$command" in
   demo)
     install_dependencies
     configure_and_build build
-    # Lorenz equation discovery with its defaults (20-30 s on 2 cores); extra arguments go
-    # to mech-lorenz (e.g. --noise 0.05). The pictures land in --out-dir (default out/lorenz).
+    # Lorenz equation discovery with its defaults (its run time: tools/README.md); extra arguments
+    # go to mech-lorenz (e.g. --noise 0.05). The pictures land in --out-dir (default out/lorenz).
     build/bin/mech-lorenz "$@"
     out_dir=out/lorenz
     previous=""

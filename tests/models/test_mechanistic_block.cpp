@@ -41,8 +41,8 @@ double max_error_against(const Tensor& values, double h, double (*truth)(double)
 
 TEST(MechanisticBlock, HarmonicOscillatorMatchesSinAndCos) {
   Oscillator problem;
-  // gamma*alpha = 0: the paper's rows are then second order (DESIGN.md 3: ~5.5e-4 at h = 0.01 over
-  // 10 s; here over 2 s the error is smaller still).
+  // gamma*alpha = 0: the paper's rows are then second order (the formulations: solvers/README.md),
+  // about 5.5e-4 at h = 0.01 over 10 s; here over 2 s the error is smaller still.
   MechanisticBlock block(MechanisticBlockOptions().order(2).iv_count(2).gamma(0.0).max_step(0.1));
   MechanisticSolution out = block.forward(problem.coefficients(), problem.rhs(), problem.iv(), problem.step_logits(0.1));
   ASSERT_EQ(out.u.shape(), Shape({1, problem.T, 1, 3}));
@@ -61,7 +61,7 @@ TEST(MechanisticBlock, HarmonicOscillatorMatchesSinAndCos) {
 }
 
 TEST(MechanisticBlock, DefaultRelaxationStaysNearTheSolution) {
-  // gamma*alpha = 0.05 (the paper's default) leaves a floor near 1e-3 at h = 0.01 (DESIGN.md 3).
+  // gamma*alpha = 0.05 (the paper's default) leaves a floor near 1e-3 at h = 0.01 (solvers/README.md).
   Oscillator problem;
   MechanisticBlock block(MechanisticBlockOptions().order(2).iv_count(2));
   MechanisticSolution out = block.forward(problem.coefficients(), problem.rhs(), problem.iv(), problem.step_logits(0.1));

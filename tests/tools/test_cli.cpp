@@ -1,7 +1,5 @@
 // Tests of the drivers' option parser, progress bar and CSV tables (tools/common/cli.h, progress.h,
 // csv.h), and of a real driver's options.
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +19,7 @@
 #include "tools/common/cli.h"
 #include "tools/common/csv.h"
 #include "tools/common/progress.h"
+#include "tools/program_run.h"
 
 namespace mech::tools {
 namespace {
@@ -132,6 +131,41 @@ TEST(CommandLine, HelpListsEveryOptionWithItsDefault) {
   }
 }
 
+// An enum field of a library options struct is bound directly: its default is shown by name and a
+// choice sets the enum value.
+TEST(CommandLine, EnumChoicesBindTheStructField) {
+  enum class Rule { Magnitude, Unique };
+  struct ModelOptions {
+    Rule rule = Rule::Unique;
+  } options;
+  CommandLine cli("mech-test", "");
+  cli.add_choice("rule", &options.rule, {{"magnitude", Rule::Magnitude}, {"unique", Rule::Unique}}, "pruning rule");
+  const ParseResult help = cli.parse({"--help"});
+  EXPECT_NE(help.message.find("--rule magnitude|unique  pruning rule (default: unique)"), std::string::npos)
+      << help.message;
+  ASSERT_TRUE(cli.parse({"--rule", "magnitude"}).ok());
+  EXPECT_EQ(options.rule, Rule::Magnitude);
+  const ParseResult bad = cli.parse({"--rule=weakest"});
+  EXPECT_EQ(bad.status, ParseResult::Status::Error);
+  EXPECT_NE(bad.message.find("expected one of magnitude|unique, got 'weakest'"), std::string::npos) << bad.message;
+  EXPECT_EQ(options.rule, Rule::Magnitude);
+}
+
+// Options added after begin_section are listed under its title, after the program's own.
+TEST(CommandLine, SectionsListLaterOptionsUnderTheirTitle) {
+  LorenzLikeOptions options;
+  CommandLine cli = make_cli(options);
+  int threads = 1;
+  cli.begin_section("Run options");
+  cli.add("threads", &threads, "CPU threads");
+  const std::string text = cli.parse({"--help"}).message;
+  const auto own = text.find("--sigma"), title = text.find("\nRun options:\n"), shared = text.find("--threads");
+  ASSERT_NE(title, std::string::npos) << text;
+  EXPECT_LT(own, title);
+  EXPECT_LT(title, shared);
+  EXPECT_EQ(text.find("Run options:"), text.rfind("Run options:")) << "one heading";
+}
+
 TEST(ProgressBar, StatusShowsCountLossRateAndEta) {
   ProgressBar bar(200, "train", nullptr, ProgressBar::Mode::Lines);
   bar.update(50, 0.0);  // sets has-loss; nothing is written to a null stream
@@ -221,30 +255,9 @@ TEST(CsvTable, NumbersRoundTripAndCellsAreQuoted) {
 
 // ---- the options of a real driver, through the program itself -----------------------------------
 
-struct ProgramRun {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-ProgramRun run_program(const std::string& arguments) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_cli_") + std::to_string(::getpid()));
-  std::filesystem::create_directories(directory);
-  std::string command = std::string(MECH_BIN_DIR) + "/" + arguments + " >" + (directory / "out").string() + " 2>" +
-                        (directory / "err").string();
-  int raw = std::system(command.c_str());
-  ProgramRun run;
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  run.out = read_file(directory / "out");
-  run.err = read_file(directory / "err");
-  return run;
-}
+using tool_test::ProgramRun;
+using tool_test::run_program;
+const auto read_file = tool_test::read_text;
 
 TEST(Drivers, BadOptionsExitWithStatus2AndOneLine) {
   for (const char* arguments : {"mech-sindy --bogus 1", "mech-sindy --noise 2x", "mech-sindy --derivative spline",

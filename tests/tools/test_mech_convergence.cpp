@@ -2,8 +2,6 @@
 // short run (h = 0.1, 0.05, 0.02, 0.01) writes a CSV with every problem x method x step whose
 // numbers show the orders the formulations are known for (hermite4 and RK4 fourth order, scalable
 // second order) and an SVG plot.
-#include <sys/wait.h>
-
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -17,34 +15,17 @@
 
 #include <gtest/gtest.h>
 
+#include "tools/program_run.h"
+
 namespace mech::convergence_tool_test {
 namespace {
 
-struct ProgramRun {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
+using tool_test::ProgramRun;
+using tool_test::read_text;
 
 const std::filesystem::path kDirectory = std::filesystem::temp_directory_path() / (std::string("mech_test_convergence_") + std::to_string(::getpid()));
 
-ProgramRun run(const std::string& arguments) {
-  std::filesystem::create_directories(kDirectory);
-  const std::string command = std::string(MECH_BIN_DIR) + "/mech-convergence " + arguments + " >" +
-                              (kDirectory / "out").string() + " 2>" + (kDirectory / "err").string();
-  const int raw = std::system(command.c_str());
-  ProgramRun result;
-  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  result.out = read_text(kDirectory / "out");
-  result.err = read_text(kDirectory / "err");
-  return result;
-}
+ProgramRun run(const std::string& arguments) { return tool_test::run_program("mech-convergence " + arguments); }
 
 TEST(MechConvergence, BadOptionsExitTwo) {
   EXPECT_EQ(run("--no-such-option").status, 2);
@@ -54,7 +35,7 @@ TEST(MechConvergence, BadOptionsExitTwo) {
   // An output folder that cannot be created: refused before the sweep.
   std::filesystem::create_directories(kDirectory);
   std::ofstream(kDirectory / "plain_file") << "not a folder";
-  const ProgramRun blocked = run("--out " + (kDirectory / "plain_file" / "sub").string());
+  const ProgramRun blocked = run("--out-dir " + (kDirectory / "plain_file" / "sub").string());
   EXPECT_EQ(blocked.status, 2);
   EXPECT_EQ(blocked.out.find("convergence ["), std::string::npos);   // no sweep ran
 }
@@ -68,7 +49,7 @@ TEST(MechConvergence, HelpListsOptions) {
 TEST(MechConvergence, ShortRunWritesCsvAndPlotWithExpectedOrders) {
   const std::filesystem::path out = kDirectory / "run";
   std::filesystem::remove_all(out);
-  const ProgramRun result = run("--h-max 0.1 --h-min 0.01 --out " + out.string());
+  const ProgramRun result = run("--h-max 0.1 --h-min 0.01 --out-dir " + out.string());
   ASSERT_EQ(result.status, 0) << result.err;
   std::ifstream csv(out / "convergence.csv");
   std::string line;
@@ -96,7 +77,7 @@ TEST(MechConvergence, ShortRunWritesCsvAndPlotWithExpectedOrders) {
       const double order = std::log10(series.at(0.1) / series.at(0.01));
       EXPECT_NEAR(order, 4.0, 0.3) << problem << " " << method;
     }
-    // hermite4 beats RK4 on the same grid (DESIGN.md 3b)
+    // hermite4 beats RK4 on the same grid (solvers/README.md)
     EXPECT_LT(error[problem + "/hermite4"].at(0.01), error[problem + "/rk4"].at(0.01)) << problem;
   }
   const double scalable_order =

@@ -1,11 +1,10 @@
 // Tests of the mech-lorenz driver, run as a program: bad options (--device cuda without a GPU, or
-// with hermite4), unusable checkpoints and folders exit 2 with one line, --help lists
-// the options, a short run writes coefficients.csv (header and rows in library order), loss.csv,
-// summary.txt, model.safetensors and a well-formed trajectory.svg, is deterministic for a seed,
+// with hermite4), unusable checkpoints and folders exit 2 with one line, --help lists the options
+// (the model's own, then the run options shared by the training drivers), a short run writes
+// coefficients.csv (header and rows in library order), loss.csv, summary.txt,
+// checkpoint.safetensors and a well-formed trajectory.svg, is deterministic for a seed,
 // and --resume continues a checkpoint to the same result as an uninterrupted run; on a GPU machine
 // a short --device cuda run matches the --device cpu run to 1e-6.
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -22,34 +21,15 @@
 #include <gtest/gtest.h>
 
 #include "cuda/backend.h"
+#include "tools/program_run.h"
 
 namespace mech::lorenz_tool_test {
 namespace {
 
-struct ProgramRun {
-  int status = -1;
-  std::string out, err;
-};
+using tool_test::ProgramRun;
+using tool_test::read_text;
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-ProgramRun run_lorenz(const std::string& arguments) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_lorenz_io_") + std::to_string(::getpid()));
-  std::filesystem::create_directories(directory);
-  std::string command = std::string(MECH_BIN_DIR) + "/mech-lorenz " + arguments + " >" + (directory / "out").string() +
-                        " 2>" + (directory / "err").string();
-  int raw = std::system(command.c_str());
-  ProgramRun run;
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  run.out = read_text(directory / "out");
-  run.err = read_text(directory / "err");
-  return run;
-}
+ProgramRun run_lorenz(const std::string& arguments) { return tool_test::run_program("mech-lorenz " + arguments); }
 
 // A small XML well-formedness check (declaration, nested elements with quoted unique attributes,
 // text without raw '<', '>' or stray '&'): returns the first problem, or "" when well formed.
@@ -137,8 +117,8 @@ TEST(MechLorenz, XmlCheckerRejectsBrokenDocuments) {
 
 TEST(MechLorenz, BadOptionsExitWithStatus2AndOneLine) {
   for (const char* arguments : {"--bogus 1", "--noise 2x", "--noise -1", "--formulation hermite", "--window 2",
-                                "--epochs 0", "--length", "--device tpu", "--resume /nonexistent/model.safetensors",
-                                "--dt 0"}) {
+                                "--epochs 0", "--length", "--device tpu", "--dt 0", "--checkpoint-every 0",
+                                "--prune-rule weakest", "--corrected-quadrature=maybe"}) {
     ProgramRun run = run_lorenz(arguments);
     EXPECT_EQ(run.status, 2) << arguments << "\n" << run.err;
     EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << arguments << "\n" << run.err;
@@ -160,11 +140,13 @@ TEST(MechLorenz, UnusableCheckpointsAndFoldersExitWithStatus2AndOneLine) {
   std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_lorenz_bad_") + std::to_string(::getpid()));
   std::filesystem::remove_all(directory);
   std::filesystem::create_directories(directory);
-  std::ofstream(directory / "junk.safetensors") << "this is no checkpoint\n";
+  std::filesystem::create_directories(directory / "out");
+  std::ofstream(directory / "out" / "checkpoint.safetensors") << "this is no checkpoint\n";
   std::ofstream(directory / "plain_file") << "x";
   const std::string small = "--length 200 --epochs 1 --window 41 --quiet ";
   for (const std::string& arguments :
-       {small + "--out-dir " + (directory / "out").string() + " --resume " + (directory / "junk.safetensors").string(),
+       {small + "--out-dir " + (directory / "out").string() + " --resume",
+        small + "--out-dir " + (directory / "empty").string() + " --resume",
         small + "--out-dir " + (directory / "plain_file" / "sub").string()}) {
     ProgramRun run = run_lorenz(arguments);
     EXPECT_EQ(run.status, 2) << arguments << "\n" << run.err;
@@ -178,9 +160,19 @@ TEST(MechLorenz, HelpExitsZeroAndListsTheOptions) {
   ProgramRun run = run_lorenz("--help");
   EXPECT_EQ(run.status, 0);
   for (const char* fragment : {"--sigma", "--rho", "--beta", "--noise", "--seed", "--dt", "--length", "--epochs",
-                               "--threads", "--out-dir", "--device", "--formulation", "--window", "--threshold", "--lr",
-                               "--resume"})
+                               "--formulation mnn|scalable|hermite4 ", "--window", "--threshold",
+                               "--prune-rule magnitude|unique ", "--lr", "--corrected-quadrature", "--stop-at"})
     EXPECT_NE(run.out.find(fragment), std::string::npos) << fragment;
+  // The model's defaults are shown as the model's structs hold them.
+  EXPECT_NE(run.out.find("(default: scalable)"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("(default: unique)"), std::string::npos) << run.out;
+  // The run options every training driver shares, after the driver's own.
+  const auto shared = run.out.find("Run options");
+  ASSERT_NE(shared, std::string::npos) << run.out;
+  EXPECT_LT(run.out.find("--stop-at"), shared);
+  for (const char* fragment : {"--device", "--threads", "--checkpoint-every", "--anomaly", "--resume", "--quiet",
+                               "--out-dir"})
+    EXPECT_NE(run.out.find(fragment, shared), std::string::npos) << fragment;
 }
 
 TEST(MechLorenz, ShortRunWritesEveryOutputAndIsDeterministic) {
@@ -208,7 +200,7 @@ TEST(MechLorenz, ShortRunWritesEveryOutputAndIsDeterministic) {
   EXPECT_EQ(loss.rfind("epoch,loss,solution_loss,state_loss,consistency_loss,lr,active_terms\n", 0), 0u);
   EXPECT_EQ(std::count(loss.begin(), loss.end(), '\n'), 61);
   EXPECT_NE(read_text(directory / "summary.txt").find("active_terms=7"), std::string::npos);
-  EXPECT_TRUE(std::filesystem::file_size(directory / "model.safetensors") > 0);
+  EXPECT_TRUE(std::filesystem::file_size(directory / "checkpoint.safetensors") > 0);
   std::string svg = read_text(directory / "trajectory.svg");
   EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
   EXPECT_EQ(xml_problem(svg), "");
@@ -228,8 +220,7 @@ TEST(MechLorenz, ResumeContinuesToTheSameResult) {
   ASSERT_EQ(run_lorenz(common + "--epochs 40 --out-dir " + whole.string()).status, 0);
   // Interrupted after 20 epochs (its checkpoint is at 20), then continued to 40 from the checkpoint.
   ASSERT_EQ(run_lorenz(common + "--epochs 40 --stop-at 20 --out-dir " + parts.string()).status, 0);
-  ProgramRun resumed = run_lorenz(common + "--epochs 40 --out-dir " + parts.string() + " --resume " +
-                                  (parts / "model.safetensors").string());
+  ProgramRun resumed = run_lorenz(common + "--epochs 40 --out-dir " + parts.string() + " --resume");
   ASSERT_EQ(resumed.status, 0) << resumed.err;
   EXPECT_EQ(read_text(parts / "coefficients.csv"), read_text(whole / "coefficients.csv"));
   EXPECT_EQ(read_text(parts / "loss.csv"), read_text(whole / "loss.csv"));

@@ -1,8 +1,6 @@
-// Runs the model drivers themselves (mech-fit-sine, mech-logistic, mech-two-body): bad options exit
-// 2 with one line, --help lists the options, short runs write well-formed SVGs and summaries, the
+// Runs the model drivers themselves (mech-fit-sine, mech-logistic, mech-two-body, mech-mlp): bad
+// options exit 2 with one line, --help lists the options, short runs write well-formed SVGs and summaries, the
 // same seed gives the same numbers, and --resume continues a run exactly where a longer run would be.
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -17,33 +15,13 @@
 #include <gtest/gtest.h>
 
 #include "cuda/backend.h"
+#include "tools/program_run.h"
 
 namespace {
 
-struct DriverRun {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-DriverRun run_driver(const std::string& arguments) {
-  std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string("mech_test_model_drivers_") + std::to_string(::getpid()));
-  std::filesystem::create_directories(directory);
-  std::string command = std::string(MECH_BIN_DIR) + "/" + arguments + " >" + (directory / "out").string() + " 2>" +
-                        (directory / "err").string();
-  int raw = std::system(command.c_str());
-  DriverRun run;
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  run.out = slurp(directory / "out");
-  run.err = slurp(directory / "err");
-  return run;
-}
+using DriverRun = mech::tool_test::ProgramRun;
+const auto slurp = mech::tool_test::read_text;
+const auto run_driver = mech::tool_test::run_program;
 
 std::filesystem::path fresh_directory(const std::string& name) {
   std::filesystem::path directory = std::filesystem::temp_directory_path() / (std::string(name) + "_" + std::to_string(::getpid()));
@@ -97,21 +75,47 @@ TEST(ModelDrivers, BadOptionsExitWithStatus2AndOneLine) {
                                               "--device tpu"});
   // Asking for CUDA where there is none is a bad option too (on a GPU machine it is a valid one).
   if (!mech::cuda::is_available())
-    for (const std::string program : {"mech-fit-sine", "mech-logistic", "mech-two-body"})
+    for (const std::string program : {"mech-fit-sine", "mech-logistic", "mech-two-body", "mech-mlp", "mech-lorenz"})
       expect_bad_options_exit_2(program, {"--device cuda"});
   expect_bad_options_exit_2("mech-logistic", {"--bogus", "--batch 0", "--length 5", "--threshold 0", "--dt -1",
                                               "--device tpu"});
   expect_bad_options_exit_2("mech-two-body", {"--window 1", "--horizon 500", "--segment 0", "--noise=-0.1",
                                               "--lr 0", "--device gpu"});
+  expect_bad_options_exit_2("mech-mlp", {"--steps 10", "--checkpoint run.safetensors", "--layers 0",
+                                         "--activation swish", "--checkpoint-every 0", "--threads -1"});
 }
 
+// One option style: every training driver lists its own options, then the same run options under
+// one heading, spelled the same way.
 TEST(ModelDrivers, HelpExitsZeroAndListsTheOptions) {
-  for (const std::string program : {"mech-fit-sine", "mech-logistic", "mech-two-body"}) {
+  for (const std::string program : {"mech-fit-sine", "mech-logistic", "mech-two-body", "mech-mlp", "mech-lorenz"}) {
     DriverRun run = run_driver(program + " --help");
     EXPECT_EQ(run.status, 0) << program;
-    for (const char* fragment : {"--seed", "--iterations", "--device cpu|cuda", "--resume", "--out-dir", "--lr"})
+    for (const char* fragment : {"--seed", "--lr"})
       EXPECT_NE(run.out.find(fragment), std::string::npos) << program << " lacks " << fragment;
+    const auto shared = run.out.find("\nRun options (the same in every training driver):\n");
+    ASSERT_NE(shared, std::string::npos) << program << "\n" << run.out;
+    for (const char* fragment : {"--device cpu|cuda", "--threads <int>", "--checkpoint-every <int>", "--anomaly",
+                                 "--resume", "--quiet", "--out-dir <text>"})
+      EXPECT_NE(run.out.find(fragment, shared), std::string::npos) << program << " lacks " << fragment;
   }
+}
+
+TEST(ModelDrivers, MlpResumesExactly) {
+  auto direct = fresh_directory("mech_test_mlp_direct");
+  auto split = fresh_directory("mech_test_mlp_split");
+  const std::string common = "mech-mlp --points 64 --batch 16 --checkpoint-every 20 --threads 1 --threshold 10 ";
+  ASSERT_EQ(run_driver(common + "--iterations 60 --out-dir " + direct.string()).status, 0);
+  ASSERT_EQ(run_driver(common + "--iterations 30 --out-dir " + split.string()).status, 0);
+  DriverRun resumed = run_driver(common + "--iterations 60 --resume --out-dir " + split.string());
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("resumed from"), std::string::npos);
+  EXPECT_EQ(summary(split), summary(direct));
+  EXPECT_EQ(slurp(split / "loss.csv"), slurp(direct / "loss.csv"));
+  // Another architecture is refused.
+  EXPECT_EQ(run_driver(common + "--iterations 70 --hidden 8 --resume --out-dir " + split.string()).status, 2);
+  std::filesystem::remove_all(direct);
+  std::filesystem::remove_all(split);
 }
 
 TEST(ModelDrivers, FitSineWritesItsPictureAndResumesExactly) {

@@ -306,7 +306,10 @@ TEST_F(ToolRobustness, MechSolveRefusesBadFilesAndOptions) {
 }
 
 // Cases every training driver shares: checkpoints handed to --resume and output folders.
-std::vector<Case> driver_cases(const std::string& program, const std::string& small) {
+// The cases every training driver shares (its run options are tools/common/training_run.h's);
+// `steps` is the option that counts its optimiser steps.
+std::vector<Case> driver_cases(const std::string& program, const std::string& small,
+                               const std::string& steps = "--iterations") {
   const std::string resume = small + " --out-dir {out} --resume";
   std::vector<Case> cases = {
       {program, resume, {"checkpoint.safetensors"}, "truncated.safetensors"},
@@ -326,7 +329,7 @@ std::vector<Case> driver_cases(const std::string& program, const std::string& sm
       {program, small + " --out-dir {out} --dt nan", {"--dt"}},
       {program, small + " --out-dir {out} --dt -0.1", {"--dt"}},
       {program, small + " --out-dir {out} --noise inf", {"--noise"}},
-      {program, small + " --out-dir {out} --iterations -1", {"--iterations"}},
+      {program, small + " --out-dir {out} " + steps + " -1", {steps}},
       {program, small + " --out-dir {out} --threads {empty}", {"--threads"}},
       {program, small + " --out-dir {out} --device {empty}", {"--device"}},
   };
@@ -351,22 +354,23 @@ TEST_F(ToolRobustness, MechTwoBodyRefusesBadCheckpointsFoldersAndOptions) {
                                           "--batch 2 --iterations 2 --threads 1"));
 }
 
-TEST_F(ToolRobustness, MechMlpRefusesBadCheckpointsAndOptions) {
-  const std::string small = "--steps 2 --points 16 --batch 4 --threads 1 --threshold 1";
+TEST_F(ToolRobustness, MechMlpRefusesBadCheckpointsFoldersAndOptions) {
+  const std::string small = "--iterations 2 --points 16 --batch 4 --threads 1 --threshold 1";
   std::vector<Case> cases;
   for (const char* damaged : {"truncated.safetensors", "empty.safetensors", "junk.safetensors",
                               "wrong_magic.safetensors", "corrupt_data.safetensors", "int64.safetensors",
                               "sine20.safetensors", "nan_parameter.safetensors"})
-    cases.push_back({"mech-mlp", small + " --checkpoint {ckpt} --resume", {"checkpoint.safetensors"}, damaged});
-  cases.push_back({"mech-mlp", small + " --checkpoint {out}/none.safetensors --resume", {"none.safetensors"}});
-  cases.push_back({"mech-mlp", small + " --checkpoint {blocked}/run.safetensors", {"--checkpoint", "plain_file"}});
-  cases.push_back({"mech-mlp", small + " --resume", {"--resume"}});
-  cases.push_back({"mech-mlp", small + " --lr -1", {"--lr"}});
-  cases.push_back({"mech-mlp", small + " --lr nan", {"--lr"}});
-  cases.push_back({"mech-mlp", small + " --noise -1", {"--noise"}});
-  cases.push_back({"mech-mlp", small + " --steps -1", {"--steps"}});
-  cases.push_back({"mech-mlp", small + " --batch 0", {"--batch"}});
-  cases.push_back({"mech-mlp", small + " --activation {empty}", {"--activation"}});
+    cases.push_back({"mech-mlp", small + " --out-dir {out} --resume", {"checkpoint.safetensors"}, damaged});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --resume", {"no checkpoint"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {blocked}", {"--out-dir", "plain_file"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {empty}", {"--out-dir"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --lr -1", {"--lr"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --lr nan", {"--lr"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --noise -1", {"--noise"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --iterations -1", {"--iterations"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --batch 0", {"--batch"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --activation {empty}", {"--activation"}});
+  cases.push_back({"mech-mlp", small + " --out-dir {out} --threads {empty}", {"--threads"}});
   run_table(cases);
 }
 
@@ -388,31 +392,22 @@ TEST_F(ToolRobustness, MechSindyRefusesBadFoldersAndOptions) {
 
 TEST_F(ToolRobustness, MechLorenzRefusesBadCheckpointsFoldersAndOptions) {
   const std::string small = "--length 200 --epochs 1 --window 41 --quiet";
-  std::vector<Case> cases;
-  for (const char* damaged : {"truncated.safetensors", "empty.safetensors", "junk.safetensors",
-                              "wrong_magic.safetensors", "corrupt_data.safetensors", "int64.safetensors",
-                              "sine20.safetensors", "nan_parameter.safetensors"})
-    cases.push_back({"mech-lorenz", small + " --out-dir {out} --resume {ckpt}", {"checkpoint.safetensors"}, damaged});
-  cases.push_back({"mech-lorenz", small + " --out-dir {out} --resume {out}/none.safetensors", {"none.safetensors"}});
-  cases.push_back({"mech-lorenz", small + " --out-dir {blocked}", {"--out-dir", "plain_file"}});
-  cases.push_back({"mech-lorenz", small + " --out-dir {empty}", {"--out-dir"}});
-  cases.push_back({"mech-lorenz", small + " --out-dir {out} --dt nan", {"--dt"}});
-  cases.push_back({"mech-lorenz", small + " --out-dir {out} --lr -1", {"--lr"}});
+  std::vector<Case> cases = driver_cases("mech-lorenz", small, "--epochs");
   cases.push_back({"mech-lorenz", small + " --out-dir {out} --epochs 0", {"--epochs"}});
-  cases.push_back({"mech-lorenz", small + " --out-dir {out} --noise nan", {"--noise"}});
   cases.push_back({"mech-lorenz", small + " --out-dir {out} --formulation {empty}", {"--formulation"}});
+  cases.push_back({"mech-lorenz", small + " --out-dir {out} --window 300", {"--window"}});
   run_table(cases);
 }
 
 TEST_F(ToolRobustness, MechConvergenceRefusesBadFoldersAndOptions) {
   const std::string small = "--h-max 0.2 --h-min 0.1";
   run_table({
-      {"mech-convergence", small + " --out {blocked}", {"plain_file"}},
-      {"mech-convergence", small + " --out {empty}", {"--out"}},
-      {"mech-convergence", "--h-max nan --out {out}", {"--h-max"}},
-      {"mech-convergence", "--h-min -1 --out {out}", {"h-min"}},
-      {"mech-convergence", small + " --gamma-alpha -1 --out {out}", {"gamma-alpha"}},
-      {"mech-convergence", "--h-min {empty} --out {out}", {"--h-min"}},
+      {"mech-convergence", small + " --out-dir {blocked}", {"plain_file"}},
+      {"mech-convergence", small + " --out-dir {empty}", {"--out-dir"}},
+      {"mech-convergence", "--h-max nan --out-dir {out}", {"--h-max"}},
+      {"mech-convergence", "--h-min -1 --out-dir {out}", {"h-min"}},
+      {"mech-convergence", small + " --gamma-alpha -1 --out-dir {out}", {"gamma-alpha"}},
+      {"mech-convergence", "--h-min {empty} --out-dir {out}", {"--h-min"}},
   });
 }
 
@@ -425,7 +420,7 @@ TEST_F(ToolRobustness, DriversReportGradientNormsAndRunWithAnomalyMode) {
                         "--threshold 1 --out-dir {out}"},
       {"mech-two-body", "--train-count 2 --test-count 2 --length 80 --horizon 20 --hidden 8 --batch 2 "
                         "--iterations 3 --threads 1 --out-dir {out}"},
-      {"mech-mlp", "--steps 3 --points 16 --batch 4 --threads 1 --threshold 10"},
+      {"mech-mlp", "--iterations 3 --points 16 --batch 4 --threads 1 --threshold 10 --out-dir {out}"},
   };
   for (const auto& [program, arguments] : drivers) {
     for (const bool anomaly : {false, true}) {

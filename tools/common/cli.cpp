@@ -49,6 +49,7 @@ void CommandLine::add_option(Option option) {
     std::exit(2);
   }
   options_.push_back(std::move(option));
+  sections_.push_back(section_);
 }
 
 void CommandLine::add(const std::string& name, double* target, const std::string& help) {
@@ -104,13 +105,25 @@ void CommandLine::add(const std::string& name, bool* target, const std::string& 
 
 void CommandLine::add_choice(const std::string& name, std::string* target, std::vector<std::string> choices,
                              const std::string& help) {
+  const auto at = std::find(choices.begin(), choices.end(), *target);
+  const size_t current = at == choices.end() ? choices.size() : static_cast<size_t>(at - choices.begin());
+  // A default outside the choices (an empty one, say) is shown as it is.
+  const std::string shown = *target;
+  add_indexed_choice(name, choices, current, help,
+                     [target, choices](size_t index) { *target = choices[index]; });
+  if (current == choices.size()) options_.back().default_text = shown;
+}
+
+void CommandLine::add_indexed_choice(const std::string& name, std::vector<std::string> names, size_t current,
+                                     const std::string& help, std::function<void(size_t)> set) {
   std::string hint;
-  for (const std::string& choice : choices) hint += (hint.empty() ? "" : "|") + choice;
-  add_option({name, help, *target, hint, false, false,
-              [target, choices = std::move(choices), hint](const std::string& text) {
-                for (const std::string& choice : choices) {
-                  if (text == choice) {
-                    *target = text;
+  for (const std::string& choice : names) hint += (hint.empty() ? "" : "|") + choice;
+  const std::string default_text = current < names.size() ? names[current] : std::string();
+  add_option({name, help, default_text, hint, false, false,
+              [names = std::move(names), hint, set = std::move(set)](const std::string& text) {
+                for (size_t index = 0; index < names.size(); ++index) {
+                  if (text == names[index]) {
+                    set(index);
                     return std::string();
                   }
                 }
@@ -147,6 +160,7 @@ std::string CommandLine::usage() const {
   }
   for (size_t index = 0; index < options_.size(); ++index) {
     const Option& option = options_[index];
+    if (index > 0 && sections_[index] != sections_[index - 1]) text += fmt::format("\n{}:\n", sections_[index]);
     text += fmt::format("  {:<{}}  {} (default: {})\n", left[index], width, option.help, option.default_text);
   }
   text += fmt::format("  {:<{}}  print this help and exit\n", "--help", width);

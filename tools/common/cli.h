@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mech::tools {
@@ -45,6 +46,25 @@ class CommandLine {
   // A string restricted to a fixed set of values (e.g. --derivative fd|savgol).
   void add_choice(const std::string& name, std::string* target, std::vector<std::string> choices,
                   const std::string& help);
+  // The same for an enum of a library options struct, so a driver binds the struct's field itself:
+  //   cli.add_choice("prune-rule", &rule, {{"magnitude", Rule::Magnitude}, {"unique", Rule::Unique}}, "...");
+  // The default shown is the name of the target's current value.
+  template <class Enum>
+  void add_choice(const std::string& name, Enum* target, std::vector<std::pair<std::string, Enum>> choices,
+                  const std::string& help) {
+    std::vector<std::string> names;
+    size_t current = 0;
+    for (size_t index = 0; index < choices.size(); ++index) {
+      names.push_back(choices[index].first);
+      if (choices[index].second == *target) current = index;
+    }
+    add_indexed_choice(name, std::move(names), current, help,
+                       [target, choices = std::move(choices)](size_t index) { *target = choices[index].second; });
+  }
+
+  // Options added after this call are listed under `title` by --help (the shared run options of
+  // the training drivers come last, under one title, in every driver).
+  void begin_section(const std::string& title) { section_ = title; }
 
   // args excludes the program name. Targets of options that parsed are updated even if a later
   // argument fails.
@@ -73,12 +93,17 @@ class CommandLine {
   };
 
   void add_option(Option option);
+  // add_choice's common part: `set` receives the index of the chosen name.
+  void add_indexed_choice(const std::string& name, std::vector<std::string> names, size_t current,
+                          const std::string& help, std::function<void(size_t)> set);
   Option* find(const std::string& name);
   const Option* find(const std::string& name) const;
 
   std::string program_;
   std::string description_;
   std::vector<Option> options_;
+  std::vector<std::string> sections_;  // the title each option is listed under ("": the program's own)
+  std::string section_;
 };
 
 }  // namespace mech::tools

@@ -85,6 +85,15 @@ std::string resume_or_exit(const CommandLine& cli, const std::string& path, nn::
   return saved_log != state.metadata.end() ? saved_log->second : loss_log;
 }
 
+int run_reporting_errors(const CommandLine& cli, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "%s: %s\n", cli.program().c_str(), one_line(error.what()).c_str());
+    return 1;
+  }
+}
+
 double gradient_norm(const std::vector<Tensor>& parameters) {
   // An infinite max_norm never rescales, so clip_grad_norm_ only measures.
   return nn::clip_grad_norm_(parameters, std::numeric_limits<double>::infinity());

@@ -1,32 +1,35 @@
-// What the training drivers (mech-fit-sine, mech-logistic, mech-two-body) share around the loop
-// each of them writes out itself: the run options they all take (--device --threads
-// --checkpoint-every --anomaly --resume --out-dir) with their checks, and the bookkeeping after
-// an optimiser step (the loss log for loss.csv, the progress bar, a checkpoint every
+// What the training drivers (mech-fit-sine, mech-logistic, mech-two-body, mech-lorenz, mech-mlp)
+// share around the loop each of them writes out itself: the run options they all take (--device
+// --threads --checkpoint-every --anomaly --resume --quiet --out-dir) with their checks, and the
+// bookkeeping of an optimiser step (the loss log for loss.csv, the progress bar, a checkpoint every
 // --checkpoint-every steps and at the last one).
 //
 //   tools::add_run_options(cli, s.run, "fit.svg, loss.csv, summary.txt");
 //   cli.parse_or_exit(argc, argv);
 //   ... the driver's own checks ...
 //   tools::check_run_options(cli, s.run);          // exit 2 on a bad value; creates --out-dir
+//   return tools::run_reporting_errors(cli, [&] { return run(s, cli); });
 //
 //   tools::RunScope scope(s.run);                  // threads, anomaly mode; scope.device
 //   tools::TrainingLog log(cli, s.run, state, identity, s.iterations, "train");  // resumes
-//   while (state.step < s.iterations) {
-//     ...zero_grad, loss, backward, optimizer.step(), scheduler...
-//     log.step_done(loss.item(), fmt::format("|grad| {:.3g}", norm));
-//   }
+//   while (state.step < s.iterations)
+//     log.train_step(optimizer, &scheduler, model.parameters(), [&] { return model.loss(batch()); });
 //   log.finish();
 //   write_file_atomically(s.run.out_dir + "/loss.csv", log.csv());
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "autograd/anomaly.h"
 #include "core/dtype.h"
+#include "core/tensor.h"
 #include "nn/checkpoint.h"
+#include "nn/scheduler.h"
 #include "tools/common/cli.h"
 #include "tools/common/progress.h"
 
@@ -40,13 +43,15 @@ struct RunOptions {
   long checkpoint_every = 500;
   bool resume = false;
   bool anomaly = false;
+  bool quiet = false;  // no progress bar, only its final line
   std::string out_dir;
 
   std::string checkpoint_path() const { return out_dir + "/checkpoint.safetensors"; }
 };
 
-// Registers --device --threads --checkpoint-every --anomaly --resume --out-dir; `outputs` names
-// what the driver writes besides the checkpoint (for --out-dir's help).
+// Registers --device --threads --checkpoint-every --anomaly --resume --quiet --out-dir under the
+// "Run options" heading of --help; `outputs` names what the driver writes besides the checkpoint
+// (for --out-dir's help).
 void add_run_options(CommandLine& cli, RunOptions& run, const std::string& outputs);
 
 // After parsing: exits 2 with one line on a bad value or an unavailable device, and creates
@@ -65,28 +70,43 @@ class RunScope {
 
 // The bookkeeping of a training loop; `state` (model, optimizer, ...) is the driver's. With
 // --resume the checkpoint is loaded first (tools::resume_or_exit: the settings in `identity` must
-// match), and the loss log continues from the saved one.
+// match), and the loss log continues from the saved one. `csv_header` names loss.csv's columns:
+// the default rows are "iteration,loss"; a driver with other columns writes its own rows
+// (step_done's `csv_row`).
 class TrainingLog {
  public:
   TrainingLog(const CommandLine& cli, const RunOptions& run, nn::TrainingState& state,
-              std::map<std::string, std::string> identity, std::int64_t iterations, const std::string& label);
+              std::map<std::string, std::string> identity, std::int64_t iterations, const std::string& label,
+              std::string csv_header = "iteration,loss");
 
   // After an optimiser step: counts it, appends `loss` to the log, updates the bar (with `note`)
   // and saves the checkpoint when it is due.
   void step_done(double loss, const std::string& note);
+  // The same with the driver's own loss.csv row (without the line break).
+  void step_done(double loss, const std::string& note, const std::string& csv_row);
+  // One whole step: zero_grad, `compute_loss`, backward, optimizer.step(), scheduler->step() (when
+  // there is one), then step_done with the gradient norm (and the learning rate when scheduled) as
+  // the bar's note. A scheduler with another step() signature (ReduceLROnPlateau) takes the
+  // separate calls.
+  void train_step(nn::Optimizer& optimizer, nn::StepLR* scheduler, const std::vector<Tensor>& parameters,
+                  const std::function<Tensor()>& compute_loss);
+  // Saves the checkpoint now (a run that stops before `iterations`, e.g. mech-lorenz --stop-at).
+  void save_checkpoint();
   // Ends the progress bar: the driver prints its results after this.
   void finish() { bar_.reset(); }
 
   std::int64_t first_step() const { return first_step_; }
-  // iteration,loss rows of every step, resumed ones included.
+  // The header and the rows of every step, resumed ones included.
   const std::string& csv() const { return loss_log_; }
 
  private:
+  void advance(double loss, const std::string& note);
+
   const RunOptions& run_;
   nn::TrainingState& state_;
   std::map<std::string, std::string> identity_;
   std::int64_t iterations_;
-  std::string loss_log_ = "iteration,loss\n";
+  std::string loss_log_;
   std::int64_t first_step_ = 0;
   std::optional<ProgressBar> bar_;
 };
