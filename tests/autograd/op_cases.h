@@ -9,7 +9,8 @@
 //       malformed case fails in CI; the GPU when there is one);
 //   (c) test_cuda (tests/cuda/test_host_emulation.cpp and the kernel-level parity tests): the
 //       per-element device code a case runs (cuda/element_math.h unary and binary kernels,
-//       cuda/conv_math.h for conv1d cases) against the CPU kernels.
+//       cuda/conv_math.h for conv1d cases) against the CPU kernels; and, for one-leaf unary
+//       cases, that the op's value and gradient are those declared kernels' per-element values.
 // (a) and (b) run each case on contiguous leaves, on strided views of leaves (transposed or sliced)
 // and on broadcast (stride 0) views, except cases marked contiguous-only (Tensor::view).
 //

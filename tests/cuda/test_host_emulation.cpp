@@ -57,13 +57,18 @@ const std::vector<op_tests::UnaryKernelUse>& unary_kernels() {
   return uses;
 }
 
+// Unary inputs: both signs, zero, tiny and large magnitudes; or only positive ones.
+template <class T>
+std::vector<T> unary_inputs(bool positive_only) {
+  if (positive_only) return {1e-3, 0.25, 0.5, 1, 1.5, 2.5, 3, 40};
+  return {-40, -3, -1, -0.5, -1e-3, 0, 1e-3, 0.25, 0.5, 1, 1.5, 2.5, 3, 40};
+}
+
 template <class T>
 void check_unary_against_cpu() {
-  std::vector<T> all{-40, -3, -1, -0.5, -1e-3, 0, 1e-3, 0.25, 0.5, 1, 1.5, 2.5, 3, 40};
-  std::vector<T> positive{1e-3, 0.25, 0.5, 1, 1.5, 2.5, 3, 40};
   for (const op_tests::UnaryKernelUse& use : unary_kernels()) {
     const op_tests::UnaryKernel& c = use.kernel;
-    const std::vector<T>& values = use.positive_only ? positive : all;
+    const std::vector<T> values = unary_inputs<T>(use.positive_only);
     const Tensor x = tensor_of(values);
     const Tensor out = empty(x.shape(), TensorOptions().dtype(dtype_of<T>()));
     cpu::unary(c.op, x, out, c.p0, c.p1);
@@ -77,6 +82,37 @@ void check_unary_against_cpu() {
 
 TEST(CudaHostEmulation, UnaryMatchesCpuFloat32) { check_unary_against_cpu<float>(); }
 TEST(CudaHostEmulation, UnaryMatchesCpuFloat64) { check_unary_against_cpu<double>(); }
+
+// The kernels a one-leaf case declares are the ones its op runs: the op's value through the public
+// API is the first kernel's per-element value, and its gradient (of the sum) the second kernel's,
+// times the exponent for pow (whose backward is exponent * pow(x, exponent - 1)).
+TEST(CudaHostEmulation, UnaryCasesRunTheKernelsTheyDeclare) {
+  int checked = 0;
+  for (const op_tests::OpCase& op_case : table()) {
+    if (op_case.unary_kernels.empty() || op_case.leaves.size() != 1) continue;
+    ++checked;
+    const std::vector<double> values = unary_inputs<double>(op_case.leaves[0].domain == op_tests::Domain::Positive);
+    const Tensor x = tensor_of(values).requires_grad_(true);
+    const Tensor y = op_case.function({x});
+    const op_tests::UnaryKernel& forward = op_case.unary_kernels[0];
+    const std::vector<double> got = y.to_vector<double>();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      expect_close_ulps<double>(got[i], math::unary_value<double>(forward.op, values[i], forward.p0, forward.p1),
+                                op_case.name + " at " + std::to_string(values[i]));
+    }
+    if (op_case.unary_kernels.size() < 2) continue;
+    const op_tests::UnaryKernel& backward = op_case.unary_kernels[1];
+    const double scale = forward.op == UnaryOp::Pow ? forward.p0 : 1.0;
+    y.sum().backward();
+    const std::vector<double> grad = x.grad().to_vector<double>();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      expect_close_ulps<double>(grad[i],
+                                scale * math::unary_value<double>(backward.op, values[i], backward.p0, backward.p1),
+                                op_case.name + " gradient at " + std::to_string(values[i]));
+    }
+  }
+  EXPECT_GE(checked, 20) << "the op table lost unary cases";
+}
 
 TEST(CudaHostEmulation, UnaryIntegerOpsMatchCpu) {
   const std::vector<std::int64_t> values{-7, -4, -3, -1, 0, 1, 2, 4, 5, 9};
