@@ -3,7 +3,6 @@
 // and NumPy's 1-D and batched-broadcast rules (the gradient checks are cases of op_cases.h).
 #include <gtest/gtest.h>
 
-#include "autograd/grad_mode.h"
 #include "core/parallel.h"
 #include "test_ops_helpers.h"
 
