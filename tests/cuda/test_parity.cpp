@@ -27,8 +27,8 @@
 #include "core/tensor.h"
 #include "cuda/backend.h"
 #include "cuda/device_under_test.h"
-#include "cuda/neurlp.h"
 #include "cuda/element_math.h"
+#include "cuda/neurlp.h"
 #include "nn/optim.h"
 #include "solvers/neurlp.h"
 
