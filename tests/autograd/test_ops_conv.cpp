@@ -1,21 +1,15 @@
-// conv1d: a hand-computed case, agreement with a direct (definition) loop over every option
-// combination (stride, zero/circular padding, dilation, bias), and float64 gradchecks to input,
-// weight and bias, including non-contiguous operands.
+// conv1d: a hand-computed case, agreement with a direct (definition) loop over every geometry of
+// the op table (op_cases.h: stride, zero/circular padding, dilation, bias), and a gradient check
+// with only the weight requiring grad (the op table holds the other gradient checks).
 #include <gtest/gtest.h>
 
+#include "autograd/op_cases.h"
 #include "test_ops_helpers.h"
 
 using namespace mech;
 using namespace mech::testing;
 
 namespace {
-
-struct ConvCase {
-  Shape input, weight;
-  std::int64_t stride, padding, dilation;
-  PaddingMode mode;
-  bool bias;
-};
 
 // out[n, o, l] = b[o] + sum_{c, k} w[o, c, k] x[n, c, l*s - p + k*d], the pad taken per mode.
 std::vector<double> reference_conv(const Tensor& x, const Tensor& w, const Tensor& b, std::int64_t s, std::int64_t p,
@@ -45,20 +39,6 @@ std::vector<double> reference_conv(const Tensor& x, const Tensor& w, const Tenso
   return out;
 }
 
-const std::vector<ConvCase> kCases = {
-    {{2, 3, 10}, {4, 3, 3}, 1, 0, 1, PaddingMode::Zeros, true},
-    {{2, 3, 10}, {4, 3, 3}, 1, 1, 1, PaddingMode::Zeros, false},
-    {{1, 2, 11}, {3, 2, 3}, 2, 2, 1, PaddingMode::Zeros, true},
-    {{2, 2, 12}, {2, 2, 3}, 1, 2, 2, PaddingMode::Zeros, true},
-    {{2, 3, 9}, {2, 3, 3}, 1, 1, 1, PaddingMode::Circular, true},
-    {{1, 2, 8}, {3, 2, 5}, 3, 4, 1, PaddingMode::Circular, false},
-    {{2, 1, 7}, {2, 1, 2}, 2, 3, 3, PaddingMode::Circular, true},
-    {{3, 4, 6}, {5, 4, 1}, 1, 0, 1, PaddingMode::Zeros, true},
-    // Padding wider than the input (taps that read only zeros), and stride 3 with dilation 2.
-    {{1, 2, 4}, {2, 2, 3}, 1, 5, 1, PaddingMode::Zeros, true},
-    {{2, 2, 13}, {2, 2, 3}, 3, 3, 2, PaddingMode::Zeros, false},
-};
-
 }  // namespace
 
 TEST(Conv1d, HandComputed) {
@@ -74,27 +54,34 @@ TEST(Conv1d, HandComputed) {
   expect_values(conv1d(x, w, Tensor(), 2, 1, 2), {1, 1, 1}, {-4});
 }
 
+// Every conv1d geometry of the op table (op_cases.h) against the definition loop.
 TEST(Conv1d, MatchesDefinitionForEveryOption) {
   std::uint64_t seed = 100;
-  for (const auto& c : kCases) {
-    Tensor x = random64(c.input, ++seed);
-    Tensor w = random64(c.weight, ++seed);
-    Tensor b = c.bias ? random64({c.weight[0]}, ++seed) : Tensor();
+  int geometries = 0;
+  for (const op_tests::OpCase& op_case : op_tests::op_cases()) {
+    if (!op_case.conv) continue;
+    ++geometries;
+    const op_tests::Conv1dForm& c = *op_case.conv;
+    const Shape& input_shape = op_case.leaves[0].shape;
+    const Shape& weight_shape = op_case.leaves[1].shape;
+    Tensor x = random64(input_shape, ++seed);
+    Tensor w = random64(weight_shape, ++seed);
+    Tensor b = c.bias ? random64({weight_shape[0]}, ++seed) : Tensor();
     Tensor y = conv1d(x, w, b, c.stride, c.padding, c.dilation, c.mode);
-    const auto L = c.input[2], K = c.weight[2];
-    const auto out_length = (L + 2 * c.padding - c.dilation * (K - 1) - 1) / c.stride + 1;
-    ASSERT_EQ(y.shape(), (Shape{c.input[0], c.weight[0], out_length}));
+    const auto out_length = op_tests::conv1d_out_length(input_shape[2], weight_shape[2], c);
+    ASSERT_EQ(y.shape(), (Shape{input_shape[0], weight_shape[0], out_length})) << op_case.name;
     const auto expected = reference_conv(x, w, b, c.stride, c.padding, c.dilation, c.mode, out_length);
     const auto actual = y.to_vector<double>();
     for (std::size_t i = 0; i < expected.size(); ++i) {
-      ASSERT_NEAR(actual[i], expected[i], 1e-12) << "case input " << shape_str(c.input) << " element " << i;
+      ASSERT_NEAR(actual[i], expected[i], 1e-12) << op_case.name << ": element " << i;
     }
     // float32 agrees to single precision.
     const auto single = conv1d(x.to(DType::Float32), w.to(DType::Float32),
                                b.defined() ? b.to(DType::Float32) : Tensor(), c.stride, c.padding, c.dilation, c.mode)
                             .to_vector<double>();
-    for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_NEAR(single[i], expected[i], 1e-4);
+    for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_NEAR(single[i], expected[i], 1e-4) << op_case.name;
   }
+  EXPECT_GE(geometries, 40) << "the op table lost conv1d geometries";
 }
 
 TEST(Conv1d, NonContiguousInputAndWeight) {
@@ -105,30 +92,6 @@ TEST(Conv1d, NonContiguousInputAndWeight) {
   const auto actual = y.to_vector<double>();
   ASSERT_EQ(actual.size(), expected.size());
   for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(actual[i], expected[i], 1e-12);
-}
-
-TEST(Conv1dGrad, EveryOption) {
-  std::uint64_t seed = 200;
-  for (const auto& c : kCases) {
-    std::vector<Tensor> inputs{random64(c.input, ++seed), random64(c.weight, ++seed)};
-    if (c.bias) inputs.push_back(random64({c.weight[0]}, ++seed));
-    const auto result = gradcheck(
-        [&c](const std::vector<Tensor>& in) {
-          return conv1d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), c.stride, c.padding, c.dilation, c.mode);
-        },
-        inputs);
-    EXPECT_TRUE(result.ok) << "case input " << shape_str(c.input) << " weight " << shape_str(c.weight) << ": "
-                           << result.message;
-  }
-}
-
-TEST(Conv1dGrad, NonContiguousOperands) {
-  EXPECT_GRADCHECK(
-      [](const std::vector<Tensor>& in) {
-        return conv1d(in[0].permute({2, 0, 1}), in[1].transpose(0, 1), in[2].slice(0, 0, 6, 2), 2, 2, 1,
-                      PaddingMode::Circular);
-      },
-      {random64({3, 9, 2}, 300), random64({3, 3, 3}, 301), random64({6}, 302)});
 }
 
 TEST(Conv1dGrad, OnlyWeightRequiresGrad) {

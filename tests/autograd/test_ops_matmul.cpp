@@ -1,9 +1,8 @@
 // matmul: hand-computed products, agreement of the packed kernel with a plain double-precision
 // triple loop over sizes that cross every block and micro-tile edge (strided operands included),
-// NumPy's 1-D and batched-broadcast rules, and float64 gradchecks.
+// and NumPy's 1-D and batched-broadcast rules (the gradient checks are cases of op_cases.h).
 #include <gtest/gtest.h>
 
-#include "autograd/grad_mode.h"
 #include "core/parallel.h"
 #include "test_ops_helpers.h"
 
@@ -140,42 +139,4 @@ TEST(Matmul, EmptyInnerDimensionGivesZeros) {
   Tensor a = zeros({3, 0}, f64);
   Tensor b = zeros({0, 2}, f64);
   expect_values(matmul(a, b), {3, 2}, std::vector<double>(6, 0.0), 0.0);
-}
-
-TEST(MatmulGrad, TwoDimensional) {
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); },
-                   {random64({3, 4}, 20), random64({4, 5}, 21)});
-}
-
-TEST(MatmulGrad, VectorCases) {
-  auto product = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
-  EXPECT_GRADCHECK(product, {random64({4}, 22), random64({4}, 23)});
-  EXPECT_GRADCHECK(product, {random64({4}, 24), random64({4, 3}, 25)});
-  EXPECT_GRADCHECK(product, {random64({3, 4}, 26), random64({4}, 27)});
-  EXPECT_GRADCHECK(product, {random64({4}, 28), random64({2, 4, 3}, 29)});
-  EXPECT_GRADCHECK(product, {random64({2, 3, 4}, 30), random64({4}, 31)});
-}
-
-TEST(MatmulGrad, BatchedBroadcast) {
-  auto product = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
-  EXPECT_GRADCHECK(product, {random64({2, 1, 3, 4}, 32), random64({5, 4, 2}, 33)});
-  EXPECT_GRADCHECK(product, {random64({3, 4}, 34), random64({2, 4, 2}, 35)});
-  EXPECT_GRADCHECK(product, {random64({2, 3, 4}, 36), random64({4, 2}, 37)});
-}
-
-TEST(MatmulGrad, NonContiguousInputs) {
-  // Transposes and strided slices inside the function: the kernel packs through the strides and
-  // the backward's transposed products are strided too.
-  EXPECT_GRADCHECK(
-      [](const std::vector<Tensor>& in) { return matmul(in[0].t(), in[1].slice(1, 0, 6, 2)); },
-      {random64({4, 3}, 38), random64({4, 6}, 39)});
-  EXPECT_GRADCHECK(
-      [](const std::vector<Tensor>& in) { return matmul(in[0].transpose(0, 2), in[1].permute({2, 0, 1})); },
-      {random64({4, 3, 2}, 40), random64({4, 2, 2}, 41)});
-}
-
-TEST(MatmulGrad, LargeEnoughForThePackedPath) {
-  // 40 x 30 x 50 = 60000 multiply-adds: above the small-product threshold.
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); },
-                   {random64({40, 30}, 42), random64({30, 50}, 43)});
 }

@@ -1,5 +1,5 @@
-// cat, stack and index_select: hand-computed values, repeated indices accumulating in the
-// backward, and float64 gradchecks with non-contiguous inputs.
+// cat, stack and index_select: hand-computed values and repeated indices accumulating in the
+// backward (the gradient checks are cases of the op table, op_cases.h).
 #include <gtest/gtest.h>
 
 #include "test_ops_helpers.h"
@@ -48,24 +48,4 @@ TEST(IndexSelect, RepeatedIndicesAccumulateInBackward) {
   Tensor x = from_vector<double>({1, 2, 3}, {3}, f64.requires_grad());
   index_select(x, 0, index_of({0, 2, 0, 0})).sum().backward();
   expect_values(x.grad(), {3}, {3, 0, 1});
-}
-
-TEST(ShapeGrad, Cat) {
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return cat({in[0], in[1].t(), in[2]}, 1); },
-                   {random64({3, 2}, 1), random64({4, 3}, 2), random64({3, 1}, 3)});
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return cat({in[0].slice(0, 0, 4, 2), in[1]}, 0); },
-                   {random64({4, 3}, 4), random64({1, 3}, 5)});
-}
-
-TEST(ShapeGrad, Stack) {
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return stack({in[0], in[1].t(), in[0] * in[1].t()}, 1); },
-                   {random64({2, 3}, 6), random64({3, 2}, 7)});
-}
-
-TEST(ShapeGrad, IndexSelect) {
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return index_select(in[0], 1, index_of({3, 0, 3, 1})); },
-                   {random64({2, 4, 3}, 8)});
-  EXPECT_GRADCHECK(
-      [](const std::vector<Tensor>& in) { return index_select(in[0].permute({2, 0, 1}), -1, index_of({1, 1, 0})); },
-      {random64({2, 3, 4}, 9)});
 }

@@ -1,8 +1,10 @@
 // The CUDA kernels' per-element code, run on the CPU and compared with the CPU kernels (the
 // oracle), so that a semantic slip in the GPU path (a wrong branch, a missed parameter, a bad
-// index in conv's backward) fails here, on machines without a GPU. Covered: every unary op (float
-// and int64), every binary op, fused SGD and Adam steps, conv1d forward and both gradients over
-// strides, paddings, dilations and both padding modes. Host and device compile the same source
+// index in conv's backward) fails here, on machines without a GPU. Covered, from the op-test table
+// (tests/autograd/op_cases.h): every unary kernel its cases run, forward and backward, with the
+// parameters the ops pass (float32, float64, and int64 where defined), every binary kernel (3
+// dtypes), and conv1d forward and both gradients for every conv1d geometry of the table; besides
+// the table, the fused SGD and Adam steps. Host and device compile the same source
 // (cuda/element_math.h, cuda/conv_math.h); the device may additionally fuse multiply-adds, which
 // the parity suite's tolerances cover.
 #include <gtest/gtest.h>
@@ -11,6 +13,7 @@
 #include <limits>
 #include <random>
 
+#include "autograd/op_cases.h"
 #include "core/cpu_kernels.h"
 #include "core/generator.h"
 #include "core/tensor.h"
@@ -44,42 +47,35 @@ Tensor tensor_of(const std::vector<T>& values) {
   return from_vector<T>(values, {static_cast<std::int64_t>(values.size())});
 }
 
-struct UnaryCase {
-  UnaryOp op;
-  double p0, p1;
-  bool positive_only;  // log and sqrt: only x > 0 is meaningful (NaN elsewhere on both sides anyway)
-  const char* name;
-};
-
-const std::vector<UnaryCase>& unary_cases() {
-  static const std::vector<UnaryCase> cases{
-      {UnaryOp::Neg, 0, 0, false, "neg"},        {UnaryOp::Exp, 0, 0, false, "exp"},
-      {UnaryOp::Log, 0, 0, true, "log"},          {UnaryOp::Sqrt, 0, 0, true, "sqrt"},
-      {UnaryOp::Abs, 0, 0, false, "abs"},        {UnaryOp::Tanh, 0, 0, false, "tanh"},
-      {UnaryOp::Sigmoid, 0, 0, false, "sigmoid"}, {UnaryOp::Relu, 0, 0, false, "relu"},
-      {UnaryOp::Elu, 0.7, 0, false, "elu"},      {UnaryOp::Softplus, 2.0, 5.0, false, "softplus"},
-      {UnaryOp::Clamp, -0.5, 1.5, false, "clamp"}, {UnaryOp::Pow, 3.0, 0, true, "pow3"},
-      {UnaryOp::Pow, 2.0, 0, false, "pow2"},     {UnaryOp::Sign, 0, 0, false, "sign"},
-      {UnaryOp::ReluMask, 0, 0, false, "relu_mask"}, {UnaryOp::EluGrad, 1.3, 0, false, "elu_grad"},
-      {UnaryOp::SoftplusGrad, 1.5, 4.0, false, "softplus_grad"},
-      {UnaryOp::ClampMask, -1.0, 0.25, false, "clamp_mask"},
-  };
+const std::vector<op_tests::OpCase>& table() {
+  static const std::vector<op_tests::OpCase> cases = op_tests::op_cases();
   return cases;
+}
+
+const std::vector<op_tests::UnaryKernelUse>& unary_kernels() {
+  static const std::vector<op_tests::UnaryKernelUse> uses = op_tests::unary_kernels_of(table());
+  return uses;
+}
+
+// Unary inputs: both signs, zero, tiny and large magnitudes; or only positive ones.
+template <class T>
+std::vector<T> unary_inputs(bool positive_only) {
+  if (positive_only) return {1e-3, 0.25, 0.5, 1, 1.5, 2.5, 3, 40};
+  return {-40, -3, -1, -0.5, -1e-3, 0, 1e-3, 0.25, 0.5, 1, 1.5, 2.5, 3, 40};
 }
 
 template <class T>
 void check_unary_against_cpu() {
-  std::vector<T> all{-40, -3, -1, -0.5, -1e-3, 0, 1e-3, 0.25, 0.5, 1, 1.5, 2.5, 3, 40};
-  std::vector<T> positive{1e-3, 0.25, 0.5, 1, 1.5, 2.5, 3, 40};
-  for (const UnaryCase& c : unary_cases()) {
-    const std::vector<T>& values = c.positive_only ? positive : all;
+  for (const op_tests::UnaryKernelUse& use : unary_kernels()) {
+    const op_tests::UnaryKernel& c = use.kernel;
+    const std::vector<T> values = unary_inputs<T>(use.positive_only);
     const Tensor x = tensor_of(values);
     const Tensor out = empty(x.shape(), TensorOptions().dtype(dtype_of<T>()));
     cpu::unary(c.op, x, out, c.p0, c.p1);
     const std::vector<T> want = out.to_vector<T>();
     for (std::size_t i = 0; i < values.size(); ++i) {
       expect_close_ulps<T>(math::unary_value<T>(c.op, values[i], c.p0, c.p1), want[i],
-                           std::string(c.name) + "(" + std::to_string(values[i]) + ")");
+                           op_tests::unary_kernel_name(c) + " at " + std::to_string(values[i]));
     }
   }
 }
@@ -87,20 +83,56 @@ void check_unary_against_cpu() {
 TEST(CudaHostEmulation, UnaryMatchesCpuFloat32) { check_unary_against_cpu<float>(); }
 TEST(CudaHostEmulation, UnaryMatchesCpuFloat64) { check_unary_against_cpu<double>(); }
 
-TEST(CudaHostEmulation, UnaryIntegerOpsMatchCpu) {
-  const std::vector<std::int64_t> values{-7, -1, 0, 1, 2, 9};
-  const Tensor x = tensor_of(values);
-  for (const UnaryCase& c : unary_cases()) {
-    if (!math::unary_defined_for_integers(c.op)) {
-      const Tensor out = empty(x.shape(), TensorOptions().dtype(DType::Int64));
-      EXPECT_THROW(cpu::unary(c.op, x, out, c.p0, c.p1), Error) << c.name << " is float-only on the CPU too";
-      continue;
+// The kernels a one-leaf case declares are the ones its op runs: the op's value through the public
+// API is the first kernel's per-element value, and its gradient (of the sum) the second kernel's,
+// times the exponent for pow (whose backward is exponent * pow(x, exponent - 1)).
+TEST(CudaHostEmulation, UnaryCasesRunTheKernelsTheyDeclare) {
+  int checked = 0;
+  for (const op_tests::OpCase& op_case : table()) {
+    if (op_case.unary_kernels.empty() || op_case.leaves.size() != 1) continue;
+    ++checked;
+    const std::vector<double> values = unary_inputs<double>(op_case.leaves[0].domain == op_tests::Domain::Positive);
+    const Tensor x = tensor_of(values).requires_grad_(true);
+    const Tensor y = op_case.function({x});
+    const op_tests::UnaryKernel& forward = op_case.unary_kernels[0];
+    const std::vector<double> got = y.to_vector<double>();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      expect_close_ulps<double>(got[i], math::unary_value<double>(forward.op, values[i], forward.p0, forward.p1),
+                                op_case.name + " at " + std::to_string(values[i]));
     }
+    if (op_case.unary_kernels.size() < 2) continue;
+    const op_tests::UnaryKernel& backward = op_case.unary_kernels[1];
+    const double scale = forward.op == UnaryOp::Pow ? forward.p0 : 1.0;
+    y.sum().backward();
+    const std::vector<double> grad = x.grad().to_vector<double>();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      expect_close_ulps<double>(grad[i],
+                                scale * math::unary_value<double>(backward.op, values[i], backward.p0, backward.p1),
+                                op_case.name + " gradient at " + std::to_string(values[i]));
+    }
+  }
+  EXPECT_GE(checked, 20) << "the op table lost unary cases";
+}
+
+TEST(CudaHostEmulation, UnaryIntegerOpsMatchCpu) {
+  const std::vector<std::int64_t> values{-7, -4, -3, -1, 0, 1, 2, 4, 5, 9};
+  const Tensor x = tensor_of(values);
+  for (const op_tests::UnaryKernelUse& use : unary_kernels()) {
+    if (math::unary_defined_for_integers(use.kernel.op)) continue;
+    const Tensor out = empty(x.shape(), TensorOptions().dtype(DType::Int64));
+    EXPECT_THROW(cpu::unary(use.kernel.op, x, out, 0.0, 0.0), Error)
+        << op_tests::unary_kernel_name(use.kernel) << " is float-only on the CPU too";
+  }
+  const std::vector<op_tests::UnaryKernel> integral =
+      op_tests::integer_unary_kernels_of(unary_kernels(), math::unary_defined_for_integers);
+  EXPECT_EQ(integral.size(), 7u) << "an integer unary kernel is no longer reached by the op table";
+  for (const op_tests::UnaryKernel& c : integral) {
     const Tensor out = empty(x.shape(), TensorOptions().dtype(DType::Int64));
     cpu::unary(c.op, x, out, c.p0, c.p1);
     const auto want = out.to_vector<std::int64_t>();
     for (std::size_t i = 0; i < values.size(); ++i) {
-      EXPECT_EQ(math::unary_value<std::int64_t>(c.op, values[i], c.p0, c.p1), want[i]) << c.name << " " << values[i];
+      EXPECT_EQ(math::unary_value<std::int64_t>(c.op, values[i], c.p0, c.p1), want[i])
+          << op_tests::unary_kernel_name(c) << " at " << values[i];
     }
   }
 }
@@ -117,14 +149,13 @@ void check_binary_against_cpu() {
     right = {1, -1, 5, 2, -4, 3, 4, 2, 6};
   }
   const Tensor a = tensor_of(left), b = tensor_of(right);
-  for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Gt, BinaryOp::Lt,
-                      BinaryOp::Ge, BinaryOp::Le, BinaryOp::Eq, BinaryOp::Max, BinaryOp::Min}) {
+  for (BinaryOp op : op_tests::binary_kernels_of(table())) {
     const Tensor out = empty(a.shape(), TensorOptions().dtype(dtype_of<T>()));
     cpu::binary(op, a, b, out);
     const auto want = out.to_vector<T>();
     for (std::size_t i = 0; i < left.size(); ++i) {
       expect_close_ulps<T>(math::binary_value<T>(op, left[i], right[i]), want[i],
-                           "binary op " + std::to_string(static_cast<int>(op)) + " element " + std::to_string(i));
+                           std::string(op_tests::binary_kernel_name(op)) + " element " + std::to_string(i));
     }
   }
 }
@@ -199,17 +230,6 @@ TEST(CudaHostEmulation, AdamMatchesCpu) {
 
 // ---- conv1d ------------------------------------------------------------------------------------
 
-struct ConvCase {
-  std::int64_t batch, in_channels, out_channels, length, taps, stride, padding, dilation;
-  PaddingMode mode;
-};
-
-std::string describe(const ConvCase& c) {
-  return fmt::format("N={} Ci={} Co={} L={} K={} stride={} padding={} dilation={} {}", c.batch, c.in_channels,
-                     c.out_channels, c.length, c.taps, c.stride, c.padding, c.dilation,
-                     c.mode == PaddingMode::Circular ? "circular" : "zeros");
-}
-
 // Runs the CPU kernel; skips the test (with the reason) while core's conv1d is still pending.
 template <class Function>
 bool run_cpu_or_skip(Function&& function) {
@@ -223,32 +243,29 @@ bool run_cpu_or_skip(Function&& function) {
 }
 
 TEST(CudaHostEmulation, Conv1dForwardAndBackwardMatchCpu) {
-  std::vector<ConvCase> cases;
-  for (PaddingMode mode : {PaddingMode::Zeros, PaddingMode::Circular}) {
-    for (std::int64_t stride : {1, 2}) {
-      for (std::int64_t padding : {0, 1, 3}) {
-        for (std::int64_t dilation : {1, 2}) cases.push_back({2, 3, 4, 9, 3, stride, padding, dilation, mode});
-      }
-    }
-  }
-  cases.push_back({1, 1, 1, 5, 5, 1, 2, 1, PaddingMode::Circular});  // the kernel spans the whole input
   Generator generator(5);
   const auto options = TensorOptions().dtype(DType::Float64);
-  for (const ConvCase& c : cases) {
-    SCOPED_TRACE(describe(c));
+  int geometries = 0;
+  for (const op_tests::OpCase& op_case : table()) {
+    if (!op_case.conv) continue;
+    ++geometries;
+    SCOPED_TRACE(op_case.name);
+    const op_tests::Conv1dForm& form = *op_case.conv;
+    const op_tests::Conv1dSizes c = op_tests::conv1d_sizes_of(op_case);
     // The input is a transposed view, so the strided path is exercised too.
     const Tensor input = randn({c.batch, c.length, c.in_channels}, options, &generator).transpose(1, 2);
     const Tensor weight = randn({c.out_channels, c.in_channels, c.taps}, options, &generator);
-    const Tensor bias = randn({c.out_channels}, options, &generator);
-    const std::int64_t out_length = (c.length + 2 * c.padding - c.dilation * (c.taps - 1) - 1) / c.stride + 1;
+    const Tensor bias = form.bias ? randn({c.out_channels}, options, &generator) : Tensor();
+    const std::int64_t out_length = c.out_length;
     const Tensor out = empty({c.batch, c.out_channels, out_length}, options);
-    if (!run_cpu_or_skip([&] { cpu::conv1d(input, weight, bias, out, c.stride, c.padding, c.dilation, c.mode); })) {
+    if (!run_cpu_or_skip(
+            [&] { cpu::conv1d(input, weight, bias, out, form.stride, form.padding, form.dilation, form.mode); })) {
       GTEST_SKIP() << "core's CPU conv1d is not implemented yet";
     }
     conv::Geometry g;
     g.batch = c.batch, g.in_channels = c.in_channels, g.out_channels = c.out_channels, g.length = c.length;
-    g.taps = c.taps, g.out_length = out_length, g.stride = c.stride, g.padding = c.padding, g.dilation = c.dilation;
-    g.circular = c.mode == PaddingMode::Circular;
+    g.taps = c.taps, g.out_length = out_length, g.stride = form.stride, g.padding = form.padding;
+    g.dilation = form.dilation, g.circular = form.mode == PaddingMode::Circular;
     const Tensor grad_out = randn(out.shape(), options, &generator);
     for (int d = 0; d < 3; ++d) {
       g.input_strides[d] = input.stride(d);
@@ -257,17 +274,19 @@ TEST(CudaHostEmulation, Conv1dForwardAndBackwardMatchCpu) {
     }
     const double* in = input.data_ptr<double>();
     const double* w = weight.data_ptr<double>();
+    const double* b = form.bias ? bias.data_ptr<double>() : nullptr;
     const auto want_out = out.to_vector<double>();
     for (std::int64_t n = 0, i = 0; n < c.batch; ++n) {
       for (std::int64_t co = 0; co < c.out_channels; ++co) {
         for (std::int64_t l = 0; l < out_length; ++l, ++i) {
-          EXPECT_NEAR(conv::output_element<double>(g, in, w, bias.data_ptr<double>(), n, co, l), want_out[i], 1e-12)
+          EXPECT_NEAR(conv::output_element<double>(g, in, w, b, n, co, l), want_out[i], 1e-12)
               << "out[" << n << "][" << co << "][" << l << "]";
         }
       }
     }
     const Tensor grad_input = empty(input.shape(), options), grad_weight = empty(weight.shape(), options);
-    cpu::conv1d_backward(grad_out, input, weight, grad_input, grad_weight, c.stride, c.padding, c.dilation, c.mode);
+    cpu::conv1d_backward(grad_out, input, weight, grad_input, grad_weight, form.stride, form.padding, form.dilation,
+                         form.mode);
     const double* go = grad_out.data_ptr<double>();
     const auto want_grad_input = grad_input.to_vector<double>();
     for (std::int64_t n = 0, i = 0; n < c.batch; ++n) {
@@ -292,6 +311,7 @@ TEST(CudaHostEmulation, Conv1dForwardAndBackwardMatchCpu) {
       }
     }
   }
+  EXPECT_EQ(geometries, op_tests::kConv1dGeometries) << "the op table lost conv1d geometries";
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // CPU/CUDA parity, in the spirit of ggml's test-backend-ops: every kernel of core/kernels.h, every
-// differentiable op (the case table of parity_cases.h), the optimizers and the NeuRLP op run on the
+// op of the op-test table (tests/autograd/op_cases.h, which also drives the gradient checks and the
+// host emulation), the optimizers and the NeuRLP op run on the
 // CPU (the oracle) and on the GPU on the same random inputs, contiguous and strided (transposed,
 // sliced, broadcast), float32 and float64, and must agree to |gpu - cpu| <= eps(dtype) * factor *
 // (scale + |cpu|), where `scale` is the size of the terms that produced a value (1 for elementwise
@@ -20,14 +21,15 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/op_cases.h"
 #include "core/generator.h"
 #include "core/kernels.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
 #include "cuda/device_under_test.h"
+#include "cuda/element_math.h"
 #include "cuda/neurlp.h"
 #include "nn/optim.h"
-#include "parity_cases.h"
 #include "solvers/neurlp.h"
 
 namespace mech {
@@ -52,7 +54,7 @@ double epsilon_of(DType dtype) {
 
 const char* short_name(DType dtype) { return dtype_name(dtype); }
 
-using parity::Tolerance;
+using op_tests::Tolerance;
 
 // Element-by-element comparison; reports the first few mismatches with their flat index.
 void expect_close(const Tensor& cpu_result, const Tensor& gpu_result, Tolerance tolerance, const std::string& what) {
@@ -168,45 +170,30 @@ const std::vector<DType> kFloatTypes{DType::Float32, DType::Float64};
 
 // ---- kernel-level parity -------------------------------------------------------------------------
 
-struct UnaryCase {
-  UnaryOp op;
-  double p0, p1;
-  bool positive;
-  const char* name;
-};
-
+// The unary kernels the op table's cases run (forward and backward), with their parameters.
 TEST(CudaParity, UnaryAllOpsLayoutsAndDtypes) {
   REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
-  const std::vector<UnaryCase> cases{
-      {UnaryOp::Neg, 0, 0, false, "neg"},      {UnaryOp::Exp, 0, 0, false, "exp"},
-      {UnaryOp::Log, 0, 0, true, "log"},       {UnaryOp::Sqrt, 0, 0, true, "sqrt"},
-      {UnaryOp::Abs, 0, 0, false, "abs"},      {UnaryOp::Tanh, 0, 0, false, "tanh"},
-      {UnaryOp::Sigmoid, 0, 0, false, "sigmoid"}, {UnaryOp::Relu, 0, 0, false, "relu"},
-      {UnaryOp::Elu, 0.7, 0, false, "elu"},    {UnaryOp::Softplus, 2.0, 3.0, false, "softplus"},
-      {UnaryOp::Clamp, -0.5, 0.8, false, "clamp"}, {UnaryOp::Pow, 2.5, 0, true, "pow2.5"},
-      {UnaryOp::Pow, 2.0, 0, false, "pow2"},   {UnaryOp::Sign, 0, 0, false, "sign"},
-      {UnaryOp::ReluMask, 0, 0, false, "relu_mask"}, {UnaryOp::EluGrad, 1.2, 0, false, "elu_grad"},
-      {UnaryOp::SoftplusGrad, 1.5, 2.0, false, "softplus_grad"}, {UnaryOp::ClampMask, -1, 0.3, false, "clamp_mask"},
-  };
+  const std::vector<op_tests::UnaryKernelUse> kernels = op_tests::unary_kernels_of(op_tests::op_cases());
   Generator generator(1);
   const Shape shape{7, 33, 5};
   for (DType dtype : kFloatTypes) {
     for (Layout layout : {Layout::Contiguous, Layout::Transposed, Layout::Sliced, Layout::Broadcast}) {
-      for (const UnaryCase& c : cases) {
+      for (const op_tests::UnaryKernelUse& use : kernels) {
+        const op_tests::UnaryKernel& c = use.kernel;
         const std::function<Tensor(const Tensor&)> positive = [](const Tensor& t) { return abs(t) + 0.05; };
         const Pair x = make_input(shape, dtype, layout, generator,
-                                  c.positive ? positive : std::function<Tensor(const Tensor&)>());
-        check_kernel(label(c.name, dtype, layout), shape, dtype, {8, 1}, [&](const Tensor& out, bool gpu) {
-          kernels::unary(c.op, gpu ? x.gpu : x.cpu, out, c.p0, c.p1);
-        });
+                                  use.positive_only ? positive : std::function<Tensor(const Tensor&)>());
+        check_kernel(label(op_tests::unary_kernel_name(c), dtype, layout), shape, dtype, {8, 1},
+                     [&](const Tensor& out, bool gpu) { kernels::unary(c.op, gpu ? x.gpu : x.cpu, out, c.p0, c.p1); });
       }
     }
   }
   // int64: the ops defined for integers.
-  for (UnaryOp op : {UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sign, UnaryOp::Relu, UnaryOp::Clamp}) {
+  for (const op_tests::UnaryKernel& c : op_tests::integer_unary_kernels_of(kernels, cuda::math::unary_defined_for_integers)) {
     const Pair x = make_input(shape, DType::Int64, Layout::Transposed, generator);
-    check_kernel(label("int unary", DType::Int64, Layout::Transposed), shape, DType::Int64, {0, 0},
-                 [&](const Tensor& out, bool gpu) { kernels::unary(op, gpu ? x.gpu : x.cpu, out, -3, 4); });
+    check_kernel(label("int " + op_tests::unary_kernel_name(c), DType::Int64, Layout::Transposed), shape,
+                 DType::Int64, {0, 0},
+                 [&](const Tensor& out, bool gpu) { kernels::unary(c.op, gpu ? x.gpu : x.cpu, out, c.p0, c.p1); });
   }
 }
 
@@ -214,32 +201,29 @@ TEST(CudaParity, BinaryAllOpsWithBroadcastAndStrides) {
   REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(2);
   const Shape shape{6, 17, 9};
-  struct Named { BinaryOp op; const char* name; };
-  const std::vector<Named> ops{{BinaryOp::Add, "add"}, {BinaryOp::Sub, "sub"}, {BinaryOp::Mul, "mul"},
-                               {BinaryOp::Div, "div"}, {BinaryOp::Gt, "gt"},   {BinaryOp::Lt, "lt"},
-                               {BinaryOp::Ge, "ge"},   {BinaryOp::Le, "le"},   {BinaryOp::Eq, "eq"},
-                               {BinaryOp::Max, "max"}, {BinaryOp::Min, "min"}};
+  // The binary kernels of the op table's cases and those no op reaches.
+  const std::vector<BinaryOp> ops = op_tests::binary_kernels_of(op_tests::op_cases());
   const std::vector<std::pair<Layout, Layout>> layouts{{Layout::Contiguous, Layout::Contiguous},
                                                        {Layout::Contiguous, Layout::Broadcast},
                                                        {Layout::Transposed, Layout::Sliced},
                                                        {Layout::Broadcast, Layout::Transposed}};
   for (DType dtype : {DType::Float32, DType::Float64, DType::Int64}) {
     for (const auto& [layout_a, layout_b] : layouts) {
-      for (const Named& named : ops) {
-        if (dtype == DType::Int64 && named.op == BinaryOp::Div) continue;  // integer division by zero
+      for (const BinaryOp op : ops) {
+        const std::string name = op_tests::binary_kernel_name(op);
+        if (dtype == DType::Int64 && op == BinaryOp::Div) continue;  // integer division by zero
         const Pair a = make_input(shape, dtype, layout_a, generator);
         // Divisors kept away from zero; Eq gets exact ties by comparing a with itself sometimes.
         auto away_from_zero = [](const Tensor& t) { return abs(t) + 0.5; };
-        const Pair b = named.op == BinaryOp::Div ? make_input(shape, dtype, layout_b, generator, away_from_zero)
-                                                 : make_input(shape, dtype, layout_b, generator);
-        const std::string what = label(named.name, dtype, layout_a) + " with " + layout_name(layout_b);
+        const Pair b = op == BinaryOp::Div ? make_input(shape, dtype, layout_b, generator, away_from_zero)
+                                           : make_input(shape, dtype, layout_b, generator);
+        const std::string what = label(name, dtype, layout_a) + " with " + layout_name(layout_b);
         check_kernel(what, shape, dtype, {dtype == DType::Int64 ? 0.0 : 4.0, 1}, [&](const Tensor& out, bool gpu) {
-          kernels::binary(named.op, gpu ? a.gpu : a.cpu, gpu ? b.gpu : b.cpu, out);
+          kernels::binary(op, gpu ? a.gpu : a.cpu, gpu ? b.gpu : b.cpu, out);
         });
         check_kernel(what + " (a, a)", shape, dtype, {0, 0}, [&](const Tensor& out, bool gpu) {
-          if (named.op == BinaryOp::Div && dtype == DType::Int64) return;
-          kernels::binary(named.op == BinaryOp::Div ? BinaryOp::Sub : named.op, gpu ? a.gpu : a.cpu,
-                          gpu ? a.gpu : a.cpu, out);
+          if (op == BinaryOp::Div && dtype == DType::Int64) return;
+          kernels::binary(op == BinaryOp::Div ? BinaryOp::Sub : op, gpu ? a.gpu : a.cpu, gpu ? a.gpu : a.cpu, out);
         });
       }
     }
@@ -383,38 +367,33 @@ TEST(CudaParity, MatmulLayoutsBroadcastAndCopyPath) {
 TEST(CudaParity, Conv1dForwardAndBackward) {
   REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(7);
-  struct Case { std::int64_t batch, in, out, length, taps, stride, padding, dilation; PaddingMode mode; bool bias; };
-  const std::vector<Case> cases{{2, 3, 4, 20, 3, 1, 1, 1, PaddingMode::Zeros, true},
-                                {3, 2, 5, 31, 5, 2, 2, 1, PaddingMode::Zeros, false},
-                                {2, 4, 3, 16, 3, 1, 2, 2, PaddingMode::Circular, true},
-                                {1, 1, 1, 9, 9, 1, 4, 1, PaddingMode::Circular, false},
-                                {4, 8, 16, 257, 7, 3, 3, 2, PaddingMode::Zeros, true}};
+  std::vector<op_tests::OpCase> cases = op_tests::op_cases();
+  std::erase_if(cases, [](const op_tests::OpCase& op_case) { return !op_case.conv; });
   for (DType dtype : kFloatTypes) {
-    for (const Case& c : cases) {
-      const std::int64_t out_length = (c.length + 2 * c.padding - c.dilation * (c.taps - 1) - 1) / c.stride + 1;
-      const Pair input = make_input({c.batch, c.in, c.length}, dtype, Layout::Transposed, generator);
-      const Pair weight = make_input({c.out, c.in, c.taps}, dtype, Layout::Contiguous, generator);
-      const Pair bias = c.bias ? make_input({c.out}, dtype, Layout::Contiguous, generator) : Pair{};
-      const Pair grad_out = make_input({c.batch, c.out, out_length}, dtype, Layout::Sliced, generator);
-      const std::string what = fmt::format("conv1d N{} Ci{} Co{} L{} K{} s{} p{} d{} {} [{}]", c.batch, c.in, c.out,
-                                           c.length, c.taps, c.stride, c.padding, c.dilation,
-                                           c.mode == PaddingMode::Circular ? "circular" : "zeros", short_name(dtype));
-      const double terms = static_cast<double>(c.in * c.taps);
-      check_kernel(what, {c.batch, c.out, out_length}, dtype, {8, terms}, [&](const Tensor& out, bool gpu) {
+    for (const op_tests::OpCase& op_case : cases) {
+      const op_tests::Conv1dForm& form = *op_case.conv;
+      const op_tests::Conv1dSizes c = op_tests::conv1d_sizes_of(op_case);
+      const Pair input = make_input({c.batch, c.in_channels, c.length}, dtype, Layout::Transposed, generator);
+      const Pair weight = make_input({c.out_channels, c.in_channels, c.taps}, dtype, Layout::Contiguous, generator);
+      const Pair bias = form.bias ? make_input({c.out_channels}, dtype, Layout::Contiguous, generator) : Pair{};
+      const Pair grad_out = make_input({c.batch, c.out_channels, c.out_length}, dtype, Layout::Sliced, generator);
+      const std::string what = op_case.name + " [" + short_name(dtype) + "]";
+      const double terms = static_cast<double>(c.in_channels * c.taps);
+      check_kernel(what, {c.batch, c.out_channels, c.out_length}, dtype, {8, terms}, [&](const Tensor& out, bool gpu) {
         kernels::conv1d(gpu ? input.gpu : input.cpu, gpu ? weight.gpu : weight.cpu, gpu ? bias.gpu : bias.cpu, out,
-                        c.stride, c.padding, c.dilation, c.mode);
+                        form.stride, form.padding, form.dilation, form.mode);
       });
-      check_kernel(what + " grad_input", {c.batch, c.in, c.length}, dtype, {8, static_cast<double>(c.out * c.taps)},
+      check_kernel(what + " grad_input", {c.batch, c.in_channels, c.length}, dtype, {8, static_cast<double>(c.out_channels * c.taps)},
                    [&](const Tensor& grad_input, bool gpu) {
                      kernels::conv1d_backward(gpu ? grad_out.gpu : grad_out.cpu, gpu ? input.gpu : input.cpu,
-                                              gpu ? weight.gpu : weight.cpu, grad_input, Tensor(), c.stride, c.padding,
-                                              c.dilation, c.mode);
+                                              gpu ? weight.gpu : weight.cpu, grad_input, Tensor(), form.stride, form.padding,
+                                              form.dilation, form.mode);
                    });
-      check_kernel(what + " grad_weight", {c.out, c.in, c.taps}, dtype,
-                   {8, static_cast<double>(c.batch * out_length)}, [&](const Tensor& grad_weight, bool gpu) {
+      check_kernel(what + " grad_weight", {c.out_channels, c.in_channels, c.taps}, dtype,
+                   {8, static_cast<double>(c.batch * c.out_length)}, [&](const Tensor& grad_weight, bool gpu) {
                      kernels::conv1d_backward(gpu ? grad_out.gpu : grad_out.cpu, gpu ? input.gpu : input.cpu,
-                                              gpu ? weight.gpu : weight.cpu, Tensor(), grad_weight, c.stride,
-                                              c.padding, c.dilation, c.mode);
+                                              gpu ? weight.gpu : weight.cpu, Tensor(), grad_weight, form.stride,
+                                              form.padding, form.dilation, form.mode);
                    });
     }
   }
@@ -490,11 +469,11 @@ TEST(CudaParity, FusedOptimizerSteps) {
 
 // Makes leaves from `values` on each device (requiring grad), passes `views[i]` of leaf i to
 // `function` (which returns a tensor), backpropagates sum(result * weights) and compares the
-// result and every leaf's gradient.
+// result and every leaf's gradient (the result only, for a function that is not differentiable).
 void check_through_leaves(const std::string& what, const std::vector<Tensor>& values,
                           const std::vector<std::function<Tensor(const Tensor&)>>& views,
                           const std::function<Tensor(const std::vector<Tensor>&)>& function, Tolerance tolerance,
-                          Generator& generator) {
+                          Generator& generator, bool differentiable = true) {
   std::vector<Tensor> cpu_leaves, gpu_leaves, cpu_inputs, gpu_inputs;
   for (std::size_t i = 0; i < values.size(); ++i) {
     // Separate storage on each side even when the target is the CPU (to() would share it).
@@ -507,6 +486,10 @@ void check_through_leaves(const std::string& what, const std::vector<Tensor>& va
   const Tensor gpu_result = function(gpu_inputs);
   ASSERT_EQ(gpu_result.device(), device_under_test()) << what << ": the result left the GPU";
   expect_close(cpu_result, gpu_result, tolerance, what + " forward");
+  if (!differentiable) {
+    EXPECT_FALSE(cpu_result.requires_grad() || gpu_result.requires_grad()) << what << ": marked forward only";
+    return;
+  }
   const Tensor weights = randn(cpu_result.shape(), TensorOptions().dtype(cpu_result.dtype()), &generator);
   sum(cpu_result * weights).backward();
   sum(gpu_result * weights.to(device_under_test())).backward();
@@ -529,132 +512,30 @@ void check_differentiable(const std::string& what, DType dtype, const std::vecto
   check_through_leaves(what, values, as_is, function, tolerance, generator);
 }
 
-TEST(CudaParity, DifferentiableOpsForwardAndGradients) {
-  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
-  Generator generator(10);
-  for (DType dtype : kFloatTypes) {
-    const std::string suffix = std::string(" [") + short_name(dtype) + "]";
-    check_differentiable("elementwise mix" + suffix, dtype, {{4, 1, 5}, {3, 5}},
-                         [](const std::vector<Tensor>& t) {
-                           const Tensor& x = t[0];
-                           const Tensor& y = t[1];
-                           return tanh(x) * sigmoid(y) + exp(-(x * x)) / (1.0 + y * y) + relu(x - y) +
-                                  softplus(x, 2.0) + elu(y, 0.5) + clamp(x * y, -0.3, 0.4) + pow(abs(x) + 0.1, 1.5) +
-                                  sqrt(y * y + 1.0) + log(x * x + 2.0) + where(gt(x, y), x, y * 2.0);
-                         },
-                         {64, 4}, generator);
-    check_differentiable("matmul chain, transposed operand" + suffix, dtype, {{2, 6, 8}, {5, 8}, {5}},
-                         [](const std::vector<Tensor>& t) {
-                           return tanh(matmul(t[0], t[1].t()) + t[2]);
-                         },
-                         {16, 8}, generator);
-    check_differentiable("reductions" + suffix, dtype, {{4, 7, 3}},
-                         [](const std::vector<Tensor>& t) {
-                           return stack({sum(t[0], {0, 2}), mean(t[0], {0, 2}), max(t[0], 0, false).sum(Shape{1}) / 3.0}, 0);
-                         },
-                         {16, 16}, generator);
-    check_differentiable("losses" + suffix, dtype, {{9, 4}, {9, 4}},
-                         [](const std::vector<Tensor>& t) {
-                           return stack({mse_loss(t[0], t[1]), l1_loss(t[0], t[1]),
-                                         mse_loss(t[0], t[1], Reduction::Sum)},
-                                        0);
-                         },
-                         {16, 36}, generator);
-    check_differentiable("conv1d + bias" + suffix, dtype, {{2, 3, 30}, {4, 3, 5}, {4}},
-                         [](const std::vector<Tensor>& t) {
-                           return conv1d(t[0], t[1], t[2], 2, 2, 1, PaddingMode::Zeros) +
-                                  conv1d(t[0], t[1], t[2], 2, 2, 1, PaddingMode::Circular);
-                         },
-                         {16, 30}, generator);
-    check_differentiable("index_select, cat, views" + suffix, dtype, {{6, 5}, {6, 3}},
-                         [](const std::vector<Tensor>& t) {
-                           const Tensor index = from_vector<std::int64_t>({5, 0, 0, 3}, {4}).to(t[0].device());
-                           const Tensor joined = cat({t[0], t[1].slice(1, 0, 3, 2)}, 1);
-                           return index_select(joined, 0, index).transpose(0, 1).contiguous() * 2.0;
-                         },
-                         {4, 1}, generator);
-  }
-}
+// ---- every case of the op table (op_cases.h) on contiguous, strided and broadcast leaves ----------
 
-// ---- every differentiable op (parity_cases.h) on contiguous, strided and broadcast leaves ----------
-
-enum class LeafLayout { Contiguous, Strided, Broadcast };
-const char* leaf_layout_name(LeafLayout layout) {
-  switch (layout) {
-    case LeafLayout::Contiguous: return "contiguous";
-    case LeafLayout::Strided: return "strided";
-    case LeafLayout::Broadcast: return "broadcast";
-  }
-  return "?";
-}
-
-// The shape of leaf `index`'s storage and the view of it the op receives. Strided: even leaves of
-// rank >= 2 are stored transposed (last two dims, when neither is 1: swapping a size-1 dim leaves
-// the layout contiguous), the others sliced with step 2 along dim 0 (from 2n+1 rows). Broadcast:
-// dim 0 stored once and expanded (stride 0). Rank 0 stays as it is.
-struct LeafView {
-  Shape storage;
-  std::function<Tensor(const Tensor&)> view;
-};
-LeafView leaf_view(const Shape& shape, LeafLayout layout, std::size_t index) {
-  const auto rank = static_cast<std::int64_t>(shape.size());
-  LeafView leaf{shape, [](const Tensor& t) { return t; }};
-  if (rank == 0 || layout == LeafLayout::Contiguous) return leaf;
-  if (layout == LeafLayout::Broadcast) {
-    if (shape[0] == 1) return leaf;
-    leaf.storage[0] = 1;
-    leaf.view = [shape](const Tensor& t) { return t.expand(shape); };
-  } else if (rank >= 2 && index % 2 == 0 && shape[rank - 1] > 1 && shape[rank - 2] > 1) {
-    std::swap(leaf.storage[rank - 1], leaf.storage[rank - 2]);
-    leaf.view = [rank](const Tensor& t) { return t.transpose(rank - 1, rank - 2); };
-  } else {
-    const std::int64_t rows = shape[0];
-    leaf.storage[0] = 2 * rows + 1;
-    leaf.view = [rows](const Tensor& t) { return t.slice(0, 1, 2 * rows + 1, 2); };
-  }
-  return leaf;
-}
-
-// Values of `shape` from `domain` (parity_cases.h), made on the CPU in `dtype`.
-Tensor draw(const Shape& shape, parity::Domain domain, DType dtype, Generator& generator) {
-  const Tensor values = randn(shape, TensorOptions().dtype(dtype), &generator);
-  switch (domain) {
-    case parity::Domain::Any: return values;
-    case parity::Domain::Positive: return abs(values) + 0.2;
-    case parity::Domain::AwayFromZero:
-      return values + where(ge(values, zeros_like(values)), full_like(values, 0.2), full_like(values, -0.2));
-  }
-  return values;
-}
-
-void check_op_case(const parity::OpCase& op_case, DType dtype, LeafLayout layout, Generator& generator) {
+void check_op_case(const op_tests::OpCase& op_case, DType dtype, op_tests::LeafLayout layout, Generator& generator) {
   const std::string what =
-      op_case.name + " [" + short_name(dtype) + ", " + leaf_layout_name(layout) + " leaves]";
-  std::vector<Tensor> values;
-  std::vector<std::function<Tensor(const Tensor&)>> views;
-  for (std::size_t i = 0; i < op_case.leaves.size(); ++i) {
-    LeafView leaf = leaf_view(op_case.leaves[i].shape, layout, i);
-    values.push_back(draw(leaf.storage, op_case.leaves[i].domain, dtype, generator));
-    views.push_back(std::move(leaf.view));
-  }
+      op_case.name + " [" + short_name(dtype) + ", " + op_tests::leaf_layout_name(layout) + " leaves]";
+  const op_tests::CaseLeaves leaves = op_tests::make_leaves(op_case, layout, dtype, generator);
   Tolerance tolerance = op_case.tolerance;
-  if (layout == LeafLayout::Broadcast) {
+  if (layout == op_tests::LeafLayout::Broadcast) {
     // A broadcast leaf's gradient sums its (up to 8) copies' gradients, in an order that may
     // differ between devices: exact cases become rounding-level ones.
     tolerance = {std::max(tolerance.factor, 8.0), std::max(tolerance.scale, 1.0) * 8};
   }
-  check_through_leaves(what, values, views, op_case.function, tolerance, generator);
+  check_through_leaves(what, leaves.values, leaves.views, op_case.function, tolerance, generator,
+                       op_case.differentiable);
 }
 
 // Returns how many (case, dtype, layout) runs were checked.
 int run_op_table() {
   Generator generator(12);
-  const std::vector<parity::OpCase> cases = parity::op_cases();
+  const std::vector<op_tests::OpCase> cases = op_tests::op_cases();
   int runs = 0;
   for (DType dtype : kFloatTypes) {
-    for (LeafLayout layout : {LeafLayout::Contiguous, LeafLayout::Strided, LeafLayout::Broadcast}) {
-      for (const parity::OpCase& op_case : cases) {
-        if (op_case.contiguous_only && layout != LeafLayout::Contiguous) continue;
+    for (const op_tests::OpCase& op_case : cases) {
+      for (const op_tests::LeafLayout layout : op_tests::leaf_layouts_of(op_case)) {
         check_op_case(op_case, dtype, layout, generator);
         ++runs;
       }
@@ -663,7 +544,7 @@ int run_op_table() {
   return runs;
 }
 
-TEST(CudaParity, EveryDifferentiableOpOnContiguousStridedAndBroadcastLeaves) {
+TEST(CudaParity, EveryOpCaseOnContiguousStridedAndBroadcastLeaves) {
   REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   run_op_table();
 }
@@ -869,11 +750,8 @@ TEST(CudaParity, NeurlpOpBothGpuPathsStridedRhsAndFloat32) {
 
 TEST(ParityCaseTable, EveryOpCaseRunsOnTheCpu) {
   const CpuSelfCheck on_cpu;
-  const std::vector<parity::OpCase> cases = parity::op_cases();
-  int expected = 0;
-  for (const parity::OpCase& op_case : cases) expected += 2 * (op_case.contiguous_only ? 1 : 3);
-  EXPECT_EQ(run_op_table(), expected);
-  EXPECT_GE(cases.size(), 80u) << "the table lost cases";
+  // 2 dtypes x (contiguous, strided, broadcast), contiguous only for the Tensor::view cases.
+  EXPECT_EQ(run_op_table(), op_tests::kParityRuns) << "the op table lost cases";
 }
 
 // The failure messages `check` reports, intercepted (they do not fail the calling test).
