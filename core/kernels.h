@@ -31,5 +31,12 @@ namespace kernels {
 // arguments; the list cannot carry them, since the definitions are generated from it too.
 void unary(UnaryOp op, const Tensor& x, const Tensor& out, double p0 = 0.0, double p1 = 0.0);
 
+// ---- between devices: not in the list, since these pair two devices instead of running on one
+// True for the CPU, and for cuda:N when this build has CUDA and the machine has device N.
+bool device_available(Device device);
+// dst = src, one on the host and the other on a CUDA device (either way round); both contiguous,
+// of one dtype and one shape.
+void copy_between_devices(const Tensor& src, const Tensor& dst);
+
 }  // namespace kernels
 }  // namespace mech

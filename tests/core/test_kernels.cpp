@@ -255,6 +255,27 @@ TEST(Kernels, Conv1dWithBias) {
   EXPECT_EQ(grad_weight.to_vector<double>(), (std::vector<double>{7, 14, 7, 14}));
 }
 
+// Copies between devices go through the kernel layer: it refuses two tensors on one device or of
+// different geometry by name, and knows which devices exist.
+TEST(Kernels, CopyBetweenDevicesChecksItsOperands) {
+  EXPECT_TRUE(kernels::device_available(Device::cpu()));
+  EXPECT_FALSE(kernels::device_available(Device::cuda(1 << 20)));
+  EXPECT_FALSE(kernels::device_available(Device::cuda(-1)));
+  try {
+    kernels::copy_between_devices(zeros({2}), zeros({2}));
+    ADD_FAILURE() << "a host-to-host copy was accepted";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("copy_between_devices: expected one tensor on the host and one on a "
+                                             "CUDA device, got cpu and cpu"),
+              std::string::npos)
+        << error.what();
+  }
+  const Tensor remote(std::make_shared<Storage>(0, Device::cuda(0)), 0, {0, 2}, {2, 1}, DType::Float32);
+  EXPECT_THROW(kernels::copy_between_devices(zeros({2, 0}), remote), Error);       // shapes differ
+  EXPECT_THROW(kernels::copy_between_devices(zeros({0, 2}, f64), remote), Error);  // dtypes differ
+  EXPECT_NO_THROW(kernels::copy_between_devices(zeros({0, 2}), remote));           // nothing to move
+}
+
 #ifndef MECH_HAS_CUDA
 // The dispatchers and stubs are generated from core/kernel_list.h: in a build without CUDA, a
 // tensor on a CUDA device reaches its kernel's stub, whose error names that kernel. Zero-byte
