@@ -13,27 +13,27 @@ namespace mech {
 bool grad_mode_enabled();
 void set_grad_mode_enabled(bool enabled);
 
-class NoGradGuard {
+// Sets grad mode for a scope and restores the previous setting on exit.
+class GradModeGuard {
  public:
-  NoGradGuard() : previous_(grad_mode_enabled()) { set_grad_mode_enabled(false); }
-  ~NoGradGuard() { set_grad_mode_enabled(previous_); }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  explicit GradModeGuard(bool enabled) : previous_(grad_mode_enabled()) { set_grad_mode_enabled(enabled); }
+  ~GradModeGuard() { set_grad_mode_enabled(previous_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
 
  private:
   bool previous_;
 };
 
-// Turns recording back on inside a NoGradGuard scope.
-class EnableGradGuard {
+class NoGradGuard : public GradModeGuard {
  public:
-  EnableGradGuard() : previous_(grad_mode_enabled()) { set_grad_mode_enabled(true); }
-  ~EnableGradGuard() { set_grad_mode_enabled(previous_); }
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+  NoGradGuard() : GradModeGuard(false) {}
+};
 
- private:
-  bool previous_;
+// Turns recording back on inside a NoGradGuard scope.
+class EnableGradGuard : public GradModeGuard {
+ public:
+  EnableGradGuard() : GradModeGuard(true) {}
 };
 
 }  // namespace mech
