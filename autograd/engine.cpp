@@ -1,4 +1,5 @@
-// Recording onto the tape and running it backwards.
+// Recording onto the tape and running it backwards, and the Tensor members that reach the tape
+// (declared in core/tensor.h, which knows Node only by name).
 //
 // Every recorded node takes the next number of a global counter, so sequence order is forward
 // (recording) order. A node's inputs were produced before it, hence carry smaller numbers: walking
@@ -184,6 +185,27 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       }
     }
   }
+}
+
+// ---- Tensor's members that need the tape -----------------------------------------------------
+void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+  MECH_CHECK(requires_grad(), "backward: tensor of shape {} does not require grad and has no grad_fn",
+             shape_str(shape()));
+  Tensor seed = gradient;
+  if (!seed.defined()) {
+    MECH_CHECK(numel() == 1,
+               "backward: a gradient is needed for a non-scalar tensor of shape {} (pass one of that shape)",
+               shape_str(shape()));
+    seed = ones_like(*this);
+  }
+  MECH_CHECK(seed.shape() == shape(), "backward: gradient shape {} does not match tensor shape {}",
+             shape_str(seed.shape()), shape_str(shape()));
+  run_backward({*this}, {seed}, retain_graph);
+}
+
+std::string Tensor::grad_fn_name() const {
+  const auto& node = grad_fn();
+  return node ? node->name : std::string();
 }
 
 }  // namespace mech

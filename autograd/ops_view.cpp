@@ -3,7 +3,6 @@
 // backward maps the gradient back to the input's shape.
 #include "autograd/node.h"
 #include "autograd/ops_common.h"
-#include "cuda/backend.h"
 
 namespace mech {
 
@@ -224,8 +223,8 @@ Tensor Tensor::to(Device target) const {
   if (target == device()) return *this;
   MECH_CHECK(!(target.is_cuda() && device().is_cuda()), "to: copies between CUDA devices ({} to {}) are not supported",
              device().str(), target.str());
-  MECH_CHECK(!target.is_cuda() || cuda::is_available(),
-             "to({}): no CUDA device is available (tensor of shape {}); this build {} CUDA support", target.str(),
+  MECH_CHECK(kernels::device_available(target),
+             "to({}): no such device is available (tensor of shape {}); this build {} CUDA support", target.str(),
              shape_str(shape()),
 #ifdef MECH_HAS_CUDA
              "has"
@@ -233,13 +232,8 @@ Tensor Tensor::to(Device target) const {
              "lacks"
 #endif
   );
-  Tensor source = contiguous().detach();
   Tensor out = empty(shape(), TensorOptions().dtype(dtype()).device(target));
-  const std::size_t bytes = static_cast<std::size_t>(numel()) * dtype_size(dtype());
-  if (bytes > 0) {
-    if (target.is_cuda()) cuda::copy_host_to_device(out.raw_data(), source.raw_data(), bytes, target.index);
-    else cuda::copy_device_to_host(out.raw_data(), source.raw_data(), bytes, device().index);
-  }
+  kernels::copy_between_devices(contiguous().detach(), out);
   record("to_device", {*this}, {out}, [source_device = device()](const std::vector<Tensor>& g) {
     return std::vector<Tensor>{g[0].to(source_device)};
   });

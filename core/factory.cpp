@@ -3,7 +3,6 @@
 // one seed see the same numbers.
 #include <cmath>
 
-#include "autograd/grad_mode.h"
 #include "core/generator.h"
 #include "core/kernels.h"
 #include "core/tensor.h"

@@ -1,12 +1,12 @@
 // Tensor accessors, element access, in-place updates and printing. Differentiable methods live
-// with their ops in autograd/ops_*.cpp.
+// with their ops in autograd/ops_*.cpp, and the members that reach the tape (backward,
+// grad_fn_name) with the engine in autograd/engine.cpp: core includes no autograd header.
 #include "core/tensor.h"
 
 #include <cmath>
 #include <sstream>
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
 #include "core/kernels.h"
 
 namespace mech {
@@ -119,22 +119,6 @@ void Tensor::zero_grad() const {
 
 const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked(impl_).grad_fn; }
 
-void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
-  checked(impl_);
-  MECH_CHECK(requires_grad(), "backward: tensor of shape {} does not require grad and has no grad_fn",
-             shape_str(shape()));
-  Tensor seed = gradient;
-  if (!seed.defined()) {
-    MECH_CHECK(numel() == 1,
-               "backward: a gradient is needed for a non-scalar tensor of shape {} (pass one of that shape)",
-               shape_str(shape()));
-    seed = ones_like(*this);
-  }
-  MECH_CHECK(seed.shape() == shape(), "backward: gradient shape {} does not match tensor shape {}",
-             shape_str(seed.shape()), shape_str(shape()));
-  run_backward({*this}, {seed}, retain_graph);
-}
-
 Tensor Tensor::detach() const {
   const auto& impl = checked(impl_);
   return Tensor(impl.storage, impl.offset, impl.shape, impl.strides, impl.dtype);
@@ -216,7 +200,7 @@ std::string Tensor::str() const {
   }
   out << fmt::format(", shape={}, dtype={}", shape_str(shape()), dtype_name(dtype()));
   if (device().is_cuda()) out << ", device=" << device().str();
-  if (requires_grad()) out << (grad_fn() ? fmt::format(", grad_fn={}", grad_fn()->name) : ", requires_grad=true");
+  if (requires_grad()) out << (grad_fn() ? fmt::format(", grad_fn={}", grad_fn_name()) : ", requires_grad=true");
   out << ")";
   return out.str();
 }

@@ -77,6 +77,9 @@ class Tensor {
   template <class T> std::vector<T> to_vector() const;
 
   // ---- autograd --------------------------------------------------------------------------
+  // The tape (Node, the engine) is autograd's, above core: members that reach it (backward,
+  // grad_fn_name) are defined in autograd/engine.cpp, as the differentiable ops are in
+  // autograd/ops_*.cpp, so core needs no autograd header and Node stays a forward declaration.
   bool requires_grad() const;
   Tensor& requires_grad_(bool value = true);  // only on leaves
   bool is_leaf() const;                       // no grad_fn
@@ -84,6 +87,7 @@ class Tensor {
   void set_grad(const Tensor& grad) const;
   void zero_grad() const;                     // sets grad to undefined, as set_to_none in PyTorch
   const std::shared_ptr<Node>& grad_fn() const;
+  std::string grad_fn_name() const;           // the op that made this tensor ("mul"), "" for a leaf
   // Backpropagates from this tensor. A non-scalar needs `gradient` of its shape.
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
   Tensor detach() const;  // shares storage, no history

@@ -28,33 +28,16 @@ void copy_host_to_device(void*, const void*, std::size_t, int) { unavailable("to
 void copy_device_to_host(void*, const void*, std::size_t, int) { unavailable("to(cpu)"); }
 void copy_device_to_device(void*, const void*, std::size_t, int) { unavailable("cuda copy"); }
 void synchronize() {}
-void unary(UnaryOp, const Tensor&, const Tensor&, double, double) { unavailable("cuda::unary"); }
-void binary(BinaryOp, const Tensor&, const Tensor&, const Tensor&) { unavailable("cuda::binary"); }
-void where(const Tensor&, const Tensor&, const Tensor&, const Tensor&) { unavailable("cuda::where"); }
-void copy(const Tensor&, const Tensor&) { unavailable("cuda::copy"); }
-void fill(const Tensor&, double) { unavailable("cuda::fill"); }
-void sum(const Tensor&, const std::vector<bool>&, const Tensor&) { unavailable("cuda::sum"); }
-void max(const Tensor&, std::int64_t, const Tensor&, const Tensor&) { unavailable("cuda::max"); }
-void matmul(const Tensor&, const Tensor&, const Tensor&) { unavailable("cuda::matmul"); }
-void conv1d(const Tensor&, const Tensor&, const Tensor&, const Tensor&, std::int64_t, std::int64_t,
-            std::int64_t, PaddingMode) {
-  unavailable("cuda::conv1d");
-}
-void conv1d_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                     std::int64_t, std::int64_t, std::int64_t, PaddingMode) {
-  unavailable("cuda::conv1d_backward");
-}
-void index_select(const Tensor&, std::int64_t, const Tensor&, const Tensor&) {
-  unavailable("cuda::index_select");
-}
-void index_add(const Tensor&, std::int64_t, const Tensor&, const Tensor&) { unavailable("cuda::index_add"); }
-void sgd_step(const Tensor&, const Tensor&, const Tensor&, double, double, double, double, bool, bool) {
-  unavailable("cuda::sgd_step");
-}
-void adam_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, double, double,
-               double, bool, std::int64_t) {
-  unavailable("cuda::adam_step");
-}
+
+// Every kernel of the list: uses its parameters (so no unused-parameter warning) and throws.
+template <class... Parameters>
+void discard(const Parameters&...) {}
+#define MECH_KERNEL(name, probe, parameters, arguments) \
+  void name parameters {                                \
+    discard arguments;                                  \
+    unavailable("cuda::" #name);                        \
+  }
+#include "core/kernel_list.h"
 
 namespace neurlp {
 

@@ -1,12 +1,15 @@
 // The kernel layer (core/kernels.h) called directly on CPU tensors: strided and stride-0 operands,
 // dtype conversion in copy, masked sums, max with indices, batched matmul with a broadcast batch,
-// gather/scatter-add and conv1d with bias, each against hand-computed values; and the
-// parallel_for under them (coverage of the range, chunking, nesting, exceptions, concurrency).
+// gather/scatter-add and conv1d with bias, each against hand-computed values; in a build without
+// CUDA, the dispatch of every kernel of core/kernel_list.h to its stub; and the parallel_for
+// under them (coverage of the range, chunking, nesting, exceptions, concurrency).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <atomic>
+#include <functional>
+#include <string>
 #include <thread>
 
 #include "core/kernels.h"
@@ -251,6 +254,62 @@ TEST(Kernels, Conv1dWithBias) {
   EXPECT_EQ(grad_input.to_vector<double>(), (std::vector<double>{0, 2, 2, 2}));
   EXPECT_EQ(grad_weight.to_vector<double>(), (std::vector<double>{7, 14, 7, 14}));
 }
+
+// Copies between devices go through the kernel layer: it refuses two tensors on one device or of
+// different geometry by name, and knows which devices exist.
+TEST(Kernels, CopyBetweenDevicesChecksItsOperands) {
+  EXPECT_TRUE(kernels::device_available(Device::cpu()));
+  EXPECT_FALSE(kernels::device_available(Device::cuda(1 << 20)));
+  EXPECT_FALSE(kernels::device_available(Device::cuda(-1)));
+  try {
+    kernels::copy_between_devices(zeros({2}), zeros({2}));
+    ADD_FAILURE() << "a host-to-host copy was accepted";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("copy_between_devices: expected one tensor on the host and one on a "
+                                             "CUDA device, got cpu and cpu"),
+              std::string::npos)
+        << error.what();
+  }
+  const Tensor remote(std::make_shared<Storage>(0, Device::cuda(0)), 0, {0, 2}, {2, 1}, DType::Float32);
+  EXPECT_THROW(kernels::copy_between_devices(zeros({2, 0}), remote), Error);       // shapes differ
+  EXPECT_THROW(kernels::copy_between_devices(zeros({0, 2}, f64), remote), Error);  // dtypes differ
+  EXPECT_NO_THROW(kernels::copy_between_devices(zeros({0, 2}), remote));           // nothing to move
+}
+
+#ifndef MECH_HAS_CUDA
+// The dispatchers and stubs are generated from core/kernel_list.h: in a build without CUDA, a
+// tensor on a CUDA device reaches its kernel's stub, whose error names that kernel. Zero-byte
+// storage claims cuda:0 without allocating anything.
+TEST(Kernels, EveryKernelSendsCudaTensorsToItsStubInABuildWithoutCuda) {
+  const Tensor remote(std::make_shared<Storage>(0, Device::cuda(0)), 0, {0}, {1}, DType::Float32);
+  const std::vector<std::pair<const char*, std::function<void()>>> calls = {
+      {"cuda::unary", [&] { kernels::unary(UnaryOp::Neg, remote, remote); }},
+      {"cuda::binary", [&] { kernels::binary(BinaryOp::Add, remote, remote, remote); }},
+      {"cuda::where", [&] { kernels::where(remote, remote, remote, remote); }},
+      {"cuda::copy", [&] { kernels::copy(remote, remote); }},
+      {"cuda::fill", [&] { kernels::fill(remote, 1.0); }},
+      {"cuda::sum", [&] { kernels::sum(remote, {true}, remote); }},
+      {"cuda::max", [&] { kernels::max(remote, 0, remote, remote); }},
+      {"cuda::matmul", [&] { kernels::matmul(remote, remote, remote); }},
+      {"cuda::conv1d", [&] { kernels::conv1d(remote, remote, Tensor(), remote, 1, 0, 1, PaddingMode::Zeros); }},
+      {"cuda::conv1d_backward",
+       [&] { kernels::conv1d_backward(remote, remote, remote, remote, Tensor(), 1, 0, 1, PaddingMode::Zeros); }},
+      {"cuda::index_select", [&] { kernels::index_select(remote, 0, remote, remote); }},
+      {"cuda::index_add", [&] { kernels::index_add(remote, 0, remote, remote); }},
+      {"cuda::sgd_step", [&] { kernels::sgd_step(remote, remote, Tensor(), 0.1, 0, 0, 0, false, true); }},
+      {"cuda::adam_step", [&] { kernels::adam_step(remote, remote, remote, remote, 0.1, 0.9, 0.99, 1e-8, 0, false, 1); }},
+  };
+  for (const auto& [name, call] : calls) {
+    try {
+      call();
+      ADD_FAILURE() << name << " did not throw";
+    } catch (const Error& error) {
+      const std::string message = error.what();
+      EXPECT_NE(message.find(std::string(name) + ": mech was built without CUDA"), std::string::npos) << message;
+    }
+  }
+}
+#endif
 
 TEST(ParallelFor, CoversTheRangeOnceInAtMostThreadCountChunks) {
   const int saved = get_num_threads();

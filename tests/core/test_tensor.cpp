@@ -155,3 +155,13 @@ TEST(Tensor, Printing) {
   EXPECT_NE((ones({1}, f64.requires_grad()) * 2.0).str().find("grad_fn=mul"), std::string::npos);
   EXPECT_EQ(Tensor().str(), "Tensor(undefined)");
 }
+
+// grad_fn_name reaches the tape from core's header: the recording op's name, empty for a leaf.
+TEST(Tensor, GradFnNameNamesTheRecordingOp) {
+  Tensor leaf = ones({2}, f64.requires_grad());
+  EXPECT_EQ(leaf.grad_fn_name(), "");
+  EXPECT_EQ((leaf * 2.0).grad_fn_name(), "mul");
+  EXPECT_EQ(leaf.sum().grad_fn_name(), "sum");
+  NoGradGuard no_grad;
+  EXPECT_EQ((leaf * 2.0).grad_fn_name(), "");
+}

@@ -1,5 +1,5 @@
-// The per-thread grad-mode flag.
-#include "autograd/grad_mode.h"
+// The per-thread grad-mode flag (core/grad_mode.h).
+#include "core/grad_mode.h"
 
 namespace mech {
 
