@@ -7,7 +7,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/error.h"
-#include "cuda/neurlp.h"
+#include "solvers/neurlp_gpu.h"
 #include "solvers/hermite4_batch.h"
 #include "solvers/hermite4_op.h"
 #include "solvers/neurlp_batch.h"
@@ -41,8 +41,8 @@ constexpr const char* kOp = "neurlp";
 // The forward's factors, kept for the backward: CPU (host arrays) or CUDA (device arrays).
 using AnyFactorization =
     std::variant<std::shared_ptr<neurlp_core::Factorization<double>>, std::shared_ptr<neurlp_core::Factorization<float>>,
-                 std::shared_ptr<cuda::neurlp::DeviceFactorization<double>>,
-                 std::shared_ptr<cuda::neurlp::DeviceFactorization<float>>>;
+                 std::shared_ptr<neurlp_gpu::DeviceFactorization<double>>,
+                 std::shared_ptr<neurlp_gpu::DeviceFactorization<float>>>;
 
 }  // namespace
 
@@ -66,7 +66,7 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
   AnyFactorization factors = MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() -> AnyFactorization {
     if (device.is_cuda()) {
       // The GPU backward always reuses the forward's factors (device memory, one thread per system).
-      return cuda::neurlp::forward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
+      return neurlp_gpu::forward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
                                             differentiable, device.index);
     }
     return neurlp_core::forward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
@@ -102,8 +102,8 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
                                                       d_steps.data_ptr<T>()};
              const T* upstream_eps = grad_eps.defined() ? grad_eps.data_ptr<T>() : nullptr;
              if (device.is_cuda()) {
-               const auto& on_device = std::get<std::shared_ptr<cuda::neurlp::DeviceFactorization<T>>>(factors);
-               cuda::neurlp::backward_batch<T>(*on_device, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(),
+               const auto& on_device = std::get<std::shared_ptr<neurlp_gpu::DeviceFactorization<T>>>(factors);
+               neurlp_gpu::backward_batch<T>(*on_device, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(),
                                                eps.data_ptr<T>(), grad_u.data_ptr<T>(), upstream_eps, out);
                return;
              }
