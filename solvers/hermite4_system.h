@@ -51,25 +51,25 @@ enum class RowGroup : int { Equation = 0, Derived = 1, Initial = 2, Step = 3 };
 
 // Latent derivatives per dimension (P+2) and unknowns per time block, from the op's sizes (whose K
 // is P+1).
-inline int latent_width(const Sizes& z) { return z.K + 1; }
-inline int latent_block(const Sizes& z) { return z.D * (z.K + 1); }
-inline std::int64_t latent_unknowns(const Sizes& z) { return std::int64_t(z.T) * z.D * (z.K + 1); }
+MECH_HOST_DEVICE inline int latent_width(const Sizes& z) { return z.K + 1; }
+MECH_HOST_DEVICE inline int latent_block(const Sizes& z) { return z.D * (z.K + 1); }
+MECH_HOST_DEVICE inline std::int64_t latent_unknowns(const Sizes& z) { return std::int64_t(z.T) * z.D * (z.K + 1); }
 
 // Total rows of A; fewer than the unknowns means M is singular whatever the values.
-inline std::int64_t row_count(const Sizes& z) {
+MECH_HOST_DEVICE inline std::int64_t row_count(const Sizes& z) {
   return 2 * std::int64_t(z.E) * z.T + std::int64_t(z.S) * z.D * z.n_iv +
          std::int64_t(z.T - 1) * z.D * (z.K - 1);
 }
 
 // True when A is square (E = D, and P initial values at the first point): the direct solvers of
 // hermite4_direct.h apply.
-inline bool is_square(const Sizes& z) { return z.E == z.D && z.S == 1 && z.n_iv == z.K - 1; }
+MECH_HOST_DEVICE inline bool is_square(const Sizes& z) { return z.E == z.D && z.S == 1 && z.n_iv == z.K - 1; }
 
 // Calls visit(row, group) for the rows owned by time t (see above), columns ascending. `stencil`
 // is computed here (weights; with Derivatives also their step derivatives) and left for the
 // caller. dvalue is set for step rows only, and only with Derivatives.
 template <bool Derivatives, int FD = 0, int FK = 0, class S, class Visitor>
-MECH_FORCE_INLINE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Stencil<S>& stencil, Row<S>& row,
+MECH_HOST_DEVICE MECH_FORCE_INLINE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t, Stencil<S>& stencil, Row<S>& row,
                                Visitor&& visit) {
   using Real = lane_real_t<S>;
   const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, P = K - 1, L = K + 1, m = D * L, T = z.T;
@@ -168,7 +168,7 @@ MECH_FORCE_INLINE void rows_at(const Sizes& z, const SystemInputs<S>& in, int t,
 }
 
 // first[i] of the envelope of M_uu (structural: any positive steps give the same).
-inline void envelope_first_columns(const Sizes& z, int* first) {
+MECH_HOST_DEVICE inline void envelope_first_columns(const Sizes& z, int* first) {
   const int m = latent_block(z), L = latent_width(z), n = static_cast<int>(latent_unknowns(z));
   for (int i = 0; i < n; ++i) first[i] = i;
   // equation rows couple block t with itself; step rows couple u[t][d][i..i+2] with u[t+1][d][i..i+2]
@@ -200,7 +200,7 @@ struct Hermite4Profile {
 
 // Whether the fixed-size interior blocks apply (FD, FK > 0 and the envelope has their widths).
 template <int FD, int FK>
-inline bool hermite4_interior_shape(const Sizes& z, const Envelope& envelope) {
+MECH_HOST_DEVICE inline bool hermite4_interior_shape(const Sizes& z, const Envelope& envelope) {
   if constexpr (FD > 0 && FK > 0) return interior_profile_matches<Hermite4Profile<FD, FK + 1>>(z.T, envelope);
   else return false;
 }
@@ -208,14 +208,14 @@ inline bool hermite4_interior_shape(const Sizes& z, const Envelope& envelope) {
 // The factorisation and substitutions of block t: the fixed-size code for interior blocks when
 // `interior`, else the runtime-bounded rows.
 template <int FD, int FK, class S>
-inline FactorStatus factor_block(bool interior, int t, int m, const Envelope& envelope, S* env, S* inverse_diagonal) {
+MECH_HOST_DEVICE inline FactorStatus factor_block(bool interior, int t, int m, const Envelope& envelope, S* env, S* inverse_diagonal) {
   if constexpr (FD > 0 && FK > 0)
     if (interior && t >= kFirstInteriorBlock)
       return factor_interior_block<Hermite4Profile<FD, FK + 1>>(t, envelope, env, inverse_diagonal);
   return factor_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal);
 }
 template <int FD, int FK, class S>
-inline void forward_substitute_block(bool interior, int t, int m, const Envelope& envelope, const S* env,
+MECH_HOST_DEVICE inline void forward_substitute_block(bool interior, int t, int m, const Envelope& envelope, const S* env,
                                      const S* inverse_diagonal, S* x) {
   if constexpr (FD > 0 && FK > 0)
     if (interior && t >= kFirstInteriorBlock) {
@@ -225,7 +225,7 @@ inline void forward_substitute_block(bool interior, int t, int m, const Envelope
   forward_substitute_rows(t * m, (t + 1) * m, envelope, env, inverse_diagonal, x);
 }
 template <int FD, int FK, class S>
-inline void back_substitute_block(bool interior, int t, int m, const Envelope& envelope, const S* env,
+MECH_HOST_DEVICE inline void back_substitute_block(bool interior, int t, int m, const Envelope& envelope, const S* env,
                                   const S* inverse_diagonal, S* x) {
   if constexpr (FD > 0 && FK > 0)
     if (interior && t >= kFirstInteriorBlock) {
@@ -238,7 +238,7 @@ inline void back_substitute_block(bool interior, int t, int m, const Envelope& e
 // One sweep: assemble M_uu and g = A^T b into env / y, factor and forward-substitute each block as
 // soon as it is final, then back-substitute: y holds the solution (n = T*m) on success.
 template <int FD = 0, int FK = 0, class S>
-inline FactorStatus forward_system(const Sizes& z, const Envelope& envelope, const SystemInputs<S>& in,
+MECH_HOST_DEVICE inline FactorStatus forward_system(const Sizes& z, const Envelope& envelope, const SystemInputs<S>& in,
                                    Row<S>& row, S* env, S* inverse_diagonal, S* y) {
   const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, m = D * (K + 1), T = z.T, n = T * m;
   Stencil<S> stencil;
@@ -255,8 +255,12 @@ inline FactorStatus forward_system(const Sizes& z, const Envelope& envelope, con
     }
     // As in neurlp_system.h's assemble: a local row the compiler can keep in registers, and with
     // fixed sizes the row pointers of the two blocks a time's rows touch looked up once.
+#if defined(__CUDA_ARCH__)
+    Row<S>& local_row = row;   // the GPU keeps its per-thread row (a local one would spill)
+#else
     Row<S> local_row;
     (void)row;
+#endif
     constexpr int kWindow = FD > 0 && FK > 0 ? 2 * FD * (FK + 1) : 1;
     S* window[kWindow];
     if constexpr (FD > 0 && FK > 0) {
@@ -292,7 +296,7 @@ inline FactorStatus forward_system(const Sizes& z, const Envelope& envelope, con
 
 // g = A^T b alone (for a re-solve with new rhs / initial values: A is unchanged), into y (n).
 template <class S>
-inline void assemble_rhs(const Sizes& z, const SystemInputs<S>& in, Row<S>& row, S* y) {
+MECH_HOST_DEVICE inline void assemble_rhs(const Sizes& z, const SystemInputs<S>& in, Row<S>& row, S* y) {
   const std::int64_t n = latent_unknowns(z);
   for (std::int64_t i = 0; i < n; ++i) y[i] = S{};
   Stencil<S> stencil;
@@ -305,7 +309,7 @@ inline void assemble_rhs(const Sizes& z, const SystemInputs<S>& in, Row<S>& row,
 
 // Zeroes every gradient output (they are accumulated: the stencil spreads a row over five times).
 template <class S>
-inline void zero_gradients(const Sizes& z, const SystemGradients<S>& out) {
+MECH_HOST_DEVICE inline void zero_gradients(const Sizes& z, const SystemGradients<S>& out) {
   const std::int64_t coeff_count = std::int64_t(z.E) * z.T * z.D * z.K;
   if (out.coeffs)
     for (std::int64_t i = 0; i < coeff_count; ++i) out.coeffs[i] = S{};
@@ -321,7 +325,7 @@ inline void zero_gradients(const Sizes& z, const SystemGradients<S>& out) {
 // (A v)[r] = dL/db[r], the solution y and v = M^{-1} ubar; accumulates into out. v may be null
 // when the residual is zero (square systems), where G[c] = -av y[c].
 template <int FD = 0, int FK = 0, class S>
-inline void row_gradient(const Sizes& z, const SystemInputs<S>& in, int t, const Stencil<S>& stencil,
+MECH_HOST_DEVICE inline void row_gradient(const Sizes& z, const SystemInputs<S>& in, int t, const Stencil<S>& stencil,
                          const Row<S>& r, RowGroup group, const S* y, const S* v, S residual, S av,
                          const SystemGradients<S>& out) {
   const int D = FD > 0 ? FD : z.D, K = FK > 0 ? FK : z.K, L = K + 1, m = D * L, T = z.T;
@@ -384,10 +388,14 @@ inline void row_gradient(const Sizes& z, const SystemInputs<S>& in, int t, const
 // The chain rule of the rows owned by time t, given the solution y and v = M^{-1} ubar on the
 // blocks t and t+1; accumulates into out.
 template <int FD = 0, int FK = 0, class S>
-inline void gradient_rows(const Sizes& z, const SystemInputs<S>& in, int t, Stencil<S>& stencil, Row<S>& row,
+MECH_HOST_DEVICE inline void gradient_rows(const Sizes& z, const SystemInputs<S>& in, int t, Stencil<S>& stencil, Row<S>& row,
                           const S* y, const S* v, const SystemGradients<S>& out) {
+#if defined(__CUDA_ARCH__)
+  Row<S>& local_row = row;
+#else
   Row<S> local_row;   // as in forward_system
   (void)row;
+#endif
   rows_at<true, FD, FK>(z, in, t, stencil, local_row, [&](const Row<S>& r, RowGroup group) {
     S ay{}, av{};
     for (int p = 0; p < r.count; ++p) {
@@ -401,7 +409,7 @@ inline void gradient_rows(const Sizes& z, const SystemInputs<S>& in, int t, Sten
 // Gradients (outputs zeroed, then accumulated; null pointers skipped) given the solution y (n),
 // ubar (n, zero on latent columns) and the factors. v is scratch of n.
 template <int FD = 0, int FK = 0, class S>
-inline void backward_system(const Sizes& z, const Envelope& envelope, const SystemInputs<S>& in, Row<S>& row,
+MECH_HOST_DEVICE inline void backward_system(const Sizes& z, const Envelope& envelope, const SystemInputs<S>& in, Row<S>& row,
                             const S* env, const S* inverse_diagonal, const S* y, const S* ubar, S* v,
                             const SystemGradients<S>& out) {
   const int m = (FD > 0 ? FD : z.D) * ((FK > 0 ? FK : z.K) + 1), T = z.T, n = T * m;
