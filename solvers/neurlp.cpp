@@ -48,8 +48,10 @@ using AnyFactorization =
 
 NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv_in, const Tensor& steps,
                     const NeurlpOptions& options) {
-  // hermite4 has its own rows, latent derivative and solves (solvers/hermite4_op.h).
-  if (options.formulation == Formulation::Hermite4) return neurlp_hermite4(coeffs, rhs_in, iv_in, steps, options);
+  // hermite4 on the CPU has its own rows, latent derivative and solves (solvers/hermite4_op.h); on
+  // CUDA tensors every formulation takes the GPU solver below.
+  if (options.formulation == Formulation::Hermite4 && !(coeffs.defined() && coeffs.device().is_cuda()))
+    return neurlp_hermite4(coeffs, rhs_in, iv_in, steps, options);
   const neurlp_core::Sizes z = neurlp_core::checked_sizes(kOp, coeffs, rhs_in, iv_in, steps, options);
   const std::int64_t B = coeffs.shape()[0];
   const DType compute = options.compute_dtype;

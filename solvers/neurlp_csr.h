@@ -42,6 +42,8 @@ struct CsrLayout {
 
 inline CsrLayout csr_layout(const neurlp_core::Sizes& z, std::int64_t envelope_size, std::int64_t batch) {
   MECH_CHECK(batch >= 1, "neurlp csr: expected a batch of at least one system, got {}", batch);
+  MECH_CHECK(z.formulation != neurlp_core::Formulation::Hermite4,
+             "neurlp csr: the cuSPARSE comparison solves mnn and scalable systems, got hermite4");
   CsrLayout layout;
   layout.batch = batch;
   layout.unknowns = z.unknowns();

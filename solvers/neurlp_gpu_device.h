@@ -3,6 +3,8 @@
 // solvers/neurlp_system.h's forward or backward on them. Written __host__ __device__ so that
 // tests/cuda/test_neurlp_emulation.cpp runs exactly this code on the CPU, system by system, and
 // compares it with the CPU batch driver on machines without a GPU.
+// hermite4 (solvers/hermite4_system.h) has its own hermite4_forward_one / hermite4_backward_one
+// over the same slicing and validation.
 // The parallel-in-time path has the same shape: one thread per (system, chunk) or per system for
 // each phase of solvers/neurlp_chunked.h (the *_chunked_one functions below), with each chunk
 // validating the inputs of the times it owns.
@@ -14,6 +16,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "solvers/hermite4_batch.h"
+#include "solvers/hermite4_system.h"
 #include "solvers/lane_pack.h"  // MECH_HOST_DEVICE
 #include "solvers/neurlp_batch.h"
 #include "solvers/neurlp_chunked.h"
@@ -316,6 +320,68 @@ MECH_HOST_DEVICE inline void boundary_gradients_chunked_one(const neurlp_core::S
                                      system_gradients(out, s, b));
 }
 
+// ---- hermite4 (solvers/hermite4_system.h): one thread per system ---------------------------
+// Its unknowns carry one latent derivative beyond the order: the per-system solution y is
+// (T, D, K+1), n = hermite4::latent_unknowns(z). The factors keep y (the backward's linearisation
+// point); u (T, D, K) is y without its latent column, and eps is 0 (hermite4 has none). No chunked
+// path: neurlp_chunked.h holds the rows of mnn and scalable only.
+
+// The batch's arrays for the hermite4 kernels.
+template <class T>
+struct Hermite4Arrays {
+  BatchInputs<T> in;
+  T* u;                 // batch * T*D*K
+  T* eps;               // batch, written 0
+  T* env;               // batch * envelope.size
+  T* inverse_diagonal;  // batch * n
+  T* latent;            // batch * n: y, kept for the backward
+};
+
+// Forward of hermite4 system b: validate, assemble, factor and solve, then u from y.
+template <class T>
+MECH_HOST_DEVICE inline SystemStatus hermite4_forward_one(const neurlp_core::Sizes& z,
+                                                          const neurlp_core::Envelope& envelope,
+                                                          const Hermite4Arrays<T>& a, const Strides& s, std::int64_t b,
+                                                          neurlp_core::Row<T>& row) {
+  a.eps[b] = T(0);
+  const neurlp_core::SystemInputs<T> system = system_inputs(a.in, s, b);
+  const SystemStatus checked = validate_system(system, s);
+  if (checked.outcome != kOk) return checked;
+  const std::int64_t n = neurlp_core::hermite4::latent_unknowns(z);
+  T* y = a.latent + b * n;
+  const neurlp_core::FactorStatus factored = neurlp_core::hermite4::forward_system(
+      z, envelope, system, row, a.env + b * envelope.size, a.inverse_diagonal + b * n, y);
+  if (factored.status != neurlp_core::Status::Ok) return status_of(factored);
+  const int K = z.K;
+  const std::int64_t points = static_cast<std::int64_t>(z.T) * z.D;
+  T* u = a.u + b * s.unknowns;
+  for (std::int64_t r = 0; r < points; ++r)
+    for (int k = 0; k < K; ++k) u[r * K + k] = y[r * (K + 1) + k];
+  return status_of(factored);
+}
+
+// Backward of hermite4 system b with its kept factors and y. `scratch` holds batch * 2n values:
+// per system ubar (grad_u with a zero on the latent column) and v = M^{-1} ubar.
+template <class T>
+MECH_HOST_DEVICE inline void hermite4_backward_one(const neurlp_core::Sizes& z, const neurlp_core::Envelope& envelope,
+                                                   const Hermite4Arrays<T>& a, const Strides& s, std::int64_t b,
+                                                   const T* grad_u, T* scratch, const BatchGradients<T>& out,
+                                                   neurlp_core::Row<T>& row) {
+  const std::int64_t n = neurlp_core::hermite4::latent_unknowns(z);
+  T* ubar = scratch + b * 2 * n;
+  T* v = ubar + n;
+  const int K = z.K;
+  const std::int64_t points = static_cast<std::int64_t>(z.T) * z.D;
+  const T* upstream = grad_u + b * s.unknowns;
+  for (std::int64_t r = 0; r < points; ++r) {
+    for (int k = 0; k < K; ++k) ubar[r * (K + 1) + k] = upstream[r * K + k];
+    ubar[r * (K + 1) + K] = T(0);
+  }
+  neurlp_core::hermite4::backward_system(z, envelope, system_inputs(a.in, s, b), row, a.env + b * envelope.size,
+                                         a.inverse_diagonal + b * n, a.latent + b * n, ubar, v,
+                                         system_gradients(out, s, b));
+}
+
 // The envelope structure of M_uu for these sizes (host; structural, so all-ones inputs give it).
 struct EnvelopeStructure {
   std::vector<int> first;
@@ -325,12 +391,21 @@ struct EnvelopeStructure {
 };
 
 inline EnvelopeStructure envelope_structure(const neurlp_core::Sizes& z) {
+  EnvelopeStructure structure;
+  if (z.formulation == neurlp_core::Formulation::Hermite4) {
+    const neurlp_core::hermite4::Plan plan(z);
+    const neurlp_core::Envelope envelope = plan.envelope();
+    const auto n = static_cast<std::size_t>(neurlp_core::hermite4::latent_unknowns(z));
+    structure.first.assign(envelope.first, envelope.first + n);
+    structure.offset.assign(envelope.offset, envelope.offset + n);
+    structure.size = envelope.size;
+    return structure;
+  }
   const Strides s = strides_of(z);
   const std::vector<double> coeffs(static_cast<std::size_t>(s.coeffs), 1.0), rhs(static_cast<std::size_t>(s.rhs), 1.0);
   const std::vector<double> iv(static_cast<std::size_t>(s.iv) + 1, 1.0), steps(static_cast<std::size_t>(s.steps), 1.0);
   const neurlp_core::SystemInputs<double> ones{coeffs.data(), rhs.data(), iv.data(), steps.data()};
   std::vector<neurlp_core::Row<double>> row(1);  // large: keep it off the stack
-  EnvelopeStructure structure;
   const int n = z.unknowns();
   structure.first.resize(static_cast<std::size_t>(n));
   structure.offset.resize(static_cast<std::size_t>(n));
@@ -342,6 +417,10 @@ inline EnvelopeStructure envelope_structure(const neurlp_core::Sizes& z) {
 // Throws mech::Error unless the sizes are in the solver's range.
 inline void check_sizes(const neurlp_core::Sizes& z, std::int64_t batch) {
   MECH_CHECK(batch >= 0, "neurlp (cuda): negative batch {}", batch);
+  if (z.formulation == neurlp_core::Formulation::Hermite4) {
+    neurlp_core::hermite4::check_sizes(z, "neurlp (cuda)");
+    return;
+  }
   MECH_CHECK(z.T >= 2 && z.D >= 1 && z.E >= 1 && z.K >= 2 && z.K <= neurlp_core::kMaxOrder + 1,
              "neurlp (cuda): expected T >= 2, D >= 1, E >= 1 and 1 <= order <= {}, got T={} D={} E={} order={}",
              neurlp_core::kMaxOrder, z.T, z.D, z.E, z.K - 1);
@@ -351,13 +430,17 @@ inline void check_sizes(const neurlp_core::Sizes& z, std::int64_t batch) {
              "neurlp (cuda): expected 0 <= S <= T and 0 <= n_iv < order+1, got S={} n_iv={} (T={}, order={})", z.S,
              z.n_iv, z.T, z.K - 1);
   MECH_CHECK(z.formulation == neurlp_core::Formulation::Mnn || z.formulation == neurlp_core::Formulation::Scalable,
-             "neurlp (cuda): formulation {} is not implemented", static_cast<int>(z.formulation));
+             "neurlp (cuda): unknown formulation {}", static_cast<int>(z.formulation));
 }
 
 // The message of a failed system: which batch element, which input or unknown, which value.
 inline std::string describe_failure(const neurlp_core::Sizes& z, std::int64_t b, const SystemStatus& status) {
-  const int m = z.block();
-  auto unknown = [&](int i) { return fmt::format("u[t={}][d={}][k={}]", i / m, (i % m) / z.K, i % z.K); };
+  // hermite4's unknowns carry the latent derivative j = K (see hermite4_system.h).
+  const bool latent = z.formulation == neurlp_core::Formulation::Hermite4;
+  const int width = latent ? z.K + 1 : z.K, m = z.D * width;
+  auto unknown = [&](int i) {
+    return fmt::format("u[t={}][d={}][{}={}]", i / m, (i % m) / width, latent ? 'j' : 'k', i % width);
+  };
   switch (status.outcome) {
     case kBadCoefficient: return fmt::format("coefficient {} of batch element {} is not finite", status.index, b);
     case kBadRhs: return fmt::format("rhs entry {} of batch element {} is not finite", status.index, b);

@@ -201,6 +201,8 @@ TEST(NeurlpCsr, RejectsBadInputsAndOversizedBatches) {
   }
   // 32-bit indices: 2^31 stored entries do not fit.
   EXPECT_THROW(csr_layout(z, plan.size(), (std::int64_t(1) << 31) / layout.system_nonzeros + 1), Error);
+  // hermite4's rows are not the ones csr_system_values assembles.
+  EXPECT_THROW(csr_layout(core::testing::sizes_of_order(2, 1, core::Formulation::Hermite4, 10), plan.size(), 1), Error);
 }
 
 }  // namespace

@@ -1,0 +1,61 @@
+// Helpers shared by the GPU solver's tests (test_neurlp_emulation, test_neurlp_cuda): hermite4's
+// test problems and its CPU batch driver in float64 as the reference the GPU code is held to (the
+// counterpart of neurlp_test_util.h's random_gradient_case and solve_sequential).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "solvers/hermite4_batch.h"
+#include "solvers/neurlp_test_util.h"
+
+namespace mech::neurlp_core::testing {
+
+// A hermite4 system of order `order` in D dims, square (E = D, every derivative below the top given
+// at the first point), with the test row weights (none 1, all different) of scalable.
+inline Sizes hermite4_sizes(int T, int D, int order) {
+  Sizes z = sizes_of_order(order, D, Formulation::Hermite4, T);
+  z.equation_weight = kTestEquationWeight;
+  z.initial_weight = kTestInitialWeight;
+  z.smooth_weight = kTestSmoothWeight;
+  return z;
+}
+
+// A random hermite4 problem that is well conditioned (steps in [0.3, 0.7]): random_problem's values
+// with the coefficients of a dimension in its own equation made positive and those coupling other
+// dimensions scaled by 0.2. hermite4 solves the ODE itself (no smoothing rows), so random signs
+// make u grow like exp(T h) and the normal matrix follows (measured: 1e-2 disagreement between the
+// CPU driver and a dense solve at order 2, D = 2); damped equations whose top-derivative
+// coefficients are diagonally dominant (D <= 3) keep it to rounding.
+inline GradientCase hermite4_gradient_case(const Sizes& z, std::int64_t batch, unsigned& seed) {
+  GradientCase out = random_gradient_case(z, batch, seed, 0.3, 0.7);
+  const std::size_t K = static_cast<std::size_t>(z.K), D = static_cast<std::size_t>(z.D),
+                    T = static_cast<std::size_t>(z.T), E = static_cast<std::size_t>(z.E);
+  std::vector<double>& coeffs = out.problem.coeffs;
+  for (std::size_t i = 0; i < coeffs.size(); ++i) {
+    const std::size_t d = (i / K) % D, e = (i / (K * D * T)) % E;
+    coeffs[i] = d == e ? std::abs(coeffs[i]) : 0.2 * coeffs[i];
+  }
+  return out;
+}
+
+// hermite4's CPU batch driver in float64: forward keeping the factors, then backward from grad_u;
+// eps is 0 (hermite4 has none).
+inline Solution solve_hermite4_sequential(const Problem& p, const std::vector<double>& grad_u) {
+  const Sizes& z = p.sizes;
+  Solution out;
+  out.u.resize(static_cast<std::size_t>(p.batch * z.unknowns()));
+  out.eps.assign(static_cast<std::size_t>(p.batch), 0.0);
+  auto factors = hermite4::forward_batch<double>(z, p.batch, p.inputs(), out.u.data(), true);
+  out.coeffs.resize(p.coeffs.size());
+  out.rhs.resize(p.rhs.size());
+  out.iv.resize(p.iv.size());
+  out.steps.resize(p.steps.size());
+  hermite4::backward_batch<double>(*factors, grad_u.data(),
+                                   {out.coeffs.data(), out.rhs.data(), out.iv.empty() ? nullptr : out.iv.data(),
+                                    out.steps.data()});
+  return out;
+}
+
+}  // namespace mech::neurlp_core::testing
