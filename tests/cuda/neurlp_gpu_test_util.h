@@ -1,16 +1,35 @@
-// Helpers shared by the GPU solver's tests (test_neurlp_emulation, test_neurlp_cuda): hermite4's
-// test problems and its CPU batch driver in float64 as the reference the GPU code is held to (the
-// counterpart of neurlp_test_util.h's random_gradient_case and solve_sequential).
+// Helpers shared by the GPU solver's tests (test_neurlp_emulation, test_neurlp_cuda,
+// test_neurlp_csr, test_neurlp_cusparse): the loop over formulations, orders and dimensions their
+// comparisons run, and hermite4's test problems and CPU batch driver in float64, the reference the
+// GPU code is held to (the counterparts of neurlp_test_util.h's random_gradient_case and
+// solve_sequential).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "solvers/hermite4_batch.h"
 #include "solvers/neurlp_test_util.h"
 
 namespace mech::neurlp_core::testing {
+
+// Calls body(sizes, what) for mnn then scalable, orders 1..max_order, D = 1 then 2 (callers draw
+// their random problems inside, so this order fixes the seeds): sizes_of_order's square systems of
+// T points; `what` names the case for failure messages.
+template <class Body>
+void for_each_formulation_order_and_dimension(int max_order, int T, Body&& body) {
+  for (Formulation formulation : {Formulation::Mnn, Formulation::Scalable}) {
+    for (int order = 1; order <= max_order; ++order) {
+      for (int D = 1; D <= 2; ++D) {
+        const std::string what = std::string(formulation == Formulation::Mnn ? "mnn" : "scalable") + " order " +
+                                 std::to_string(order) + " D " + std::to_string(D);
+        body(sizes_of_order(order, D, formulation, T), what);
+      }
+    }
+  }
+}
 
 // A hermite4 system of order `order` in D dims, square (E = D, every derivative below the top given
 // at the first point), with the test row weights (none 1, all different) of scalable.

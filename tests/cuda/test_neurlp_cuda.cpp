@@ -103,25 +103,18 @@ TEST(CudaNeurlp, WithoutCudaTheEntryPointsSayWhy) {
 TEST(CudaNeurlp, MatchesCpuOverOrdersDimensionsAndFormulations) {
   REQUIRE_CUDA_DEVICE();
   unsigned seed = 1;
-  for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
-    for (int order = 1; order <= 4; ++order) {
-      for (int D = 1; D <= 2; ++D) {
-        const core::Sizes z = sizes_of(40, D, order, D, 1, order, formulation);
-        // batch 37: not a multiple of the block size. Steps near 0.5 keep cond(M) near 1e4..1e6
-        // even at order 4 (see tests/solvers).
-        const auto [problem, grad_u, grad_eps] = random_gradient_case(z, 37, seed, 0.3, 0.7);
-        const Solution cpu = solve_sequential(problem, grad_u, grad_eps);
-        // Both paths; the chunked one with no separator (1), some (4) and the most T allows (10).
-        // (tools/gpu-check runs this suite under memcheck and initcheck: kept to four solves.)
-        for (int chunks : {0, 1, 4, neurlp_chunked::max_chunks(z.T)}) {
-          const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") +
-                                   " order " + std::to_string(order) + " D " + std::to_string(D) + " chunks " +
-                                   std::to_string(chunks);
-          expect_agree(solve_on_gpu(problem, grad_u, grad_eps, chunks), cpu, kRelativeTolerance, what);
-        }
-      }
+  for_each_formulation_order_and_dimension(4, 40, [&](const core::Sizes& z, const std::string& shape) {
+    // batch 37: not a multiple of the block size. Steps near 0.5 keep cond(M) near 1e4..1e6 even
+    // at order 4 (see tests/solvers).
+    const auto [problem, grad_u, grad_eps] = random_gradient_case(z, 37, seed, 0.3, 0.7);
+    const Solution cpu = solve_sequential(problem, grad_u, grad_eps);
+    // Both paths; the chunked one with no separator (1), some (4) and the most T allows (10).
+    // (tools/gpu-check runs this suite under memcheck and initcheck: kept to four solves.)
+    for (int chunks : {0, 1, 4, neurlp_chunked::max_chunks(z.T)}) {
+      expect_agree(solve_on_gpu(problem, grad_u, grad_eps, chunks), cpu, kRelativeTolerance,
+                   shape + " chunks " + std::to_string(chunks));
     }
-  }
+  });
 }
 
 TEST(CudaNeurlp, ReproducesTheFrozenReferenceCase) {
@@ -287,7 +280,8 @@ TEST(CudaNeurlp, Hermite4OpOnCudaTensorsMatchesCpu) {
   };
   const auto cpu = run(Device::cpu()), gpu = run(Device::cuda());
   const char* names[] = {"u", "eps", "d coeffs", "d rhs", "d iv", "d steps"};
-  for (std::size_t i = 0; i < cpu.size(); ++i) EXPECT_LE(relative_error(gpu[i], cpu[i]), kRelativeTolerance) << names[i];
+  for (std::size_t i = 0; i < cpu.size(); ++i)
+    EXPECT_LE(relative_error(gpu[i], cpu[i]), kRelativeTolerance) << names[i];
   EXPECT_EQ(max_abs(gpu[1]), 0.0) << "hermite4 has no eps";
 }
 

@@ -11,9 +11,10 @@
 
 #include "core/tensor.h"
 #include "cuda/backend.h"
-#include "solvers/neurlp_gpu.h"
+#include "cuda/neurlp_gpu_test_util.h"
 #include "solvers/neurlp_csr.h"
 #include "solvers/neurlp_cusparse.h"
+#include "solvers/neurlp_gpu.h"
 #include "solvers/neurlp_test_util.h"
 
 namespace mech::neurlp_gpu {
@@ -85,26 +86,19 @@ constexpr double kTolerance = 1e-8;
 TEST(CudaNeurlpCusparse, MatchesTheGpuAndCpuSolvers) {
   REQUIRE_CUDA_DEVICE();
   unsigned seed = 500;
-  for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
-    for (int order = 1; order <= 3; ++order) {
-      for (int D = 1; D <= 2; ++D) {
-        const core::Sizes z = core::testing::sizes_of_order(order, D, formulation, 40);
-        const std::int64_t batch = 5;
-        const Problem problem = random_problem(z, batch, ++seed, 0.3, 0.7);
-        const std::string what = std::string(z.has_eps() ? "mnn" : "scalable") + " P=" + std::to_string(order) +
-                                 " D=" + std::to_string(D);
-        const Solution cpu = cpu_forward(problem), gpu = gpu_forward(problem);
-        CusparseSolver<double> solver(z, batch);
-        ASSERT_EQ(solver.layout().rows(), batch * (z.unknowns() + (z.has_eps() ? 1 : 0))) << what;
-        EXPECT_GT(solver.bytes(), 0) << what;
-        const Solution sparse = cusparse_forward(solver, problem);
-        EXPECT_LE(relative_error(sparse.u, gpu.u), kTolerance) << what << ": u against the GPU solver";
-        EXPECT_LE(relative_error(sparse.u, cpu.u), kTolerance) << what << ": u against the CPU solver";
-        EXPECT_LE(relative_error(sparse.eps, gpu.eps), kTolerance) << what << ": eps against the GPU solver";
-        EXPECT_LE(relative_error(sparse.eps, cpu.eps), kTolerance) << what << ": eps against the CPU solver";
-      }
-    }
-  }
+  core::testing::for_each_formulation_order_and_dimension(3, 40, [&](const core::Sizes& z, const std::string& what) {
+    const std::int64_t batch = 5;
+    const Problem problem = random_problem(z, batch, ++seed, 0.3, 0.7);
+    const Solution cpu = cpu_forward(problem), gpu = gpu_forward(problem);
+    CusparseSolver<double> solver(z, batch);
+    ASSERT_EQ(solver.layout().rows(), batch * (z.unknowns() + (z.has_eps() ? 1 : 0))) << what;
+    EXPECT_GT(solver.bytes(), 0) << what;
+    const Solution sparse = cusparse_forward(solver, problem);
+    EXPECT_LE(relative_error(sparse.u, gpu.u), kTolerance) << what << ": u against the GPU solver";
+    EXPECT_LE(relative_error(sparse.u, cpu.u), kTolerance) << what << ": u against the CPU solver";
+    EXPECT_LE(relative_error(sparse.eps, gpu.eps), kTolerance) << what << ": eps against the GPU solver";
+    EXPECT_LE(relative_error(sparse.eps, cpu.eps), kTolerance) << what << ": eps against the CPU solver";
+  });
 }
 
 TEST(CudaNeurlpCusparse, OneAnalysisServesSolvesWithNewValues) {

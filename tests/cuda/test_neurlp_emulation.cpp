@@ -71,23 +71,16 @@ core::Sizes square_sizes(int T, int D, int order, core::Formulation formulation)
 
 TEST(CudaNeurlpEmulation, PerThreadCodeMatchesCpuBatchDriver) {
   unsigned seed = 100;
-  for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
-    for (int order = 1; order <= 4; ++order) {
-      for (int D = 1; D <= 2; ++D) {
-        const core::Sizes z = core::testing::sizes_of(25, D, order, D, 1, order, formulation);
-        // batch 11: not a multiple of the CPU's lane width. Steps near 0.5 keep cond(M) near
-        // 1e4..1e6 even at order 4 (as in tests/solvers), so a disagreement above 1e-10 is an
-        // indexing bug, not rounding amplified by conditioning.
-        const auto [p, grad_u, grad_eps] = random_gradient_case(z, 11, seed, 0.3, 0.7);
-        const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") + " order " +
-                                 std::to_string(order) + " D " + std::to_string(D);
-        const Emulated gpu = emulate(p, grad_u, grad_eps);
-        for (const SystemStatus& status : gpu.status) ASSERT_EQ(status.outcome, kOk) << what;
-        // Same arithmetic, scalar here and lane packs there: agreement to rounding.
-        expect_agree(gpu, solve_sequential(p, grad_u, grad_eps), 1e-10, what);
-      }
-    }
-  }
+  for_each_formulation_order_and_dimension(4, 25, [&](const core::Sizes& z, const std::string& what) {
+    // batch 11: not a multiple of the CPU's lane width. Steps near 0.5 keep cond(M) near 1e4..1e6
+    // even at order 4 (as in tests/solvers), so a disagreement above 1e-10 is an indexing bug, not
+    // rounding amplified by conditioning.
+    const auto [p, grad_u, grad_eps] = random_gradient_case(z, 11, seed, 0.3, 0.7);
+    const Emulated gpu = emulate(p, grad_u, grad_eps);
+    for (const SystemStatus& status : gpu.status) ASSERT_EQ(status.outcome, kOk) << what;
+    // Same arithmetic, scalar here and lane packs there: agreement to rounding.
+    expect_agree(gpu, solve_sequential(p, grad_u, grad_eps), 1e-10, what);
+  });
 }
 
 TEST(CudaNeurlpEmulation, ValidationReportsTheBatchElementAndInput) {
@@ -157,6 +150,26 @@ TEST(CudaNeurlpEmulation, EnvelopeStructureIsBandedAndLinearInT) {
   underdetermined.E = 1;
   EXPECT_THROW(check_sizes(underdetermined, 1), SolverError);
   EXPECT_NO_THROW(check_sizes(small, 3));
+}
+
+// Every system but `element` solved, `element` failing at a pivot, and throw_first_failure naming
+// it as singular.
+void expect_only_singular(const core::Sizes& z, const std::vector<SystemStatus>& status, std::int64_t element,
+                          const std::string& what) {
+  for (std::size_t b = 0; b < status.size(); ++b) {
+    const int outcome = status[b].outcome;
+    if (static_cast<std::int64_t>(b) == element)
+      EXPECT_TRUE(outcome == kPivotTiny || outcome == kPivotNotPositive) << what << ": outcome " << outcome;
+    else
+      EXPECT_EQ(outcome, kOk) << what << ": element " << b;
+  }
+  try {
+    throw_first_failure(z, status);
+    ADD_FAILURE() << what << ": a singular system was accepted";
+  } catch (const SolverError& error) {
+    EXPECT_EQ(error.batch_element(), element) << what << ": " << error.what();
+    EXPECT_NE(std::string(error.what()).find("singular"), std::string::npos) << what << ": " << error.what();
+  }
 }
 
 // ---- the hermite4 kernels, emulated ---------------------------------------------------------
@@ -248,17 +261,7 @@ TEST(CudaNeurlpEmulation, Hermite4SingularSystemIsReportedNotSolved) {
   unsigned seed = 32;
   Problem p = hermite4_gradient_case(z, 3, seed).problem;
   for (int t = 0; t < z.T; ++t) p.coeffs[static_cast<std::size_t>((1 * z.T + t) * z.K + z.K - 1)] = 0.0;
-  const Emulated e = emulate_hermite4(p, {}, false);
-  EXPECT_EQ(e.status[0].outcome, kOk);
-  EXPECT_EQ(e.status[2].outcome, kOk);
-  EXPECT_TRUE(e.status[1].outcome == kPivotTiny || e.status[1].outcome == kPivotNotPositive) << e.status[1].outcome;
-  try {
-    throw_first_failure(z, e.status);
-    FAIL() << "a singular hermite4 system was accepted";
-  } catch (const SolverError& error) {
-    EXPECT_EQ(error.batch_element(), 1) << error.what();
-    EXPECT_NE(std::string(error.what()).find("singular"), std::string::npos) << error.what();
-  }
+  expect_only_singular(z, emulate_hermite4(p, {}, false).status, 1, "hermite4");
   std::vector<double> u(static_cast<std::size_t>(p.batch * z.unknowns()));
   EXPECT_THROW(core::hermite4::forward_batch<double>(z, p.batch, p.inputs(), u.data(), false), SolverError)
       << "the CPU driver refuses it too";
@@ -319,26 +322,19 @@ Emulated emulate_chunked(const Problem& p, const neurlp_chunked::Plan& plan, con
 
 TEST(CudaNeurlpEmulation, ChunkedPerThreadCodeMatchesCpuBatchDriver) {
   unsigned seed = 300;
-  for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
-    for (int order = 1; order <= 4; ++order) {
-      for (int D = 1; D <= 2; ++D) {
-        const core::Sizes z = core::testing::sizes_of(41, D, order, D, 1, order, formulation);
-        const auto [p, grad_u, grad_eps] = random_gradient_case(z, 5, seed, 0.3, 0.7);
-        const Solution cpu = solve_sequential(p, grad_u, grad_eps);
-        for (int chunks : {1, 4, neurlp_chunked::max_chunks(z.T)}) {
-          const neurlp_chunked::Plan plan(z, neurlp_chunked::balanced_begins(z.T, chunks));
-          const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") +
-                                   " order " + std::to_string(order) + " D " + std::to_string(D) + " chunks " +
-                                   std::to_string(plan.chunks());
-          const Emulated gpu = emulate_chunked(p, plan, grad_u, grad_eps);
-          for (const SystemStatus& status : gpu.status) ASSERT_EQ(status.outcome, kOk) << what;
-          // Another elimination order than the CPU's: agreement to rounding times cond(M) (h in
-          // [0.3, 0.7]: cond(M) below ~1e6; tests/solvers/test_neurlp_chunked.cpp measures 3e-11).
-          expect_agree(gpu, cpu, 1e-10, what);
-        }
-      }
+  for_each_formulation_order_and_dimension(4, 41, [&](const core::Sizes& z, const std::string& shape) {
+    const auto [p, grad_u, grad_eps] = random_gradient_case(z, 5, seed, 0.3, 0.7);
+    const Solution cpu = solve_sequential(p, grad_u, grad_eps);
+    for (int chunks : {1, 4, neurlp_chunked::max_chunks(z.T)}) {
+      const neurlp_chunked::Plan plan(z, neurlp_chunked::balanced_begins(z.T, chunks));
+      const std::string what = shape + " chunks " + std::to_string(plan.chunks());
+      const Emulated gpu = emulate_chunked(p, plan, grad_u, grad_eps);
+      for (const SystemStatus& status : gpu.status) ASSERT_EQ(status.outcome, kOk) << what;
+      // Another elimination order than the CPU's: agreement to rounding times cond(M) (h in
+      // [0.3, 0.7]: cond(M) below ~1e6; tests/solvers/test_neurlp_chunked.cpp measures 3e-11).
+      expect_agree(gpu, cpu, 1e-10, what);
     }
-  }
+  });
 }
 
 TEST(CudaNeurlpEmulation, ChunkedValidationReportsWhatTheSequentialKernelReports) {
@@ -388,16 +384,7 @@ TEST(CudaNeurlpEmulation, ChunkedSingularSystemIsReportedNotSolved) {
   for (int chunks : {1, 3}) {
     const Emulated e = emulate_chunked(p, neurlp_chunked::Plan(z, neurlp_chunked::balanced_begins(z.T, chunks)), {}, {},
                                        false);
-    EXPECT_EQ(e.status[0].outcome, kOk) << chunks;
-    EXPECT_EQ(e.status[2].outcome, kOk) << chunks;
-    EXPECT_TRUE(e.status[1].outcome == kPivotTiny || e.status[1].outcome == kPivotNotPositive) << e.status[1].outcome;
-    try {
-      throw_first_failure(z, e.status);
-      FAIL() << "a singular system was accepted";
-    } catch (const SolverError& error) {
-      EXPECT_EQ(error.batch_element(), 1) << error.what();
-      EXPECT_NE(std::string(error.what()).find("singular"), std::string::npos) << error.what();
-    }
+    expect_only_singular(z, e.status, 1, "chunks " + std::to_string(chunks));
   }
 }
 
