@@ -1,4 +1,4 @@
-// The finite-difference stencil of the hermite4 formulation (DESIGN.md section 3b): weights of the
+// The finite-difference stencil of the hermite4 formulation (solvers/README.md, "hermite4"): weights of the
 // first derivative at a grid node from 5 neighbouring nodes of a non-uniform grid (Fornberg's
 // weights; for the first derivative at a node they have the closed form of the Lagrange basis
 // derivative used here), and their derivatives with respect to the step sizes, which backward needs

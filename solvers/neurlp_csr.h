@@ -21,8 +21,9 @@
 #include <vector>
 
 #include "core/error.h"
-#include "solvers/neurlp_gpu_device.h"
 #include "solvers/neurlp_batch.h"
+#include "solvers/neurlp_errors.h"
+#include "solvers/neurlp_gpu_device.h"
 #include "solvers/neurlp_system.h"
 
 namespace mech::neurlp_gpu {
@@ -112,15 +113,15 @@ void csr_system_values(const neurlp_core::Sizes& z, const neurlp_core::Envelope&
 template <class T>
 void csr_batch_values(const neurlp_core::Sizes& z, const neurlp_core::Envelope& envelope, std::int64_t batch,
                       const BatchInputs<T>& in, T* values, T* rhs) {
-  check_sizes(z, batch);  // neurlp_device.h's: this header stays usable below the solvers layer
+  check_sizes(z, batch);
   const CsrLayout l = csr_layout(z, envelope.size, batch);
   const Strides s = strides_of(z);
   auto row = std::make_unique<neurlp_core::Row<T>>();  // large: off the stack
   for (std::int64_t b = 0; b < batch; ++b) {
     const neurlp_core::SystemInputs<T> system = system_inputs(in, s, b);
-    const SystemStatus checked = validate_system(system, s);
-    if (checked.outcome != kOk)
-      throw SolverError("neurlp csr: " + describe_failure(z, b, checked), static_cast<long>(b));
+    const neurlp_core::InputStatus checked = neurlp_core::validate_system(z, system);
+    if (checked.fault != neurlp_core::InputFault::None)
+      neurlp_core::throw_system_error("neurlp csr", b, neurlp_core::input_message(z, checked));
     csr_system_values(z, envelope, system, *row, values + b * l.system_nonzeros, rhs + b * l.system_rows);
   }
 }

@@ -53,28 +53,6 @@ __global__ void backward_kernel(neurlp_core::Sizes z, std::int64_t batch, Stride
   backward_one(z, envelope, arrays, s, b, grad_u, grad_eps, scratch, out, row);
 }
 
-// B threads; thread b validates, assembles, factors and solves hermite4 system b.
-template <class T>
-__global__ void hermite4_forward_kernel(neurlp_core::Sizes z, std::int64_t batch, Strides s,
-                                        neurlp_core::Envelope envelope, Hermite4Arrays<T> arrays,
-                                        SystemStatus* status) {
-  const std::int64_t b = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= batch) return;
-  neurlp_core::Row<T> row;
-  status[b] = hermite4_forward_one(z, envelope, arrays, s, b, row);
-}
-
-// B threads; thread b computes the input gradients of hermite4 system b from its kept factors.
-template <class T>
-__global__ void hermite4_backward_kernel(neurlp_core::Sizes z, std::int64_t batch, Strides s,
-                                         neurlp_core::Envelope envelope, Hermite4Arrays<T> arrays, const T* grad_u,
-                                         T* scratch, BatchGradients<T> out) {
-  const std::int64_t b = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= batch) return;
-  neurlp_core::Row<T> row;
-  hermite4_backward_one(z, envelope, arrays, s, b, grad_u, scratch, out, row);
-}
-
 // Systems per block: few, so that a batch of a few hundred spreads over many SMs (each thread is a
 // long sequential chain; using every SM matters more than occupancy within one).
 constexpr int kSystemsPerBlock = 32;
@@ -159,8 +137,14 @@ __global__ void chunk_boundary_kernel(ChunkedLaunch l, ChunkedArrays<T> arrays, 
 
 template <class T>
 BatchArrays<T> arrays_of(const DeviceFactorization<T>& f, const BatchInputs<T>& inputs, T* u, T* eps) {
-  return {inputs, u, eps, f.env.template as<T>(), f.inverse_diagonal.template as<T>(), f.z2.template as<T>(),
-          f.schur.template as<T>()};
+  return {inputs,
+          u,
+          eps,
+          f.env.template as<T>(),
+          f.inverse_diagonal.template as<T>(),
+          f.z2.template as<T>(),
+          f.schur.template as<T>(),
+          f.latent.template as<T>()};
 }
 
 template <class T>
@@ -168,17 +152,13 @@ neurlp_core::Envelope envelope_of(const DeviceFactorization<T>& f) {
   return {f.structure->first.template as<int>(), f.structure->offset.template as<std::int64_t>(), f.structure->size};
 }
 
-template <class T>
-Hermite4Arrays<T> hermite4_arrays_of(const DeviceFactorization<T>& f, const BatchInputs<T>& inputs, T* u, T* eps) {
-  return {inputs, u, eps, f.env.template as<T>(), f.inverse_diagonal.template as<T>(), f.latent.template as<T>()};
-}
-
 // Waits for the kernel that wrote `status` (one per system) and throws mech::SolverError for the
-// first failed system.
+// first failed system, in the CPU driver's words.
+template <class T>
 void throw_first_failure_on_device(const Sizes& z, const DeviceBuffer& status, std::size_t count, int device) {
   std::vector<SystemStatus> statuses(count);
   cuda::copy_device_to_host(statuses.data(), status.as<void>(), count * sizeof(SystemStatus), device);
-  throw_first_failure(z, statuses);
+  throw_first_failure(z, statuses, sizeof(T) == sizeof(float));
 }
 
 // The envelope structure for these sizes on `device`, from a cache keyed by everything the
@@ -326,7 +306,7 @@ void forward_chunked(DeviceFactorization<T>& factors, const BatchInputs<T>& inpu
   MECH_CUDA_CHECK_LAUNCH("neurlp chunk_reduce_kernel");
   chunk_finish_kernel<T><<<blocks_for(batch * C), kSystemsPerBlock, 0, on>>>(l, arrays);
   MECH_CUDA_CHECK_LAUNCH("neurlp chunk_finish_kernel");
-  throw_first_failure_on_device(z, status, count, device);
+  throw_first_failure_on_device<T>(z, status, count, device);
 }
 
 template <class T>
@@ -351,39 +331,6 @@ void backward_chunked(const DeviceFactorization<T>& factors, const BatchInputs<T
   MECH_CUDA_CHECK_LAUNCH("neurlp chunk_boundary_kernel");
 }
 
-// hermite4's forward, one thread per system (whatever the chunk request: see neurlp_gpu_device.h):
-// the factors with y (the latent solution), u and eps.
-template <class T>
-void forward_hermite4(DeviceFactorization<T>& factors, const BatchInputs<T>& inputs, T* u, T* eps) {
-  const Sizes& z = factors.sizes;
-  const int device = factors.device;
-  factors.structure = cached_structure(z, device);
-  const auto count = static_cast<std::size_t>(factors.batch);
-  const auto n = static_cast<std::size_t>(neurlp_core::hermite4::latent_unknowns(z));
-  factors.env = DeviceBuffer(count * static_cast<std::size_t>(factors.structure->size) * sizeof(T), device);
-  factors.inverse_diagonal = DeviceBuffer(count * n * sizeof(T), device);
-  factors.latent = DeviceBuffer(count * n * sizeof(T), device);
-  DeviceBuffer status(count * sizeof(SystemStatus), device);
-  hermite4_forward_kernel<T><<<blocks_for(factors.batch), kSystemsPerBlock, 0, cuda::stream(device)>>>(
-      z, factors.batch, strides_of(z), envelope_of(factors), hermite4_arrays_of(factors, inputs, u, eps),
-      status.as<SystemStatus>());
-  MECH_CUDA_CHECK_LAUNCH("neurlp hermite4_forward_kernel");
-  throw_first_failure_on_device(z, status, count, device);
-}
-
-template <class T>
-void backward_hermite4(const DeviceFactorization<T>& factors, const BatchInputs<T>& inputs, const T* grad_u,
-                       const BatchGradients<T>& gradients) {
-  const Sizes& z = factors.sizes;
-  const int device = factors.device;
-  const auto n = static_cast<std::size_t>(neurlp_core::hermite4::latent_unknowns(z));
-  DeviceBuffer scratch(static_cast<std::size_t>(factors.batch) * 2 * n * sizeof(T), device);   // ubar, v
-  const Hermite4Arrays<T> arrays = hermite4_arrays_of<T>(factors, inputs, nullptr, nullptr);   // reads y, not u
-  hermite4_backward_kernel<T><<<blocks_for(factors.batch), kSystemsPerBlock, 0, cuda::stream(device)>>>(
-      z, factors.batch, strides_of(z), envelope_of(factors), arrays, grad_u, scratch.as<T>(), gradients);
-  MECH_CUDA_CHECK_LAUNCH("neurlp hermite4_backward_kernel");
-}
-
 }  // namespace
 
 template <class T>
@@ -393,8 +340,8 @@ std::shared_ptr<DeviceFactorization<T>> forward_batch(const Sizes& sizes, std::i
   check_sizes(sizes, batch);
   MECH_CHECK(batch == 0 || (inputs.coeffs != nullptr && inputs.rhs != nullptr && inputs.steps != nullptr &&
                             u != nullptr && eps != nullptr),
-             "neurlp (cuda): coeffs, rhs, steps, u and eps must be device pointers, got a null one");
-  MECH_CHECK(inputs.iv != nullptr || sizes.S * sizes.n_iv == 0, "neurlp (cuda): {} initial values but iv is null",
+             "{}: coeffs, rhs, steps, u and eps must be device pointers, got a null one", kOp);
+  MECH_CHECK(inputs.iv != nullptr || sizes.S * sizes.n_iv == 0, "{}: {} initial values but iv is null", kOp,
              sizes.S * sizes.n_iv);
   auto factors = std::make_shared<DeviceFactorization<T>>();
   factors->sizes = sizes;
@@ -402,11 +349,9 @@ std::shared_ptr<DeviceFactorization<T>> forward_batch(const Sizes& sizes, std::i
   factors->device = device;
   if (batch == 0) return keep_factors ? factors : nullptr;
   cuda::DeviceGuard guard(device);
-  if (sizes.formulation == neurlp_core::Formulation::Hermite4) {
-    forward_hermite4(*factors, inputs, u, eps);
-    return keep_factors ? factors : nullptr;
-  }
-  const int chunks = choose_chunks(batch, sizes.T, multiprocessors(device), requested_chunks());
+  // hermite4 runs one thread per system: the chunked solve has the rows of mnn and scalable only.
+  const bool chunkable = sizes.formulation != neurlp_core::Formulation::Hermite4;
+  const int chunks = chunkable ? choose_chunks(batch, sizes.T, multiprocessors(device), requested_chunks()) : 0;
   if (chunks >= 1) {
     forward_chunked(*factors, inputs, u, eps, chunks);
     return keep_factors ? factors : nullptr;
@@ -420,11 +365,13 @@ std::shared_ptr<DeviceFactorization<T>> forward_batch(const Sizes& sizes, std::i
     factors->z2 = DeviceBuffer(count * static_cast<std::size_t>(s.unknowns) * sizeof(T), device);
     factors->schur = DeviceBuffer(count * sizeof(T), device);
   }
+  if (sizes.formulation == neurlp_core::Formulation::Hermite4)
+    factors->latent = DeviceBuffer(count * static_cast<std::size_t>(s.unknowns) * sizeof(T), device);
   DeviceBuffer status(count * sizeof(SystemStatus), device);
   forward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, cuda::stream(device)>>>(
       sizes, batch, s, envelope_of(*factors), arrays_of(*factors, inputs, u, eps), status.as<SystemStatus>());
   MECH_CUDA_CHECK_LAUNCH("neurlp forward_kernel");
-  throw_first_failure_on_device(sizes, status, count, device);
+  throw_first_failure_on_device<T>(sizes, status, count, device);
   return keep_factors ? factors : nullptr;
 }
 
@@ -434,21 +381,17 @@ void backward_batch(const DeviceFactorization<T>& factors, const BatchInputs<T>&
   const std::int64_t batch = factors.batch;
   if (batch == 0) return;
   MECH_CHECK(u != nullptr && eps != nullptr && grad_u != nullptr,
-             "neurlp (cuda) backward: u, eps and grad_u must be device pointers, got a null one");
+             "{} backward: u, eps and grad_u must be device pointers, got a null one", kOp);
   const Strides s = strides_of(factors.sizes);
   const int device = factors.device;
   cuda::DeviceGuard guard(device);
-  if (factors.sizes.formulation == neurlp_core::Formulation::Hermite4) {
-    backward_hermite4(factors, inputs, grad_u, gradients);
-    return;
-  }
   if (factors.chunks >= 1) {
     backward_chunked(factors, inputs, u, eps, grad_u, grad_eps, gradients);
     return;
   }
   // The kernels take non-const solution pointers (shared struct); backward only reads them.
   BatchArrays<T> arrays = arrays_of(factors, inputs, const_cast<T*>(u), const_cast<T*>(eps));
-  DeviceBuffer scratch(static_cast<std::size_t>(batch * s.unknowns) * sizeof(T), device);
+  DeviceBuffer scratch(static_cast<std::size_t>(batch * s.scratch) * sizeof(T), device);
   backward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, cuda::stream(device)>>>(
       factors.sizes, batch, s, envelope_of(factors), arrays, grad_u, grad_eps, scratch.as<T>(), gradients);
   MECH_CUDA_CHECK_LAUNCH("neurlp backward_kernel");

@@ -1,8 +1,7 @@
 // Helpers shared by the GPU solver's tests (test_neurlp_emulation, test_neurlp_cuda,
 // test_neurlp_csr, test_neurlp_cusparse): the loop over formulations, orders and dimensions their
-// comparisons run, and hermite4's test problems and CPU batch driver in float64, the reference the
-// GPU code is held to (the counterparts of neurlp_test_util.h's random_gradient_case and
-// solve_sequential).
+// comparisons run, and hermite4's test problems (the counterpart of neurlp_test_util.h's
+// random_gradient_case).
 #pragma once
 
 #include <cmath>
@@ -10,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "solvers/hermite4_batch.h"
 #include "solvers/neurlp_test_util.h"
 
 namespace mech::neurlp_core::testing {
@@ -56,24 +54,6 @@ inline GradientCase hermite4_gradient_case(const Sizes& z, std::int64_t batch, u
     const std::size_t d = (i / K) % D, e = (i / (K * D * T)) % E;
     coeffs[i] = d == e ? std::abs(coeffs[i]) : 0.2 * coeffs[i];
   }
-  return out;
-}
-
-// hermite4's CPU batch driver in float64: forward keeping the factors, then backward from grad_u;
-// eps is 0 (hermite4 has none).
-inline Solution solve_hermite4_sequential(const Problem& p, const std::vector<double>& grad_u) {
-  const Sizes& z = p.sizes;
-  Solution out;
-  out.u.resize(static_cast<std::size_t>(p.batch * z.unknowns()));
-  out.eps.assign(static_cast<std::size_t>(p.batch), 0.0);
-  auto factors = hermite4::forward_batch<double>(z, p.batch, p.inputs(), out.u.data(), true);
-  out.coeffs.resize(p.coeffs.size());
-  out.rhs.resize(p.rhs.size());
-  out.iv.resize(p.iv.size());
-  out.steps.resize(p.steps.size());
-  hermite4::backward_batch<double>(*factors, grad_u.data(),
-                                   {out.coeffs.data(), out.rhs.data(), out.iv.empty() ? nullptr : out.iv.data(),
-                                    out.steps.data()});
   return out;
 }
 

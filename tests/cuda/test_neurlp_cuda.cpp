@@ -52,7 +52,7 @@ Solution solve_on_gpu(const Problem& p, const std::vector<double>& grad_u, const
   const core::Sizes& z = p.sizes;
   const Tensor coeffs = on_device(p.coeffs), rhs = on_device(p.rhs), iv = on_device(p.iv), steps = on_device(p.steps);
   const auto options = TensorOptions().dtype(DType::Float64).device(Device::cuda());
-  const Tensor u = empty({p.batch * z.unknowns()}, options), eps = empty({p.batch}, options);
+  const Tensor u = empty({p.batch * z.solution_size()}, options), eps = empty({p.batch}, options);
   const BatchInputs<double> inputs{pointer<double>(coeffs), pointer<double>(rhs), pointer<double>(iv),
                                    pointer<double>(steps)};
   auto factors = forward_batch<double>(z, p.batch, inputs, pointer<double>(u), pointer<double>(eps), true, 0);
@@ -158,7 +158,7 @@ TEST(CudaNeurlp, BadInputsNameTheBatchElement) {
         FAIL() << "a NaN coefficient was accepted";
       } catch (const SolverError& error) {
         EXPECT_EQ(error.batch_element(), 3) << error.what();
-        EXPECT_NE(std::string(error.what()).find("not finite"), std::string::npos) << error.what();
+        EXPECT_NE(std::string(error.what()).find("holds a non-finite value"), std::string::npos) << error.what();
       }
     }
     {
@@ -208,7 +208,7 @@ TEST(CudaNeurlp, Hermite4MatchesCpu) {
     for (int D = 1; D <= 2; ++D) {
       const core::Sizes z = hermite4_sizes(40, D, order);
       const auto [problem, grad_u, grad_eps] = hermite4_gradient_case(z, 37, seed);
-      const Solution cpu = solve_hermite4_sequential(problem, grad_u);
+      const Solution cpu = solve_sequential(problem, grad_u, grad_eps);
       // Order 4's normal matrix is far worse conditioned: the emulated per-thread code already
       // differs from the CPU driver by up to 3.6e-8 there (test_neurlp_emulation.cpp).
       const double tolerance = order < 4 ? kRelativeTolerance : 1e-6;
@@ -225,15 +225,16 @@ TEST(CudaNeurlp, Hermite4MatchesCpu) {
 TEST(CudaNeurlp, Hermite4FailuresNameTheBatchElement) {
   REQUIRE_CUDA_DEVICE();
   const core::Sizes z = hermite4_sizes(12, 1, 2);
-  const std::size_t coeffs = static_cast<std::size_t>(z.E * z.T * z.block()), steps = static_cast<std::size_t>(z.T - 1);
-  const std::vector<double> no_gradient(static_cast<std::size_t>(5 * z.unknowns()), 0.0), no_eps(5, 0.0);
+  const std::size_t coeffs = static_cast<std::size_t>(strides_of(z).coeffs), steps = static_cast<std::size_t>(z.T - 1);
+  const std::vector<double> no_gradient(static_cast<std::size_t>(5 * z.solution_size()), 0.0), no_eps(5, 0.0);
   struct Case {
     std::int64_t element;
     std::function<void(Problem&)> spoil;
     std::string says;
   };
   const std::vector<Case> cases{
-      {3, [&](Problem& p) { p.coeffs[3 * coeffs + 4] = std::numeric_limits<double>::quiet_NaN(); }, "not finite"},
+      {3, [&](Problem& p) { p.coeffs[3 * coeffs + 4] = std::numeric_limits<double>::quiet_NaN(); },
+       "holds a non-finite value"},
       {1, [&](Problem& p) { p.steps[1 * steps + 2] = 0.0; }, "step"},
       {4, [&](Problem& p) {   // c_P = 0 at every t: singular (see test_neurlp_emulation)
          for (int t = 0; t < z.T; ++t) p.coeffs[4 * coeffs + static_cast<std::size_t>(t * z.K + z.K - 1)] = 0.0;
