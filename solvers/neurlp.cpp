@@ -9,9 +9,9 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/error.h"
-#include "cuda/neurlp.h"
 #include "solvers/hermite4_direct.h"
 #include "solvers/neurlp_batch.h"
+#include "solvers/neurlp_gpu.h"
 #include "solvers/neurlp_inputs.h"
 
 namespace mech {
@@ -139,20 +139,20 @@ class DirectBackend final : public Backend {
   std::shared_ptr<neurlp_core::hermite4::DirectFactorization<float>> factors_;
 };
 
-// The GPU solver (one thread per system, or chunked in time; cuda/neurlp.h). Its backward always
-// reuses the forward's factors (device memory).
+// The GPU solver (one thread per system, or chunked in time; solvers/neurlp_gpu.h). Its backward
+// always reuses the forward's factors (device memory).
 template <class T>
 class CudaBackend final : public Backend {
  public:
   CudaBackend(const Sizes& z, std::int64_t batch, bool differentiable, int device)
       : z_(z), batch_(batch), differentiable_(differentiable), device_(device) {}
   void forward(const PreparedInputs& in, Tensor& u, Tensor& eps) override {
-    factors_ = cuda::neurlp::forward_batch<T>(z_, batch_, inputs(in), u.data_ptr<T>(), eps.data_ptr<T>(),
+    factors_ = neurlp_gpu::forward_batch<T>(z_, batch_, inputs(in), u.data_ptr<T>(), eps.data_ptr<T>(),
                                               differentiable_, device_);
   }
   void backward(const PreparedInputs& in, const Tensor& u, const Tensor& eps, const Tensor& grad_u,
                 const Tensor& grad_eps, InputGradients& out) override {
-    cuda::neurlp::backward_batch<T>(*factors_, inputs(in), u.data_ptr<T>(), eps.data_ptr<T>(), grad_u.data_ptr<T>(),
+    neurlp_gpu::backward_batch<T>(*factors_, inputs(in), u.data_ptr<T>(), eps.data_ptr<T>(), grad_u.data_ptr<T>(),
                                     optional_data<T>(grad_eps), out.raw<T>(z_));
   }
   bool accumulates() const override { return true; }
@@ -165,7 +165,7 @@ class CudaBackend final : public Backend {
   std::int64_t batch_;
   bool differentiable_;
   int device_;
-  std::shared_ptr<cuda::neurlp::DeviceFactorization<T>> factors_;
+  std::shared_ptr<neurlp_gpu::DeviceFactorization<T>> factors_;
 };
 
 // The one place that chooses how the op solves: device, compute dtype, solver and kept factors.

@@ -12,8 +12,8 @@
 // The solve runs in options.compute_dtype (float64 by default): the normal equations square the
 // condition number, and in float32 step sizes below about 0.05 lose most digits or are reported
 // as singular. Failures (non-finite input, non-positive step, singular system) throw
-// mech::SolverError naming the batch element. CUDA tensors are solved on their device (one thread
-// per system); the NeurlpFactorization reuse path is CPU only.
+// mech::SolverError naming the batch element. CUDA tensors are solved on their device
+// (solvers/neurlp_gpu.h, one thread per system); the NeurlpFactorization reuse path is CPU only.
 // The derivation of the solve and of its backward is in solvers/README.md.
 #pragma once
 

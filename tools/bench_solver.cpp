@@ -19,13 +19,13 @@
 //                                 step through the op (tensors, loss, autograd)
 //   bench_solver --filter mnn --threads 1 --min-time 0.5 --cpu-time
 //
-// bench_solver --device cuda times the GPU solver (cuda/neurlp.h) on device arrays (inputs
+// bench_solver --device cuda times the GPU solver (solvers/neurlp_gpu.h) on device arrays (inputs
 // uploaded once; every timed call synchronised, wall time, median of >= 5 runs) for issue 5's GPU
 // acceptance cases, float64 mnn P=2 D=1: B=256 T=1000 (fwd+bwd target <= 0.3 ms), B=4096
 // T=1000 (<= 2 ms) and B=256 T=10000 (memory linear in T: compare the B/st/sys column with
 // T=1000's). Each case runs on both GPU paths (one thread per system; the chunked parallel-in-time
 // solve at C ~ sqrt(T)) and the automatic choice, then a "cusparse" row: the forward alone as
-// csric02 + two SpSV (cuda/neurlp_cusparse.h; the time includes its device copy of the values,
+// csric02 + two SpSV (solvers/neurlp_cusparse.h; the time includes its device copy of the values,
 // since csric02 factors in place, and the zero-pivot check) on the batch assembled on the host
 // (assembly and the once-per-shape analysis excluded from the time; the latter printed), with the max
 // difference of its u from mech's GPU u. Peak MiB is the caching allocator's peak over the row
@@ -51,9 +51,9 @@
 #include "core/parallel.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
-#include "cuda/neurlp.h"
-#include "cuda/neurlp_csr.h"
-#include "cuda/neurlp_cusparse.h"
+#include "solvers/neurlp_gpu.h"
+#include "solvers/neurlp_csr.h"
+#include "solvers/neurlp_cusparse.h"
 #include "solvers/neurlp.h"
 #include "solvers/neurlp_batch.h"
 
@@ -231,7 +231,7 @@ double op_step_ms(const Case& c, double min_seconds, int min_runs) {
 
 // ---- --device cuda ------------------------------------------------------------------------------
 
-namespace gpu = mech::cuda::neurlp;
+namespace gpu = mech::neurlp_gpu;
 
 // A device copy of a host array.
 gpu::DeviceBuffer upload(const Array& values) {

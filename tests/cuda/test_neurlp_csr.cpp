@@ -1,5 +1,5 @@
 // The CSR form of the batch's normal matrix that the cuSPARSE comparison solver factors
-// (cuda/neurlp_csr.h), checked on the CPU without a GPU: the pattern is well formed (monotone row
+// (solvers/neurlp_csr.h), checked on the CPU without a GPU: the pattern is well formed (monotone row
 // offsets, sorted columns, diagonal last, lower triangular, block diagonal), and a zero-fill
 // incomplete Cholesky on that pattern followed by the two triangular solves - what csric02 and
 // SpSV do, written out here as a short reference - reproduces the solver's forward (u and eps) to
@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "cuda/neurlp_csr.h"
+#include "solvers/neurlp_csr.h"
 #include "solvers/neurlp_batch.h"
 #include "solvers/neurlp_test_util.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 namespace {
 
 namespace core = mech::neurlp_core;
@@ -204,4 +204,4 @@ TEST(NeurlpCsr, RejectsBadInputsAndOversizedBatches) {
 }
 
 }  // namespace
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

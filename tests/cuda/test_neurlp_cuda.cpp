@@ -1,4 +1,4 @@
-// NeuRLP on the GPU (cuda/neurlp.h) against the CPU batch driver (the oracle, itself checked
+// NeuRLP on the GPU (solvers/neurlp_gpu.h) against the CPU batch driver (the oracle, itself checked
 // against a dense reference and the published solver's outputs in tests/solvers): u, eps and all
 // four input gradients on random well-posed problems over orders 1-4, D = 1 and 2, both
 // formulations, on both GPU paths (one thread per system, and the chunked parallel-in-time solve
@@ -15,10 +15,11 @@
 #include "core/npy.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
-#include "cuda/neurlp.h"
+#include "solvers/neurlp_cusparse.h"
+#include "solvers/neurlp_gpu.h"
 #include "solvers/neurlp_test_util.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 namespace {
 
 namespace core = mech::neurlp_core;
@@ -26,7 +27,7 @@ using namespace core::testing;   // Problem, random_gradient_case, solve_sequent
 
 #define REQUIRE_CUDA_DEVICE()                                                                 \
   do {                                                                                        \
-    if (!is_available()) GTEST_SKIP() << "no CUDA device: the GPU solver needs a GPU (run tools/gpu-check)"; \
+    if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: the GPU solver needs a GPU (run tools/gpu-check)"; \
   } while (0)
 
 // A device copy of a host vector (an empty vector gives an undefined tensor and a null pointer).
@@ -74,6 +75,26 @@ Solution solve_on_gpu(const Problem& p, const std::vector<double>& grad_u, const
 // (h in [0.3, 0.7]) stays below ~1e6: 1e-9 leaves a factor 10 over that.
 constexpr double kRelativeTolerance = 1e-9;
 
+// A build without CUDA links solvers/neurlp_gpu_stubs.cpp: every entry point throws and says why.
+TEST(CudaNeurlp, WithoutCudaTheEntryPointsSayWhy) {
+#if defined(MECH_HAS_CUDA)
+  GTEST_SKIP() << "a CUDA build: the stubs are not linked";
+#else
+  const core::Sizes z = sizes_of(12, 1, 2, 1, 1, 2, core::Formulation::Mnn);
+  auto says_why = [](const auto& call) {
+    try {
+      call();
+      return std::string("no exception");
+    } catch (const Error& error) {
+      return std::string(error.what());
+    }
+  };
+  const std::string forward = says_why([&] { forward_batch<double>(z, 1, {}, nullptr, nullptr, false, 0); });
+  EXPECT_NE(forward.find("built without CUDA"), std::string::npos) << forward;
+  const std::string cusparse = says_why([&] { CusparseSolver<float> solver(z, 1); });
+  EXPECT_NE(cusparse.find("built without CUDA"), std::string::npos) << cusparse;
+#endif
+}
 
 TEST(CudaNeurlp, MatchesCpuOverOrdersDimensionsAndFormulations) {
   REQUIRE_CUDA_DEVICE();
@@ -212,4 +233,4 @@ TEST(CudaNeurlp, Float32MatchesCpuFloat32) {
 }
 
 }  // namespace
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

@@ -1,5 +1,5 @@
-// The cuSPARSE comparison solver (cuda/neurlp_cusparse.h: csric02 + SpSV L, L^T on the batch's
-// block-diagonal CSR normal matrix) against mech's GPU solver (cuda/neurlp.h) and the CPU batch
+// The cuSPARSE comparison solver (solvers/neurlp_cusparse.h: csric02 + SpSV L, L^T on the batch's
+// block-diagonal CSR normal matrix) against mech's GPU solver (solvers/neurlp_gpu.h) and the CPU batch
 // driver: u and eps to 1e-8 over orders 1-3, D = 1 and 2, both formulations; one analysis serving
 // several solves with different values (so SpSV really sees each new factor), inputs left intact.
 // The CSR form itself is checked on the CPU (test_neurlp_csr.cpp). Without a device every test
@@ -11,12 +11,12 @@
 
 #include "core/tensor.h"
 #include "cuda/backend.h"
-#include "cuda/neurlp.h"
-#include "cuda/neurlp_csr.h"
-#include "cuda/neurlp_cusparse.h"
+#include "solvers/neurlp_gpu.h"
+#include "solvers/neurlp_csr.h"
+#include "solvers/neurlp_cusparse.h"
 #include "solvers/neurlp_test_util.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 namespace {
 
 namespace core = mech::neurlp_core;
@@ -26,7 +26,8 @@ using core::testing::relative_error;
 
 #define REQUIRE_CUDA_DEVICE()                                                                      \
   do {                                                                                             \
-    if (!is_available()) GTEST_SKIP() << "no CUDA device: the cuSPARSE solver needs a GPU (run tools/gpu-check)"; \
+    if (!cuda::is_available())                                                                     \
+      GTEST_SKIP() << "no CUDA device: the cuSPARSE solver needs a GPU (run tools/gpu-check)";     \
   } while (0)
 
 Tensor on_device(const std::vector<double>& values) {
@@ -132,4 +133,4 @@ TEST(CudaNeurlpCusparse, RejectsBatchesBeyondThirtyTwoBitIndices) {
 }
 
 }  // namespace
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

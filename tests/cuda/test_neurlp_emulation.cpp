@@ -1,4 +1,4 @@
-// The GPU solver's per-thread code (cuda/neurlp_device.h: slicing the batch-major arrays,
+// The GPU solver's per-thread code (solvers/neurlp_gpu_device.h: slicing the batch-major arrays,
 // validation, forward_one / backward_one) run on the CPU, one system after another exactly as the
 // kernel's threads would, and compared with the CPU batch driver: so indexing and validation
 // mistakes in the GPU path fail here, on machines without a GPU. Also the failure reports
@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "cuda/neurlp.h"
-#include "cuda/neurlp_device.h"
+#include "solvers/neurlp_gpu.h"
+#include "solvers/neurlp_gpu_device.h"
 #include "solvers/neurlp_test_util.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 namespace {
 
 namespace core = mech::neurlp_core;
@@ -320,4 +320,4 @@ TEST(CudaNeurlpEmulation, ChunkChoiceFollowsShapeAndOverrides) {
 }
 
 }  // namespace
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

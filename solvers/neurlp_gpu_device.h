@@ -1,4 +1,4 @@
-// What one GPU thread does for one NeuRLP system (cuda/neurlp.cu launches it once per system):
+// What one GPU thread does for one NeuRLP system (solvers/neurlp_gpu.cu launches it once per system):
 // find that system's slices of the batch-major arrays, validate its inputs, then run
 // solvers/neurlp_system.h's forward or backward on them. Written __host__ __device__ so that
 // tests/cuda/test_neurlp_emulation.cpp runs exactly this code on the CPU, system by system, and
@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "core/error.h"
-#include "cuda/layout.h"  // MECH_HOST_DEVICE, identical to solvers/lane_pack.h's
+#include "solvers/lane_pack.h"  // MECH_HOST_DEVICE
 #include "solvers/neurlp_batch.h"
 #include "solvers/neurlp_chunked.h"
 #include "solvers/neurlp_system.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 
 using neurlp_core::BatchGradients;
 using neurlp_core::BatchInputs;
@@ -387,4 +387,4 @@ inline void throw_first_failure(const neurlp_core::Sizes& z, const std::vector<S
   }
 }
 
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

@@ -1,5 +1,5 @@
 // The NeuRLP batch's normal matrix as one block-diagonal CSR matrix, for the cuSPARSE comparison
-// solver (cuda/neurlp_cusparse.h). Plain host C++ with no CUDA include, so that the CPU tests
+// solver (solvers/neurlp_cusparse.h). Plain host C++ with no CUDA include, so that the CPU tests
 // (tests/cuda/test_neurlp_csr.cpp) build and check it on machines without a GPU.
 //
 // Per system, eps is ordered LAST: M' = [[M_uu, w], [w^T, a]] (mnn) or M' = M_uu (scalable), and
@@ -21,11 +21,11 @@
 #include <vector>
 
 #include "core/error.h"
-#include "cuda/neurlp_device.h"
+#include "solvers/neurlp_gpu_device.h"
 #include "solvers/neurlp_batch.h"
 #include "solvers/neurlp_system.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 
 // The sizes of the CSR matrix. cuSPARSE's csric02 takes int indices: rows() and nonzeros() must
 // fit in int32 (csr_layout checks).
@@ -134,4 +134,4 @@ void csr_split_solution(const CsrLayout& l, const T* solution, T* u, T* eps) {
   }
 }
 
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

@@ -2,7 +2,7 @@
 // running the per-system code of solvers/neurlp_system.h (the same __host__ __device__ source the
 // CPU tests cover) one GPU thread per system: assembly, envelope Cholesky, eps border elimination,
 // substitutions and the backward, each one kernel launch for the whole batch (no host loop over
-// time steps). A build without CUDA links throwing stubs (cuda/stubs.cpp).
+// time steps). A build without CUDA links throwing stubs (solvers/neurlp_gpu_stubs.cpp).
 //
 // Two paths, chosen by shape (choose_chunks below): one thread per system (the sequential sweep
 // over T), or the parallel-in-time solve of solvers/neurlp_chunked.h, one thread per (system,
@@ -13,8 +13,8 @@
 // Layouts as on the CPU, all contiguous device arrays: coeffs (B,E,T,D,K), rhs (B,E,T),
 // iv (B,S,D,n_iv), steps (B,T-1,D), u (B,T,D,K), eps (B).
 //
-//   auto factors = mech::cuda::neurlp::forward_batch<double>(sizes, B, inputs, u, eps, true, 0);
-//   mech::cuda::neurlp::backward_batch<double>(*factors, inputs, u, eps, grad_u, grad_eps, grads);
+//   auto factors = mech::neurlp_gpu::forward_batch<double>(sizes, B, inputs, u, eps, true, 0);
+//   mech::neurlp_gpu::backward_batch<double>(*factors, inputs, u, eps, grad_u, grad_eps, grads);
 //
 // Failures (non-finite input, non-positive step, singular system) throw mech::SolverError naming
 // the first failing batch element, after the kernel has run for all of them.
@@ -33,7 +33,7 @@
 #include "solvers/neurlp_batch.h"
 #include "solvers/neurlp_chunked.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 
 using neurlp_core::BatchGradients;
 using neurlp_core::BatchInputs;
@@ -43,8 +43,9 @@ using neurlp_core::Sizes;
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
-  DeviceBuffer(std::size_t nbytes, int device) : data_(allocate(nbytes, device)), nbytes_(nbytes), device_(device) {}
-  ~DeviceBuffer() { release(data_, nbytes_, device_); }
+  DeviceBuffer(std::size_t nbytes, int device)
+      : data_(cuda::allocate(nbytes, device)), nbytes_(nbytes), device_(device) {}
+  ~DeviceBuffer() { cuda::release(data_, nbytes_, device_); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   DeviceBuffer(DeviceBuffer&& other) noexcept { swap(other); }
@@ -190,4 +191,12 @@ template <class T>
 void backward_batch(const DeviceFactorization<T>& factors, const BatchInputs<T>& inputs, const T* u,
                     const T* eps, const T* grad_u, const T* grad_eps, const BatchGradients<T>& gradients);
 
-}  // namespace mech::cuda::neurlp
+// The explicit instantiations of the entry points for one dtype: one list for solvers/neurlp_gpu.cu
+// and the throwing stubs of a build without CUDA (solvers/neurlp_gpu_stubs.cpp).
+#define MECH_NEURLP_GPU_INSTANTIATE(T)                                                                          \
+  template std::shared_ptr<DeviceFactorization<T>> forward_batch<T>(const Sizes&, std::int64_t,                \
+                                                                    const BatchInputs<T>&, T*, T*, bool, int); \
+  template void backward_batch<T>(const DeviceFactorization<T>&, const BatchInputs<T>&, const T*, const T*,    \
+                                  const T*, const T*, const BatchGradients<T>&);
+
+}  // namespace mech::neurlp_gpu

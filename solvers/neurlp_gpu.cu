@@ -1,6 +1,6 @@
-// NeuRLP on the GPU (cuda/neurlp.h), two paths.
+// NeuRLP on the GPU (solvers/neurlp_gpu.h), two paths.
 //
-// One thread per system: each launch runs cuda/neurlp_device.h's forward_one / backward_one
+// One thread per system: each launch runs solvers/neurlp_gpu_device.h's forward_one / backward_one
 // (input validation, then solvers/neurlp_system.h's forward_system / backward_system) for every
 // system of the batch. Legend: B systems; per system n = T*D*K unknowns and an envelope of `size`
 // stored entries of L; thread b owns system b and the b-th slice of every array (batch-major).
@@ -24,11 +24,11 @@
 #include <type_traits>
 #include <vector>
 
-#include "cuda/neurlp.h"
-#include "cuda/neurlp_device.h"
+#include "solvers/neurlp_gpu.h"
+#include "solvers/neurlp_gpu_device.h"
 #include "cuda/runtime.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 
 namespace {
 
@@ -163,8 +163,8 @@ std::shared_ptr<const DeviceEnvelope> cached_structure(const Sizes& z, int devic
   built->size = structure.size;
   built->first = DeviceBuffer(structure.first.size() * sizeof(int), device);
   built->offset = DeviceBuffer(structure.offset.size() * sizeof(std::int64_t), device);
-  copy_host_to_device(built->first.template as<void>(), structure.first.data(), built->first.bytes(), device);
-  copy_host_to_device(built->offset.template as<void>(), structure.offset.data(), built->offset.bytes(), device);
+  cuda::copy_host_to_device(built->first.template as<void>(), structure.first.data(), built->first.bytes(), device);
+  cuda::copy_host_to_device(built->offset.template as<void>(), structure.offset.data(), built->offset.bytes(), device);
   (*cache)[key] = built;
   return built;
 }
@@ -188,7 +188,8 @@ std::shared_ptr<const DeviceChunkStructure> cached_chunk_structure(const Sizes& 
     using Value = typename std::decay_t<decltype(values)>::value_type;
     const std::size_t bytes = std::max<std::size_t>(values.size(), 1) * sizeof(Value);   // R may be empty
     buffer = DeviceBuffer(bytes, device);
-    if (!values.empty()) copy_host_to_device(buffer.template as<void>(), values.data(), values.size() * sizeof(Value), device);
+    if (!values.empty())
+      cuda::copy_host_to_device(buffer.template as<void>(), values.data(), values.size() * sizeof(Value), device);
   };
   upload(built->begin, plan.begin());
   upload(built->first, plan.first());
@@ -283,7 +284,7 @@ void forward_chunked(DeviceFactorization<T>& factors, const BatchInputs<T>& inpu
   DeviceBuffer status(count * sizeof(SystemStatus), device);
   const ChunkedArrays<T> arrays =
       chunked_arrays_of(factors, inputs, u, eps, chunk_status.as<SystemStatus>(), status.as<SystemStatus>());
-  const cudaStream_t on = stream(device);
+  const cudaStream_t on = cuda::stream(device);
   chunk_factor_kernel<T><<<blocks_for(batch * C), kSystemsPerBlock, 0, on>>>(l, arrays);
   MECH_CUDA_CHECK_LAUNCH("neurlp chunk_factor_kernel");
   chunk_reduce_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, on>>>(l, arrays);
@@ -291,7 +292,7 @@ void forward_chunked(DeviceFactorization<T>& factors, const BatchInputs<T>& inpu
   chunk_finish_kernel<T><<<blocks_for(batch * C), kSystemsPerBlock, 0, on>>>(l, arrays);
   MECH_CUDA_CHECK_LAUNCH("neurlp chunk_finish_kernel");
   std::vector<SystemStatus> statuses(count);
-  copy_device_to_host(statuses.data(), status.as<void>(), count * sizeof(SystemStatus), device);
+  cuda::copy_device_to_host(statuses.data(), status.as<void>(), count * sizeof(SystemStatus), device);
   throw_first_failure(z, statuses);
 }
 
@@ -306,7 +307,7 @@ void backward_chunked(const DeviceFactorization<T>& factors, const BatchInputs<T
       chunked_arrays_of(factors, inputs, const_cast<T*>(u), const_cast<T*>(eps), nullptr, nullptr);
   DeviceBuffer scratch(static_cast<std::size_t>(batch * l.s.unknowns) * sizeof(T), device);
   const int C = factors.chunks;
-  const cudaStream_t on = stream(device);
+  const cudaStream_t on = cuda::stream(device);
   chunk_backward_kernel<T><<<blocks_for(batch * C), kSystemsPerBlock, 0, on>>>(l, arrays, grad_u, scratch.as<T>());
   MECH_CUDA_CHECK_LAUNCH("neurlp chunk_backward_kernel");
   chunk_reduce_backward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, on>>>(l, arrays, grad_eps, scratch.as<T>());
@@ -334,7 +335,7 @@ std::shared_ptr<DeviceFactorization<T>> forward_batch(const Sizes& sizes, std::i
   factors->batch = batch;
   factors->device = device;
   if (batch == 0) return keep_factors ? factors : nullptr;
-  DeviceGuard guard(device);
+  cuda::DeviceGuard guard(device);
   const int chunks = choose_chunks(batch, sizes.T, multiprocessors(device), requested_chunks());
   if (chunks >= 1) {
     forward_chunked(*factors, inputs, u, eps, chunks);
@@ -350,11 +351,11 @@ std::shared_ptr<DeviceFactorization<T>> forward_batch(const Sizes& sizes, std::i
     factors->schur = DeviceBuffer(count * sizeof(T), device);
   }
   DeviceBuffer status(count * sizeof(SystemStatus), device);
-  forward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, stream(device)>>>(
+  forward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, cuda::stream(device)>>>(
       sizes, batch, s, envelope_of(*factors), arrays_of(*factors, inputs, u, eps), status.as<SystemStatus>());
   MECH_CUDA_CHECK_LAUNCH("neurlp forward_kernel");
   std::vector<SystemStatus> statuses(count);
-  copy_device_to_host(statuses.data(), status.as<void>(), count * sizeof(SystemStatus), device);
+  cuda::copy_device_to_host(statuses.data(), status.as<void>(), count * sizeof(SystemStatus), device);
   throw_first_failure(sizes, statuses);
   return keep_factors ? factors : nullptr;
 }
@@ -368,7 +369,7 @@ void backward_batch(const DeviceFactorization<T>& factors, const BatchInputs<T>&
              "neurlp (cuda) backward: u, eps and grad_u must be device pointers, got a null one");
   const Strides s = strides_of(factors.sizes);
   const int device = factors.device;
-  DeviceGuard guard(device);
+  cuda::DeviceGuard guard(device);
   if (factors.chunks >= 1) {
     backward_chunked(factors, inputs, u, eps, grad_u, grad_eps, gradients);
     return;
@@ -376,21 +377,13 @@ void backward_batch(const DeviceFactorization<T>& factors, const BatchInputs<T>&
   // The kernels take non-const solution pointers (shared struct); backward only reads them.
   BatchArrays<T> arrays = arrays_of(factors, inputs, const_cast<T*>(u), const_cast<T*>(eps));
   DeviceBuffer scratch(static_cast<std::size_t>(batch * s.unknowns) * sizeof(T), device);
-  backward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, stream(device)>>>(
+  backward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, cuda::stream(device)>>>(
       factors.sizes, batch, s, envelope_of(factors), arrays, grad_u, grad_eps, scratch.as<T>(), gradients);
   MECH_CUDA_CHECK_LAUNCH("neurlp backward_kernel");
   // scratch returns to the cache here; the stream orders its next use after this kernel.
 }
 
-template std::shared_ptr<DeviceFactorization<float>> forward_batch<float>(const Sizes&, std::int64_t,
-                                                                          const BatchInputs<float>&, float*, float*,
-                                                                          bool, int);
-template std::shared_ptr<DeviceFactorization<double>> forward_batch<double>(const Sizes&, std::int64_t,
-                                                                            const BatchInputs<double>&, double*,
-                                                                            double*, bool, int);
-template void backward_batch<float>(const DeviceFactorization<float>&, const BatchInputs<float>&, const float*,
-                                    const float*, const float*, const float*, const BatchGradients<float>&);
-template void backward_batch<double>(const DeviceFactorization<double>&, const BatchInputs<double>&, const double*,
-                                     const double*, const double*, const double*, const BatchGradients<double>&);
+MECH_NEURLP_GPU_INSTANTIATE(float)
+MECH_NEURLP_GPU_INSTANTIATE(double)
 
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu
