@@ -170,9 +170,10 @@ MECH_HOST_DEVICE MECH_FORCE_INLINE void rows_at(const Sizes& z, const SystemInpu
   }
 }
 
-// The envelope of a block t >= 1 in the form the fixed-size path takes (solvers/neurlp_fixed_size.h): with latent width L = K + 1 and m = D * L, the
-// step rows make u[t][d][j] couple back to u[t-1][d][max(0, j-2)], so row r = d*L + j has width
-// m + min(j, 2) (the whole own block before it, and up to two more entries of block t-1).
+// The envelope of a block t >= 1 in the form the fixed-size path takes (solvers/neurlp_fixed_size.h):
+// with latent width L = K + 1 and m = D * L, the step rows make u[t][d][j] couple back to
+// u[t-1][d][max(0, j-2)], so row r = d*L + j has width m + min(j, 2) (the whole own block before
+// it, and up to two more entries of block t-1).
 template <int D, int L>
 struct Hermite4Profile {
   static constexpr int m = D * L;

@@ -90,23 +90,19 @@ template <class Profile, class S>
 MECH_HOST_DEVICE void forward_substitute_interior_block(int t, const Envelope& envelope, const S* env,
                                                         const S* inverse_diagonal, S* x, S* y = nullptr) {
   constexpr int m = Profile::m;
-  const InteriorSubstitution<m, S> block(t, envelope, env, inverse_diagonal, x, y);
-  S* const* rows = block.rows;
-  const S* inverse = block.inverse;
-  S* xt = block.x;
-  S* yt = block.y;
+  const InteriorSubstitution<m, S> b(t, envelope, env, inverse_diagonal, x, y);
   MECH_UNROLL
   for (int r = 0; r < m; ++r) {
-    const S* row_i = rows[2 * m + r];
-    S sum_x = xt[r];
+    const S* row_i = b.rows[2 * m + r];
+    S sum_x = b.x[r];
     MECH_UNROLL
-    for (int k = Profile::first(r); k < r; ++k) sum_x -= row_i[k] * xt[k];
-    xt[r] = sum_x * inverse[r];
-    if (yt) {
-      S sum_y = yt[r];
+    for (int k = Profile::first(r); k < r; ++k) sum_x -= row_i[k] * b.x[k];
+    b.x[r] = sum_x * b.inverse[r];
+    if (b.y) {
+      S sum_y = b.y[r];
       MECH_UNROLL
-      for (int k = Profile::first(r); k < r; ++k) sum_y -= row_i[k] * yt[k];
-      yt[r] = sum_y * inverse[r];
+      for (int k = Profile::first(r); k < r; ++k) sum_y -= row_i[k] * b.y[k];
+      b.y[r] = sum_y * b.inverse[r];
     }
   }
 }
@@ -116,28 +112,22 @@ template <class Profile, class S>
 MECH_HOST_DEVICE void back_substitute_interior_block(int t, const Envelope& envelope, const S* env,
                                                      const S* inverse_diagonal, S* x, S* y = nullptr) {
   constexpr int m = Profile::m;
-  const InteriorSubstitution<m, S> block(t, envelope, env, inverse_diagonal, x, y);
-  S* const* rows = block.rows;
-  const S* inverse = block.inverse;
-  S* xt = block.x;
-  S* yt = block.y;
+  const InteriorSubstitution<m, S> b(t, envelope, env, inverse_diagonal, x, y);
   MECH_UNROLL
   for (int r = m - 1; r >= 0; --r) {
-    const S* row_i = rows[2 * m + r];
-    const S xi = xt[r] * inverse[r];
-    xt[r] = xi;
+    const S* row_i = b.rows[2 * m + r];
+    const S xi = b.x[r] * b.inverse[r];
+    b.x[r] = xi;
     MECH_UNROLL
-    for (int k = Profile::first(r); k < r; ++k) xt[k] -= row_i[k] * xi;
-    if (yt) {
-      const S yi = yt[r] * inverse[r];
-      yt[r] = yi;
+    for (int k = Profile::first(r); k < r; ++k) b.x[k] -= row_i[k] * xi;
+    if (b.y) {
+      const S yi = b.y[r] * b.inverse[r];
+      b.y[r] = yi;
       MECH_UNROLL
-      for (int k = Profile::first(r); k < r; ++k) yt[k] -= row_i[k] * yi;
+      for (int k = Profile::first(r); k < r; ++k) b.y[k] -= row_i[k] * yi;
     }
   }
 }
-
-// Whether blocks from kFirstInteriorBlock on can take the fixed-size code (FD, FK > 0 and the
 
 // The block size of a fixed-size instance: FD*(FK + the policy's latent derivatives), 0 for none.
 template <class Rows, int FD, int FK>
