@@ -137,14 +137,8 @@ __global__ void chunk_boundary_kernel(ChunkedLaunch l, ChunkedArrays<T> arrays, 
 
 template <class T>
 BatchArrays<T> arrays_of(const DeviceFactorization<T>& f, const BatchInputs<T>& inputs, T* u, T* eps) {
-  return {inputs,
-          u,
-          eps,
-          f.env.template as<T>(),
-          f.inverse_diagonal.template as<T>(),
-          f.z2.template as<T>(),
-          f.schur.template as<T>(),
-          f.latent.template as<T>()};
+  return {inputs, u, eps, f.env.template as<T>(), f.inverse_diagonal.template as<T>(), f.z2.template as<T>(),
+          f.schur.template as<T>(), f.latent.template as<T>()};
 }
 
 template <class T>

@@ -230,7 +230,8 @@ MECH_HOST_DEVICE inline SystemStatus validate_chunk(const neurlp_core::Sizes& z,
   for (int e = 0; e < z.E; ++e) {
     const std::int64_t base = (static_cast<std::int64_t>(e) * z.T + t_begin) * m;
     const std::int64_t bad = first_non_finite(system.coeffs + base, static_cast<std::int64_t>(t_end - t_begin) * m);
-    if (bad >= 0) return {kBadCoefficient, static_cast<int>(base + bad), static_cast<double>(system.coeffs[base + bad]), 0.0};
+    if (bad >= 0)
+      return {kBadCoefficient, static_cast<int>(base + bad), static_cast<double>(system.coeffs[base + bad]), 0.0};
   }
   for (int e = 0; e < z.E; ++e) {
     const std::int64_t base = static_cast<std::int64_t>(e) * z.T + t_begin;
@@ -244,7 +245,8 @@ MECH_HOST_DEVICE inline SystemStatus validate_chunk(const neurlp_core::Sizes& z,
   const int step_end = t_end < z.T - 1 ? t_end : z.T - 1;
   for (std::int64_t i = static_cast<std::int64_t>(t_begin) * z.D; i < static_cast<std::int64_t>(step_end) * z.D; ++i) {
     const T h = system.steps[i];
-    if (!(neurlp_core::is_finite_value(h) && h > T(0))) return {kBadStep, static_cast<int>(i), static_cast<double>(h), 0.0};
+    if (!(neurlp_core::is_finite_value(h) && h > T(0)))
+      return {kBadStep, static_cast<int>(i), static_cast<double>(h), 0.0};
   }
   return {kOk, -1, 0.0, 0.0};
 }

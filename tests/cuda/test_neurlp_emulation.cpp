@@ -47,7 +47,8 @@ Emulated emulate(const Problem& p, const std::vector<double>& grad_u, const std:
   const BatchArrays<double> arrays{p.inputs(), out.u.data(), out.eps.data(), env.data(), inverse_diagonal.data(),
                                    z2.data(),  schur.data(), latent.data()};
   std::vector<core::Row<double>> row(1);
-  for (std::int64_t b = 0; b < p.batch; ++b) out.status.push_back(forward_one(z, structure.envelope(), arrays, s, b, row[0]));
+  for (std::int64_t b = 0; b < p.batch; ++b)
+    out.status.push_back(forward_one(z, structure.envelope(), arrays, s, b, row[0]));
   if (!run_backward) return out;
   out.coeffs.assign(p.coeffs.size(), nan);
   out.rhs.assign(p.rhs.size(), nan);
@@ -100,8 +101,8 @@ TEST(CudaNeurlpEmulation, ValidationReportsTheBatchElementAndInput) {
       FAIL() << "no exception for an infinite rhs";
     } catch (const SolverError& error) {
       EXPECT_EQ(error.batch_element(), 2);
-      EXPECT_NE(std::string(error.what()).find("neurlp: batch element 2: rhs holds a non-finite value (inf) at [e=0, t=5]"),
-                std::string::npos)
+      const std::string expected = "neurlp: batch element 2: rhs holds a non-finite value (inf) at [e=0, t=5]";
+      EXPECT_NE(std::string(error.what()).find(expected), std::string::npos)
           << error.what();
     }
   }
@@ -114,8 +115,8 @@ TEST(CudaNeurlpEmulation, ValidationReportsTheBatchElementAndInput) {
     EXPECT_EQ(e.status[1].outcome, kBadStep);
     EXPECT_EQ(e.status[1].index, 4);
     EXPECT_DOUBLE_EQ(e.status[1].pivot, -0.1);
-    EXPECT_NE(describe_failure(z, e.status[1]).find("step size at [t=4, d=0] is -0.1; expected a positive finite value"),
-              std::string::npos);
+    const std::string expected = "step size at [t=4, d=0] is -0.1; expected a positive finite value";
+    EXPECT_NE(describe_failure(z, e.status[1]).find(expected), std::string::npos);
   }
 }
 
