@@ -269,6 +269,7 @@ MECH_HOST_DEVICE inline void row_gradient(const Sizes& z, const SystemInputs<S>&
 struct Hermite4Rows {
   static constexpr int kLatent = 1;
   static constexpr int kLookBehind = 0;
+  static constexpr bool kStageKeptFactors = false;
   template <class S>
   using State = Stencil<S>;
   template <int D, int K, bool>

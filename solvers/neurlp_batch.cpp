@@ -551,20 +551,29 @@ std::shared_ptr<Factorization<T>> forward_with(const Sizes& z, std::int64_t batc
   const EnvelopePlan& plan = kept ? kept->plan() : *local_plan;
   const Envelope envelope = plan.envelope();
   const Counts counts(z);
-  // With kept factors, each group is solved in a staging block laid out as the factorisation's
-  // (cache-resident, reused by every group of this thread) and then streamed to its block with
-  // non-temporal stores: writing the factors straight into cold memory would first read every
-  // line of it from memory (measured: most of the difference between the kept and fused paths).
-  // The staging block comes from the host block cache too (same size as the factorisation's blocks).
+  // With kept factors and a policy that asks for it (Rows::kStageKeptFactors), each group is solved
+  // in a staging block laid out as the factorisation's (reused by every group of this thread) and
+  // then streamed to its block with non-temporal stores: writing the factors straight into cold
+  // memory would first read every line of it from memory (measured for mnn: most of the
+  // difference between the kept and fused paths). hermite4 measured faster solving in place in
+  // its block (bench_solver --threads 1 --cpu-time, B = 256, T = 1000: forward 30 ms in place, 37
+  // ms staged). The staging block comes from the host block cache too.
+  // The streamed stores are fenced once, when the thread is done with its groups (a fence per
+  // group would wait for each group's copy to drain instead of overlapping it with the next solve).
   struct Work {
     GroupWork<T> group;
     RawBlock staging;
+    Work(const Counts& counts, std::int64_t envelope_size, bool local)
+        : group(counts, envelope_size, local, local, false) {}
+    ~Work() {
+      if (staging.get()) stream_fence();
+    }
   };
   for_each_group<T>(
       batch,
       [&] {
-        auto work = std::make_unique<Work>(Work{GroupWork<T>(counts, plan.size(), !kept, !kept, false), RawBlock()});
-        if (kept) {
+        auto work = std::make_unique<Work>(counts, plan.size(), !kept);
+        if (kept && Rows::kStageKeptFactors) {
           work->staging = take_block(kept->storage().block * sizeof(P));
           work->group.bind_block(kept->storage(), static_cast<P*>(work->staging.get()));
         }
@@ -573,8 +582,9 @@ std::shared_ptr<Factorization<T>> forward_with(const Sizes& z, std::int64_t batc
       [&](Work& work_and_staging, std::int64_t group, std::int64_t b0, int valid, GroupError& error) {
         GroupWork<T>& work = work_and_staging.group;
         P* staging = static_cast<P*>(work_and_staging.staging.get());
+        if (kept && !staging) work.bind(kept->storage(), group);
         if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, error)) return;
-        const Factors<P> factors = kept ? kept->storage().factors_at(staging) : work.local_factors();
+        const Factors<P> factors = kept ? kept->storage().factors_at(staging ? staging : kept->storage().base(group)) : work.local_factors();
         const FactorStatus status = with_fixed_dims(z, [&]<int FD, int FK>() {
           return Sweeps<Rows, FD, FK>::forward(z, envelope, work.inputs(), *work.row, factors, work.u, work.eps);
         });
@@ -584,9 +594,8 @@ std::shared_ptr<Factorization<T>> forward_with(const Sizes& z, std::int64_t batc
         }
         scatter_solution(z, work.u, b0, valid, u);
         scatter_eps(*work.eps, b0, valid, eps);
-        if (kept) {
+        if (kept && staging) {
           stream_copy(staging, kept->storage().block, kept->storage().base(group));
-          stream_fence();
         }
       });
   return kept;

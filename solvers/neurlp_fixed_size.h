@@ -170,44 +170,50 @@ MECH_HOST_DEVICE FactorStatus factor_blocks(const Sizes& z, bool interior, int b
   return factor_rows(begin, end, envelope, env, inverse_diagonal);
 }
 
-template <class Rows, int FD, int FK, class S>
-MECH_HOST_DEVICE void forward_substitute_blocks(const Sizes& z, bool interior, int begin, int end,
-                                                const Envelope& envelope, const S* env,
-                                                const S* inverse_diagonal, S* x, S* y = nullptr) {
+// The substitutions of blocks [begin, end): forward (L^{-1}, ascending) or back (L^{-T},
+// descending); the first blocks by rows, interior ones by the fixed-size code.
+template <bool Forward, class Rows, int FD, int FK, class S>
+MECH_HOST_DEVICE void substitute_blocks(const Sizes& z, bool interior, int begin, int end, const Envelope& envelope,
+                                        const S* env, const S* inverse_diagonal, S* x, S* y) {
   if constexpr (FD > 0 && FK > 0) {
     constexpr int m = fixed_block<Rows, FD, FK>();
     if (interior) {
       const int split = begin > kFirstInteriorBlock * m ? begin : (end < kFirstInteriorBlock * m ? end : kFirstInteriorBlock * m);
-      forward_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
-      for (int t = split / m; t < end / m; ++t) {
-        if (Rows::central(z))
-          forward_substitute_interior_block<typename Rows::template Profile<FD, FK, true>>(t, envelope, env, inverse_diagonal, x, y);
-        else forward_substitute_interior_block<typename Rows::template Profile<FD, FK, false>>(t, envelope, env, inverse_diagonal, x, y);
+      using Central = typename Rows::template Profile<FD, FK, true>;
+      using Plain = typename Rows::template Profile<FD, FK, false>;
+      const bool central = Rows::central(z);
+      if constexpr (Forward) {
+        forward_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
+        for (int t = split / m; t < end / m; ++t) {
+          if (central) forward_substitute_interior_block<Central>(t, envelope, env, inverse_diagonal, x, y);
+          else forward_substitute_interior_block<Plain>(t, envelope, env, inverse_diagonal, x, y);
+        }
+      } else {
+        for (int t = end / m - 1; t >= split / m; --t) {
+          if (central) back_substitute_interior_block<Central>(t, envelope, env, inverse_diagonal, x, y);
+          else back_substitute_interior_block<Plain>(t, envelope, env, inverse_diagonal, x, y);
+        }
+        back_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
       }
       return;
     }
   }
-  forward_substitute_rows(begin, end, envelope, env, inverse_diagonal, x, y);
+  if constexpr (Forward) forward_substitute_rows(begin, end, envelope, env, inverse_diagonal, x, y);
+  else back_substitute_rows(begin, end, envelope, env, inverse_diagonal, x, y);
+}
+
+template <class Rows, int FD, int FK, class S>
+MECH_HOST_DEVICE void forward_substitute_blocks(const Sizes& z, bool interior, int begin, int end,
+                                                const Envelope& envelope, const S* env,
+                                                const S* inverse_diagonal, S* x, S* y = nullptr) {
+  substitute_blocks<true, Rows, FD, FK>(z, interior, begin, end, envelope, env, inverse_diagonal, x, y);
 }
 
 template <class Rows, int FD, int FK, class S>
 MECH_HOST_DEVICE void back_substitute_blocks(const Sizes& z, bool interior, int begin, int end,
                                              const Envelope& envelope, const S* env,
                                              const S* inverse_diagonal, S* x, S* y = nullptr) {
-  if constexpr (FD > 0 && FK > 0) {
-    constexpr int m = fixed_block<Rows, FD, FK>();
-    if (interior) {
-      const int split = begin > kFirstInteriorBlock * m ? begin : (end < kFirstInteriorBlock * m ? end : kFirstInteriorBlock * m);
-      for (int t = end / m - 1; t >= split / m; --t) {
-        if (Rows::central(z))
-          back_substitute_interior_block<typename Rows::template Profile<FD, FK, true>>(t, envelope, env, inverse_diagonal, x, y);
-        else back_substitute_interior_block<typename Rows::template Profile<FD, FK, false>>(t, envelope, env, inverse_diagonal, x, y);
-      }
-      back_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
-      return;
-    }
-  }
-  back_substitute_rows(begin, end, envelope, env, inverse_diagonal, x, y);
+  substitute_blocks<false, Rows, FD, FK>(z, interior, begin, end, envelope, env, inverse_diagonal, x, y);
 }
 
 }  // namespace mech::neurlp_core

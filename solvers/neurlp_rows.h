@@ -287,9 +287,12 @@ struct InteriorProfile {
 //   zero_gradients(z, out)   what backward must clear before the rows accumulate into it
 //   chain<FD, FK>(z, in, t, state, row, u, v, residual, av, out)   one row's chain rule: with
 //                    G[c] = residual v[c] - av u[c] = dL/dA[r][c] and av = (A v)[r] = dL/db[r]
+//   kStageKeptFactors   for the CPU driver: whether a forward that keeps its factors solves in a
+//                    cache-resident staging block and streams it out (measured per formulation)
 struct TaylorRows {
   static constexpr int kLatent = 0;
   static constexpr int kLookBehind = 1;
+  static constexpr bool kStageKeptFactors = true;
   template <class S>
   struct State {};
   template <int D, int K, bool Central>
