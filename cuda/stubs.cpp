@@ -2,8 +2,6 @@
 #include <string>
 
 #include "cuda/backend.h"
-#include "cuda/neurlp.h"
-#include "cuda/neurlp_cusparse.h"
 
 namespace mech::cuda {
 namespace {
@@ -39,54 +37,4 @@ void discard(const Parameters&...) {}
   }
 #include "core/kernel_list.h"
 
-namespace neurlp {
-
-template <class T>
-std::shared_ptr<DeviceFactorization<T>> forward_batch(const Sizes&, std::int64_t, const BatchInputs<T>&, T*, T*, bool,
-                                                      int) {
-  unavailable("cuda::neurlp::forward_batch");
-}
-template <class T>
-void backward_batch(const DeviceFactorization<T>&, const BatchInputs<T>&, const T*, const T*, const T*, const T*,
-                    const BatchGradients<T>&) {
-  unavailable("cuda::neurlp::backward_batch");
-}
-template std::shared_ptr<DeviceFactorization<float>> forward_batch<float>(const Sizes&, std::int64_t,
-                                                                          const BatchInputs<float>&, float*, float*,
-                                                                          bool, int);
-template std::shared_ptr<DeviceFactorization<double>> forward_batch<double>(const Sizes&, std::int64_t,
-                                                                            const BatchInputs<double>&, double*,
-                                                                            double*, bool, int);
-template void backward_batch<float>(const DeviceFactorization<float>&, const BatchInputs<float>&, const float*,
-                                    const float*, const float*, const float*, const BatchGradients<float>&);
-template void backward_batch<double>(const DeviceFactorization<double>&, const BatchInputs<double>&, const double*,
-                                     const double*, const double*, const double*, const BatchGradients<double>&);
-
-// The cuSPARSE comparison solver: the constructor throws, so no other member is ever reached.
-template <class T>
-struct CusparseSolver<T>::State {
-  CsrLayout layout;
-};
-template <class T>
-CusparseSolver<T>::CusparseSolver(const neurlp_core::Sizes&, std::int64_t, int) {
-  unavailable("cuda::neurlp::CusparseSolver");
-}
-template <class T>
-CusparseSolver<T>::~CusparseSolver() = default;
-template <class T>
-const CsrLayout& CusparseSolver<T>::layout() const {
-  unavailable("cuda::neurlp::CusparseSolver::layout");
-}
-template <class T>
-std::int64_t CusparseSolver<T>::bytes() const {
-  return 0;
-}
-template <class T>
-void CusparseSolver<T>::solve(const T*, const T*, T*) {
-  unavailable("cuda::neurlp::CusparseSolver::solve");
-}
-template class CusparseSolver<float>;
-template class CusparseSolver<double>;
-
-}  // namespace neurlp
 }  // namespace mech::cuda

@@ -17,7 +17,7 @@ void normal_equations(const Sizes& z, const SystemInputs<double>& in, std::vecto
   Row<double> row;
   Stencil<double> stencil;
   for (int t = 0; t < z.T; ++t)
-    rows_at<false>(z, in, t, stencil, row, [&](const Row<double>& r, RowGroup) {
+    rows_at<false>(z, in, t, stencil, row, [&](const Row<double>& r) {
       for (int p = 0; p < r.count; ++p) {
         for (int q = 0; q < r.count; ++q) M[r.col[p] * n + r.col[q]] += r.value[p] * r.value[q];
         g[r.col[p]] += r.value[p] * r.rhs;
@@ -85,7 +85,8 @@ void dense_backward(const Sizes& z, const SystemInputs<double>& in, const double
   zero_gradients(z, out);
   Row<double> row;
   Stencil<double> stencil;
-  for (int t = 0; t < z.T; ++t) gradient_rows(z, in, t, stencil, row, y.data(), v.data(), out);
+  for (int t = 0; t < z.T; ++t)
+    Sweeps<Hermite4Rows>::gradient_rows(z, in, t, stencil, row, y.data(), 0.0, v.data(), 0.0, out);
 }
 
 }  // namespace mech::neurlp_core::hermite4

@@ -1,5 +1,5 @@
 // Dense reference of the hermite4 formulation: forms M = A^T b and A^T b densely from the shared row
-// generator (solvers/hermite4_system.h) and solves by Gaussian elimination with partial pivoting,
+// generator (solvers/hermite4_rows.h) and solves by Gaussian elimination with partial pivoting,
 // one system at a time; O((T D (P+2))^3), small T only. It shares the rows and the per-row chain
 // rule with the banded solver but none of its algebra (envelope, Cholesky, substitution order,
 // lane packs), which is what the tests compare. neurlp_core::dense_forward dispatches here for

@@ -68,19 +68,19 @@ void lu_solve_transposed(int m, const S* lu, const int* pivot, S* x) {
 
 // ---- block rows -------------------------------------------------------------------------------
 
-// Calls place(block_row, local_row, row, group) for every row owned by time t: equation, derived
+// Calls place(block_row, local_row, row) for every row owned by time t: equation, derived
 // and initial rows go to block row t, the step rows t -> t+1 to block row t+1 (see the header).
 template <bool Derivatives = false, class R, class Place>
 void block_rows(const Sizes& z, const SystemInputs<R>& in, int t, Stencil<R>& stencil, Row<R>& row, Place&& place) {
   const int D = z.D, P = z.K - 1, DP = D * P;
   int step = 0;
-  rows_at<Derivatives>(z, in, t, stencil, row, [&](const Row<R>& r, RowGroup group) {
+  rows_at<Derivatives>(z, in, t, stencil, row, [&](const Row<R>& r) {
     const int e = r.index / z.T;
-    switch (group) {
-      case RowGroup::Equation: place(t, t == 0 ? e : DP + e, r, group); break;
-      case RowGroup::Derived: place(t, t == 0 ? D + e : DP + D + e, r, group); break;
-      case RowGroup::Initial: place(t, 2 * D + r.index, r, group); break;   // t = 0: r.index = d*P + i
-      case RowGroup::Step: place(t + 1, step++, r, group); break;
+    switch (r.kind) {
+      case RowKind::Equation: place(t, t == 0 ? e : DP + e, r); break;
+      case RowKind::Derived: place(t, t == 0 ? D + e : DP + D + e, r); break;
+      case RowKind::Initial: place(t, 2 * D + r.index, r); break;   // t = 0: r.index = d*P + i
+      case RowKind::Smooth: place(t + 1, step++, r); break;   // the step rows t -> t+1
     }
   });
 }
@@ -101,7 +101,7 @@ int factor_and_solve(const Sizes& z, const SystemInputs<R>& in, S* lu, S* lower,
       std::fill(lower + (t + 1) * mm, lower + (t + 2) * mm, S(0));
       std::fill(y + (t + 1) * m, y + (t + 2) * m, S(0));
     }
-    block_rows(z, in, t, stencil, row, [&](int block, int local, const Row<R>& r, RowGroup) {
+    block_rows(z, in, t, stencil, row, [&](int block, int local, const Row<R>& r) {
       S* diagonal = lu + block * mm + std::int64_t(local) * m;
       S* sub = lower + block * mm + std::int64_t(local) * m;
       for (int p = 0; p < r.count; ++p) {
@@ -175,11 +175,11 @@ void check_square(const Sizes& z, std::int64_t batch, const char* op) {
   MECH_CHECK(batch >= 1, "{}: expected a batch of at least 1 system, got {}", op, batch);
 }
 
-std::string singular_message(std::int64_t b, int t, const char* precision) {
+std::string singular_message(int t, const char* precision) {
   return fmt::format(
-      "neurlp hermite4 direct: batch element {}: the square system is singular at t={} (an LU pivot of the {} "
-      "block elimination vanished); the equations must fix the highest derivative (c_P(t) != 0 at every t)",
-      b, t, precision);
+      "the square system is singular at t={} (an LU pivot of the {} block elimination vanished); the equations "
+      "must fix the highest derivative (c_P(t) != 0 at every t)",
+      t, precision);
 }
 
 template <class T>
@@ -190,7 +190,8 @@ void write_u(const Sizes& z, const T* y, T* u) {
     for (int k = 0; k < K; ++k) u[r * K + k] = y[r * L + k];
 }
 
-// Runs body(b) over the batch in parallel; the first failure (lowest element) is rethrown.
+// Runs body(b) over the batch in parallel; the first failure (lowest element) is thrown as the
+// batch driver's are (solvers/neurlp_errors.h).
 template <class Body>
 void for_each_system(std::int64_t batch, Body&& body) {
   std::vector<std::string> errors(batch);
@@ -198,7 +199,7 @@ void for_each_system(std::int64_t batch, Body&& body) {
     for (std::int64_t b = begin; b < end; ++b) errors[b] = body(b);
   });
   for (std::int64_t b = 0; b < batch; ++b)
-    if (!errors[b].empty()) throw SolverError(errors[b], b);
+    if (!errors[b].empty()) throw_system_error("neurlp", b, errors[b]);
 }
 
 }  // namespace
@@ -222,11 +223,11 @@ std::shared_ptr<DirectFactorization<T>> direct_forward_batch(const Sizes& z, std
   auto kept = std::make_shared<DirectFactorization<T>>(z, batch);
   const std::int64_t count = std::int64_t(z.T) * z.D * z.K;
   for_each_system(batch, [&](std::int64_t b) -> std::string {
-    std::string bad = invalid_input(z, in, b);
-    if (!bad.empty()) return fmt::format("neurlp hermite4 direct: batch element {}: {}", b, bad);
+    if (const InputStatus bad = validate_system(z, system_inputs(z, in, b)); bad.fault != InputFault::None)
+      return input_message(z, bad);
     const int failed = factor_and_solve(z, system_inputs(z, in, b), kept->lu(b), kept->lower(b), kept->pivots(b),
                                         kept->y(b));
-    if (failed >= 0) return singular_message(b, failed, sizeof(T) == 4 ? "float32" : "float64");
+    if (failed >= 0) return singular_message(failed, sizeof(T) == 4 ? "float32" : "float64");
     write_u(z, kept->y(b), u + b * count);
     return {};
   });
@@ -259,8 +260,8 @@ void direct_backward_batch(const DirectFactorization<T>& kept, const BatchInputs
     // lambda itself (rather than A (A^{-1} lambda), as the least-squares chain rule would) keeps
     // the float32 gradients at the forward's accuracy.
     for (int t = 0; t < z.T; ++t)
-      block_rows<true>(z, inputs, t, stencil, row, [&](int block, int local, const Row<T>& r, RowGroup group) {
-        row_gradient(z, inputs, t, stencil, r, group, kept.y(b), static_cast<const T*>(nullptr), T(0),
+      block_rows<true>(z, inputs, t, stencil, row, [&](int block, int local, const Row<T>& r) {
+        row_gradient(z, inputs, t, stencil, r, kept.y(b), static_cast<const T*>(nullptr), T(0),
                      v[block * m + local], grads);
       });
     return {};
@@ -275,20 +276,20 @@ void mixed_forward_batch(const Sizes& z, std::int64_t batch, const BatchInputs<d
   const int m = latent_block(z);
   const std::int64_t n = latent_unknowns(z), mm = std::int64_t(m) * m, count = std::int64_t(z.T) * z.D * z.K;
   for_each_system(batch, [&](std::int64_t b) -> std::string {
-    std::string bad = invalid_input(z, in, b);
-    if (!bad.empty()) return fmt::format("neurlp hermite4 mixed: batch element {}: {}", b, bad);
+    if (const InputStatus bad = validate_system(z, system_inputs(z, in, b)); bad.fault != InputFault::None)
+      return input_message(z, bad);
     std::vector<float> lu(z.T * mm), lower(z.T * mm), correction(n);
     std::vector<int> pivot(n);
     const SystemInputs<double> inputs = system_inputs(z, in, b);
     const int failed = factor_and_solve(z, inputs, lu.data(), lower.data(), pivot.data(), correction.data());
-    if (failed >= 0) return singular_message(b, failed, "float32");
+    if (failed >= 0) return singular_message(failed, "float32");
     std::vector<double> y(correction.begin(), correction.end()), residual(n);
     Row<double> row;
     Stencil<double> stencil;
     for (int pass = 0; pass < refinements; ++pass) {
       // residual b - A y in float64, in block-row order
       for (int t = 0; t < z.T; ++t)
-        block_rows(z, inputs, t, stencil, row, [&](int block, int local, const Row<double>& r, RowGroup) {
+        block_rows(z, inputs, t, stencil, row, [&](int block, int local, const Row<double>& r) {
           double value = r.rhs;
           for (int p = 0; p < r.count; ++p) value -= r.value[p] * y[r.col[p]];
           residual[block * m + local] = value;

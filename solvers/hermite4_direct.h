@@ -11,11 +11,11 @@
 // each A_t by LU with partial pivoting. This is a one-step implicit integrator in disguise (the
 // Hermite-Obreshkov rows are A-stable), so the marching is stable for stable ODEs.
 // Backward: y = A^{-1} b gives dL/db = lambda = A^{-T} ubar (a reverse march with the transposed
-// blocks) and dL/dA = -lambda y^T; the chain rule of hermite4_system.h (row_gradient) takes lambda
+// blocks) and dL/dA = -lambda y^T; the chain rule of hermite4_rows.h (row_gradient) takes lambda
 // row by row, with a zero residual.
 //
 // Which to use (measured on the damped oscillator of tests/solvers/test_hermite4.cpp, h = 0.01, T = 1001):
-//   float64 normal equations (hermite4_batch.h): any row counts; ~5e-9, the reference.
+//   float64 normal equations (the batch driver, neurlp_batch.h): any row counts; ~5e-9, the reference.
 //   float32 direct (this file, T = float):     square systems; ~1e-5 (rounding of the float32 march).
 //   float32 normal equations:                   fails (singular pivots) below h of about 0.05; avoid.
 //   mixed (this file):                          square systems, float64 accuracy from a float32

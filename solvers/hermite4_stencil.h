@@ -1,4 +1,4 @@
-// The finite-difference stencil of the hermite4 formulation (DESIGN.md section 3b): weights of the
+// The finite-difference stencil of the hermite4 formulation (solvers/README.md, "hermite4"): weights of the
 // first derivative at a grid node from 5 neighbouring nodes of a non-uniform grid (Fornberg's
 // weights; for the first derivative at a node they have the closed form of the Lagrange basis
 // derivative used here), and their derivatives with respect to the step sizes, which backward needs
@@ -41,7 +41,7 @@ struct Stencil {
 
 // True when every lane of a equals b's.
 template <class S>
-inline bool lanes_equal(const S& a, const S& b) {
+MECH_HOST_DEVICE inline bool lanes_equal(const S& a, const S& b) {
   if constexpr (LaneTraits<S>::width == 1) {
     return a == b;
   } else {
@@ -52,7 +52,7 @@ inline bool lanes_equal(const S& a, const S& b) {
 }
 
 // Which nodes the derivative at grid node t uses (T >= 2).
-inline void stencil_nodes(int T, int t, int& first, int& count, int& centre) {
+MECH_HOST_DEVICE inline void stencil_nodes(int T, int t, int& first, int& count, int& centre) {
   count = T < kStencilNodes ? T : kStencilNodes;
   first = t - kStencilNodes / 2;
   if (first < 0) first = 0;
@@ -63,7 +63,7 @@ inline void stencil_nodes(int T, int t, int& first, int& count, int& centre) {
 // Weights (and with Derivatives their step derivatives) at node t; `steps(s)` returns the step
 // between grid nodes s and s+1.
 template <bool Derivatives, class S, class StepAt>
-inline void make_stencil(int T, int t, StepAt&& steps, Stencil<S>& out) {
+MECH_HOST_DEVICE inline void make_stencil(int T, int t, StepAt&& steps, Stencil<S>& out) {
   stencil_nodes(T, t, out.first, out.count, out.centre);
   const int n = out.count, i = out.centre;
   S step[kStencilNodes - 1];
@@ -163,7 +163,7 @@ inline void make_stencil(int T, int t, StepAt&& steps, Stencil<S>& out) {
 //   dL/dx_k = a_i / (x_i - x_k)^2 + sum_{j != i,k} b_j (1/(x_j - x_k) - 1/(x_i - x_k)) - b_k c_k   (k != i)
 //   dL/dx_i = -a_i sum_{k != i} 1/(x_i - x_k)^2 + sum_{j != i} b_j (w_i - 2/(x_i - x_j))
 template <class S>
-inline void stencil_step_gradient(const Stencil<S>& st, const S* a, S* grad) {
+MECH_HOST_DEVICE inline void stencil_step_gradient(const Stencil<S>& st, const S* a, S* grad) {
   const int n = st.count, i = st.centre;
   const auto& inv = st.inverse;
   S b[kStencilNodes];

@@ -1,16 +1,17 @@
-// The NeuRLP op on tensors (see neurlp.h): input checks (neurlp_inputs.h), conversion to the
-// compute dtype, the CPU batch driver, and one tape node whose backward reuses the forward's factors.
+// The NeuRLP op on tensors (see neurlp.h), written once for every formulation, device and dtype: the
+// input checks (neurlp_inputs.h), the compute-dtype copies, one solve backend chosen in one place
+// (choose_backend) and one tape node whose backward asks the same backend for the gradients.
 #include "solvers/neurlp.h"
 
-#include <variant>
+#include <memory>
+#include <type_traits>
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/error.h"
-#include "cuda/neurlp.h"
-#include "solvers/hermite4_batch.h"
-#include "solvers/hermite4_op.h"
+#include "solvers/hermite4_direct.h"
 #include "solvers/neurlp_batch.h"
+#include "solvers/neurlp_gpu.h"
 #include "solvers/neurlp_inputs.h"
 
 namespace mech {
@@ -34,93 +35,199 @@ const char* formulation_name(Formulation formulation) {
 namespace {
 
 using neurlp_core::batch_inputs;
+using neurlp_core::BatchGradients;
+using neurlp_core::PreparedInputs;
 using neurlp_core::prepared;
+using neurlp_core::Sizes;
 
 constexpr const char* kOp = "neurlp";
 
-// The forward's factors, kept for the backward: CPU (host arrays) or CUDA (device arrays).
-using AnyFactorization =
-    std::variant<std::shared_ptr<neurlp_core::Factorization<double>>, std::shared_ptr<neurlp_core::Factorization<float>>,
-                 std::shared_ptr<cuda::neurlp::DeviceFactorization<double>>,
-                 std::shared_ptr<cuda::neurlp::DeviceFactorization<float>>>;
+// The four input gradients in the compute dtype (iv undefined where the sizes have none).
+struct InputGradients {
+  Tensor coeffs, rhs, iv, steps;
+
+  template <class T>
+  BatchGradients<T> raw(const Sizes& z) {
+    return {coeffs.data_ptr<T>(), rhs.data_ptr<T>(), z.S * z.n_iv > 0 ? iv.data_ptr<T>() : nullptr,
+            steps.data_ptr<T>()};
+  }
+};
+
+// `accumulated`: the solver adds into the gradients (they start at zero) instead of writing them.
+InputGradients gradient_tensors(const PreparedInputs& in, const Shape& iv_shape, bool has_iv,
+                                const TensorOptions& options, bool accumulated) {
+  auto make = [&](const Shape& shape) { return accumulated ? zeros(shape, options) : empty(shape, options); };
+  return {make(in.coeffs.shape()), make(in.rhs.shape()), has_iv ? zeros(iv_shape, options) : Tensor(),
+          accumulated ? zeros(in.steps.shape(), options) : empty(in.steps.shape(), options)};
+}
+
+// A way to solve a batch: where (CPU, CUDA), how (the batch driver's normal equations, or hermite4's
+// direct solve of its square system), in which dtype, and what its forward keeps for its backward.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Writes u (B,T,D,K) and eps (B), allocated in the compute dtype on the inputs' device.
+  virtual void forward(const PreparedInputs& in, Tensor& u, Tensor& eps) = 0;
+  // The input gradients at the forward's solution given grad_u (defined) and grad_eps (may be
+  // undefined: zero).
+  virtual void backward(const PreparedInputs& in, const Tensor& u, const Tensor& eps, const Tensor& grad_u,
+                        const Tensor& grad_eps, InputGradients& out) = 0;
+  // Whether backward adds into zeroed gradients rather than writing every entry.
+  virtual bool accumulates() const { return false; }
+};
+
+template <class T>
+const T* optional_data(const Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+// The CPU lane-batch driver (solvers/neurlp_batch.h), every formulation. With kept factors backward
+// substitutes only; without, it runs the fused pass, which refactors (the same code, so the same u,
+// which it need not write again) and differentiates.
+template <class T>
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(const Sizes& z, std::int64_t batch, bool keep) : z_(z), batch_(batch), keep_(keep) {}
+  void forward(const PreparedInputs& in, Tensor& u, Tensor& eps) override {
+    factors_ = neurlp_core::forward_batch<T>(z_, batch_, inputs(in), u.data_ptr<T>(), eps.data_ptr<T>(), keep_);
+  }
+  void backward(const PreparedInputs& in, const Tensor&, const Tensor&, const Tensor& grad_u, const Tensor& grad_eps,
+                InputGradients& out) override {
+    if (factors_) neurlp_core::backward_batch<T>(*factors_, grad_u.data_ptr<T>(), optional_data<T>(grad_eps), out.raw<T>(z_));
+    else
+      neurlp_core::forward_backward_batch<T>(z_, batch_, inputs(in), nullptr, nullptr, grad_u.data_ptr<T>(),
+                                             optional_data<T>(grad_eps), out.raw<T>(z_));
+  }
+
+ private:
+  neurlp_core::BatchInputs<T> inputs(const PreparedInputs& in) const {
+    return batch_inputs<T>(in.coeffs, in.rhs, in.iv, in.steps, z_);
+  }
+  Sizes z_;
+  std::int64_t batch_;
+  bool keep_;
+  std::shared_ptr<neurlp_core::Factorization<T>> factors_;
+};
+
+// hermite4's square systems in float32: the direct block elimination of A (solvers/hermite4_direct.h;
+// ~1e-5 at h = 0.01, where the float32 normal equations fail for steps below about 0.05).
+class DirectBackend final : public Backend {
+ public:
+  DirectBackend(const Sizes& z, std::int64_t batch, bool keep) : z_(z), batch_(batch), keep_(keep) {}
+  void forward(const PreparedInputs& in, Tensor& u, Tensor& eps) override {
+    auto factors = neurlp_core::hermite4::direct_forward_batch<float>(z_, batch_, inputs(in), u.data_ptr<float>());
+    if (keep_) factors_ = factors;
+    eps.zero_();
+  }
+  void backward(const PreparedInputs& in, const Tensor& u, const Tensor&, const Tensor& grad_u, const Tensor&,
+                InputGradients& out) override {
+    auto factors = factors_;
+    if (!factors) {   // nothing kept: factor again (into scratch: u is the forward's)
+      Tensor again = empty(u.shape(), TensorOptions().dtype(DType::Float32));
+      factors = neurlp_core::hermite4::direct_forward_batch<float>(z_, batch_, inputs(in), again.data_ptr<float>());
+    }
+    neurlp_core::hermite4::direct_backward_batch<float>(*factors, inputs(in), grad_u.data_ptr<float>(), out.raw<float>(z_));
+  }
+
+ private:
+  neurlp_core::BatchInputs<float> inputs(const PreparedInputs& in) const {
+    return batch_inputs<float>(in.coeffs, in.rhs, in.iv, in.steps, z_);
+  }
+  Sizes z_;
+  std::int64_t batch_;
+  bool keep_;
+  std::shared_ptr<neurlp_core::hermite4::DirectFactorization<float>> factors_;
+};
+
+// The GPU solver (one thread per system, or chunked in time; solvers/neurlp_gpu.h). Its backward
+// always reuses the forward's factors (device memory).
+template <class T>
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(const Sizes& z, std::int64_t batch, bool differentiable, int device)
+      : z_(z), batch_(batch), differentiable_(differentiable), device_(device) {}
+  void forward(const PreparedInputs& in, Tensor& u, Tensor& eps) override {
+    factors_ = neurlp_gpu::forward_batch<T>(z_, batch_, inputs(in), u.data_ptr<T>(), eps.data_ptr<T>(),
+                                              differentiable_, device_);
+  }
+  void backward(const PreparedInputs& in, const Tensor& u, const Tensor& eps, const Tensor& grad_u,
+                const Tensor& grad_eps, InputGradients& out) override {
+    neurlp_gpu::backward_batch<T>(*factors_, inputs(in), u.data_ptr<T>(), eps.data_ptr<T>(), grad_u.data_ptr<T>(),
+                                    optional_data<T>(grad_eps), out.raw<T>(z_));
+  }
+  bool accumulates() const override { return true; }
+
+ private:
+  neurlp_core::BatchInputs<T> inputs(const PreparedInputs& in) const {
+    return batch_inputs<T>(in.coeffs, in.rhs, in.iv, in.steps, z_);
+  }
+  Sizes z_;
+  std::int64_t batch_;
+  bool differentiable_;
+  int device_;
+  std::shared_ptr<neurlp_gpu::DeviceFactorization<T>> factors_;
+};
+
+// The one place that chooses how the op solves: device, compute dtype, solver and kept factors.
+std::shared_ptr<Backend> choose_backend(const Sizes& z, std::int64_t batch, const NeurlpOptions& options,
+                                        Device device, bool differentiable) {
+  const DType compute = options.compute_dtype;
+  if (device.is_cuda())
+    return MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() -> std::shared_ptr<Backend> {
+      return std::make_shared<CudaBackend<T>>(z, batch, differentiable, device.index);
+    });
+  const bool keep = differentiable && options.keeps_factors();
+  if (z.formulation == Formulation::Hermite4 && compute == DType::Float32 && neurlp_core::hermite4::is_square(z))
+    return std::make_shared<DirectBackend>(z, batch, keep);
+  return MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() -> std::shared_ptr<Backend> {
+    return std::make_shared<CpuBackend<T>>(z, batch, keep);
+  });
+}
+
+Tensor in_dtype(const Tensor& t, DType dtype) { return t.defined() && t.dtype() != dtype ? t.to(dtype) : t; }
 
 }  // namespace
 
 NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv_in, const Tensor& steps,
                     const NeurlpOptions& options) {
-  // hermite4 has its own rows, latent derivative and solves (solvers/hermite4_op.h).
-  if (options.formulation == Formulation::Hermite4) return neurlp_hermite4(coeffs, rhs_in, iv_in, steps, options);
-  const neurlp_core::Sizes z = neurlp_core::checked_sizes(kOp, coeffs, rhs_in, iv_in, steps, options);
+  const Sizes z = neurlp_core::checked_sizes(kOp, coeffs, rhs_in, iv_in, steps, options);
   const std::int64_t B = coeffs.shape()[0];
   const DType compute = options.compute_dtype;
   const DType out_dtype = coeffs.dtype();
   const Device device = coeffs.device();
   const TensorOptions compute_options = TensorOptions().dtype(compute).device(device);
-
   const bool differentiable = needs_grad({coeffs, rhs_in, iv_in, steps});
-  const neurlp_core::PreparedInputs driver_inputs =
-      neurlp_core::prepare_inputs(coeffs, rhs_in, iv_in, steps, z, compute);
-  const Tensor c = driver_inputs.coeffs, r = driver_inputs.rhs, v = driver_inputs.iv, h = driver_inputs.steps;
+
+  const PreparedInputs in = neurlp_core::prepare_inputs(coeffs, rhs_in, iv_in, steps, z, compute);
+  const std::shared_ptr<Backend> backend = choose_backend(z, B, options, device, differentiable);
   Tensor u = empty({B, z.T, z.D, z.K}, compute_options);
   Tensor eps = empty({B}, compute_options);
-  AnyFactorization factors = MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() -> AnyFactorization {
-    if (device.is_cuda()) {
-      // The GPU backward always reuses the forward's factors (device memory, one thread per system).
-      return cuda::neurlp::forward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
-                                            differentiable, device.index);
-    }
-    return neurlp_core::forward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(), eps.data_ptr<T>(),
-                                    differentiable && options.keeps_factors());
-  });
+  backend->forward(in, u, eps);
 
   NeurlpResult result;
   {
     NoGradGuard no_grad;
-    result.u = compute == out_dtype ? u : u.to(out_dtype);
-    result.eps = compute == out_dtype ? eps : eps.to(out_dtype);
+    result.u = in_dtype(u, out_dtype);
+    result.eps = in_dtype(eps, out_dtype);
   }
   if (!differentiable) return result;
 
   // The backward keeps the compute-dtype inputs, the solution (detached: the outputs' own node
-  // must not hold them, or they would keep themselves alive) and the factors.
+  // must not hold them, or they would keep themselves alive) and the backend with its factors.
   const DType dtypes[4] = {coeffs.dtype(), rhs_in.dtype(), iv_in.defined() ? iv_in.dtype() : compute,
                            steps.dtype()};
   const Shape iv_shape = iv_in.defined() ? iv_in.shape() : Shape();
-  record("neurlp", {coeffs, rhs_in, iv_in, steps}, {result.u, result.eps},
-         [z, B, c, r, v, h, u = u.detach(), eps = eps.detach(), factors, compute, dtypes, iv_shape,
-          has_iv = iv_in.defined(), device](const std::vector<Tensor>& grads) {
-           const TensorOptions options = TensorOptions().dtype(compute).device(device);
+  record(kOp, {coeffs, rhs_in, iv_in, steps}, {result.u, result.eps},
+         [z, B, in, u = u.detach(), eps = eps.detach(), backend, compute_options, dtypes, iv_shape,
+          has_iv = iv_in.defined()](const std::vector<Tensor>& grads) {
+           const DType compute = compute_options.dtype_;
            const Tensor grad_u = grads[0].defined() ? grads[0].detach().to(compute).contiguous()
-                                                    : zeros({B, z.T, z.D, z.K}, options);
+                                                    : zeros({B, z.T, z.D, z.K}, compute_options);
            const Tensor grad_eps = grads[1].defined() ? grads[1].detach().to(compute).contiguous() : Tensor();
-           Tensor d_coeffs = empty(c.shape(), options), d_rhs = empty(r.shape(), options),
-                  d_steps = device.is_cuda() ? zeros(h.shape(), options) : empty(h.shape(), options);
-           Tensor d_iv = has_iv ? zeros(iv_shape, options) : Tensor();
-           MECH_DISPATCH_FLOAT(compute, "neurlp backward", [&]<class T>() {
-             const neurlp_core::BatchGradients<T> out{d_coeffs.data_ptr<T>(), d_rhs.data_ptr<T>(),
-                                                      z.S * z.n_iv > 0 ? d_iv.data_ptr<T>() : nullptr,
-                                                      d_steps.data_ptr<T>()};
-             const T* upstream_eps = grad_eps.defined() ? grad_eps.data_ptr<T>() : nullptr;
-             if (device.is_cuda()) {
-               const auto& on_device = std::get<std::shared_ptr<cuda::neurlp::DeviceFactorization<T>>>(factors);
-               cuda::neurlp::backward_batch<T>(*on_device, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(),
-                                               eps.data_ptr<T>(), grad_u.data_ptr<T>(), upstream_eps, out);
-               return;
-             }
-             const auto& kept = std::get<std::shared_ptr<neurlp_core::Factorization<T>>>(factors);
-             if (kept) {
-               neurlp_core::backward_batch<T>(*kept, batch_inputs<T>(c, r, v, h, z), u.data_ptr<T>(),
-                                              eps.data_ptr<T>(), grad_u.data_ptr<T>(), upstream_eps, out);
-             } else {
-               // Factors not kept: the fused pass refactors and re-solves (the same code, so the
-               // same u, which it need not write out again) and differentiates.
-               neurlp_core::forward_backward_batch<T>(z, B, batch_inputs<T>(c, r, v, h, z), nullptr, nullptr,
-                                                      grad_u.data_ptr<T>(), upstream_eps, out);
-             }
-           });
-           auto back = [&](const Tensor& t, DType dtype) { return t.defined() && t.dtype() != dtype ? t.to(dtype) : t; };
-           return std::vector<Tensor>{back(d_coeffs, dtypes[0]), back(d_rhs, dtypes[1]), back(d_iv, dtypes[2]),
-                                      back(d_steps, dtypes[3])};
+           InputGradients out = gradient_tensors(in, iv_shape, has_iv, compute_options, backend->accumulates());
+           backend->backward(in, u, eps, grad_u, grad_eps, out);
+           return std::vector<Tensor>{in_dtype(out.coeffs, dtypes[0]), in_dtype(out.rhs, dtypes[1]),
+                                      in_dtype(out.iv, dtypes[2]), in_dtype(out.steps, dtypes[3])};
          });
   return result;
 }
@@ -128,14 +235,12 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
 // ---- reuse path ------------------------------------------------------------------------------
 
 struct NeurlpFactorization::State {
-  neurlp_core::Sizes sizes;
+  Sizes sizes;
   std::int64_t batch = 0;
   DType compute = DType::Float64, out_dtype = DType::Float64;
   Tensor coeffs, steps;   // compute dtype, contiguous
-  AnyFactorization factors;
-  // hermite4 keeps its own factorisation (one of these, by compute dtype)
-  std::shared_ptr<neurlp_core::hermite4::Factorization<double>> hermite4_double;
-  std::shared_ptr<neurlp_core::hermite4::Factorization<float>> hermite4_float;
+  std::shared_ptr<neurlp_core::Factorization<double>> factors_double;
+  std::shared_ptr<neurlp_core::Factorization<float>> factors_float;
 };
 
 NeurlpFactorization::NeurlpFactorization(const Tensor& coeffs, const Tensor& steps, std::int64_t iv_points,
@@ -148,7 +253,8 @@ NeurlpFactorization::NeurlpFactorization(const Tensor& coeffs, const Tensor& ste
   const std::int64_t D = coeffs.shape().size() == 5 ? coeffs.shape()[3] : 0;
   const DType compute = options.compute_dtype;
   const TensorOptions compute_options = TensorOptions().dtype(compute);
-  // Factor with zero rhs and initial values: M depends on coefficients and steps only.
+  // Factor with zero rhs and initial values: M depends on coefficients and steps only. Every
+  // formulation factors its normal equations here (also hermite4 in float32: no direct solve).
   Tensor zero_iv = iv_points * iv_count > 0 ? zeros({B, iv_points, D, iv_count}, compute_options) : Tensor();
   Tensor zero_rhs = coeffs.shape().size() == 5 ? zeros({B, coeffs.shape()[1], coeffs.shape()[2]}, compute_options)
                                                : Tensor();
@@ -161,20 +267,11 @@ NeurlpFactorization::NeurlpFactorization(const Tensor& coeffs, const Tensor& ste
   s.coeffs = prepared(coeffs, compute);
   s.steps = prepared(steps, compute);
   Tensor u = empty({B, s.sizes.T, s.sizes.D, s.sizes.K}, compute_options);
-  Tensor eps = empty({B}, compute_options);
-  if (s.sizes.formulation == Formulation::Hermite4) {
-    // Its normal equations (also in float32: the reuse path has no direct solve).
-    MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() {
-      auto kept = neurlp_core::hermite4::forward_batch<T>(
-          s.sizes, B, batch_inputs<T>(s.coeffs, zero_rhs, zero_iv, s.steps, s.sizes), u.data_ptr<T>(), true);
-      if constexpr (std::is_same_v<T, double>) s.hermite4_double = kept;
-      else s.hermite4_float = kept;
-    });
-    return;
-  }
-  s.factors = MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() -> AnyFactorization {
-    return neurlp_core::forward_batch<T>(s.sizes, B, batch_inputs<T>(s.coeffs, zero_rhs, zero_iv, s.steps, s.sizes),
-                                    u.data_ptr<T>(), eps.data_ptr<T>(), true);
+  MECH_DISPATCH_FLOAT(compute, kOp, [&]<class T>() {
+    auto kept = neurlp_core::forward_batch<T>(s.sizes, B, batch_inputs<T>(s.coeffs, zero_rhs, zero_iv, s.steps, s.sizes),
+                                              u.data_ptr<T>(), nullptr, true);
+    if constexpr (std::is_same_v<T, double>) s.factors_double = kept;
+    else s.factors_float = kept;
   });
 }
 
@@ -196,28 +293,17 @@ NeurlpResult NeurlpFactorization::solve(const Tensor& rhs, const Tensor& iv) con
   Tensor v = expected_iv > 0 ? prepared(iv, s.compute) : Tensor();
   Tensor u = empty({s.batch, s.sizes.T, s.sizes.D, s.sizes.K}, compute_options);
   Tensor eps = empty({s.batch}, compute_options);
-  if (s.sizes.formulation == Formulation::Hermite4) {
-    eps.zero_();
-    MECH_DISPATCH_FLOAT(s.compute, kOp, [&]<class T>() {
-      const auto& kept = [&]() -> const auto& {
-        if constexpr (std::is_same_v<T, double>) return *s.hermite4_double;
-        else return *s.hermite4_float;
-      }();
-      neurlp_core::hermite4::resolve_batch<T>(kept, batch_inputs<T>(s.coeffs, r, v, s.steps, s.sizes), u.data_ptr<T>());
-    });
-    NeurlpResult result;
-    result.u = s.compute == s.out_dtype ? u : u.to(s.out_dtype);
-    result.eps = s.compute == s.out_dtype ? eps : eps.to(s.out_dtype);
-    return result;
-  }
   MECH_DISPATCH_FLOAT(s.compute, kOp, [&]<class T>() {
-    const auto& kept = std::get<std::shared_ptr<neurlp_core::Factorization<T>>>(s.factors);
-    neurlp_core::resolve_batch<T>(*kept, batch_inputs<T>(s.coeffs, r, v, s.steps, s.sizes), u.data_ptr<T>(),
-                             eps.data_ptr<T>());
+    const auto& kept = [&]() -> const auto& {
+      if constexpr (std::is_same_v<T, double>) return *s.factors_double;
+      else return *s.factors_float;
+    }();
+    neurlp_core::resolve_batch<T>(kept, batch_inputs<T>(s.coeffs, r, v, s.steps, s.sizes), u.data_ptr<T>(),
+                                  eps.data_ptr<T>());
   });
   NeurlpResult result;
-  result.u = s.compute == s.out_dtype ? u : u.to(s.out_dtype);
-  result.eps = s.compute == s.out_dtype ? eps : eps.to(s.out_dtype);
+  result.u = in_dtype(u, s.out_dtype);
+  result.eps = in_dtype(eps, s.out_dtype);
   return result;
 }
 

@@ -1,5 +1,5 @@
 // NeuRLP as a differentiable op on mech::Tensor: the relaxed-LP ODE solver of Mechanistic Neural
-// Networks (DESIGN.md section 3). One call records ONE node on the tape, so loss.backward() reaches
+// Networks (solvers/README.md). One call records ONE node on the tape, so loss.backward() reaches
 // the coefficients, right-hand side, initial values and step sizes (and whatever produced them).
 //
 //   mech::NeurlpResult out = mech::neurlp(coeffs, rhs, iv, steps);   // mnn, gamma 0.5, alpha 0.1
@@ -12,9 +12,9 @@
 // The solve runs in options.compute_dtype (float64 by default): the normal equations square the
 // condition number, and in float32 step sizes below about 0.05 lose most digits or are reported
 // as singular. Failures (non-finite input, non-positive step, singular system) throw
-// mech::SolverError naming the batch element. CUDA tensors are solved on their device (cuda/neurlp.h,
-// one thread per system); the NeurlpFactorization reuse path is CPU only.
-// The derivation of the solve and of its backward is in solvers/neurlp_system.h.
+// mech::SolverError naming the batch element. CUDA tensors are solved on their device
+// (solvers/neurlp_gpu.h, one thread per system); the NeurlpFactorization reuse path is CPU only.
+// The derivation of the solve and of its backward is in solvers/README.md.
 #pragma once
 
 #include <memory>
@@ -22,7 +22,7 @@
 #include <string>
 
 #include "core/tensor.h"
-#include "solvers/neurlp_system.h"
+#include "solvers/neurlp_formulation.h"
 
 namespace mech {
 
@@ -54,7 +54,7 @@ struct NeurlpResult {
 NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs, const Tensor& iv, const Tensor& steps,
                     const NeurlpOptions& options = {});
 
-// "mnn" / "scalable" / "hermite4" (solvers/hermite4_op.h); throws mech::Error otherwise.
+// "mnn" / "scalable" / "hermite4"; throws mech::Error otherwise.
 Formulation parse_formulation(const std::string& name);
 const char* formulation_name(Formulation formulation);
 

@@ -1,5 +1,8 @@
-// The CPU batch driver of NeuRLP (see neurlp_batch.h): validation, lane-pack gather/scatter,
-// batch-parallel loops and error messages around the per-system code of neurlp_system.h.
+// The CPU lane-batch driver of NeuRLP (see neurlp_batch.h), one for every formulation: the row
+// policy (TaylorRows for mnn and scalable, Hermite4Rows) is a template parameter of the entry
+// points below, chosen once per call from the sizes' formulation; everything else (lane-pack
+// gather/scatter, validation, scheduling, the fixed-size dispatch, the kept factorisation and the
+// error plumbing) is shared.
 #include "solvers/neurlp_batch.h"
 
 #include <algorithm>
@@ -9,9 +12,9 @@
 #endif
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 #include <new>
 #include <string>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/host_cache.h"
@@ -30,38 +33,12 @@ struct PackOf<float> {
   using type = PackF32;
 };
 
-// ---- sizes and structure ---------------------------------------------------------------------
-
-void check_sizes(const Sizes& z, const char* op) {
-  MECH_CHECK(z.T >= 2, "{}: expected at least 2 grid points, got T = {}", op, z.T);
-  MECH_CHECK(z.D >= 1 && z.E >= 1, "{}: expected D >= 1 and E >= 1, got D = {}, E = {}", op, z.D, z.E);
-  MECH_CHECK(z.K >= 2 && z.K - 1 <= kMaxOrder, "{}: expected an order P = K-1 in 1..{}, got K = {}",
-             op, kMaxOrder, z.K);
-  MECH_CHECK(z.D * z.K <= kMaxRowEntries,
-             "{}: expected D*K <= {} (one time block per equation row), got D = {}, K = {}", op,
-             kMaxRowEntries, z.D, z.K);
-  MECH_CHECK(z.S >= 0 && z.S <= z.T, "{}: expected 0 <= S <= T initial grid points, got S = {}, T = {}",
-             op, z.S, z.T);
-  MECH_CHECK(z.n_iv >= 0 && z.n_iv < z.K,
-             "{}: expected 0 <= n_iv < K = {} initial derivatives, got n_iv = {}", op, z.K, z.n_iv);
-  MECH_CHECK(z.formulation == Formulation::Mnn || z.formulation == Formulation::Scalable,
-             "{}: hermite4 is solved by solvers/hermite4_batch.h, not by this driver", op);
-  MECH_CHECK(std::isfinite(z.gamma_alpha), "{}: gamma*alpha must be finite, got {}", op, z.gamma_alpha);
-  MECH_CHECK(std::isfinite(z.equation_weight) && std::isfinite(z.initial_weight) &&
-                 std::isfinite(z.smooth_weight) && z.equation_weight > 0 && z.initial_weight > 0 &&
-                 z.smooth_weight > 0,
-             "{}: row weights must be positive and finite, got equation {}, initial {}, smooth {}",
-             op, z.equation_weight, z.initial_weight, z.smooth_weight);
-  MECH_CHECK(static_cast<std::int64_t>(z.T) * z.D * z.K < (std::int64_t(1) << 30),
-             "{}: T*D*K = {} unknowns per system is too large", op,
-             static_cast<std::int64_t>(z.T) * z.D * z.K);
-}
+// ---- structure -------------------------------------------------------------------------------
 
 EnvelopePlan::EnvelopePlan(const Sizes& z) {
   // The structure does not depend on values: run the row generator on ones.
   const int n = z.unknowns();
-  const std::int64_t m = z.block();
-  std::vector<double> coeffs(static_cast<std::size_t>(z.E) * z.T * m, 1.0);
+  std::vector<double> coeffs(static_cast<std::size_t>(z.E) * z.T * z.D * z.K, 1.0);
   std::vector<double> rhs(static_cast<std::size_t>(z.E) * z.T, 1.0);
   std::vector<double> iv(static_cast<std::size_t>(std::max(1, z.S * z.D * z.n_iv)), 1.0);
   std::vector<double> steps(static_cast<std::size_t>(z.T - 1) * z.D, 1.0);
@@ -85,15 +62,15 @@ using host_cache::take_block;
 
 }  // namespace
 
-// One block per group of lanes, not zero-filled (forward writes every entry before it is read).
-// Besides the factors it keeps the packed inputs and solution of the forward, so that backward
-// does not transpose them into lane packs again.
+// One block per group of lanes, not zero-filled (forward writes every entry before it is read):
+// L, 1/diag L, q and the Schur complement (mnn's border), the packed inputs, u (n, with hermite4's
+// latent column) and eps. Keeping the packed inputs and solution spares backward transposing them
+// into lane packs again.
 template <class T>
 struct Factorization<T>::Storage {
   using P = typename PackOf<T>::type;
-  std::int64_t groups = 0, n = 0, envelope_size = 0, block = 0;
+  std::int64_t groups = 0, n = 0, envelope_size = 0, border = 0, block = 0;
   std::int64_t coeffs = 0, rhs = 0, iv = 0, steps = 0;   // per-system input sizes
-  bool border = false;
   std::vector<RawBlock> blocks;
 
   P* base(std::int64_t group) const { return static_cast<P*>(blocks[group].get()); }
@@ -102,12 +79,12 @@ struct Factorization<T>::Storage {
     return {b, b + envelope_size, border ? b + envelope_size + n : nullptr,
             border ? b + envelope_size + 2 * n : nullptr};
   }
-  // Packed inputs, then u (n), then eps (1).
+  P* inputs_start(P* b) const { return b + envelope_size + n + border * (n + 1); }
   SystemInputs<P> inputs_at(P* b) const {
-    P* p = b + envelope_size + 2 * n + 1;
+    P* p = inputs_start(b);
     return {p, p + coeffs, p + coeffs + rhs, p + coeffs + rhs + iv};
   }
-  P* u_at(P* b) const { return b + envelope_size + 2 * n + 1 + coeffs + rhs + iv + steps; }
+  P* u_at(P* b) const { return inputs_start(b) + coeffs + rhs + iv + steps; }
   P* eps_at(P* b) const { return u_at(b) + n; }
   Factors<P> factors(std::int64_t group) const { return factors_at(base(group)); }
   SystemInputs<P> inputs(std::int64_t group) const { return inputs_at(base(group)); }
@@ -124,12 +101,12 @@ Factorization<T>::Factorization(const Sizes& sizes, std::int64_t batch)
   s.groups = (batch + width - 1) / width;
   s.n = sizes.unknowns();
   s.envelope_size = plan_.size();
-  s.border = sizes.has_eps();
+  s.border = sizes.has_eps() ? 1 : 0;
   s.coeffs = static_cast<std::int64_t>(sizes.E) * sizes.T * sizes.D * sizes.K;
   s.rhs = static_cast<std::int64_t>(sizes.E) * sizes.T;
   s.iv = std::max<std::int64_t>(1, static_cast<std::int64_t>(sizes.S) * sizes.D * sizes.n_iv);
   s.steps = static_cast<std::int64_t>(sizes.T - 1) * sizes.D;
-  s.block = s.envelope_size + 2 * s.n + 1 + s.coeffs + s.rhs + s.iv + s.steps + s.n + 1;
+  s.block = s.envelope_size + s.n + s.border * (s.n + 1) + s.coeffs + s.rhs + s.iv + s.steps + s.n + 1;
   s.blocks.resize(s.groups);
   for (auto& raw : s.blocks) raw = take_block(s.block * sizeof(P));
 }
@@ -290,82 +267,60 @@ void scatter(const P* source, std::int64_t count, std::int64_t first_element, in
     for (std::int64_t i = 0; i < count; ++i) lanes[lane][i] = source[i][lane];
 }
 
+
+// u (T,D,K) of each lane from the solved unknowns (T,D,W): the plain scatter when W = K, else
+// hermite4's latent column dropped on the way out.
+template <class T, class P>
+void scatter_solution(const Sizes& z, const P* y, std::int64_t b0, int valid, T* u) {
+  if (z.width() == z.K) {
+    scatter(y, z.unknowns(), b0, valid, u);
+    return;
+  }
+  const int K = z.K, W = z.width();
+  const std::int64_t rows = std::int64_t(z.T) * z.D, count = rows * K;
+  for (int lane = 0; lane < valid; ++lane) {
+    T* out = u + (b0 + lane) * count;
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (int k = 0; k < K; ++k) out[r * K + k] = y[r * W + k][lane];
+  }
+}
+
+// ubar (T,D,W) packed from grad_u (T,D,K), zero on a latent column; returns the NaN probe.
+template <class T, class P>
+P gather_upstream_u(const Sizes& z, const T* grad_u, std::int64_t b0, int valid, P* ubar) {
+  if (z.width() == z.K) return gather(grad_u, z.unknowns(), b0, valid, ubar);
+  constexpr int width = LaneTraits<P>::width;
+  const int K = z.K, W = z.width();
+  const std::int64_t rows = std::int64_t(z.T) * z.D, count = rows * K;
+  const T* lanes[width];
+  for (int lane = 0; lane < width; ++lane) lanes[lane] = grad_u + (b0 + std::min(lane, valid - 1)) * count;
+  P probe{};
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (int k = 0; k < K; ++k) {
+      P value{};
+      for (int lane = 0; lane < width; ++lane) value[lane] = lanes[lane][r * K + k];
+      ubar[r * W + k] = value;
+      probe += value * T(0);
+    }
+    for (int k = K; k < W; ++k) ubar[r * W + k] = P{};
+  }
+  return probe;
+}
+
 struct Counts {
-  std::int64_t coeffs, rhs, iv, steps, n;
+  std::int64_t coeffs, rhs, iv, steps, n, u;
   explicit Counts(const Sizes& z)
       : coeffs(static_cast<std::int64_t>(z.E) * z.T * z.D * z.K),
         rhs(static_cast<std::int64_t>(z.E) * z.T),
         iv(static_cast<std::int64_t>(z.S) * z.D * z.n_iv),
         steps(static_cast<std::int64_t>(z.T - 1) * z.D),
-        n(z.unknowns()) {}
+        n(z.unknowns()),
+        u(z.solution_size()) {}
 };
 
-// ---- validation ------------------------------------------------------------------------------
+// ---- failures --------------------------------------------------------------------------------
 
-std::string index_text(std::int64_t flat, std::initializer_list<std::pair<const char*, std::int64_t>> dims) {
-  // Unravels a flat index over the named dimensions (innermost last).
-  std::vector<std::pair<const char*, std::int64_t>> list(dims);
-  std::vector<std::int64_t> values(list.size());
-  for (std::size_t i = list.size(); i-- > 0;) {
-    values[i] = flat % list[i].second;
-    flat /= list[i].second;
-  }
-  std::string text = "[";
-  for (std::size_t i = 0; i < list.size(); ++i)
-    text += fmt::format("{}{}={}", i ? ", " : "", list[i].first, values[i]);
-  return text + "]";
-}
-
-template <class T>
-std::string first_non_finite(const T* data, std::int64_t count, std::int64_t& where) {
-  for (std::int64_t i = 0; i < count; ++i)
-    if (!std::isfinite(data[i])) {
-      where = i;
-      return fmt::format("{}", data[i]);
-    }
-  return {};
-}
-
-// Empty when system b of the batch is valid, else the reason.
-template <class T>
-std::string validate_system(const Sizes& z, const Counts& counts, const BatchInputs<T>& in,
-                            std::int64_t b) {
-  std::int64_t where = 0;
-  std::string bad;
-  if (!(bad = first_non_finite(in.coeffs + b * counts.coeffs, counts.coeffs, where)).empty())
-    return fmt::format("coeffs holds a non-finite value ({}) at {}", bad,
-                       index_text(where, {{"e", z.E}, {"t", z.T}, {"d", z.D}, {"k", z.K}}));
-  if (!(bad = first_non_finite(in.rhs + b * counts.rhs, counts.rhs, where)).empty())
-    return fmt::format("rhs holds a non-finite value ({}) at {}", bad,
-                       index_text(where, {{"e", z.E}, {"t", z.T}}));
-  if (counts.iv > 0 && !(bad = first_non_finite(in.iv + b * counts.iv, counts.iv, where)).empty())
-    return fmt::format("iv holds a non-finite value ({}) at {}", bad,
-                       index_text(where, {{"s", z.S}, {"d", z.D}, {"i", z.n_iv}}));
-  const T* steps = in.steps + b * counts.steps;
-  for (std::int64_t i = 0; i < counts.steps; ++i)
-    if (!(std::isfinite(steps[i]) && steps[i] > 0))
-      return fmt::format("step size at {} is {}; expected a positive finite value",
-                         index_text(i, {{"t", z.T - 1}, {"d", z.D}}), steps[i]);
-  return {};
-}
-
-std::string factor_message(const Sizes& z, const FactorStatus& status, bool single_precision) {
-  const double tolerance = single_precision ? pivot_tolerance<float>() : pivot_tolerance<double>();
-  const std::string hint = fmt::format(
-      "; check that the equations and initial values determine the solution (e.g. a non-zero "
-      "coefficient of the highest derivative, enough initial values){}",
-      single_precision ? ", and that the steps are not too small for float32 (use float64)" : "");
-  if (status.status == Status::BorderNotPositive)
-    return fmt::format("the eps border pivot a - w^T M_uu^{{-1}} w is {:.6g}, expected above {:.3g} x a = {:.6g} "
-                       "(the eps column is numerically dependent on u){}",
-                       status.pivot, tolerance, status.diagonal, hint);
-  const int m = z.block();
-  const int t = status.index / m, d = (status.index % m) / z.K, k = status.index % z.K;
-  return fmt::format("the normal matrix is {} (the Cholesky pivot of u[t={}][d={}][k={}] is {:.6g}, "
-                     "expected above {:.3g} x its diagonal {:.6g}){}",
-                     status.status == Status::PivotTiny ? "numerically singular" : "singular or not positive definite",
-                     t, d, k, status.pivot, tolerance, status.diagonal, hint);
-}
+constexpr const char* kOp = "neurlp";
 
 // Per group: the first failure (lowest batch element), reported after the parallel loop.
 struct GroupError {
@@ -373,16 +328,49 @@ struct GroupError {
   std::string message;
 };
 
-[[noreturn]] void throw_first(const std::vector<GroupError>& errors) {
+void throw_first(const std::vector<GroupError>& errors) {
   for (const GroupError& error : errors)
-    if (error.element >= 0) throw SolverError("neurlp: batch element " + std::to_string(error.element) + ": " + error.message, error.element);
-  throw Error("neurlp: internal error: failure without a message");
+    if (error.element >= 0) throw_system_error(kOp, error.element, error.message);
 }
 
-bool any_error(const std::vector<GroupError>& errors) {
-  for (const GroupError& error : errors)
-    if (error.element >= 0) return true;
-  return false;
+template <class T>
+SystemInputs<T> system_of(const Counts& c, const BatchInputs<T>& in, std::int64_t b) {
+  return {in.coeffs + b * c.coeffs, in.rhs + b * c.rhs, c.iv > 0 ? in.iv + b * c.iv : nullptr,
+          in.steps + b * c.steps};
+}
+
+// Validates the valid lanes of a suspect group (solvers/neurlp_errors.h's validator); records the
+// first failure.
+template <class T>
+bool validate_group(const Sizes& z, const Counts& counts, const BatchInputs<T>& in, std::int64_t b0, int valid,
+                    GroupError& error) {
+  for (int lane = 0; lane < valid; ++lane) {
+    const InputStatus status = validate_system(z, system_of(counts, in, b0 + lane));
+    if (status.fault != InputFault::None) {
+      error = {b0 + lane, input_message(z, status)};
+      return false;
+    }
+  }
+  return true;
+}
+
+template <class T>
+bool validate_upstream_group(const Sizes& z, const Counts& counts, const T* grad_u, const T* grad_eps,
+                             std::int64_t b0, int valid, GroupError& error) {
+  for (int lane = 0; lane < valid; ++lane) {
+    const InputStatus status =
+        validate_upstream(grad_u + (b0 + lane) * counts.u, counts.u, grad_eps ? grad_eps + b0 + lane : nullptr);
+    if (status.fault != InputFault::None) {
+      error = {b0 + lane, input_message(z, status)};
+      return false;
+    }
+  }
+  return true;
+}
+
+void check_inputs_present(const Sizes& z, const void* coeffs, const void* rhs, const void* iv, const void* steps) {
+  MECH_CHECK(coeffs && rhs && steps, "{}: coeffs, rhs and steps must not be null", kOp);
+  MECH_CHECK(iv || z.S * z.n_iv == 0, "{}: iv must not be null when S * n_iv > 0", kOp);
 }
 
 // A workspace array from the host block cache: not zero-filled (every user writes before it
@@ -452,8 +440,8 @@ struct GroupWork {
     eps = storage.eps_at(base);
   }
   // Packs the upstream gradient; true when it may hold a non-finite value.
-  bool gather_upstream(const Counts& c, const T* grad_u, const T* grad_eps, std::int64_t b0, int valid) {
-    P probe = gather(grad_u, c.n, b0, valid, ubar.data());
+  bool gather_upstream(const Sizes& z, const T* grad_u, const T* grad_eps, std::int64_t b0, int valid) {
+    P probe = gather_upstream_u(z, grad_u, b0, valid, ubar.data());
     for (int lane = 0; lane < LaneTraits<P>::width; ++lane)
       ebar[lane] = grad_eps ? grad_eps[b0 + std::min(lane, valid - 1)] : T(0);
     probe += ebar * T(0);
@@ -462,13 +450,16 @@ struct GroupWork {
   Factors<P> local_factors() { return {env.data(), inverse_diagonal.data(), q.data(), &schur}; }
   SystemInputs<P> inputs() const { return in; }
 
-  // Packs the inputs of elements b0 .. b0+valid-1; returns true when one of them may be invalid
-  // (a non-finite value or a step that is not positive), to be checked in detail.
-  bool gather_inputs(const Counts& c, const BatchInputs<T>& source, std::int64_t b0, int valid) {
-    P* steps = const_cast<P*>(in.steps);
-    P probe = gather(source.coeffs, c.coeffs, b0, valid, const_cast<P*>(in.coeffs));
-    probe += gather(source.rhs, c.rhs, b0, valid, const_cast<P*>(in.rhs));
+  // Packs the inputs of elements b0 .. b0+valid-1 (rhs and iv only with `values_only`: a re-solve);
+  // returns true when one of them may be invalid (a non-finite value or a step that is not
+  // positive), to be checked in detail.
+  bool gather_inputs(const Counts& c, const BatchInputs<T>& source, std::int64_t b0, int valid,
+                     bool values_only = false) {
+    P probe = gather(source.rhs, c.rhs, b0, valid, const_cast<P*>(in.rhs));
     if (c.iv > 0) probe += gather(source.iv, c.iv, b0, valid, const_cast<P*>(in.iv));
+    if (values_only) return probe_failed(probe);
+    P* steps = const_cast<P*>(in.steps);
+    probe += gather(source.coeffs, c.coeffs, b0, valid, const_cast<P*>(in.coeffs));
     probe += gather(source.steps, c.steps, b0, valid, steps);
     P smallest = splat<P>(T(1));
     for (std::int64_t i = 0; i < c.steps; ++i) smallest = steps[i] < smallest ? steps[i] : smallest;
@@ -478,10 +469,10 @@ struct GroupWork {
   }
 };
 
-// D and K fixed at compile time for the common small systems: the row generator unrolls, and the
-// factorisation and substitutions of interior blocks run the fixed-size code of neurlp_system.h
-// (InteriorProfile). Other sizes run the runtime-bounded code.
-template <class T, class Body>
+// D and K fixed at compile time for the common small systems, one table for every formulation: the
+// row generator unrolls, and the factorisation and substitutions of interior blocks run the
+// fixed-size code (solvers/neurlp_fixed_size.h). Other sizes run the runtime-bounded code.
+template <class Body>
 auto with_fixed_dims(const Sizes& z, Body&& body) {
   switch (z.D * 16 + z.K) {
     case 1 * 16 + 2: return body.template operator()<1, 2>();
@@ -497,26 +488,6 @@ auto with_fixed_dims(const Sizes& z, Body&& body) {
   return body.template operator()<0, 0>();
 }
 
-template <class T, class P>
-FactorStatus forward_dispatch(const Sizes& z, const Envelope& envelope, const SystemInputs<P>& in, Row<P>& row,
-                              const Factors<P>& factors, P* u, P* eps) {
-  return with_fixed_dims<T>(z, [&]<int FD, int FK>() {
-    return forward_system<FD, FK>(z, envelope, in, row, factors, u, eps);
-  });
-}
-
-template <class T, class P>
-void backward_dispatch(const Sizes& z, const Envelope& envelope, const SystemInputs<P>& in, Row<P>& row,
-                       const Factors<P>& factors, const P* u, P eps, const P* ubar, P ebar, P* v,
-                       const SystemGradients<P>& out) {
-  with_fixed_dims<T>(z, [&]<int FD, int FK>() {
-    backward_system<FD, FK>(z, envelope, in, row, factors, u, eps, ubar, ebar, v, out);
-  });
-}
-
-// Groups are handed out one at a time from a shared counter (one workspace per thread): on a
-// loaded machine a descheduled thread then delays only its current group, not a fixed half of
-// the batch.
 inline std::int64_t worker_count(std::int64_t groups) {
   return std::max<std::int64_t>(1, std::min<std::int64_t>(get_num_threads(), groups));
 }
@@ -526,40 +497,11 @@ constexpr int lane_width() {
   return LaneTraits<typename PackOf<T>::type>::width;
 }
 
-// Validates the valid lanes of a group; records the first failure.
-template <class T>
-bool validate_group(const Sizes& z, const Counts& counts, const BatchInputs<T>& in, std::int64_t b0,
-                    int valid, GroupError& error) {
-  for (int lane = 0; lane < valid; ++lane) {
-    std::string reason = validate_system(z, counts, in, b0 + lane);
-    if (!reason.empty()) {
-      error = {b0 + lane, reason};
-      return false;
-    }
-  }
-  return true;
-}
-
-template <class T>
-bool validate_upstream(const Counts& counts, const T* grad_u, const T* grad_eps, std::int64_t b0,
-                       int valid, GroupError& error) {
-  for (int lane = 0; lane < valid; ++lane) {
-    std::int64_t where = 0;
-    std::string bad = first_non_finite(grad_u + (b0 + lane) * counts.n, counts.n, where);
-    if (bad.empty() && grad_eps && !std::isfinite(grad_eps[b0 + lane])) bad = fmt::format("{}", grad_eps[b0 + lane]);
-    if (!bad.empty()) {
-      error = {b0 + lane, "the upstream gradient holds a non-finite value (" + bad + ")"};
-      return false;
-    }
-  }
-  return true;
-}
-
 template <class T, class P>
 void scatter_eps(const P& eps, std::int64_t b0, int valid, T* out) {
+  if (!out) return;
   for (int lane = 0; lane < valid; ++lane) out[b0 + lane] = eps[lane];
 }
-
 
 template <class T>
 void scatter_gradients(GroupWork<T>& work, const Counts& c, const BatchGradients<T>& out,
@@ -575,25 +517,33 @@ SystemGradients<typename PackOf<T>::type> pack_gradients(GroupWork<T>& work) {
   return {work.grad_coeffs.data(), work.grad_rhs.data(), work.grad_iv.data(), work.grad_steps.data()};
 }
 
-void check_inputs_present(const Sizes& z, const void* coeffs, const void* rhs, const void* iv,
-                          const void* steps) {
-  MECH_CHECK(coeffs && rhs && steps, "neurlp: coeffs, rhs and steps must not be null");
-  MECH_CHECK(iv || z.S * z.n_iv == 0, "neurlp: iv must not be null when S * n_iv > 0");
+// Runs body(group, b0, valid) for every group of lanes, groups handed out one at a time from a
+// shared counter (one workspace per thread, made by `make_work`): on a loaded machine a
+// descheduled thread then delays only its current group, not a fixed share of the batch. Throws
+// the first failure recorded in `errors` afterwards.
+template <class T, class MakeWork, class Body>
+void for_each_group(std::int64_t batch, MakeWork&& make_work, Body&& body) {
+  constexpr int width = lane_width<T>();
+  const std::int64_t groups = (batch + width - 1) / width;
+  std::vector<GroupError> errors(groups);
+  std::atomic<std::int64_t> next_group{0};
+  parallel_for(0, worker_count(groups), 1, [&](std::int64_t, std::int64_t) {
+    auto work = make_work();
+    for (std::int64_t group; (group = next_group.fetch_add(1)) < groups;) {
+      const std::int64_t b0 = group * width;
+      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
+      body(*work, group, b0, valid, errors[group]);
+    }
+  });
+  throw_first(errors);
 }
 
-}  // namespace
+// ---- the entry points, for one row policy ---------------------------------------------------
 
-// ---- the batch entry points ------------------------------------------------------------------
-
-template <class T>
-std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t batch,
-                                                const BatchInputs<T>& in, T* u, T* eps,
-                                                bool keep_factors) {
+template <class Rows, class T>
+std::shared_ptr<Factorization<T>> forward_with(const Sizes& z, std::int64_t batch, const BatchInputs<T>& in, T* u,
+                                               T* eps, bool keep_factors) {
   using P = typename PackOf<T>::type;
-  constexpr int width = lane_width<T>();
-  check_sizes(z, "neurlp");
-  check_inputs_present(z, in.coeffs, in.rhs, in.iv, in.steps);
-  MECH_CHECK(batch >= 1, "neurlp: expected a batch of at least 1 system, got {}", batch);
   std::shared_ptr<Factorization<T>> kept;
   std::unique_ptr<EnvelopePlan> local_plan;
   if (keep_factors) kept = std::make_shared<Factorization<T>>(z, batch);
@@ -601,157 +551,183 @@ std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t bat
   const EnvelopePlan& plan = kept ? kept->plan() : *local_plan;
   const Envelope envelope = plan.envelope();
   const Counts counts(z);
-  const std::int64_t groups = (batch + width - 1) / width;
-  std::vector<GroupError> errors(groups);
-  std::atomic<std::int64_t> next_group{0};
-  parallel_for(0, worker_count(groups), 1, [&](std::int64_t, std::int64_t) {
-    GroupWork<T> work(counts, plan.size(), !kept, !kept, false);
-    // With kept factors, each group is solved in a staging block laid out as the factorisation's
-    // (cache-resident, reused by every group of this thread) and then streamed to its block with
-    // non-temporal stores: writing the factors straight into cold memory would first read every
-    // line of it from memory (measured: most of the difference between the kept and fused paths).
-    // The staging block comes from the host block cache too (same size as the factorisation's blocks).
-    RawBlock staging_block = kept ? take_block(kept->storage().block * sizeof(P)) : RawBlock();
-    P* staging = static_cast<P*>(staging_block.get());
-    if (kept) work.bind_block(kept->storage(), staging);
-    for (std::int64_t group; (group = next_group.fetch_add(1)) < groups;) {
-      const std::int64_t b0 = group * width;
-      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
-      if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, errors[group]))
-        continue;
-      const Factors<P> factors = kept ? kept->storage().factors_at(staging) : work.local_factors();
-      const FactorStatus status =
-          forward_dispatch<T>(z, envelope, work.inputs(), *work.row, factors, work.u, work.eps);
-      if (status.status != Status::Ok) {
-        errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
-        continue;
-      }
-      scatter(work.u, counts.n, b0, valid, u);
-      scatter_eps(*work.eps, b0, valid, eps);
-      if (kept) stream_copy(staging, kept->storage().block, kept->storage().base(group));
+  // With kept factors and a policy that asks for it (Rows::kStageKeptFactors), each group is solved
+  // in a staging block laid out as the factorisation's (reused by every group of this thread) and
+  // then streamed to its block with non-temporal stores: writing the factors straight into cold
+  // memory would first read every line of it from memory (measured for mnn: most of the
+  // difference between the kept and fused paths). hermite4 measured faster solving in place in
+  // its block (bench_solver --threads 1 --cpu-time, B = 256, T = 1000: forward 30 ms in place, 37
+  // ms staged). The staging block comes from the host block cache too.
+  // The streamed stores are fenced once, when the thread is done with its groups (a fence per
+  // group would wait for each group's copy to drain instead of overlapping it with the next solve).
+  struct Work {
+    GroupWork<T> group;
+    RawBlock staging;
+    Work(const Counts& counts, std::int64_t envelope_size, bool local)
+        : group(counts, envelope_size, local, local, false) {}
+    ~Work() {
+      if (staging.get()) stream_fence();
     }
-    stream_fence();
-  });
-  if (any_error(errors)) throw_first(errors);
+  };
+  for_each_group<T>(
+      batch,
+      [&] {
+        auto work = std::make_unique<Work>(counts, plan.size(), !kept);
+        if (kept && Rows::kStageKeptFactors) {
+          work->staging = take_block(kept->storage().block * sizeof(P));
+          work->group.bind_block(kept->storage(), static_cast<P*>(work->staging.get()));
+        }
+        return work;
+      },
+      [&](Work& work_and_staging, std::int64_t group, std::int64_t b0, int valid, GroupError& error) {
+        GroupWork<T>& work = work_and_staging.group;
+        P* staging = static_cast<P*>(work_and_staging.staging.get());
+        if (kept && !staging) work.bind(kept->storage(), group);
+        if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, error)) return;
+        const Factors<P> factors = kept ? kept->storage().factors_at(staging ? staging : kept->storage().base(group)) : work.local_factors();
+        const FactorStatus status = with_fixed_dims(z, [&]<int FD, int FK>() {
+          return Sweeps<Rows, FD, FK>::forward(z, envelope, work.inputs(), *work.row, factors, work.u, work.eps);
+        });
+        if (status.status != Status::Ok) {
+          error = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
+          return;
+        }
+        scatter_solution(z, work.u, b0, valid, u);
+        scatter_eps(*work.eps, b0, valid, eps);
+        if (kept && staging) {
+          stream_copy(staging, kept->storage().block, kept->storage().base(group));
+        }
+      });
   return kept;
+}
+
+template <class Rows, class T>
+void resolve_with(const Factorization<T>& kept, const BatchInputs<T>& in, T* u, T* eps) {
+  using P = typename PackOf<T>::type;
+  const Sizes& z = kept.sizes();
+  const Envelope envelope = kept.plan().envelope();
+  const Counts counts(z);
+  for_each_group<T>(
+      kept.batch(), [&] { return std::make_unique<GroupWork<T>>(counts, 0, false, true, false); },
+      [&](GroupWork<T>& work, std::int64_t group, std::int64_t b0, int valid, GroupError& error) {
+        // The forward's packed coefficients and steps, with this call's rhs and initial values.
+        SystemInputs<P> inputs = kept.storage().inputs(group);
+        inputs.rhs = work.in.rhs;
+        inputs.iv = work.in.iv;
+        if (work.gather_inputs(counts, in, b0, valid, true) && !validate_group(z, counts, in, b0, valid, error))
+          return;
+        Sweeps<Rows>::assemble_rhs(z, inputs, *work.row, work.u);
+        Sweeps<Rows>::solve_with_factors(z, envelope, kept.storage().factors(group), work.u, work.eps);
+        scatter_solution(z, work.u, b0, valid, u);
+        scatter_eps(*work.eps, b0, valid, eps);
+      });
+}
+
+template <class Rows, class T>
+void backward_with(const Factorization<T>& kept, const T* grad_u, const T* grad_eps, const BatchGradients<T>& out) {
+  using P = typename PackOf<T>::type;
+  const Sizes& z = kept.sizes();
+  const Envelope envelope = kept.plan().envelope();
+  const Counts counts(z);
+  for_each_group<T>(
+      kept.batch(), [&] { return std::make_unique<GroupWork<T>>(counts, 0, false, false, true); },
+      [&](GroupWork<T>& work, std::int64_t group, std::int64_t b0, int valid, GroupError& error) {
+        if (work.gather_upstream(z, grad_u, grad_eps, b0, valid) &&
+            !validate_upstream_group(z, counts, grad_u, grad_eps, b0, valid, error))
+          return;
+        // The packed inputs and solution kept by forward.
+        work.bind(kept.storage(), group);
+        const Factors<P> factors = kept.storage().factors(group);
+        with_fixed_dims(z, [&]<int FD, int FK>() {
+          Sweeps<Rows, FD, FK>::backward(z, envelope, work.inputs(), *work.row, factors, work.u, *work.eps,
+                                         work.ubar.data(), work.ebar, work.v.data(), pack_gradients(work));
+        });
+        scatter_gradients(work, counts, out, b0, valid);
+      });
+}
+
+template <class Rows, class T>
+void forward_backward_with(const Sizes& z, std::int64_t batch, const BatchInputs<T>& in, T* u, T* eps,
+                           const T* grad_u, const T* grad_eps, const BatchGradients<T>& out) {
+  const EnvelopePlan plan(z);
+  const Envelope envelope = plan.envelope();
+  const Counts counts(z);
+  for_each_group<T>(
+      batch, [&] { return std::make_unique<GroupWork<T>>(counts, plan.size(), true, true, true); },
+      [&](GroupWork<T>& work, std::int64_t, std::int64_t b0, int valid, GroupError& error) {
+        if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, error)) return;
+        if (work.gather_upstream(z, grad_u, grad_eps, b0, valid) &&
+            !validate_upstream_group(z, counts, grad_u, grad_eps, b0, valid, error))
+          return;
+        const auto factors = work.local_factors();
+        // ubar (gathered above) is overwritten with v.
+        const FactorStatus status = with_fixed_dims(z, [&]<int FD, int FK>() {
+          return Sweeps<Rows, FD, FK>::forward_backward(z, envelope, work.inputs(), *work.row, factors, work.u,
+                                                        work.eps, work.ubar.data(), work.ebar, pack_gradients(work));
+        });
+        if (status.status != Status::Ok) {
+          error = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
+          return;
+        }
+        if (u) scatter_solution(z, work.u, b0, valid, u);
+        scatter_eps(*work.eps, b0, valid, eps);
+        scatter_gradients(work, counts, out, b0, valid);
+      });
+}
+
+// The one place the driver chooses the rows: hermite4's, or the Taylor rows of mnn and scalable.
+template <class Body>
+auto with_rows(const Sizes& z, Body&& body) {
+  if (z.formulation == Formulation::Hermite4) return body.template operator()<Hermite4Rows>();
+  return body.template operator()<TaylorRows>();
+}
+
+}  // namespace
+
+// ---- the batch entry points ------------------------------------------------------------------
+
+template <class T>
+std::shared_ptr<Factorization<T>> forward_batch(const Sizes& z, std::int64_t batch, const BatchInputs<T>& in, T* u,
+                                                T* eps, bool keep_factors) {
+  check_sizes(z, kOp);
+  check_inputs_present(z, in.coeffs, in.rhs, in.iv, in.steps);
+  MECH_CHECK(batch >= 1, "{}: expected a batch of at least 1 system, got {}", kOp, batch);
+  MECH_CHECK(u, "{}: u must not be null", kOp);
+  return with_rows(z, [&]<class Rows>() { return forward_with<Rows>(z, batch, in, u, eps, keep_factors); });
 }
 
 template <class T>
 void resolve_batch(const Factorization<T>& kept, const BatchInputs<T>& in, T* u, T* eps) {
-  using P = typename PackOf<T>::type;
-  constexpr int width = lane_width<T>();
   const Sizes& z = kept.sizes();
-  const std::int64_t batch = kept.batch();
   check_inputs_present(z, in.coeffs, in.rhs, in.iv, in.steps);
-  const Envelope envelope = kept.plan().envelope();
-  const Counts counts(z);
-  const std::int64_t groups = (batch + width - 1) / width;
-  std::vector<GroupError> errors(groups);
-  std::atomic<std::int64_t> next_group{0};
-  parallel_for(0, worker_count(groups), 1, [&](std::int64_t, std::int64_t) {
-    GroupWork<T> work(counts, 0, false, true, false);
-    for (std::int64_t group; (group = next_group.fetch_add(1)) < groups;) {
-      const std::int64_t b0 = group * width;
-      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
-      if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, errors[group]))
-        continue;
-      const Factors<P> factors = kept.storage().factors(group);
-      assemble_rhs(z, work.inputs(), *work.row, work.u);
-      solve_with_factors(z, envelope, factors, work.u, work.eps);
-      scatter(work.u, counts.n, b0, valid, u);
-      scatter_eps(*work.eps, b0, valid, eps);
-    }
-  });
-  if (any_error(errors)) throw_first(errors);
+  MECH_CHECK(u, "{}: u must not be null", kOp);
+  with_rows(z, [&]<class Rows>() { resolve_with<Rows>(kept, in, u, eps); });
 }
 
 template <class T>
-void backward_batch(const Factorization<T>& kept, const BatchInputs<T>& in, const T* u,
-                    const T* eps, const T* grad_u, const T* grad_eps,
-                    const BatchGradients<T>& out) {
-  using P = typename PackOf<T>::type;
-  constexpr int width = lane_width<T>();
-  const Sizes& z = kept.sizes();
-  const std::int64_t batch = kept.batch();
-  check_inputs_present(z, in.coeffs, in.rhs, in.iv, in.steps);
-  MECH_CHECK(u && eps && grad_u, "neurlp backward: u, eps and grad_u must not be null");
-  const Envelope envelope = kept.plan().envelope();
-  const Counts counts(z);
-  const std::int64_t groups = (batch + width - 1) / width;
-  std::vector<GroupError> errors(groups);
-  std::atomic<std::int64_t> next_group{0};
-  parallel_for(0, worker_count(groups), 1, [&](std::int64_t, std::int64_t) {
-    // The packed inputs and solution kept by forward are used; `in`, `u` and `eps` must be the
-    // ones forward saw (they are not read again).
-    GroupWork<T> work(counts, 0, false, false, true);
-    for (std::int64_t group; (group = next_group.fetch_add(1)) < groups;) {
-      const std::int64_t b0 = group * width;
-      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
-      if (work.gather_upstream(counts, grad_u, grad_eps, b0, valid) &&
-          !validate_upstream(counts, grad_u, grad_eps, b0, valid, errors[group]))
-        continue;
-      work.bind(kept.storage(), group);
-      const Factors<P> factors = kept.storage().factors(group);
-      backward_dispatch<T>(z, envelope, work.inputs(), *work.row, factors, work.u, *work.eps,
-                      work.ubar.data(), work.ebar, work.v.data(), pack_gradients(work));
-      scatter_gradients(work, counts, out, b0, valid);
-    }
-  });
-  if (any_error(errors)) throw_first(errors);
+void backward_batch(const Factorization<T>& kept, const T* grad_u, const T* grad_eps, const BatchGradients<T>& out) {
+  MECH_CHECK(grad_u, "{} backward: grad_u must not be null", kOp);
+  with_rows(kept.sizes(), [&]<class Rows>() { backward_with<Rows>(kept, grad_u, grad_eps, out); });
 }
 
 template <class T>
-void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInputs<T>& in, T* u,
-                            T* eps, const T* grad_u, const T* grad_eps,
-                            const BatchGradients<T>& out) {
-  constexpr int width = lane_width<T>();
-  check_sizes(z, "neurlp");
+void forward_backward_batch(const Sizes& z, std::int64_t batch, const BatchInputs<T>& in, T* u, T* eps,
+                            const T* grad_u, const T* grad_eps, const BatchGradients<T>& out) {
+  check_sizes(z, kOp);
   check_inputs_present(z, in.coeffs, in.rhs, in.iv, in.steps);
-  MECH_CHECK(batch >= 1, "neurlp: expected a batch of at least 1 system, got {}", batch);
-  MECH_CHECK(grad_u, "neurlp backward: grad_u must not be null");
-  const EnvelopePlan plan(z);
-  const Envelope envelope = plan.envelope();
-  const Counts counts(z);
-  const std::int64_t groups = (batch + width - 1) / width;
-  std::vector<GroupError> errors(groups);
-  std::atomic<std::int64_t> next_group{0};
-  parallel_for(0, worker_count(groups), 1, [&](std::int64_t, std::int64_t) {
-    GroupWork<T> work(counts, plan.size(), true, true, true);
-    for (std::int64_t group; (group = next_group.fetch_add(1)) < groups;) {
-      const std::int64_t b0 = group * width;
-      const int valid = static_cast<int>(std::min<std::int64_t>(width, batch - b0));
-      if (work.gather_inputs(counts, in, b0, valid) && !validate_group(z, counts, in, b0, valid, errors[group]))
-        continue;
-      if (work.gather_upstream(counts, grad_u, grad_eps, b0, valid) &&
-          !validate_upstream(counts, grad_u, grad_eps, b0, valid, errors[group]))
-        continue;
-      const auto factors = work.local_factors();
-      // ubar (gathered above) is overwritten with v.
-      const FactorStatus status = with_fixed_dims<T>(z, [&]<int FD, int FK>() {
-        return forward_backward_system<FD, FK>(z, envelope, work.inputs(), *work.row, factors, work.u, work.eps,
-                                               work.ubar.data(), work.ebar, pack_gradients(work));
-      });
-      if (status.status != Status::Ok) {
-        errors[group] = {b0 + std::min(status.lane, valid - 1), factor_message(z, status, sizeof(T) == 4)};
-        continue;
-      }
-      if (u) scatter(work.u, counts.n, b0, valid, u);
-      if (eps) scatter_eps(*work.eps, b0, valid, eps);
-      scatter_gradients(work, counts, out, b0, valid);
-    }
-  });
-  if (any_error(errors)) throw_first(errors);
+  MECH_CHECK(batch >= 1, "{}: expected a batch of at least 1 system, got {}", kOp, batch);
+  MECH_CHECK(grad_u, "{} backward: grad_u must not be null", kOp);
+  with_rows(z, [&]<class Rows>() { forward_backward_with<Rows>(z, batch, in, u, eps, grad_u, grad_eps, out); });
 }
 
-#define MECH_NEURLP_INSTANTIATE(T)                                                              \
-  template class Factorization<T>;                                                              \
-  template std::shared_ptr<Factorization<T>> forward_batch<T>(const Sizes&, std::int64_t,       \
-                                                              const BatchInputs<T>&, T*, T*, bool); \
-  template void resolve_batch<T>(const Factorization<T>&, const BatchInputs<T>&, T*, T*);       \
-  template void backward_batch<T>(const Factorization<T>&, const BatchInputs<T>&, const T*,     \
-                                  const T*, const T*, const T*, const BatchGradients<T>&);      \
-  template void forward_backward_batch<T>(const Sizes&, std::int64_t, const BatchInputs<T>&, T*, \
-                                          T*, const T*, const T*, const BatchGradients<T>&);
+#define MECH_NEURLP_INSTANTIATE(T)                                                                                 \
+  template class Factorization<T>;                                                                                 \
+  template std::shared_ptr<Factorization<T>> forward_batch<T>(const Sizes&, std::int64_t, const BatchInputs<T>&,  \
+                                                              T*, T*, bool);                                       \
+  template void resolve_batch<T>(const Factorization<T>&, const BatchInputs<T>&, T*, T*);                          \
+  template void backward_batch<T>(const Factorization<T>&, const T*, const T*, const BatchGradients<T>&);          \
+  template void forward_backward_batch<T>(const Sizes&, std::int64_t, const BatchInputs<T>&, T*, T*, const T*,     \
+                                          const T*, const BatchGradients<T>&);
 MECH_NEURLP_INSTANTIATE(double)
 MECH_NEURLP_INSTANTIATE(float)
 

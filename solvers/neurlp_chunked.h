@@ -3,7 +3,7 @@
 // one GPU thread per system and chunk), and a small reduced system on the separators ties them
 // together. Written once, __host__ __device__, on raw arrays and with no allocation, like
 // solvers/neurlp_system.h (whose row generator, envelope factorisation, substitutions and gradient
-// rows it calls), so that the CPU tests run exactly the code of cuda/neurlp.cu's chunked kernels.
+// rows it calls), so that the CPU tests run exactly the code of solvers/neurlp_gpu.cu's chunked kernels.
 //
 // ---- Why two blocks per separator ----------------------------------------------------------
 // Rows owned by time t touch time blocks t-1..t+1, so M_uu couples blocks at most two apart

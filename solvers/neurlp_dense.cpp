@@ -153,6 +153,8 @@ void dense_backward(const Sizes& sizes, const SystemInputs<double>& inputs, cons
         for (int s = 0; s < row.step_count; ++s) gradients.steps[row.step_index[s]] += total;
         break;
       }
+      case RowKind::Derived:   // hermite4's rows only (hermite4_dense.cpp)
+        break;
     }
   }
 }

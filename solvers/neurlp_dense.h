@@ -1,6 +1,6 @@
 // Dense reference backend of NeuRLP: forms A, b and M = A^T A as dense float64 matrices and solves
 // with a dense Cholesky, one system at a time. O((T D K)^3): small T only. It shares the row
-// generator with the banded solver (solvers/neurlp_system.h) but none of its algebra (envelope,
+// generator with the banded solver (solvers/neurlp_rows.h) but none of its algebra (envelope,
 // border elimination, substitution order), which is what the tests compare. Formulation::Hermite4
 // goes to solvers/hermite4_dense.h (its own rows; u without the latent derivative, eps 0).
 #pragma once

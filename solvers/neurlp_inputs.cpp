@@ -3,7 +3,7 @@
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
-#include "solvers/hermite4_batch.h"
+#include "solvers/neurlp_errors.h"
 
 namespace mech::neurlp_core {
 
@@ -61,8 +61,7 @@ Sizes checked_sizes(const char* op, const Tensor& coeffs, const Tensor& rhs, con
   z.equation_weight = options.equation_weight;
   z.initial_weight = options.initial_weight;
   z.smooth_weight = options.smooth_weight;
-  if (z.formulation == Formulation::Hermite4) hermite4::check_sizes(z, op);
-  else check_sizes(z, op);
+  check_sizes(z, op);
   return z;
 }
 

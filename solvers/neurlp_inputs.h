@@ -1,8 +1,8 @@
-// The NeuRLP ops' inputs on their way to the batch drivers, shared by neurlp(), the hermite4 op
-// and NeurlpFactorization: the checks every entry point runs before it solves (the four tensors'
-// shapes against each other, their dtypes and devices, the compute dtype; then the sizes the
-// drivers take), and the compute-dtype copies and pointers the drivers read. One checker, so the
-// ops refuse the same inputs with the same messages, differing only by the op name they report.
+// The NeuRLP op's inputs on their way to the solvers, shared by neurlp() and NeurlpFactorization:
+// the checks every entry point runs before it solves (the four tensors' shapes against each other,
+// their dtypes and devices, the compute dtype; then the sizes the solvers take), and the
+// compute-dtype copies and pointers the solvers read. One checker, so every path refuses the same
+// inputs with the same messages.
 #pragma once
 
 #include "core/tensor.h"

@@ -13,19 +13,19 @@
 //   bench_solver                  the default grid (B 1/32/256, T 50/200/1000/10000, P 2/3, D 1/3,
 //                                 mnn, scalable and hermite4; B=256 T=10000 D=3 only with --full),
 //                                 a few minutes on the 2-core machine
-// hermite4 runs through its own driver (solvers/hermite4_batch.h); its acceptance is fwd+bwd within
+// hermite4 runs through the same driver as the others (its own rows); its acceptance is fwd+bwd within
 // 1.5x of mnn at B=256 T=1000 P=2 (bench_solver --quick --threads 1 --cpu-time).
 //   bench_solver --quick          the acceptance cases only, then B=256 T=1000 mnn as one training
 //                                 step through the op (tensors, loss, autograd)
 //   bench_solver --filter mnn --threads 1 --min-time 0.5 --cpu-time
 //
-// bench_solver --device cuda times the GPU solver (cuda/neurlp.h) on device arrays (inputs
+// bench_solver --device cuda times the GPU solver (solvers/neurlp_gpu.h) on device arrays (inputs
 // uploaded once; every timed call synchronised, wall time, median of >= 5 runs) for issue 5's GPU
 // acceptance cases, float64 mnn P=2 D=1: B=256 T=1000 (fwd+bwd target <= 0.3 ms), B=4096
 // T=1000 (<= 2 ms) and B=256 T=10000 (memory linear in T: compare the B/st/sys column with
 // T=1000's). Each case runs on both GPU paths (one thread per system; the chunked parallel-in-time
 // solve at C ~ sqrt(T)) and the automatic choice, then a "cusparse" row: the forward alone as
-// csric02 + two SpSV (cuda/neurlp_cusparse.h; the time includes its device copy of the values,
+// csric02 + two SpSV (solvers/neurlp_cusparse.h; the time includes its device copy of the values,
 // since csric02 factors in place, and the zero-pivot check) on the batch assembled on the host
 // (assembly and the once-per-shape analysis excluded from the time; the latter printed), with the max
 // difference of its u from mech's GPU u. Peak MiB is the caching allocator's peak over the row
@@ -51,11 +51,10 @@
 #include "core/parallel.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
-#include "cuda/neurlp.h"
-#include "cuda/neurlp_csr.h"
-#include "cuda/neurlp_cusparse.h"
+#include "solvers/neurlp_gpu.h"
+#include "solvers/neurlp_csr.h"
+#include "solvers/neurlp_cusparse.h"
 #include "solvers/neurlp.h"
-#include "solvers/hermite4_batch.h"
 #include "solvers/neurlp_batch.h"
 
 namespace {
@@ -142,40 +141,23 @@ Data make_data(const Case& c) {
   return data;
 }
 
-// The batch entry points of every formulation behind one face: hermite4 has its own driver
-// (solvers/hermite4_batch.h: no eps, its own factorisation), the others share neurlp_batch.h.
-struct Kept {
-  std::shared_ptr<Factorization<double>> neurlp;
-  std::shared_ptr<hermite4::Factorization<double>> hermite4;
-  void reset() {
-    neurlp.reset();
-    hermite4.reset();
-  }
-};
+// The batch entry points: one driver for every formulation (solvers/neurlp_batch.h; hermite4 writes
+// eps as zeros).
+using Kept = std::shared_ptr<Factorization<double>>;
 
 Kept forward_any(Data& d, bool keep) {
-  Kept kept;
-  if (d.sizes.formulation == Formulation::Hermite4)
-    kept.hermite4 = hermite4::forward_batch<double>(d.sizes, d.B, d.inputs(), d.u.data(), keep);
-  else
-    kept.neurlp = forward_batch<double>(d.sizes, d.B, d.inputs(), d.u.data(), d.eps.data(), keep);
-  return kept;
+  return forward_batch<double>(d.sizes, d.B, d.inputs(), d.u.data(), d.eps.data(), keep);
 }
 
 void backward_any(const Kept& kept, Data& d) {
-  if (kept.hermite4) hermite4::backward_batch<double>(*kept.hermite4, d.grad_u.data(), d.gradients());
-  else backward_batch<double>(*kept.neurlp, d.inputs(), d.u.data(), d.eps.data(), d.grad_u.data(), d.grad_eps.data(),
-                              d.gradients());
+  backward_batch<double>(*kept, d.grad_u.data(), d.grad_eps.data(), d.gradients());
 }
 
 // write_u false: the solution is not written out again (the op's backward without kept factors
 // has it from the forward).
 void fused_any(Data& d, bool write_u = true) {
-  if (d.sizes.formulation == Formulation::Hermite4)
-    hermite4::forward_backward_batch<double>(d.sizes, d.B, d.inputs(), d.u.data(), d.grad_u.data(), d.gradients());
-  else forward_backward_batch<double>(d.sizes, d.B, d.inputs(), write_u ? d.u.data() : nullptr,
-                                      write_u ? d.eps.data() : nullptr, d.grad_u.data(), d.grad_eps.data(),
-                                      d.gradients());
+  forward_backward_batch<double>(d.sizes, d.B, d.inputs(), write_u ? d.u.data() : nullptr,
+                                 write_u ? d.eps.data() : nullptr, d.grad_u.data(), d.grad_eps.data(), d.gradients());
 }
 
 // Wall-clock time, or with --cpu-time the process's CPU time (on a shared, loaded machine the CPU
@@ -249,7 +231,7 @@ double op_step_ms(const Case& c, double min_seconds, int min_runs) {
 
 // ---- --device cuda ------------------------------------------------------------------------------
 
-namespace gpu = mech::cuda::neurlp;
+namespace gpu = mech::neurlp_gpu;
 
 // A device copy of a host array.
 gpu::DeviceBuffer upload(const Array& values) {
@@ -514,15 +496,13 @@ int main(int argc, char** argv) {
     probe.K = c.P + 1;
     probe.E = c.D;
     probe.formulation = c.formulation;
-    // What a kept Factorization holds per system: L, 1/diag L, z2 and the packed inputs and
-    // solution (see Factorization<T>::bytes()).
-    // hermite4's: L, 1/diag L and the solution over T*D*(K+1) unknowns, and the packed inputs.
+    // What a kept Factorization holds per system (see Factorization<T>::bytes()): L, 1/diag L, for
+    // mnn q and the Schur complement, the packed inputs, and the solution and eps (hermite4's over
+    // T*D*(K+1) unknowns).
     const double inputs_size = double(probe.E) * probe.T * (probe.D * probe.K + 1) + (probe.T - 1.0) * probe.D +
                                double(probe.D) * c.P;   // iv: S = 1, n_iv = P
-    const double per_system =
-        c.formulation == Formulation::Hermite4
-            ? double(hermite4::Plan(probe).size()) + 2.0 * hermite4::latent_unknowns(probe) + inputs_size
-            : double(EnvelopePlan(probe).size()) + 3.0 * probe.unknowns() + 2 + inputs_size;
+    const double per_system = double(EnvelopePlan(probe).size()) + 2.0 * probe.unknowns() + 1 +
+                              (probe.has_eps() ? probe.unknowns() + 1.0 : 0.0) + inputs_size;
     const double factor_bytes = per_system * 8 * ((c.B + 7) / 8 * 8);
     try {
       Data data = make_data(c);

@@ -16,7 +16,7 @@
 // --variant hermite4 runs the fourth-order formulation (solvers/hermite4_*.h): same files and
 // shapes, eps written as zeros; with --dtype float32 a square system (E = D, P initial values at
 // the first point) is solved by direct block elimination instead of the float32 normal equations.
-// --device cuda solves mnn and scalable on the GPU (cuda/neurlp.h); without a device, or in a build
+// --device cuda solves mnn and scalable on the GPU (solvers/neurlp_gpu.h); without a device, or in a build
 // without CUDA, it exits 2 saying so.
 #include <algorithm>
 #include <chrono>

@@ -3,7 +3,8 @@
 // several synchronised runs, wall clock) and checks what the numbers rest on: finite results, and
 // for the solver, device memory that grows linearly in T (issue 5, acceptance 3). The solver is
 // timed on both GPU paths (one thread per system; the chunked parallel-in-time solve) and with the
-// automatic choice, so one run shows whether cuda/neurlp.h's choose_chunks picks the faster one.
+// automatic choice, so one run shows whether solvers/neurlp_gpu.h's choose_chunks picks the faster
+// one.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,7 +19,7 @@
 #include "core/generator.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
-#include "cuda/neurlp.h"
+#include "solvers/neurlp_gpu.h"
 
 namespace mech::cuda {
 namespace {
@@ -46,7 +47,7 @@ struct SolverTiming {
 // Forward (keeping factors) and backward of B random mnn/P=2/D=1 systems of T points, float64, on
 // the path `chunks` selects (0: one thread per system, N: N chunks, kAutomaticChunks: by shape).
 SolverTiming time_solver(std::int64_t batch, int T, int chunks) {
-  const neurlp::ChunkOverride path(chunks);
+  const neurlp_gpu::ChunkOverride path(chunks);
   neurlp_core::Sizes z;
   z.T = T;
   z.D = 1;
@@ -67,20 +68,21 @@ SolverTiming time_solver(std::int64_t batch, int T, int chunks) {
   Tensor u = empty({batch, T, 1, 3}, options), eps = empty({batch}, options);
   Tensor grad_u = ones({batch, T, 1, 3}, options), grad_eps = ones({batch}, options);
   Tensor d_coeffs = empty_like(coeffs), d_rhs = empty_like(rhs), d_iv = empty_like(iv), d_steps = empty_like(steps);
-  const neurlp::BatchInputs<double> inputs{coeffs.data_ptr<double>(), rhs.data_ptr<double>(), iv.data_ptr<double>(),
-                                           steps.data_ptr<double>()};
-  const neurlp::BatchGradients<double> gradients{d_coeffs.data_ptr<double>(), d_rhs.data_ptr<double>(),
-                                                 d_iv.data_ptr<double>(), d_steps.data_ptr<double>()};
-  std::shared_ptr<neurlp::DeviceFactorization<double>> factors;
+  const neurlp_gpu::BatchInputs<double> inputs{coeffs.data_ptr<double>(), rhs.data_ptr<double>(),
+                                               iv.data_ptr<double>(), steps.data_ptr<double>()};
+  const neurlp_gpu::BatchGradients<double> gradients{d_coeffs.data_ptr<double>(), d_rhs.data_ptr<double>(),
+                                                     d_iv.data_ptr<double>(), d_steps.data_ptr<double>()};
+  std::shared_ptr<neurlp_gpu::DeviceFactorization<double>> factors;
   synchronize();
   reset_peak_allocated_bytes();
   const std::size_t base = allocated_bytes();
   auto forward = [&] {
     factors.reset();
-    factors = neurlp::forward_batch<double>(z, batch, inputs, u.data_ptr<double>(), eps.data_ptr<double>(), true, 0);
+    factors =
+        neurlp_gpu::forward_batch<double>(z, batch, inputs, u.data_ptr<double>(), eps.data_ptr<double>(), true, 0);
   };
   auto backward = [&] {
-    neurlp::backward_batch<double>(*factors, inputs, u.data_ptr<double>(), eps.data_ptr<double>(),
+    neurlp_gpu::backward_batch<double>(*factors, inputs, u.data_ptr<double>(), eps.data_ptr<double>(),
                                    grad_u.data_ptr<double>(), grad_eps.data_ptr<double>(), gradients);
   };
   SolverTiming timing{};
@@ -96,7 +98,7 @@ SolverTiming time_solver(std::int64_t batch, int T, int chunks) {
 }
 
 std::string path_name(int chunks) {
-  if (chunks == neurlp::kAutomaticChunks) {
+  if (chunks == neurlp_gpu::kAutomaticChunks) {
     return "auto";
   }
   return chunks == 0 ? "one thread per system" : "chunked C=" + std::to_string(chunks);
@@ -107,7 +109,7 @@ TEST(CudaTiming, DISABLED_NeurlpForwardBackward) {
   std::printf("gpu-timing: device %s\n", device_name(0).c_str());
   for (const auto& [batch, T] : {std::pair<std::int64_t, int>{256, 1000}, {4096, 1000}, {32, 200}}) {
     const int sqrt_T = static_cast<int>(std::lround(std::sqrt(static_cast<double>(T))));
-    for (int chunks : {0, sqrt_T / 2, sqrt_T, 2 * sqrt_T, neurlp::kAutomaticChunks}) {
+    for (int chunks : {0, sqrt_T / 2, sqrt_T, 2 * sqrt_T, neurlp_gpu::kAutomaticChunks}) {
       const SolverTiming t = time_solver(batch, T, chunks);
       std::printf("gpu-timing: neurlp mnn P=2 D=1 float64 B=%lld T=%d %s: forward %.3f ms, backward %.3f ms, "
                   "fwd+bwd %.3f ms, peak %.1f MiB\n",

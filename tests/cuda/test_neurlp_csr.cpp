@@ -1,5 +1,5 @@
 // The CSR form of the batch's normal matrix that the cuSPARSE comparison solver factors
-// (cuda/neurlp_csr.h), checked on the CPU without a GPU: the pattern is well formed (monotone row
+// (solvers/neurlp_csr.h), checked on the CPU without a GPU: the pattern is well formed (monotone row
 // offsets, sorted columns, diagonal last, lower triangular, block diagonal), and a zero-fill
 // incomplete Cholesky on that pattern followed by the two triangular solves - what csric02 and
 // SpSV do, written out here as a short reference - reproduces the solver's forward (u and eps) to
@@ -11,17 +11,16 @@
 #include <string>
 #include <vector>
 
-#include "cuda/neurlp_csr.h"
+#include "cuda/neurlp_gpu_test_util.h"
 #include "solvers/neurlp_batch.h"
+#include "solvers/neurlp_csr.h"
 #include "solvers/neurlp_test_util.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 namespace {
 
 namespace core = mech::neurlp_core;
-using core::testing::Problem;
-using core::testing::random_problem;
-using core::testing::relative_error;
+using namespace core::testing;   // Problem, random_problem, relative_error, sizes_of_order, ...
 
 // A lower-triangular CSR matrix with sorted columns and the diagonal last in each row.
 struct Csr {
@@ -121,37 +120,32 @@ TEST(NeurlpCsr, PatternIsWellFormedLowerTriangularAndBlockDiagonal) {
 
 TEST(NeurlpCsr, CholeskyOnThePatternReproducesTheSolverForward) {
   unsigned seed = 100;
-  for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
-    for (int order = 1; order <= 3; ++order) {
-      for (int D = 1; D <= 2; ++D) {
-        const core::Sizes z = core::testing::sizes_of_order(order, D, formulation, 23);
-        const std::int64_t batch = 4;
-        // Steps near 0.5 keep cond(M) below ~1e6 (tests/cuda/test_neurlp_cuda.cpp): two orders of
-        // evaluation of the same factorisation then agree to ~1e-11.
-        const Problem problem = random_problem(z, batch, ++seed, 0.3, 0.7);
-        const std::string what = describe(z, batch);
-        const int n = z.unknowns();
-        std::vector<double> u(static_cast<std::size_t>(batch * n)), eps(static_cast<std::size_t>(batch));
-        core::forward_batch<double>(z, batch, problem.inputs(), u.data(), eps.data(), false);
+  for_each_formulation_order_and_dimension(3, 23, [&](const core::Sizes& z, const std::string&) {
+    const std::int64_t batch = 4;
+    // Steps near 0.5 keep cond(M) below ~1e6 (tests/cuda/test_neurlp_cuda.cpp): two orders of
+    // evaluation of the same factorisation then agree to ~1e-11.
+    const Problem problem = random_problem(z, batch, ++seed, 0.3, 0.7);
+    const std::string what = describe(z, batch);
+    const int n = z.unknowns();
+    std::vector<double> u(static_cast<std::size_t>(batch * n)), eps(static_cast<std::size_t>(batch));
+    core::forward_batch<double>(z, batch, problem.inputs(), u.data(), eps.data(), false);
 
-        const core::EnvelopePlan plan(z);
-        std::vector<double> solution;
-        Csr csr = assemble_csr(problem, plan, solution);
-        incomplete_cholesky(csr);
-        cholesky_solve(csr, solution);
-        const CsrLayout layout = csr_layout(z, plan.size(), batch);
-        std::vector<double> u_csr(u.size()), eps_csr(eps.size(), -1.0);
-        csr_split_solution(layout, solution.data(), u_csr.data(), eps_csr.data());
-        EXPECT_LE(relative_error(u_csr, u), 1e-10) << what << ": u";
-        if (z.has_eps()) {
-          EXPECT_LE(relative_error(eps_csr, eps), 1e-10) << what << ": eps";
-          EXPECT_GT(core::testing::max_abs(eps), 0.0) << what << ": eps is exercised";
-        } else {
-          EXPECT_EQ(core::testing::max_abs(eps_csr), 0.0) << what;
-        }
-      }
+    const core::EnvelopePlan plan(z);
+    std::vector<double> solution;
+    Csr csr = assemble_csr(problem, plan, solution);
+    incomplete_cholesky(csr);
+    cholesky_solve(csr, solution);
+    const CsrLayout layout = csr_layout(z, plan.size(), batch);
+    std::vector<double> u_csr(u.size()), eps_csr(eps.size(), -1.0);
+    csr_split_solution(layout, solution.data(), u_csr.data(), eps_csr.data());
+    EXPECT_LE(relative_error(u_csr, u), 1e-10) << what << ": u";
+    if (z.has_eps()) {
+      EXPECT_LE(relative_error(eps_csr, eps), 1e-10) << what << ": eps";
+      EXPECT_GT(core::testing::max_abs(eps), 0.0) << what << ": eps is exercised";
+    } else {
+      EXPECT_EQ(core::testing::max_abs(eps_csr), 0.0) << what;
     }
-  }
+  });
 }
 
 // Without the explicitly stored structural zeros the zero-fill factorisation drops real fill and
@@ -201,7 +195,9 @@ TEST(NeurlpCsr, RejectsBadInputsAndOversizedBatches) {
   }
   // 32-bit indices: 2^31 stored entries do not fit.
   EXPECT_THROW(csr_layout(z, plan.size(), (std::int64_t(1) << 31) / layout.system_nonzeros + 1), Error);
+  // hermite4's rows are not the ones csr_system_values assembles.
+  EXPECT_THROW(csr_layout(core::testing::sizes_of_order(2, 1, core::Formulation::Hermite4, 10), plan.size(), 1), Error);
 }
 
 }  // namespace
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

@@ -1,24 +1,29 @@
-// NeuRLP on the GPU (cuda/neurlp.h) against the CPU batch driver (the oracle, itself checked
+// NeuRLP on the GPU (solvers/neurlp_gpu.h) against the CPU batch driver (the oracle, itself checked
 // against a dense reference and the published solver's outputs in tests/solvers): u, eps and all
 // four input gradients on random well-posed problems over orders 1-4, D = 1 and 2, both
 // formulations, on both GPU paths (one thread per system, and the chunked parallel-in-time solve
 // with 1, 4 and the most chunks T allows, forced with ChunkOverride); the frozen reference case
-// order2; and the error paths (non-finite input, non-positive step, singular system) naming the
-// batch element on both paths. Without a device every test skips.
+// order2; the error paths (non-finite input, non-positive step, singular system) naming the
+// batch element on both paths; hermite4 against its CPU driver (u, all gradients, the error paths)
+// and through the op on CUDA tensors. Without a device every test skips.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "core/npy.h"
 #include "core/tensor.h"
+#include "solvers/neurlp.h"
 #include "cuda/backend.h"
-#include "cuda/neurlp.h"
+#include "solvers/neurlp_cusparse.h"
+#include "solvers/neurlp_gpu.h"
+#include "cuda/neurlp_gpu_test_util.h"
 #include "solvers/neurlp_test_util.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 namespace {
 
 namespace core = mech::neurlp_core;
@@ -26,7 +31,7 @@ using namespace core::testing;   // Problem, random_gradient_case, solve_sequent
 
 #define REQUIRE_CUDA_DEVICE()                                                                 \
   do {                                                                                        \
-    if (!is_available()) GTEST_SKIP() << "no CUDA device: the GPU solver needs a GPU (run tools/gpu-check)"; \
+    if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device: the GPU solver needs a GPU (run tools/gpu-check)"; \
   } while (0)
 
 // A device copy of a host vector (an empty vector gives an undefined tensor and a null pointer).
@@ -47,7 +52,7 @@ Solution solve_on_gpu(const Problem& p, const std::vector<double>& grad_u, const
   const core::Sizes& z = p.sizes;
   const Tensor coeffs = on_device(p.coeffs), rhs = on_device(p.rhs), iv = on_device(p.iv), steps = on_device(p.steps);
   const auto options = TensorOptions().dtype(DType::Float64).device(Device::cuda());
-  const Tensor u = empty({p.batch * z.unknowns()}, options), eps = empty({p.batch}, options);
+  const Tensor u = empty({p.batch * z.solution_size()}, options), eps = empty({p.batch}, options);
   const BatchInputs<double> inputs{pointer<double>(coeffs), pointer<double>(rhs), pointer<double>(iv),
                                    pointer<double>(steps)};
   auto factors = forward_batch<double>(z, p.batch, inputs, pointer<double>(u), pointer<double>(eps), true, 0);
@@ -74,29 +79,42 @@ Solution solve_on_gpu(const Problem& p, const std::vector<double>& grad_u, const
 // (h in [0.3, 0.7]) stays below ~1e6: 1e-9 leaves a factor 10 over that.
 constexpr double kRelativeTolerance = 1e-9;
 
+// A build without CUDA links solvers/neurlp_gpu_stubs.cpp: every entry point throws and says why.
+TEST(CudaNeurlp, WithoutCudaTheEntryPointsSayWhy) {
+#if defined(MECH_HAS_CUDA)
+  GTEST_SKIP() << "a CUDA build: the stubs are not linked";
+#else
+  const core::Sizes z = sizes_of(12, 1, 2, 1, 1, 2, core::Formulation::Mnn);
+  auto says_why = [](const auto& call) {
+    try {
+      call();
+      return std::string("no exception");
+    } catch (const Error& error) {
+      return std::string(error.what());
+    }
+  };
+  const std::string forward = says_why([&] { forward_batch<double>(z, 1, {}, nullptr, nullptr, false, 0); });
+  EXPECT_NE(forward.find("built without CUDA"), std::string::npos) << forward;
+  const std::string cusparse = says_why([&] { CusparseSolver<float> solver(z, 1); });
+  EXPECT_NE(cusparse.find("built without CUDA"), std::string::npos) << cusparse;
+#endif
+}
 
 TEST(CudaNeurlp, MatchesCpuOverOrdersDimensionsAndFormulations) {
   REQUIRE_CUDA_DEVICE();
   unsigned seed = 1;
-  for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
-    for (int order = 1; order <= 4; ++order) {
-      for (int D = 1; D <= 2; ++D) {
-        const core::Sizes z = sizes_of(40, D, order, D, 1, order, formulation);
-        // batch 37: not a multiple of the block size. Steps near 0.5 keep cond(M) near 1e4..1e6
-        // even at order 4 (see tests/solvers).
-        const auto [problem, grad_u, grad_eps] = random_gradient_case(z, 37, seed, 0.3, 0.7);
-        const Solution cpu = solve_sequential(problem, grad_u, grad_eps);
-        // Both paths; the chunked one with no separator (1), some (4) and the most T allows (10).
-        // (tools/gpu-check runs this suite under memcheck and initcheck: kept to four solves.)
-        for (int chunks : {0, 1, 4, neurlp_chunked::max_chunks(z.T)}) {
-          const std::string what = std::string(formulation == core::Formulation::Mnn ? "mnn" : "scalable") +
-                                   " order " + std::to_string(order) + " D " + std::to_string(D) + " chunks " +
-                                   std::to_string(chunks);
-          expect_agree(solve_on_gpu(problem, grad_u, grad_eps, chunks), cpu, kRelativeTolerance, what);
-        }
-      }
+  for_each_formulation_order_and_dimension(4, 40, [&](const core::Sizes& z, const std::string& shape) {
+    // batch 37: not a multiple of the block size. Steps near 0.5 keep cond(M) near 1e4..1e6 even
+    // at order 4 (see tests/solvers).
+    const auto [problem, grad_u, grad_eps] = random_gradient_case(z, 37, seed, 0.3, 0.7);
+    const Solution cpu = solve_sequential(problem, grad_u, grad_eps);
+    // Both paths; the chunked one with no separator (1), some (4) and the most T allows (10).
+    // (tools/gpu-check runs this suite under memcheck and initcheck: kept to four solves.)
+    for (int chunks : {0, 1, 4, neurlp_chunked::max_chunks(z.T)}) {
+      expect_agree(solve_on_gpu(problem, grad_u, grad_eps, chunks), cpu, kRelativeTolerance,
+                   shape + " chunks " + std::to_string(chunks));
     }
-  }
+  });
 }
 
 TEST(CudaNeurlp, ReproducesTheFrozenReferenceCase) {
@@ -140,7 +158,7 @@ TEST(CudaNeurlp, BadInputsNameTheBatchElement) {
         FAIL() << "a NaN coefficient was accepted";
       } catch (const SolverError& error) {
         EXPECT_EQ(error.batch_element(), 3) << error.what();
-        EXPECT_NE(std::string(error.what()).find("not finite"), std::string::npos) << error.what();
+        EXPECT_NE(std::string(error.what()).find("holds a non-finite value"), std::string::npos) << error.what();
       }
     }
     {
@@ -181,6 +199,93 @@ TEST(CudaNeurlp, SingularSystemIsReportedOnBothPaths) {
   }
 }
 
+// ---- hermite4 ---------------------------------------------------------------------------------
+
+TEST(CudaNeurlp, Hermite4MatchesCpu) {
+  REQUIRE_CUDA_DEVICE();
+  unsigned seed = 700;
+  for (int order = 1; order <= 4; ++order) {
+    for (int D = 1; D <= 2; ++D) {
+      const core::Sizes z = hermite4_sizes(40, D, order);
+      const auto [problem, grad_u, grad_eps] = hermite4_gradient_case(z, 37, seed);
+      const Solution cpu = solve_sequential(problem, grad_u, grad_eps);
+      // Order 4's normal matrix is far worse conditioned: the emulated per-thread code already
+      // differs from the CPU driver by up to 3.6e-8 there (test_neurlp_emulation.cpp).
+      const double tolerance = order < 4 ? kRelativeTolerance : 1e-6;
+      // hermite4 runs one thread per system whatever the chunk request: a request changes nothing.
+      for (int chunks : {0, 4}) {
+        const std::string what =
+            "hermite4 order " + std::to_string(order) + " D " + std::to_string(D) + " chunks " + std::to_string(chunks);
+        expect_agree(solve_on_gpu(problem, grad_u, grad_eps, chunks), cpu, tolerance, what);
+      }
+    }
+  }
+}
+
+TEST(CudaNeurlp, Hermite4FailuresNameTheBatchElement) {
+  REQUIRE_CUDA_DEVICE();
+  const core::Sizes z = hermite4_sizes(12, 1, 2);
+  const std::size_t coeffs = static_cast<std::size_t>(strides_of(z).coeffs), steps = static_cast<std::size_t>(z.T - 1);
+  const std::vector<double> no_gradient(static_cast<std::size_t>(5 * z.solution_size()), 0.0), no_eps(5, 0.0);
+  struct Case {
+    std::int64_t element;
+    std::function<void(Problem&)> spoil;
+    std::string says;
+  };
+  const std::vector<Case> cases{
+      {3, [&](Problem& p) { p.coeffs[3 * coeffs + 4] = std::numeric_limits<double>::quiet_NaN(); },
+       "holds a non-finite value"},
+      {1, [&](Problem& p) { p.steps[1 * steps + 2] = 0.0; }, "step"},
+      {4, [&](Problem& p) {   // c_P = 0 at every t: singular (see test_neurlp_emulation)
+         for (int t = 0; t < z.T; ++t) p.coeffs[4 * coeffs + static_cast<std::size_t>(t * z.K + z.K - 1)] = 0.0;
+       },
+       "singular"}};
+  unsigned seed = 80;
+  for (const Case& c : cases) {
+    Problem p = hermite4_gradient_case(z, 5, seed).problem;
+    c.spoil(p);
+    try {
+      solve_on_gpu(p, no_gradient, no_eps);
+      FAIL() << "accepted, expected: " << c.says;
+    } catch (const SolverError& error) {
+      EXPECT_EQ(error.batch_element(), c.element) << error.what();
+      EXPECT_NE(std::string(error.what()).find(c.says), std::string::npos) << error.what();
+    }
+  }
+}
+
+TEST(CudaNeurlp, Hermite4OpOnCudaTensorsMatchesCpu) {
+  REQUIRE_CUDA_DEVICE();
+  // The op routes CUDA tensors of formulation hermite4 to the GPU solver: u, eps and the four
+  // input gradients (through the tape) as on the CPU.
+  const core::Sizes z = hermite4_sizes(30, 2, 2);
+  const std::int64_t B = 6;
+  unsigned seed = 41;
+  const auto [p, weights, unused] = hermite4_gradient_case(z, B, seed);
+  NeurlpOptions options;
+  options.formulation = Formulation::Hermite4;
+  options.equation_weight = z.equation_weight;
+  options.initial_weight = z.initial_weight;
+  options.smooth_weight = z.smooth_weight;
+  auto run = [&](Device device) {
+    std::vector<Tensor> inputs{from_vector<double>(p.coeffs, {B, z.E, z.T, z.D, z.K}),
+                               from_vector<double>(p.rhs, {B, z.E, z.T}),
+                               from_vector<double>(p.iv, {B, z.S, z.D, z.n_iv}),
+                               from_vector<double>(p.steps, {B, z.T - 1, z.D})};
+    for (Tensor& input : inputs) input = input.to(device).requires_grad_(true);
+    const NeurlpResult result = neurlp(inputs[0], inputs[1], inputs[2], inputs[3], options);
+    (result.u * from_vector<double>(weights, {B, z.T, z.D, z.K}).to(device)).sum().backward();
+    std::vector<std::vector<double>> out{on_host<double>(result.u.flatten()), on_host<double>(result.eps)};
+    for (const Tensor& input : inputs) out.push_back(on_host<double>(input.grad().flatten()));
+    return out;
+  };
+  const auto cpu = run(Device::cpu()), gpu = run(Device::cuda());
+  const char* names[] = {"u", "eps", "d coeffs", "d rhs", "d iv", "d steps"};
+  for (std::size_t i = 0; i < cpu.size(); ++i)
+    EXPECT_LE(relative_error(gpu[i], cpu[i]), kRelativeTolerance) << names[i];
+  EXPECT_EQ(max_abs(gpu[1]), 0.0) << "hermite4 has no eps";
+}
+
 template <class T>
 std::vector<T> converted(const std::vector<double>& values) {
   return std::vector<T>(values.begin(), values.end());
@@ -212,4 +317,4 @@ TEST(CudaNeurlp, Float32MatchesCpuFloat32) {
 }
 
 }  // namespace
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

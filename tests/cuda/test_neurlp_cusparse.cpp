@@ -1,5 +1,5 @@
-// The cuSPARSE comparison solver (cuda/neurlp_cusparse.h: csric02 + SpSV L, L^T on the batch's
-// block-diagonal CSR normal matrix) against mech's GPU solver (cuda/neurlp.h) and the CPU batch
+// The cuSPARSE comparison solver (solvers/neurlp_cusparse.h: csric02 + SpSV L, L^T on the batch's
+// block-diagonal CSR normal matrix) against mech's GPU solver (solvers/neurlp_gpu.h) and the CPU batch
 // driver: u and eps to 1e-8 over orders 1-3, D = 1 and 2, both formulations; one analysis serving
 // several solves with different values (so SpSV really sees each new factor), inputs left intact.
 // The CSR form itself is checked on the CPU (test_neurlp_csr.cpp). Without a device every test
@@ -11,12 +11,13 @@
 
 #include "core/tensor.h"
 #include "cuda/backend.h"
-#include "cuda/neurlp.h"
-#include "cuda/neurlp_csr.h"
-#include "cuda/neurlp_cusparse.h"
+#include "cuda/neurlp_gpu_test_util.h"
+#include "solvers/neurlp_csr.h"
+#include "solvers/neurlp_cusparse.h"
+#include "solvers/neurlp_gpu.h"
 #include "solvers/neurlp_test_util.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 namespace {
 
 namespace core = mech::neurlp_core;
@@ -26,7 +27,8 @@ using core::testing::relative_error;
 
 #define REQUIRE_CUDA_DEVICE()                                                                      \
   do {                                                                                             \
-    if (!is_available()) GTEST_SKIP() << "no CUDA device: the cuSPARSE solver needs a GPU (run tools/gpu-check)"; \
+    if (!cuda::is_available())                                                                     \
+      GTEST_SKIP() << "no CUDA device: the cuSPARSE solver needs a GPU (run tools/gpu-check)";     \
   } while (0)
 
 Tensor on_device(const std::vector<double>& values) {
@@ -84,26 +86,19 @@ constexpr double kTolerance = 1e-8;
 TEST(CudaNeurlpCusparse, MatchesTheGpuAndCpuSolvers) {
   REQUIRE_CUDA_DEVICE();
   unsigned seed = 500;
-  for (auto formulation : {core::Formulation::Mnn, core::Formulation::Scalable}) {
-    for (int order = 1; order <= 3; ++order) {
-      for (int D = 1; D <= 2; ++D) {
-        const core::Sizes z = core::testing::sizes_of_order(order, D, formulation, 40);
-        const std::int64_t batch = 5;
-        const Problem problem = random_problem(z, batch, ++seed, 0.3, 0.7);
-        const std::string what = std::string(z.has_eps() ? "mnn" : "scalable") + " P=" + std::to_string(order) +
-                                 " D=" + std::to_string(D);
-        const Solution cpu = cpu_forward(problem), gpu = gpu_forward(problem);
-        CusparseSolver<double> solver(z, batch);
-        ASSERT_EQ(solver.layout().rows(), batch * (z.unknowns() + (z.has_eps() ? 1 : 0))) << what;
-        EXPECT_GT(solver.bytes(), 0) << what;
-        const Solution sparse = cusparse_forward(solver, problem);
-        EXPECT_LE(relative_error(sparse.u, gpu.u), kTolerance) << what << ": u against the GPU solver";
-        EXPECT_LE(relative_error(sparse.u, cpu.u), kTolerance) << what << ": u against the CPU solver";
-        EXPECT_LE(relative_error(sparse.eps, gpu.eps), kTolerance) << what << ": eps against the GPU solver";
-        EXPECT_LE(relative_error(sparse.eps, cpu.eps), kTolerance) << what << ": eps against the CPU solver";
-      }
-    }
-  }
+  core::testing::for_each_formulation_order_and_dimension(3, 40, [&](const core::Sizes& z, const std::string& what) {
+    const std::int64_t batch = 5;
+    const Problem problem = random_problem(z, batch, ++seed, 0.3, 0.7);
+    const Solution cpu = cpu_forward(problem), gpu = gpu_forward(problem);
+    CusparseSolver<double> solver(z, batch);
+    ASSERT_EQ(solver.layout().rows(), batch * (z.unknowns() + (z.has_eps() ? 1 : 0))) << what;
+    EXPECT_GT(solver.bytes(), 0) << what;
+    const Solution sparse = cusparse_forward(solver, problem);
+    EXPECT_LE(relative_error(sparse.u, gpu.u), kTolerance) << what << ": u against the GPU solver";
+    EXPECT_LE(relative_error(sparse.u, cpu.u), kTolerance) << what << ": u against the CPU solver";
+    EXPECT_LE(relative_error(sparse.eps, gpu.eps), kTolerance) << what << ": eps against the GPU solver";
+    EXPECT_LE(relative_error(sparse.eps, cpu.eps), kTolerance) << what << ": eps against the CPU solver";
+  });
 }
 
 TEST(CudaNeurlpCusparse, OneAnalysisServesSolvesWithNewValues) {
@@ -132,4 +127,4 @@ TEST(CudaNeurlpCusparse, RejectsBatchesBeyondThirtyTwoBitIndices) {
 }
 
 }  // namespace
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

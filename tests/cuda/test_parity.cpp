@@ -28,7 +28,6 @@
 #include "cuda/backend.h"
 #include "cuda/device_under_test.h"
 #include "cuda/element_math.h"
-#include "cuda/neurlp.h"
 #include "nn/optim.h"
 #include "solvers/neurlp.h"
 
@@ -654,7 +653,7 @@ TEST(CudaParity, OptimizerClassesAndGradientClipping) {
 }
 
 // The NeuRLP op on CUDA tensors, forward and all four gradients, once solvers/neurlp.cpp routes
-// CUDA inputs to cuda/neurlp.h (until then it refuses them, and this test says so and skips).
+// CUDA inputs to solvers/neurlp_gpu.h (until then it refuses them, and this test says so and skips).
 TEST(CudaParity, NeurlpOpForwardAndGradients) {
   REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(11);
@@ -698,8 +697,8 @@ TEST(CudaParity, NeurlpOpForwardAndGradients) {
 void run_neurlp_paths() {
   Generator generator(14);
   const std::int64_t B = 3, T = 64;
-  for (const int chunks : {0, 4, cuda::neurlp::kAutomaticChunks}) {
-    const cuda::neurlp::ChunkOverride path(chunks);
+  for (const int chunks : {0, 4, neurlp_gpu::kAutomaticChunks}) {
+    const neurlp_gpu::ChunkOverride path(chunks);
     for (Formulation formulation : {Formulation::Mnn, Formulation::Scalable}) {
       for (DType dtype : kFloatTypes) {
         NeurlpOptions options;
@@ -717,7 +716,7 @@ void run_neurlp_paths() {
         const std::vector<std::function<Tensor(const Tensor&)>> views{
             [](const Tensor& t) { return t.transpose(1, 2); }, as_is, as_is, as_is};
         const std::string what = fmt::format("neurlp op {} chunks {} [{}]", formulation_name(formulation),
-                                             chunks == cuda::neurlp::kAutomaticChunks ? std::string("auto")
+                                             chunks == neurlp_gpu::kAutomaticChunks ? std::string("auto")
                                                                                        : std::to_string(chunks),
                                              short_name(dtype));
         // float64: the factorisations round differently (FMAs, another elimination order on the

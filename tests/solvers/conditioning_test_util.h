@@ -2,8 +2,8 @@
 // rest on the problem rather than on a measured error: a backward-stable solve of M x = g in
 // precision u has, to first order, ||x_computed - x|| <= c kappa_2(M) u ||x|| (Higham, Accuracy and
 // Stability of Numerical Algorithms, 2nd ed., sections 7.1 and 10.1). M = A^T A is formed densely
-// in float64 from the solvers' own row generators (mnn and scalable: solvers/neurlp_system.h, with
-// the eps column; hermite4: solvers/hermite4_system.h, with the latent derivative), and kappa_2 is
+// in float64 from the solvers' own row generators (mnn and scalable: solvers/neurlp_rows.h, with
+// the eps column; hermite4: solvers/hermite4_rows.h, with the latent derivative), and kappa_2 is
 // the ratio of its extreme eigenvalues (cyclic Jacobi: accurate for these symmetric n <= ~100).
 #pragma once
 
@@ -13,7 +13,6 @@
 #include <utility>
 #include <vector>
 
-#include "solvers/hermite4_system.h"
 #include "solvers/neurlp_system.h"
 
 namespace mech::neurlp_core::testing {
@@ -34,18 +33,16 @@ inline std::vector<double> normal_matrix(const Sizes& z, const SystemInputs<doub
         for (int j = 0; j < n; ++j) M[static_cast<std::size_t>(i) * n + j] += dense[i] * dense[j];
   };
   auto row = std::make_unique<Row<double>>();
-  if (z.formulation == Formulation::Hermite4) {
-    n = static_cast<int>(hermite4::latent_unknowns(z));
-    M.assign(static_cast<std::size_t>(n) * n, 0.0);
-    hermite4::Stencil<double> stencil;
-    for (int t = 0; t < z.T; ++t)
-      hermite4::rows_at<false>(z, in, t, stencil, *row, [&](const Row<double>& r, hermite4::RowGroup) { add(r, 0, 0.0); });
-    return M;
-  }
   const int offset = z.has_eps() ? 1 : 0;
   n = z.unknowns() + offset;
   M.assign(static_cast<std::size_t>(n) * n, 0.0);
-  for (int t = 0; t < z.T; ++t) rows_at(z, in, t, *row, [&](const Row<double>& r) { add(r, offset, r.eps_coef); });
+  auto add_rows = [&]<class Rows>() {
+    typename Rows::template State<double> state{};
+    for (int t = 0; t < z.T; ++t)
+      Rows::template rows<false, 0, 0>(z, in, t, state, *row, [&](const Row<double>& r) { add(r, offset, r.eps_coef); });
+  };
+  if (z.formulation == Formulation::Hermite4) add_rows.template operator()<Hermite4Rows>();
+  else add_rows.template operator()<TaylorRows>();
   return M;
 }
 

@@ -111,7 +111,7 @@ inline GradientCase random_gradient_case(const Sizes& sizes, std::int64_t batch,
                                          double h_high) {
   GradientCase out;
   out.problem = random_problem(sizes, batch, ++seed, h_low, h_high);
-  out.grad_u = random_vector(static_cast<std::size_t>(batch * sizes.unknowns()), ++seed);
+  out.grad_u = random_vector(static_cast<std::size_t>(batch * sizes.solution_size()), ++seed);
   out.grad_eps = random_vector(static_cast<std::size_t>(batch), ++seed);
   return out;
 }
@@ -127,7 +127,7 @@ inline Solution solve_sequential(const Problem& p, const std::vector<double>& gr
                                  const std::vector<double>& grad_eps) {
   const Sizes& z = p.sizes;
   Solution out;
-  out.u.resize(static_cast<std::size_t>(p.batch * z.unknowns()));
+  out.u.resize(static_cast<std::size_t>(p.batch * z.solution_size()));
   out.eps.resize(static_cast<std::size_t>(p.batch));
   auto factors = forward_batch<double>(z, p.batch, p.inputs(), out.u.data(), out.eps.data(), true);
   out.coeffs.resize(p.coeffs.size());

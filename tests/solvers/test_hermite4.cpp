@@ -201,7 +201,7 @@ TEST(Hermite4Stencil, ShortGridsUseAllNodes) {
 TEST(Hermite4Accuracy, DampedOscillatorAtHOneHundredth) {
   const Problem p = oscillator(0.01);
   const double error = oscillator_error(solve(p), 0.01);
-  // Acceptance: <= 1e-7 (DESIGN.md 3b measured about 5e-9 while planning).
+  // Acceptance: <= 1e-7 (about 5e-9 measured while planning; solvers/README.md, "Formulations").
   EXPECT_LE(error, 1e-7);
   RecordProperty("max_error_h0.01", fmt::format("{:.3e}", error));
 }
@@ -479,7 +479,7 @@ TEST(Hermite4Direct, Float32OnTheDampedOscillator) {
   std::vector<float> u(p.z.T * 3);
   direct_forward_batch<float>(p.z, 1, {c.data(), r.data(), v.data(), h.data()}, u.data());
   const double error = oscillator_error(u, 0.01);
-  // Acceptance: <= 1e-4 (DESIGN.md 3b: about 1e-5).
+  // Acceptance: <= 1e-4 (about 1e-5: solvers/README.md, "Precision").
   EXPECT_LE(error, 1e-4);
   RecordProperty("float32_direct_error", fmt::format("{:.3e}", error));
 }

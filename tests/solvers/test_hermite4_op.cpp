@@ -1,5 +1,5 @@
-// The hermite4 op on tensors (solvers/hermite4_op.h, reached through mech::neurlp with
-// Formulation::Hermite4, and the reuse path NeurlpFactorization): accuracy on the damped oscillator, tape gradients against finite
+// The NeuRLP op on tensors with Formulation::Hermite4 (mech::neurlp, and the reuse path
+// NeurlpFactorization): accuracy on the damped oscillator, tape gradients against finite
 // differences, float32 inputs and the float32 direct path, eps zeros, errors, and a short training
 // run that recovers coefficients.
 #include <gtest/gtest.h>
@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "solvers/conditioning_test_util.h"
-#include "solvers/hermite4_op.h"
+#include "solvers/neurlp.h"
 #include "solvers/neurlp_test_util.h"
 #include "solvers/neurlp_training_util.h"
 
@@ -68,7 +68,7 @@ std::vector<Tensor> random_inputs(std::int64_t B, std::int64_t E, std::int64_t T
 
 TEST(Hermite4Op, DampedOscillator) {
   auto in = oscillator(0.01);
-  const NeurlpResult out = neurlp_hermite4(in[0], in[1], in[2], in[3], hermite4_options());
+  const NeurlpResult out = neurlp(in[0], in[1], in[2], in[3], hermite4_options());
   EXPECT_EQ(out.u.shape(), Shape({1, 1001, 1, 3}));
   EXPECT_LE(oscillator_error(out.u, 0.01), 1e-7);
   EXPECT_EQ(out.eps.shape(), Shape({1}));
@@ -79,7 +79,7 @@ TEST(Hermite4Op, Float32ComputeUsesTheDirectSolve) {
   auto in = oscillator(0.01);
   NeurlpOptions options = hermite4_options();
   options.compute_dtype = DType::Float32;
-  const NeurlpResult out = neurlp_hermite4(in[0], in[1], in[2], in[3], options);
+  const NeurlpResult out = neurlp(in[0], in[1], in[2], in[3], options);
   EXPECT_EQ(out.u.dtype(), DType::Float64);
   // The float32 normal equations would not reach this (cond(A^T A) ~ 1e8 at h = 0.01).
   EXPECT_LE(oscillator_error(out.u, 0.01), 1e-4);
@@ -95,7 +95,7 @@ TEST(Hermite4Op, GradcheckThroughTheTape) {
         [&](const std::vector<Tensor>& x) {
           NeurlpOptions options = hermite4_options();
           options.keep_factors = keep;   // false: backward re-solves in the fused pass
-          return neurlp_hermite4(x[0], x[1], x[2], x[3], options).u;
+          return neurlp(x[0], x[1], x[2], x[3], options).u;
         },
         inputs,
         GradcheckOptions().with_step(1e-4).with_atol(1e-6).with_rtol(1e-5));
@@ -117,9 +117,9 @@ TEST(Hermite4Op, Float32DirectGradientsMatchFloat64) {
   low.compute_dtype = DType::Float32;
   low.keep_factors = keep;   // false: the direct solve runs again in backward
   const Tensor weights = linspace(-1.0, 1.0, 101 * 3, f64).reshape({1, 101, 1, 3});
-  const NeurlpResult low_out = neurlp_hermite4(single[0], single[1], single[2], single[3], low);
+  const NeurlpResult low_out = neurlp(single[0], single[1], single[2], single[3], low);
   (low_out.u * weights.to(DType::Float32)).sum().backward();
-  const NeurlpResult high_out = neurlp_hermite4(dbl[0], dbl[1], dbl[2], dbl[3], hermite4_options());
+  const NeurlpResult high_out = neurlp(dbl[0], dbl[1], dbl[2], dbl[3], hermite4_options());
   (high_out.u * weights).sum().backward();
   EXPECT_EQ(low_out.u.dtype(), DType::Float32);
   for (int i = 0; i < 4; ++i) {
@@ -152,8 +152,8 @@ TEST(Hermite4Op, Float32NormalEquationsForNonSquareSystems) {
   auto inputs = random_inputs(B, E, T, D, K, S, n_iv, 8);
   NeurlpOptions low = hermite4_options();
   low.compute_dtype = DType::Float32;
-  const auto a = neurlp_hermite4(inputs[0], inputs[1], inputs[2], inputs[3], low).u.to_vector<double>();
-  const auto b = neurlp_hermite4(inputs[0], inputs[1], inputs[2], inputs[3], hermite4_options()).u.to_vector<double>();
+  const auto a = neurlp(inputs[0], inputs[1], inputs[2], inputs[3], low).u.to_vector<double>();
+  const auto b = neurlp(inputs[0], inputs[1], inputs[2], inputs[3], hermite4_options()).u.to_vector<double>();
   const neurlp_core::Sizes z = neurlp_core::testing::sizes_of(T, D, K - 1, E, S, n_iv, Formulation::Hermite4);
   const double *c = inputs[0].data_ptr<double>(), *r = inputs[1].data_ptr<double>(), *v = inputs[2].data_ptr<double>(),
                *h = inputs[3].data_ptr<double>();
@@ -171,11 +171,7 @@ TEST(Hermite4Op, Float32NormalEquationsForNonSquareSystems) {
   }
 }
 
-TEST(Hermite4Op, NeurlpDispatchesToHermite4) {
-  auto in = random_inputs(3, 2, 9, 2, 3, 1, 2, 9);
-  const NeurlpResult through_neurlp = neurlp(in[0], in[1], in[2], in[3], hermite4_options());
-  const NeurlpResult direct_call = neurlp_hermite4(in[0], in[1], in[2], in[3], hermite4_options());
-  EXPECT_EQ(through_neurlp.u.to_vector<double>(), direct_call.u.to_vector<double>());
+TEST(Hermite4Op, FormulationNames) {
   EXPECT_EQ(parse_formulation("hermite4"), Formulation::Hermite4);
   EXPECT_STREQ(formulation_name(Formulation::Hermite4), "hermite4");
 }
@@ -203,36 +199,36 @@ TEST(Hermite4Op, ErrorsNameTheProblem) {
   auto c = in[0].to_vector<double>();
   for (int k = 0; k < 3; ++k) c[(1 * 8 + 5) * 3 + k] = 0.0;   // element 1 loses its equation at t = 5
   try {
-    neurlp_hermite4(from_vector(c, in[0].shape(), f64), in[1], in[2], in[3], hermite4_options());
+    neurlp(from_vector(c, in[0].shape(), f64), in[1], in[2], in[3], hermite4_options());
     FAIL() << "expected SolverError";
   } catch (const SolverError& error) {
     EXPECT_EQ(error.batch_element(), 1);
   }
   // one initial value for a second-order system
   auto short_iv = random_inputs(1, 1, 8, 1, 3, 1, 1, 6);
-  EXPECT_THROW(neurlp_hermite4(short_iv[0], short_iv[1], short_iv[2], short_iv[3], hermite4_options()), SolverError);
-  // The input checks neurlp() shares (solvers/neurlp_shapes.h), naming this op, the shapes and
+  EXPECT_THROW(neurlp(short_iv[0], short_iv[1], short_iv[2], short_iv[3], hermite4_options()), SolverError);
+  // The input checks every formulation shares (solvers/neurlp_inputs.h), naming the op, the shapes and
   // what was expected.
   auto message_of = [&](int which, const Tensor& replacement) -> std::string {
     auto copy = in;
     copy[which] = replacement;
     try {
-      neurlp_hermite4(copy[0], copy[1], copy[2], copy[3], hermite4_options());
+      neurlp(copy[0], copy[1], copy[2], copy[3], hermite4_options());
     } catch (const Error& error) {
       return error.what();
     }
     return "no error";
   };
   std::string message = message_of(3, zeros({3, 6, 1}, f64));
-  EXPECT_NE(message.find("neurlp hermite4: expected steps of shape [3, 7, 1] (B,T-1,D) to match coeffs [3, 1, 8, 1, 3], "
+  EXPECT_NE(message.find("neurlp: expected steps of shape [3, 7, 1] (B,T-1,D) to match coeffs [3, 1, 8, 1, 3], "
                          "got [3, 6, 1]"),
             std::string::npos)
       << message;
   message = message_of(0, zeros({3, 1, 8, 1, 3}, TensorOptions().dtype(DType::Int64)));
-  EXPECT_NE(message.find("neurlp hermite4: expected coeffs to be float32 or float64, got int64"), std::string::npos)
+  EXPECT_NE(message.find("neurlp: expected coeffs to be float32 or float64, got int64"), std::string::npos)
       << message;
   message = message_of(2, zeros({3, 1, 1, 3}, f64));
-  EXPECT_NE(message.find("neurlp hermite4: expected n_iv < K = 3"), std::string::npos) << message;
+  EXPECT_NE(message.find("neurlp: expected n_iv < K = 3"), std::string::npos) << message;
 }
 
 TEST(Hermite4Op, TrainingRecoversCoefficients) {
@@ -241,7 +237,7 @@ TEST(Hermite4Op, TrainingRecoversCoefficients) {
   const neurlp_training::Oscillator ode(80, 0.1);
   neurlp_training::expect_training_recovers_coefficients(
       [&](const Tensor& a, const Tensor& b) {
-        return neurlp_hermite4(ode.coeffs(a, b), ode.rhs, ode.iv, ode.steps, hermite4_options()).u.select(3, 0);
+        return neurlp(ode.coeffs(a, b), ode.rhs, ode.iv, ode.steps, hermite4_options()).u.select(3, 0);
       },
       0.1, 1.0);
 }

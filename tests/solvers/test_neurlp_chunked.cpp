@@ -39,7 +39,7 @@ std::vector<double> widened(const std::vector<Real>& values) {
   return std::vector<double>(values.begin(), values.end());
 }
 
-// Every phase for every (system, chunk), phase after phase, as cuda/neurlp.cu's kernels do, in
+// Every phase for every (system, chunk), phase after phase, as solvers/neurlp_gpu.cu's kernels do, in
 // precision Real (the inputs rounded to it); results widened to double.
 template <class Real = double>
 Results solve_chunked(const Problem& p, const Plan& plan, const std::vector<double>& grad_u_in,

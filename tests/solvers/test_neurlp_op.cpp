@@ -69,11 +69,11 @@ double damped_error(double h, double gamma) {
 }
 
 TEST(NeurlpOp, DampedOscillatorErrorFallsWithStep) {
-  // Measured (DESIGN.md section 3 predicts it): with gamma*alpha = 0 the method is second order,
+  // Measured (solvers/README.md, "Formulations", predicts it): with gamma*alpha = 0 the method is second order,
   // and the error falls at least in proportion to h from h = 0.1 to 0.01 (here by ~100x).
   const double coarse = damped_error(0.1, 0.0), fine = damped_error(0.01, 0.0), finer = damped_error(0.001, 0.0);
   EXPECT_LT(fine, coarse * 0.1) << "h=0.1: " << coarse << " h=0.01: " << fine;
-  EXPECT_LT(fine, 1e-3);     // DESIGN.md: about 5.5e-4
+  EXPECT_LT(fine, 1e-3);     // solvers/README.md: about 5.5e-4
   EXPECT_LT(finer, fine * 0.02) << "h=0.01: " << fine << " h=0.001: " << finer;
   // With the default gamma*alpha = 0.05 the eps column puts a floor near 1e-3 under the error
   // (6.3e-4 at h = 0.1, 1.05e-3 at h = 0.01 when measured): the paper's formulation, reproduced
@@ -100,7 +100,7 @@ TEST(NeurlpOp, FourthOrderEquation) {
   EXPECT_LT(fourth_order_error(0.02, 0.0), 1.5e-4);
   EXPECT_LT(fourth_order_error(0.02, 0.0, 2), 1e-3);
   // With the default gamma*alpha = 0.05 the paper's eps column biases orders >= 3, more as h
-  // shrinks (DESIGN.md 3b; measured 5.6e-2 at h = 0.1 and 1.2 at h = 0.01): documented here so
+  // shrinks (solvers/README.md, "Formulations"; measured 5.6e-2 at h = 0.1 and 1.2 at h = 0.01): documented here so
   // that a change of this behaviour is noticed.
   EXPECT_GT(fourth_order_error(0.01, 0.5), fourth_order_error(0.1, 0.5));
 }
@@ -260,7 +260,7 @@ TEST(NeurlpOp, ErrorPaths) {
   EXPECT_NE(message.find("singular"), std::string::npos) << message;
   message = error_of([&] { neurlp(singular, in[1], Tensor(), in[3]); });
   EXPECT_NE(message.find("batch element 3"), std::string::npos) << message;
-  // hermite4 is solved by its own formulation (solvers/hermite4_op.h), not as another: no eps,
+  // hermite4 is solved with its own rows (solvers/hermite4_rows.h), not as another: no eps,
   // and more accurate than mnn on the same grid (tests/solvers/test_hermite4_op.cpp checks it).
   NeurlpOptions hermite;
   hermite.formulation = Formulation::Hermite4;

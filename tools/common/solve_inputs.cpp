@@ -9,7 +9,7 @@
 #include "autograd/anomaly.h"
 #include "core/error.h"
 #include "core/npy.h"
-#include "cuda/neurlp.h"
+#include "solvers/neurlp_gpu.h"
 #include "solvers/neurlp.h"
 #include "solvers/neurlp_batch.h"
 
@@ -97,7 +97,7 @@ SolveOutputs solve_on_device(const SolveProblem& problem, Device device) {
                               steps.data_ptr<T>()};
   Tensor u = empty({batch, sizes.T, sizes.D, sizes.K}, options), eps = zeros({batch}, options);
   const bool backward = problem.grad_u.defined();
-  auto factors = cuda::neurlp::forward_batch<T>(sizes, batch, inputs, u.data_ptr<T>(), eps.data_ptr<T>(), backward,
+  auto factors = neurlp_gpu::forward_batch<T>(sizes, batch, inputs, u.data_ptr<T>(), eps.data_ptr<T>(), backward,
                                                 device.index);
   SolveOutputs outputs;
   if (backward) {
@@ -105,7 +105,7 @@ SolveOutputs solve_on_device(const SolveProblem& problem, Device device) {
     const Tensor grad_eps = problem.grad_eps.defined() ? problem.grad_eps.to(device) : Tensor();
     Tensor d_coeffs = zeros(problem.coeffs.shape(), options), d_rhs = zeros(problem.rhs.shape(), options),
            d_iv = zeros(problem.iv.shape(), options), d_steps = zeros(problem.steps.shape(), options);
-    cuda::neurlp::backward_batch<T>(*factors, inputs, u.data_ptr<T>(), eps.data_ptr<T>(), grad_u.data_ptr<T>(),
+    neurlp_gpu::backward_batch<T>(*factors, inputs, u.data_ptr<T>(), eps.data_ptr<T>(), grad_u.data_ptr<T>(),
                                     grad_eps.defined() ? grad_eps.data_ptr<T>() : nullptr,
                                     {d_coeffs.data_ptr<T>(), d_rhs.data_ptr<T>(),
                                      has_iv ? d_iv.data_ptr<T>() : nullptr, d_steps.data_ptr<T>()});

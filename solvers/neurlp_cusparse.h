@@ -1,12 +1,12 @@
 // A cuSPARSE comparison solver for NeuRLP's forward (issue 5: "a cuSPARSE-based path is welcome as
 // a comparison in the benchmark"): the batch's normal matrix M' (eps ordered last) as one
-// block-diagonal CSR matrix (cuda/neurlp_csr.h), factored by cuSPARSE's zero-fill incomplete
+// block-diagonal CSR matrix (solvers/neurlp_csr.h), factored by cuSPARSE's zero-fill incomplete
 // Cholesky (csric02), which on that pattern is the exact Cholesky, then solved by two sparse
-// triangular solves (SpSV with L, then with L^T). Not a replacement for cuda/neurlp.h: it solves
+// triangular solves (SpSV with L, then with L^T). Not a replacement for solvers/neurlp_gpu.h: it solves
 // the forward only, from a batch assembled on the host (csr_batch_values), and exists to show
 // what a general sparse library makes of this structure. The pattern, the descriptors and the
 // csric02 and SpSV analyses are built once per shape (the constructor); solve() factors and
-// substitutes. A build without CUDA links throwing stubs (cuda/stubs.cpp).
+// substitutes. A build without CUDA links throwing stubs (solvers/neurlp_gpu_stubs.cpp).
 //
 //   CusparseSolver<double> solver(sizes, B);                       // analysis, once per shape
 //   solver.solve(values, rhs, solution);                           // device arrays
@@ -19,10 +19,10 @@
 #include <cstdint>
 #include <memory>
 
-#include "cuda/neurlp_csr.h"
+#include "solvers/neurlp_csr.h"
 #include "solvers/neurlp_system.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 
 template <class T>
 class CusparseSolver {
@@ -50,4 +50,4 @@ class CusparseSolver {
   std::unique_ptr<State> state_;
 };
 
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

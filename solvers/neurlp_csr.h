@@ -1,5 +1,5 @@
 // The NeuRLP batch's normal matrix as one block-diagonal CSR matrix, for the cuSPARSE comparison
-// solver (cuda/neurlp_cusparse.h). Plain host C++ with no CUDA include, so that the CPU tests
+// solver (solvers/neurlp_cusparse.h). Plain host C++ with no CUDA include, so that the CPU tests
 // (tests/cuda/test_neurlp_csr.cpp) build and check it on machines without a GPU.
 //
 // Per system, eps is ordered LAST: M' = [[M_uu, w], [w^T, a]] (mnn) or M' = M_uu (scalable), and
@@ -21,11 +21,12 @@
 #include <vector>
 
 #include "core/error.h"
-#include "cuda/neurlp_device.h"
 #include "solvers/neurlp_batch.h"
+#include "solvers/neurlp_errors.h"
+#include "solvers/neurlp_gpu_device.h"
 #include "solvers/neurlp_system.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 
 // The sizes of the CSR matrix. cuSPARSE's csric02 takes int indices: rows() and nonzeros() must
 // fit in int32 (csr_layout checks).
@@ -42,6 +43,8 @@ struct CsrLayout {
 
 inline CsrLayout csr_layout(const neurlp_core::Sizes& z, std::int64_t envelope_size, std::int64_t batch) {
   MECH_CHECK(batch >= 1, "neurlp csr: expected a batch of at least one system, got {}", batch);
+  MECH_CHECK(z.formulation != neurlp_core::Formulation::Hermite4,
+             "neurlp csr: the cuSPARSE comparison solves mnn and scalable systems, got hermite4");
   CsrLayout layout;
   layout.batch = batch;
   layout.unknowns = z.unknowns();
@@ -110,15 +113,15 @@ void csr_system_values(const neurlp_core::Sizes& z, const neurlp_core::Envelope&
 template <class T>
 void csr_batch_values(const neurlp_core::Sizes& z, const neurlp_core::Envelope& envelope, std::int64_t batch,
                       const BatchInputs<T>& in, T* values, T* rhs) {
-  check_sizes(z, batch);  // neurlp_device.h's: this header stays usable below the solvers layer
+  check_sizes(z, batch);
   const CsrLayout l = csr_layout(z, envelope.size, batch);
   const Strides s = strides_of(z);
   auto row = std::make_unique<neurlp_core::Row<T>>();  // large: off the stack
   for (std::int64_t b = 0; b < batch; ++b) {
     const neurlp_core::SystemInputs<T> system = system_inputs(in, s, b);
-    const SystemStatus checked = validate_system(system, s);
-    if (checked.outcome != kOk)
-      throw SolverError("neurlp csr: " + describe_failure(z, b, checked), static_cast<long>(b));
+    const neurlp_core::InputStatus checked = neurlp_core::validate_system(z, system);
+    if (checked.fault != neurlp_core::InputFault::None)
+      neurlp_core::throw_system_error("neurlp csr", b, neurlp_core::input_message(z, checked));
     csr_system_values(z, envelope, system, *row, values + b * l.system_nonzeros, rhs + b * l.system_rows);
   }
 }
@@ -134,4 +137,4 @@ void csr_split_solution(const CsrLayout& l, const T* solution, T* u, T* eps) {
   }
 }
 
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

@@ -1,4 +1,4 @@
-// The cuSPARSE comparison solver (cuda/neurlp_cusparse.h): csric02 on the batch's block-diagonal
+// The cuSPARSE comparison solver (solvers/neurlp_cusparse.h): csric02 on the batch's block-diagonal
 // CSR normal matrix, then SpSV with L and with L^T, all on mech's stream for the device.
 //
 // csric02 (the legacy zero-fill incomplete Cholesky) is deprecated since CUDA 12 with no generic
@@ -8,7 +8,7 @@
 
 #include "cuda/nvcc_fmt.h"  // first: before anything includes fmt
 
-#include "cuda/neurlp_cusparse.h"
+#include "solvers/neurlp_cusparse.h"
 
 #include <cusparse.h>
 
@@ -18,11 +18,11 @@
 
 #include "cuda/backend.h"
 #include "cuda/check.h"
-#include "cuda/neurlp.h"
+#include "solvers/neurlp_gpu.h"
 #include "cuda/runtime.h"
 #include "solvers/neurlp_batch.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 namespace {
 
 // The precision-specific legacy entry points, by overload.
@@ -117,7 +117,7 @@ CusparseSolver<T>::CusparseSolver(const neurlp_core::Sizes& sizes, std::int64_t 
   // neurlp_device.h's inline check and envelope: the CUDA backend links below the solvers layer
   // (test_core links it without solvers/*.cpp), so nothing here may call a solvers/ .cpp function.
   check_sizes(sizes, batch);
-  const DeviceGuard guard(device);
+  const cuda::DeviceGuard guard(device);
   const EnvelopeStructure structure = envelope_structure(sizes);
   const CsrPattern pattern = csr_pattern(sizes, structure.envelope(), batch);
   s.layout = pattern.layout;
@@ -126,24 +126,24 @@ CusparseSolver<T>::CusparseSolver(const neurlp_core::Sizes& sizes, std::int64_t 
 
   s.row_offsets = DeviceBuffer(pattern.row_offsets.size() * sizeof(int), device);
   s.columns = DeviceBuffer(pattern.columns.size() * sizeof(int), device);
-  copy_host_to_device(pointer<void>(s.row_offsets), pattern.row_offsets.data(), s.row_offsets.bytes(), device);
-  copy_host_to_device(pointer<void>(s.columns), pattern.columns.data(), s.columns.bytes(), device);
+  cuda::copy_host_to_device(pointer<void>(s.row_offsets), pattern.row_offsets.data(), s.row_offsets.bytes(), device);
+  cuda::copy_host_to_device(pointer<void>(s.columns), pattern.columns.data(), s.columns.bytes(), device);
   // The analyses see the identity (a valid SPD matrix on this pattern), not uninitialised memory.
   {
     std::vector<T> identity(static_cast<std::size_t>(nonzeros), T(0));
     for (int r = 0; r < rows; ++r) identity[static_cast<std::size_t>(pattern.row_offsets[r + 1] - 1)] = T(1);
     s.factor = DeviceBuffer(identity.size() * sizeof(T), device);
-    copy_host_to_device(pointer<void>(s.factor), identity.data(), s.factor.bytes(), device);
+    cuda::copy_host_to_device(pointer<void>(s.factor), identity.data(), s.factor.bytes(), device);
     const std::vector<T> zeros(static_cast<std::size_t>(rows), T(0));
     s.right = DeviceBuffer(zeros.size() * sizeof(T), device);
     s.middle = DeviceBuffer(zeros.size() * sizeof(T), device);
     s.result = DeviceBuffer(zeros.size() * sizeof(T), device);
     for (DeviceBuffer* vector : {&s.right, &s.middle, &s.result})
-      copy_host_to_device(vector->as<void>(), zeros.data(), vector->bytes(), device);
+      cuda::copy_host_to_device(vector->as<void>(), zeros.data(), vector->bytes(), device);
   }
 
   MECH_CUSPARSE_CHECK(cusparseCreate(&s.handle));
-  MECH_CUSPARSE_CHECK(cusparseSetStream(s.handle, stream(device)));
+  MECH_CUSPARSE_CHECK(cusparseSetStream(s.handle, cuda::stream(device)));
   MECH_CUSPARSE_CHECK(cusparseCreateMatDescr(&s.legacy_descr));
   MECH_CUSPARSE_CHECK(cusparseSetMatType(s.legacy_descr, CUSPARSE_MATRIX_TYPE_GENERAL));
   MECH_CUSPARSE_CHECK(cusparseSetMatIndexBase(s.legacy_descr, CUSPARSE_INDEX_BASE_ZERO));
@@ -195,7 +195,7 @@ CusparseSolver<T>::CusparseSolver(const neurlp_core::Sizes& sizes, std::int64_t 
   MECH_CUSPARSE_CHECK(cusparseSpSV_analysis(s.handle, CUSPARSE_OPERATION_TRANSPOSE, &one, s.matrix,
                                             s.middle_vector, s.result_vector, data_type<T>(),
                                             CUSPARSE_SPSV_ALG_DEFAULT, s.upper, pointer<void>(s.upper_buffer)));
-  MECH_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
+  MECH_CUDA_CHECK(cudaStreamSynchronize(cuda::stream(device)));
 }
 
 template <class T>
@@ -219,8 +219,8 @@ void CusparseSolver<T>::solve(const T* values, const T* rhs, T* solution) {
   State& s = *state_;
   MECH_CHECK(values != nullptr && rhs != nullptr && solution != nullptr,
              "neurlp cusparse: solve needs the values, the right-hand side and the solution (device arrays)");
-  const DeviceGuard guard(s.device);
-  const cudaStream_t queue = stream(s.device);
+  const cuda::DeviceGuard guard(s.device);
+  const cudaStream_t queue = cuda::stream(s.device);
   const int rows = static_cast<int>(s.layout.rows());
   const int nonzeros = static_cast<int>(s.layout.nonzeros());
   // csric02 factors in place: on the solver's copy, so that the caller's M' survives.
@@ -273,4 +273,4 @@ void CusparseSolver<T>::solve(const T* values, const T* rhs, T* solution) {
 template class CusparseSolver<float>;
 template class CusparseSolver<double>;
 
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

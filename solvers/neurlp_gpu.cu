@@ -1,6 +1,6 @@
-// NeuRLP on the GPU (cuda/neurlp.h), two paths.
+// NeuRLP on the GPU (solvers/neurlp_gpu.h), two paths.
 //
-// One thread per system: each launch runs cuda/neurlp_device.h's forward_one / backward_one
+// One thread per system: each launch runs solvers/neurlp_gpu_device.h's forward_one / backward_one
 // (input validation, then solvers/neurlp_system.h's forward_system / backward_system) for every
 // system of the batch. Legend: B systems; per system n = T*D*K unknowns and an envelope of `size`
 // stored entries of L; thread b owns system b and the b-th slice of every array (batch-major).
@@ -24,11 +24,11 @@
 #include <type_traits>
 #include <vector>
 
-#include "cuda/neurlp.h"
-#include "cuda/neurlp_device.h"
+#include "solvers/neurlp_gpu.h"
+#include "solvers/neurlp_gpu_device.h"
 #include "cuda/runtime.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 
 namespace {
 
@@ -138,12 +138,21 @@ __global__ void chunk_boundary_kernel(ChunkedLaunch l, ChunkedArrays<T> arrays, 
 template <class T>
 BatchArrays<T> arrays_of(const DeviceFactorization<T>& f, const BatchInputs<T>& inputs, T* u, T* eps) {
   return {inputs, u, eps, f.env.template as<T>(), f.inverse_diagonal.template as<T>(), f.z2.template as<T>(),
-          f.schur.template as<T>()};
+          f.schur.template as<T>(), f.latent.template as<T>()};
 }
 
 template <class T>
 neurlp_core::Envelope envelope_of(const DeviceFactorization<T>& f) {
   return {f.structure->first.template as<int>(), f.structure->offset.template as<std::int64_t>(), f.structure->size};
+}
+
+// Waits for the kernel that wrote `status` (one per system) and throws mech::SolverError for the
+// first failed system, in the CPU driver's words.
+template <class T>
+void throw_first_failure_on_device(const Sizes& z, const DeviceBuffer& status, std::size_t count, int device) {
+  std::vector<SystemStatus> statuses(count);
+  cuda::copy_device_to_host(statuses.data(), status.as<void>(), count * sizeof(SystemStatus), device);
+  throw_first_failure(z, statuses, sizeof(T) == sizeof(float));
 }
 
 // The envelope structure for these sizes on `device`, from a cache keyed by everything the
@@ -163,8 +172,8 @@ std::shared_ptr<const DeviceEnvelope> cached_structure(const Sizes& z, int devic
   built->size = structure.size;
   built->first = DeviceBuffer(structure.first.size() * sizeof(int), device);
   built->offset = DeviceBuffer(structure.offset.size() * sizeof(std::int64_t), device);
-  copy_host_to_device(built->first.template as<void>(), structure.first.data(), built->first.bytes(), device);
-  copy_host_to_device(built->offset.template as<void>(), structure.offset.data(), built->offset.bytes(), device);
+  cuda::copy_host_to_device(built->first.template as<void>(), structure.first.data(), built->first.bytes(), device);
+  cuda::copy_host_to_device(built->offset.template as<void>(), structure.offset.data(), built->offset.bytes(), device);
   (*cache)[key] = built;
   return built;
 }
@@ -188,7 +197,8 @@ std::shared_ptr<const DeviceChunkStructure> cached_chunk_structure(const Sizes& 
     using Value = typename std::decay_t<decltype(values)>::value_type;
     const std::size_t bytes = std::max<std::size_t>(values.size(), 1) * sizeof(Value);   // R may be empty
     buffer = DeviceBuffer(bytes, device);
-    if (!values.empty()) copy_host_to_device(buffer.template as<void>(), values.data(), values.size() * sizeof(Value), device);
+    if (!values.empty())
+      cuda::copy_host_to_device(buffer.template as<void>(), values.data(), values.size() * sizeof(Value), device);
   };
   upload(built->begin, plan.begin());
   upload(built->first, plan.first());
@@ -283,16 +293,14 @@ void forward_chunked(DeviceFactorization<T>& factors, const BatchInputs<T>& inpu
   DeviceBuffer status(count * sizeof(SystemStatus), device);
   const ChunkedArrays<T> arrays =
       chunked_arrays_of(factors, inputs, u, eps, chunk_status.as<SystemStatus>(), status.as<SystemStatus>());
-  const cudaStream_t on = stream(device);
+  const cudaStream_t on = cuda::stream(device);
   chunk_factor_kernel<T><<<blocks_for(batch * C), kSystemsPerBlock, 0, on>>>(l, arrays);
   MECH_CUDA_CHECK_LAUNCH("neurlp chunk_factor_kernel");
   chunk_reduce_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, on>>>(l, arrays);
   MECH_CUDA_CHECK_LAUNCH("neurlp chunk_reduce_kernel");
   chunk_finish_kernel<T><<<blocks_for(batch * C), kSystemsPerBlock, 0, on>>>(l, arrays);
   MECH_CUDA_CHECK_LAUNCH("neurlp chunk_finish_kernel");
-  std::vector<SystemStatus> statuses(count);
-  copy_device_to_host(statuses.data(), status.as<void>(), count * sizeof(SystemStatus), device);
-  throw_first_failure(z, statuses);
+  throw_first_failure_on_device<T>(z, status, count, device);
 }
 
 template <class T>
@@ -306,7 +314,7 @@ void backward_chunked(const DeviceFactorization<T>& factors, const BatchInputs<T
       chunked_arrays_of(factors, inputs, const_cast<T*>(u), const_cast<T*>(eps), nullptr, nullptr);
   DeviceBuffer scratch(static_cast<std::size_t>(batch * l.s.unknowns) * sizeof(T), device);
   const int C = factors.chunks;
-  const cudaStream_t on = stream(device);
+  const cudaStream_t on = cuda::stream(device);
   chunk_backward_kernel<T><<<blocks_for(batch * C), kSystemsPerBlock, 0, on>>>(l, arrays, grad_u, scratch.as<T>());
   MECH_CUDA_CHECK_LAUNCH("neurlp chunk_backward_kernel");
   chunk_reduce_backward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, on>>>(l, arrays, grad_eps, scratch.as<T>());
@@ -326,16 +334,18 @@ std::shared_ptr<DeviceFactorization<T>> forward_batch(const Sizes& sizes, std::i
   check_sizes(sizes, batch);
   MECH_CHECK(batch == 0 || (inputs.coeffs != nullptr && inputs.rhs != nullptr && inputs.steps != nullptr &&
                             u != nullptr && eps != nullptr),
-             "neurlp (cuda): coeffs, rhs, steps, u and eps must be device pointers, got a null one");
-  MECH_CHECK(inputs.iv != nullptr || sizes.S * sizes.n_iv == 0, "neurlp (cuda): {} initial values but iv is null",
+             "{}: coeffs, rhs, steps, u and eps must be device pointers, got a null one", kOp);
+  MECH_CHECK(inputs.iv != nullptr || sizes.S * sizes.n_iv == 0, "{}: {} initial values but iv is null", kOp,
              sizes.S * sizes.n_iv);
   auto factors = std::make_shared<DeviceFactorization<T>>();
   factors->sizes = sizes;
   factors->batch = batch;
   factors->device = device;
   if (batch == 0) return keep_factors ? factors : nullptr;
-  DeviceGuard guard(device);
-  const int chunks = choose_chunks(batch, sizes.T, multiprocessors(device), requested_chunks());
+  cuda::DeviceGuard guard(device);
+  // hermite4 runs one thread per system: the chunked solve has the rows of mnn and scalable only.
+  const bool chunkable = sizes.formulation != neurlp_core::Formulation::Hermite4;
+  const int chunks = chunkable ? choose_chunks(batch, sizes.T, multiprocessors(device), requested_chunks()) : 0;
   if (chunks >= 1) {
     forward_chunked(*factors, inputs, u, eps, chunks);
     return keep_factors ? factors : nullptr;
@@ -349,13 +359,13 @@ std::shared_ptr<DeviceFactorization<T>> forward_batch(const Sizes& sizes, std::i
     factors->z2 = DeviceBuffer(count * static_cast<std::size_t>(s.unknowns) * sizeof(T), device);
     factors->schur = DeviceBuffer(count * sizeof(T), device);
   }
+  if (sizes.formulation == neurlp_core::Formulation::Hermite4)
+    factors->latent = DeviceBuffer(count * static_cast<std::size_t>(s.unknowns) * sizeof(T), device);
   DeviceBuffer status(count * sizeof(SystemStatus), device);
-  forward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, stream(device)>>>(
+  forward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, cuda::stream(device)>>>(
       sizes, batch, s, envelope_of(*factors), arrays_of(*factors, inputs, u, eps), status.as<SystemStatus>());
   MECH_CUDA_CHECK_LAUNCH("neurlp forward_kernel");
-  std::vector<SystemStatus> statuses(count);
-  copy_device_to_host(statuses.data(), status.as<void>(), count * sizeof(SystemStatus), device);
-  throw_first_failure(sizes, statuses);
+  throw_first_failure_on_device<T>(sizes, status, count, device);
   return keep_factors ? factors : nullptr;
 }
 
@@ -365,32 +375,24 @@ void backward_batch(const DeviceFactorization<T>& factors, const BatchInputs<T>&
   const std::int64_t batch = factors.batch;
   if (batch == 0) return;
   MECH_CHECK(u != nullptr && eps != nullptr && grad_u != nullptr,
-             "neurlp (cuda) backward: u, eps and grad_u must be device pointers, got a null one");
+             "{} backward: u, eps and grad_u must be device pointers, got a null one", kOp);
   const Strides s = strides_of(factors.sizes);
   const int device = factors.device;
-  DeviceGuard guard(device);
+  cuda::DeviceGuard guard(device);
   if (factors.chunks >= 1) {
     backward_chunked(factors, inputs, u, eps, grad_u, grad_eps, gradients);
     return;
   }
   // The kernels take non-const solution pointers (shared struct); backward only reads them.
   BatchArrays<T> arrays = arrays_of(factors, inputs, const_cast<T*>(u), const_cast<T*>(eps));
-  DeviceBuffer scratch(static_cast<std::size_t>(batch * s.unknowns) * sizeof(T), device);
-  backward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, stream(device)>>>(
+  DeviceBuffer scratch(static_cast<std::size_t>(batch * s.scratch) * sizeof(T), device);
+  backward_kernel<T><<<blocks_for(batch), kSystemsPerBlock, 0, cuda::stream(device)>>>(
       factors.sizes, batch, s, envelope_of(factors), arrays, grad_u, grad_eps, scratch.as<T>(), gradients);
   MECH_CUDA_CHECK_LAUNCH("neurlp backward_kernel");
   // scratch returns to the cache here; the stream orders its next use after this kernel.
 }
 
-template std::shared_ptr<DeviceFactorization<float>> forward_batch<float>(const Sizes&, std::int64_t,
-                                                                          const BatchInputs<float>&, float*, float*,
-                                                                          bool, int);
-template std::shared_ptr<DeviceFactorization<double>> forward_batch<double>(const Sizes&, std::int64_t,
-                                                                            const BatchInputs<double>&, double*,
-                                                                            double*, bool, int);
-template void backward_batch<float>(const DeviceFactorization<float>&, const BatchInputs<float>&, const float*,
-                                    const float*, const float*, const float*, const BatchGradients<float>&);
-template void backward_batch<double>(const DeviceFactorization<double>&, const BatchInputs<double>&, const double*,
-                                     const double*, const double*, const double*, const BatchGradients<double>&);
+MECH_NEURLP_GPU_INSTANTIATE(float)
+MECH_NEURLP_GPU_INSTANTIATE(double)
 
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

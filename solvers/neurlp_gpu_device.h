@@ -1,8 +1,11 @@
-// What one GPU thread does for one NeuRLP system (cuda/neurlp.cu launches it once per system):
+// What one GPU thread does for one NeuRLP system (solvers/neurlp_gpu.cu launches it once per system):
 // find that system's slices of the batch-major arrays, validate its inputs, then run
 // solvers/neurlp_system.h's forward or backward on them. Written __host__ __device__ so that
 // tests/cuda/test_neurlp_emulation.cpp runs exactly this code on the CPU, system by system, and
 // compares it with the CPU batch driver on machines without a GPU.
+// Every formulation: the umbrella's entry points pick the rows (hermite4 solves into its latent
+// array, with one more derivative than u returns). Inputs are checked with neurlp_errors.h's
+// validator and failures worded by its messages, the CPU driver's.
 // The parallel-in-time path has the same shape: one thread per (system, chunk) or per system for
 // each phase of solvers/neurlp_chunked.h (the *_chunked_one functions below), with each chunk
 // validating the inputs of the times it owns.
@@ -14,46 +17,68 @@
 #include <vector>
 
 #include "core/error.h"
-#include "cuda/layout.h"  // MECH_HOST_DEVICE, identical to solvers/lane_pack.h's
+#include "solvers/lane_pack.h"  // MECH_HOST_DEVICE
 #include "solvers/neurlp_batch.h"
 #include "solvers/neurlp_chunked.h"
+#include "solvers/neurlp_errors.h"
 #include "solvers/neurlp_system.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 
 using neurlp_core::BatchGradients;
 using neurlp_core::BatchInputs;
 using neurlp_core::Sizes;
 
-// Outcome of one system: a neurlp_core::Status, or one of the input checks.
+// The op name every failure starts with: the CPU driver's, so a caller reads the same message
+// whichever device solved the batch.
+inline constexpr const char* kOp = "neurlp";
+
+// Outcome of one system: kOk, a neurlp_core::Status of the factorisation, or a bad input
+// (kBadInput + neurlp_core::InputFault, in the validator's order).
 enum Outcome : int {
   kOk = 0,
   kPivotNotPositive = static_cast<int>(neurlp_core::Status::PivotNotPositive),
   kPivotTiny = static_cast<int>(neurlp_core::Status::PivotTiny),
   kBorderNotPositive = static_cast<int>(neurlp_core::Status::BorderNotPositive),
-  kBadCoefficient = 10,
-  kBadRhs = 11,
-  kBadInitialValue = 12,
-  kBadStep = 13,
+  kBadInput = 10,
+  kBadCoefficient = kBadInput + static_cast<int>(neurlp_core::InputFault::Coefficient),
+  kBadRhs = kBadInput + static_cast<int>(neurlp_core::InputFault::Rhs),
+  kBadInitialValue = kBadInput + static_cast<int>(neurlp_core::InputFault::InitialValue),
+  kBadStep = kBadInput + static_cast<int>(neurlp_core::InputFault::Step),
 };
 
 struct SystemStatus {
   int outcome;
   int index;      // the failing unknown, or the flat index of the bad input within the system
-  double pivot;   // the failing pivot, or the bad step's value
+  double pivot;   // the failing pivot, or the bad input's value
   double diagonal;
 };
 
+MECH_HOST_DEVICE inline SystemStatus status_of(const neurlp_core::FactorStatus& factored) {
+  return {static_cast<int>(factored.status), factored.index, factored.pivot, factored.diagonal};
+}
+MECH_HOST_DEVICE inline SystemStatus status_of(const neurlp_core::InputStatus& checked) {
+  if (checked.fault == neurlp_core::InputFault::None) return {kOk, -1, 0.0, 0.0};
+  return {kBadInput + static_cast<int>(checked.fault), static_cast<int>(checked.index), checked.value, 0.0};
+}
+
 // Per-system extents of the batch-major arrays (elements).
 struct Strides {
-  std::int64_t coeffs, rhs, iv, steps, unknowns;
+  std::int64_t coeffs, rhs, iv, steps;
+  std::int64_t solution;   // u and grad_u, (T,D,K)
+  std::int64_t unknowns;   // the solve's unknowns n (hermite4: with its latent derivative)
+  std::int64_t scratch;    // the backward's: v (n), and for hermite4 the padded upstream gradient (n)
 };
 
 inline Strides strides_of(const neurlp_core::Sizes& z) {
-  const std::int64_t m = z.block();
-  return {static_cast<std::int64_t>(z.E) * z.T * m, static_cast<std::int64_t>(z.E) * z.T,
-          static_cast<std::int64_t>(z.S) * z.D * z.n_iv, static_cast<std::int64_t>(z.T - 1) * z.D,
-          static_cast<std::int64_t>(z.T) * m};
+  const std::int64_t n = z.unknowns(), latent = z.formulation == neurlp_core::Formulation::Hermite4 ? n : 0;
+  return {static_cast<std::int64_t>(z.E) * z.T * z.D * z.K,
+          static_cast<std::int64_t>(z.E) * z.T,
+          static_cast<std::int64_t>(z.S) * z.D * z.n_iv,
+          static_cast<std::int64_t>(z.T - 1) * z.D,
+          z.solution_size(),
+          n,
+          n + latent};
 }
 
 // The batch's device (or host) arrays, as the kernels receive them.
@@ -66,6 +91,7 @@ struct BatchArrays {
   T* inverse_diagonal;  // batch * n
   T* z2;                // batch * n, mnn only
   T* schur;             // batch, mnn only
+  T* latent;            // batch * n, hermite4 only: the solution with its latent derivative (for the backward)
 };
 
 template <class T>
@@ -84,59 +110,74 @@ MECH_HOST_DEVICE inline neurlp_core::Factors<T> system_factors(const neurlp_core
 }
 
 template <class T>
-MECH_HOST_DEVICE inline bool finite_value(T x) {
-  return x == x && x - x == T(0);  // false for NaN and for +-Inf (Inf - Inf is NaN)
+MECH_HOST_DEVICE inline neurlp_core::SystemGradients<T> system_gradients(const BatchGradients<T>& out, const Strides& s,
+                                                                         std::int64_t b) {
+  return {out.coeffs != nullptr ? out.coeffs + b * s.coeffs : nullptr, out.rhs != nullptr ? out.rhs + b * s.rhs : nullptr,
+          out.iv != nullptr ? out.iv + b * s.iv : nullptr, out.steps != nullptr ? out.steps + b * s.steps : nullptr};
 }
 
 // First non-finite entry of x (n), or -1.
 template <class T>
 MECH_HOST_DEVICE inline std::int64_t first_non_finite(const T* x, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i)
-    if (!finite_value(x[i])) return i;
+    if (!neurlp_core::is_finite_value(x[i])) return i;
   return -1;
 }
 
-// Input checks of one system: every value finite, every step > 0.
+// u (T,D,K) from hermite4's solution x (T,D,K+1): the latent derivative dropped.
 template <class T>
-MECH_HOST_DEVICE inline SystemStatus validate_system(const neurlp_core::SystemInputs<T>& system, const Strides& s) {
-  std::int64_t bad = -1;
-  if ((bad = first_non_finite(system.coeffs, s.coeffs)) >= 0) return {kBadCoefficient, static_cast<int>(bad), 0.0, 0.0};
-  if ((bad = first_non_finite(system.rhs, s.rhs)) >= 0) return {kBadRhs, static_cast<int>(bad), 0.0, 0.0};
-  if (system.iv != nullptr && (bad = first_non_finite(system.iv, s.iv)) >= 0)
-    return {kBadInitialValue, static_cast<int>(bad), 0.0, 0.0};
-  for (std::int64_t i = 0; i < s.steps; ++i) {
-    const T h = system.steps[i];
-    if (!(finite_value(h) && h > T(0))) return {kBadStep, static_cast<int>(i), static_cast<double>(h), 0.0};
-  }
-  return {kOk, -1, 0.0, 0.0};
+MECH_HOST_DEVICE inline void drop_latent(const neurlp_core::Sizes& z, const T* x, T* u) {
+  const std::int64_t points = static_cast<std::int64_t>(z.T) * z.D;
+  for (std::int64_t r = 0; r < points; ++r)
+    for (int k = 0; k < z.K; ++k) u[r * z.K + k] = x[r * (z.K + 1) + k];
 }
 
-// Forward of system b: validate, assemble, factor, solve. `row` is the thread's scratch row.
+// hermite4's upstream gradient over its unknowns (T,D,K+1) from grad_u (T,D,K): zero on the latent
+// derivative, which the op does not return.
+template <class T>
+MECH_HOST_DEVICE inline void pad_latent(const neurlp_core::Sizes& z, const T* grad_u, T* ubar) {
+  const std::int64_t points = static_cast<std::int64_t>(z.T) * z.D;
+  for (std::int64_t r = 0; r < points; ++r) {
+    for (int k = 0; k < z.K; ++k) ubar[r * (z.K + 1) + k] = grad_u[r * z.K + k];
+    ubar[r * (z.K + 1) + z.K] = T(0);
+  }
+}
+
+// Forward of system b: validate (neurlp_errors.h's validator, the CPU driver's), assemble, factor,
+// solve. `row` is the thread's scratch row. hermite4 solves into its latent array, then u.
 template <class T>
 MECH_HOST_DEVICE inline SystemStatus forward_one(const neurlp_core::Sizes& z, const neurlp_core::Envelope& envelope,
                                                  const BatchArrays<T>& a, const Strides& s, std::int64_t b,
                                                  neurlp_core::Row<T>& row) {
   const neurlp_core::SystemInputs<T> system = system_inputs(a.in, s, b);
-  const SystemStatus checked = validate_system(system, s);
+  const SystemStatus checked = status_of(neurlp_core::validate_system(z, system));
   if (checked.outcome != kOk) return checked;
-  const neurlp_core::FactorStatus factored = neurlp_core::forward_system(
-      z, envelope, system, row, system_factors(z, a, s, envelope.size, b), a.u + b * s.unknowns, a.eps + b);
-  return {static_cast<int>(factored.status), factored.index, factored.pivot, factored.diagonal};
+  const bool latent = z.formulation == neurlp_core::Formulation::Hermite4;
+  T* x = latent ? a.latent + b * s.unknowns : a.u + b * s.unknowns;
+  const neurlp_core::FactorStatus factored =
+      neurlp_core::forward_system(z, envelope, system, row, system_factors(z, a, s, envelope.size, b), x, a.eps + b);
+  if (latent && factored.status == neurlp_core::Status::Ok) drop_latent(z, x, a.u + b * s.solution);
+  return status_of(factored);
 }
 
-// Backward of system b with its kept factors; `scratch` holds batch * n values.
+// Backward of system b with its kept factors; `scratch` holds batch * s.scratch values.
 template <class T>
 MECH_HOST_DEVICE inline void backward_one(const neurlp_core::Sizes& z, const neurlp_core::Envelope& envelope,
                                           const BatchArrays<T>& a, const Strides& s, std::int64_t b,
                                           const T* grad_u, const T* grad_eps, T* scratch,
                                           const BatchGradients<T>& out, neurlp_core::Row<T>& row) {
-  const neurlp_core::SystemGradients<T> gradients{out.coeffs != nullptr ? out.coeffs + b * s.coeffs : nullptr,
-                                                  out.rhs != nullptr ? out.rhs + b * s.rhs : nullptr,
-                                                  out.iv != nullptr ? out.iv + b * s.iv : nullptr,
-                                                  out.steps != nullptr ? out.steps + b * s.steps : nullptr};
+  T* v = scratch + b * s.scratch;
+  const T* ubar = grad_u + b * s.solution;
+  const T* x = a.u + b * s.unknowns;
+  if (z.formulation == neurlp_core::Formulation::Hermite4) {
+    T* padded = v + s.unknowns;
+    pad_latent(z, ubar, padded);
+    ubar = padded;
+    x = a.latent + b * s.unknowns;
+  }
   neurlp_core::backward_system(z, envelope, system_inputs(a.in, s, b), row, system_factors(z, a, s, envelope.size, b),
-                               a.u + b * s.unknowns, a.eps[b], grad_u + b * s.unknowns,
-                               grad_eps != nullptr ? grad_eps[b] : T(0), scratch + b * s.unknowns, gradients);
+                               x, a.eps[b], ubar, grad_eps != nullptr ? grad_eps[b] : T(0), v,
+                               system_gradients(out, s, b));
 }
 
 // ---- the parallel-in-time (chunked) path ---------------------------------------------------
@@ -180,36 +221,34 @@ MECH_HOST_DEVICE inline neurlp_chunked::SystemWork<T> chunked_work(const neurlp_
 }
 
 // Input checks of the times chunk c owns (its coefficients and rhs, the steps that start there,
-// chunk 0 also the initial values), with validate_system's outcomes and flat indices; the
-// reduction picks the failure validate_system would have reported first.
+// chunk 0 also the initial values), with neurlp_core::validate_system's faults, flat indices and
+// values; the reduction picks the failure the validator would have reported first.
 template <class T>
 MECH_HOST_DEVICE inline SystemStatus validate_chunk(const neurlp_core::Sizes& z, const neurlp_chunked::ChunkLayout& layout,
                                                     const neurlp_core::SystemInputs<T>& system, const Strides& s, int c) {
-  const int t_begin = layout.interior_begin(c), t_end = layout.owned_end(c), m = z.block();
+  const int t_begin = layout.interior_begin(c), t_end = layout.owned_end(c), m = z.D * z.K;
   for (int e = 0; e < z.E; ++e) {
     const std::int64_t base = (static_cast<std::int64_t>(e) * z.T + t_begin) * m;
     const std::int64_t bad = first_non_finite(system.coeffs + base, static_cast<std::int64_t>(t_end - t_begin) * m);
-    if (bad >= 0) return {kBadCoefficient, static_cast<int>(base + bad), 0.0, 0.0};
+    if (bad >= 0)
+      return {kBadCoefficient, static_cast<int>(base + bad), static_cast<double>(system.coeffs[base + bad]), 0.0};
   }
   for (int e = 0; e < z.E; ++e) {
     const std::int64_t base = static_cast<std::int64_t>(e) * z.T + t_begin;
     const std::int64_t bad = first_non_finite(system.rhs + base, t_end - t_begin);
-    if (bad >= 0) return {kBadRhs, static_cast<int>(base + bad), 0.0, 0.0};
+    if (bad >= 0) return {kBadRhs, static_cast<int>(base + bad), static_cast<double>(system.rhs[base + bad]), 0.0};
   }
   if (c == 0 && system.iv != nullptr) {
     const std::int64_t bad = first_non_finite(system.iv, s.iv);
-    if (bad >= 0) return {kBadInitialValue, static_cast<int>(bad), 0.0, 0.0};
+    if (bad >= 0) return {kBadInitialValue, static_cast<int>(bad), static_cast<double>(system.iv[bad]), 0.0};
   }
   const int step_end = t_end < z.T - 1 ? t_end : z.T - 1;
   for (std::int64_t i = static_cast<std::int64_t>(t_begin) * z.D; i < static_cast<std::int64_t>(step_end) * z.D; ++i) {
     const T h = system.steps[i];
-    if (!(finite_value(h) && h > T(0))) return {kBadStep, static_cast<int>(i), static_cast<double>(h), 0.0};
+    if (!(neurlp_core::is_finite_value(h) && h > T(0)))
+      return {kBadStep, static_cast<int>(i), static_cast<double>(h), 0.0};
   }
   return {kOk, -1, 0.0, 0.0};
-}
-
-MECH_HOST_DEVICE inline SystemStatus status_of(const neurlp_core::FactorStatus& factored) {
-  return {static_cast<int>(factored.status), factored.index, factored.pivot, factored.diagonal};
 }
 
 // Phase 1 (thread per system b and chunk c): validate the chunk's inputs, then factor it.
@@ -262,13 +301,6 @@ MECH_HOST_DEVICE inline void finish_forward_chunked_one(const neurlp_core::Sizes
                                                         const neurlp_chunked::Extents& x, std::int64_t b, int c) {
   if (a.system_status[b].outcome != kOk) return;
   neurlp_chunked::finish_forward_chunk(z, st, chunked_work(z, a, x, b), a.u + b * s.unknowns, a.eps[b], c);
-}
-
-template <class T>
-MECH_HOST_DEVICE inline neurlp_core::SystemGradients<T> system_gradients(const BatchGradients<T>& out, const Strides& s,
-                                                                         std::int64_t b) {
-  return {out.coeffs != nullptr ? out.coeffs + b * s.coeffs : nullptr, out.rhs != nullptr ? out.rhs + b * s.rhs : nullptr,
-          out.iv != nullptr ? out.iv + b * s.iv : nullptr, out.steps != nullptr ? out.steps + b * s.steps : nullptr};
 }
 
 // Backward phase 1 (thread per system and chunk): L^{-1} ubar on the interior, reduced parts.
@@ -325,12 +357,12 @@ struct EnvelopeStructure {
 };
 
 inline EnvelopeStructure envelope_structure(const neurlp_core::Sizes& z) {
+  EnvelopeStructure structure;
   const Strides s = strides_of(z);
   const std::vector<double> coeffs(static_cast<std::size_t>(s.coeffs), 1.0), rhs(static_cast<std::size_t>(s.rhs), 1.0);
   const std::vector<double> iv(static_cast<std::size_t>(s.iv) + 1, 1.0), steps(static_cast<std::size_t>(s.steps), 1.0);
   const neurlp_core::SystemInputs<double> ones{coeffs.data(), rhs.data(), iv.data(), steps.data()};
   std::vector<neurlp_core::Row<double>> row(1);  // large: keep it off the stack
-  EnvelopeStructure structure;
   const int n = z.unknowns();
   structure.first.resize(static_cast<std::size_t>(n));
   structure.offset.resize(static_cast<std::size_t>(n));
@@ -339,52 +371,37 @@ inline EnvelopeStructure envelope_structure(const neurlp_core::Sizes& z) {
   return structure;
 }
 
-// Throws mech::Error unless the sizes are in the solver's range.
+// Throws mech::Error unless the sizes are in the solver's range (neurlp_errors.h's check, the CPU
+// driver's), mech::SolverError for a hermite4 system with fewer rows than unknowns.
 inline void check_sizes(const neurlp_core::Sizes& z, std::int64_t batch) {
-  MECH_CHECK(batch >= 0, "neurlp (cuda): negative batch {}", batch);
-  MECH_CHECK(z.T >= 2 && z.D >= 1 && z.E >= 1 && z.K >= 2 && z.K <= neurlp_core::kMaxOrder + 1,
-             "neurlp (cuda): expected T >= 2, D >= 1, E >= 1 and 1 <= order <= {}, got T={} D={} E={} order={}",
-             neurlp_core::kMaxOrder, z.T, z.D, z.E, z.K - 1);
-  MECH_CHECK(z.block() <= neurlp_core::kMaxRowEntries, "neurlp (cuda): D*(order+1) = {} exceeds {}", z.block(),
-             neurlp_core::kMaxRowEntries);
-  MECH_CHECK(z.S >= 0 && z.S <= z.T && z.n_iv >= 0 && z.n_iv < z.K,
-             "neurlp (cuda): expected 0 <= S <= T and 0 <= n_iv < order+1, got S={} n_iv={} (T={}, order={})", z.S,
-             z.n_iv, z.T, z.K - 1);
-  MECH_CHECK(z.formulation == neurlp_core::Formulation::Mnn || z.formulation == neurlp_core::Formulation::Scalable,
-             "neurlp (cuda): formulation {} is not implemented", static_cast<int>(z.formulation));
+  MECH_CHECK(batch >= 0, "{}: expected a batch of at least 0 systems, got {}", kOp, batch);
+  neurlp_core::check_sizes(z, kOp);
 }
 
-// The message of a failed system: which batch element, which input or unknown, which value.
-inline std::string describe_failure(const neurlp_core::Sizes& z, std::int64_t b, const SystemStatus& status) {
-  const int m = z.block();
-  auto unknown = [&](int i) { return fmt::format("u[t={}][d={}][k={}]", i / m, (i % m) / z.K, i % z.K); };
-  switch (status.outcome) {
-    case kBadCoefficient: return fmt::format("coefficient {} of batch element {} is not finite", status.index, b);
-    case kBadRhs: return fmt::format("rhs entry {} of batch element {} is not finite", status.index, b);
-    case kBadInitialValue: return fmt::format("initial value {} of batch element {} is not finite", status.index, b);
-    case kBadStep:
-      return fmt::format("step {} of batch element {} is {} (steps must be finite and > 0)", status.index, b,
-                         status.pivot);
-    case kPivotNotPositive:
-    case kPivotTiny:
-      return fmt::format("batch element {}: the system is singular: pivot of {} is {:.3g} (diagonal {:.3g}) when "
-                         "factoring M_uu",
-                         b, unknown(status.index), status.pivot, status.diagonal);
-    case kBorderNotPositive:
-      return fmt::format("batch element {}: the eps border is singular (Schur complement {:.3g}, a = {:.3g})", b,
-                         status.pivot, status.diagonal);
-    default: return fmt::format("batch element {}: unknown failure {}", b, status.outcome);
+// What went wrong with one system, in the CPU driver's words (neurlp_errors.h): the bad input, or
+// the failed pivot and what to check (`single_precision`: the float32 hint as well).
+inline std::string describe_failure(const neurlp_core::Sizes& z, const SystemStatus& status,
+                                    bool single_precision = false) {
+  if (status.outcome >= kBadInput) {
+    return neurlp_core::input_message(
+        z, {static_cast<neurlp_core::InputFault>(status.outcome - kBadInput), status.index, status.pivot});
   }
+  neurlp_core::FactorStatus factored;
+  factored.status = static_cast<neurlp_core::Status>(status.outcome);
+  factored.index = status.index;
+  factored.pivot = status.pivot;
+  factored.diagonal = status.diagonal;
+  return neurlp_core::factor_message(z, factored, single_precision);
 }
 
-// Throws mech::SolverError for the first failed system of `statuses` (one per batch element).
-inline void throw_first_failure(const neurlp_core::Sizes& z, const std::vector<SystemStatus>& statuses) {
-  for (std::size_t b = 0; b < statuses.size(); ++b) {
-    if (statuses[b].outcome != kOk) {
-      throw SolverError("neurlp (cuda): " + describe_failure(z, static_cast<std::int64_t>(b), statuses[b]),
-                        static_cast<long>(b));
-    }
-  }
+// Throws mech::SolverError "neurlp: batch element b: ..." for the first failed system of
+// `statuses` (one per batch element), as the CPU driver does.
+inline void throw_first_failure(const neurlp_core::Sizes& z, const std::vector<SystemStatus>& statuses,
+                                bool single_precision = false) {
+  for (std::size_t b = 0; b < statuses.size(); ++b)
+    if (statuses[b].outcome != kOk)
+      neurlp_core::throw_system_error(kOp, static_cast<std::int64_t>(b),
+                                      describe_failure(z, statuses[b], single_precision));
 }
 
-}  // namespace mech::cuda::neurlp
+}  // namespace mech::neurlp_gpu

@@ -1,20 +1,23 @@
-// NeuRLP on the GPU: the raw-array batch API of solvers/neurlp_batch.h with device pointers,
-// running the per-system code of solvers/neurlp_system.h (the same __host__ __device__ source the
-// CPU tests cover) one GPU thread per system: assembly, envelope Cholesky, eps border elimination,
-// substitutions and the backward, each one kernel launch for the whole batch (no host loop over
-// time steps). A build without CUDA links throwing stubs (cuda/stubs.cpp).
+// NeuRLP on the GPU, every formulation: the raw-array batch API of solvers/neurlp_batch.h with
+// device pointers, running the per-system code of solvers/neurlp_system.h (mnn, scalable) or
+// solvers/hermite4_system.h (hermite4) - the same __host__ __device__ source the CPU tests cover -
+// one GPU thread per system: assembly, envelope Cholesky, eps border elimination, substitutions
+// and the backward, each one kernel launch for the whole batch (no host loop over time steps). A
+// build without CUDA links throwing stubs (solvers/neurlp_gpu_stubs.cpp).
 //
-// Two paths, chosen by shape (choose_chunks below): one thread per system (the sequential sweep
-// over T), or the parallel-in-time solve of solvers/neurlp_chunked.h, one thread per (system,
-// chunk) and a per-system reduced system, for batches too small to occupy the GPU. Forcing a path
-// (tests, benchmarks): MECH_NEURLP_CHUNKS=auto|0|N in the environment (0: one thread per system,
-// N: N chunks), or a ChunkOverride in scope on the calling thread, which wins over the variable.
+// mnn and scalable have two paths, chosen by shape (choose_chunks below): one thread per system
+// (the sequential sweep over T), or the parallel-in-time solve of solvers/neurlp_chunked.h, one
+// thread per (system, chunk) and a per-system reduced system, for batches too small to occupy the
+// GPU. Forcing a path (tests, benchmarks): MECH_NEURLP_CHUNKS=auto|0|N in the environment (0: one
+// thread per system, N: N chunks), or a ChunkOverride in scope on the calling thread, which wins
+// over the variable. hermite4 always runs one thread per system (the chunked rows are mnn's and
+// scalable's), keeping its solution with the latent derivative for the backward.
 //
 // Layouts as on the CPU, all contiguous device arrays: coeffs (B,E,T,D,K), rhs (B,E,T),
-// iv (B,S,D,n_iv), steps (B,T-1,D), u (B,T,D,K), eps (B).
+// iv (B,S,D,n_iv), steps (B,T-1,D), u (B,T,D,K), eps (B; hermite4 writes zeros).
 //
-//   auto factors = mech::cuda::neurlp::forward_batch<double>(sizes, B, inputs, u, eps, true, 0);
-//   mech::cuda::neurlp::backward_batch<double>(*factors, inputs, u, eps, grad_u, grad_eps, grads);
+//   auto factors = mech::neurlp_gpu::forward_batch<double>(sizes, B, inputs, u, eps, true, 0);
+//   mech::neurlp_gpu::backward_batch<double>(*factors, inputs, u, eps, grad_u, grad_eps, grads);
 //
 // Failures (non-finite input, non-positive step, singular system) throw mech::SolverError naming
 // the first failing batch element, after the kernel has run for all of them.
@@ -33,7 +36,7 @@
 #include "solvers/neurlp_batch.h"
 #include "solvers/neurlp_chunked.h"
 
-namespace mech::cuda::neurlp {
+namespace mech::neurlp_gpu {
 
 using neurlp_core::BatchGradients;
 using neurlp_core::BatchInputs;
@@ -43,8 +46,9 @@ using neurlp_core::Sizes;
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
-  DeviceBuffer(std::size_t nbytes, int device) : data_(allocate(nbytes, device)), nbytes_(nbytes), device_(device) {}
-  ~DeviceBuffer() { release(data_, nbytes_, device_); }
+  DeviceBuffer(std::size_t nbytes, int device)
+      : data_(cuda::allocate(nbytes, device)), nbytes_(nbytes), device_(device) {}
+  ~DeviceBuffer() { cuda::release(data_, nbytes_, device_); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   DeviceBuffer(DeviceBuffer&& other) noexcept { swap(other); }
@@ -101,11 +105,12 @@ struct DeviceFactorization {
   DeviceBuffer inverse_diagonal;    // T, batch * n
   DeviceBuffer z2;                  // T, batch * n (mnn only)
   DeviceBuffer schur;               // T, batch (mnn only)
+  DeviceBuffer latent;              // T, batch * n (hermite4 only: the solution with its latent derivative)
   // chunked only (sizes per system from neurlp_chunked::extents)
   DeviceBuffer spike_left, spike_right, reduced, reduced_inverse_diagonal, records, reduced_vectors;
   std::int64_t bytes() const {  // per-batch memory (the cached structure not counted)
     return static_cast<std::int64_t>(env.bytes() + inverse_diagonal.bytes() + z2.bytes() + schur.bytes() +
-                                     spike_left.bytes() + spike_right.bytes() + reduced.bytes() +
+                                     latent.bytes() + spike_left.bytes() + spike_right.bytes() + reduced.bytes() +
                                      reduced_inverse_diagonal.bytes() + records.bytes() + reduced_vectors.bytes());
   }
 };
@@ -190,4 +195,12 @@ template <class T>
 void backward_batch(const DeviceFactorization<T>& factors, const BatchInputs<T>& inputs, const T* u,
                     const T* eps, const T* grad_u, const T* grad_eps, const BatchGradients<T>& gradients);
 
-}  // namespace mech::cuda::neurlp
+// The explicit instantiations of the entry points for one dtype: one list for solvers/neurlp_gpu.cu
+// and the throwing stubs of a build without CUDA (solvers/neurlp_gpu_stubs.cpp).
+#define MECH_NEURLP_GPU_INSTANTIATE(T)                                                                          \
+  template std::shared_ptr<DeviceFactorization<T>> forward_batch<T>(const Sizes&, std::int64_t,                \
+                                                                    const BatchInputs<T>&, T*, T*, bool, int); \
+  template void backward_batch<T>(const DeviceFactorization<T>&, const BatchInputs<T>&, const T*, const T*,    \
+                                  const T*, const T*, const BatchGradients<T>&);
+
+}  // namespace mech::neurlp_gpu
