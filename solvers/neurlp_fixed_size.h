@@ -70,54 +70,47 @@ MECH_HOST_DEVICE FactorStatus factor_interior_block(int t, const Envelope& envel
   return FactorStatus{};
 }
 
-// forward_substitute_rows for one interior block t (x, and y when given).
-template <class Profile, class S>
-MECH_HOST_DEVICE void forward_substitute_interior_block(int t, const Envelope& envelope, const S* env,
-                                                        const S* inverse_diagonal, S* x, S* y = nullptr) {
+// The substitution of one interior block t: forward (forward_substitute_rows: x <- L^{-1} x, rows
+// ascending) or back (back_substitute_rows: x <- L^{-T} x, rows descending, later blocks done
+// already); y likewise when given.
+template <bool Forward, class Profile, class S>
+MECH_HOST_DEVICE void substitute_interior_block(int t, const Envelope& envelope, const S* env,
+                                                const S* inverse_diagonal, S* x, S* y = nullptr) {
   constexpr int m = Profile::m;
   S* rows[3 * m];
   interior_rows<m>(t, envelope, const_cast<S*>(env), rows);
   const S* inverse = inverse_diagonal + t * m;
   S* xt = x + t * m;
   S* yt = y ? y + t * m : nullptr;
-  MECH_UNROLL
-  for (int r = 0; r < m; ++r) {
-    const S* row_i = rows[2 * m + r];
-    S sum_x = xt[r];
+  if constexpr (Forward) {
     MECH_UNROLL
-    for (int k = Profile::first(r); k < r; ++k) sum_x -= row_i[k] * xt[k];
-    xt[r] = sum_x * inverse[r];
-    if (yt) {
-      S sum_y = yt[r];
+    for (int r = 0; r < m; ++r) {
+      const S* row_i = rows[2 * m + r];
+      S sum_x = xt[r];
       MECH_UNROLL
-      for (int k = Profile::first(r); k < r; ++k) sum_y -= row_i[k] * yt[k];
-      yt[r] = sum_y * inverse[r];
+      for (int k = Profile::first(r); k < r; ++k) sum_x -= row_i[k] * xt[k];
+      xt[r] = sum_x * inverse[r];
+      if (yt) {
+        S sum_y = yt[r];
+        MECH_UNROLL
+        for (int k = Profile::first(r); k < r; ++k) sum_y -= row_i[k] * yt[k];
+        yt[r] = sum_y * inverse[r];
+      }
     }
-  }
-}
-
-// back_substitute_rows for one interior block t (rows of later blocks done already).
-template <class Profile, class S>
-MECH_HOST_DEVICE void back_substitute_interior_block(int t, const Envelope& envelope, const S* env,
-                                                     const S* inverse_diagonal, S* x, S* y = nullptr) {
-  constexpr int m = Profile::m;
-  S* rows[3 * m];
-  interior_rows<m>(t, envelope, const_cast<S*>(env), rows);
-  const S* inverse = inverse_diagonal + t * m;
-  S* xt = x + t * m;
-  S* yt = y ? y + t * m : nullptr;
-  MECH_UNROLL
-  for (int r = m - 1; r >= 0; --r) {
-    const S* row_i = rows[2 * m + r];
-    const S xi = xt[r] * inverse[r];
-    xt[r] = xi;
+  } else {
     MECH_UNROLL
-    for (int k = Profile::first(r); k < r; ++k) xt[k] -= row_i[k] * xi;
-    if (yt) {
-      const S yi = yt[r] * inverse[r];
-      yt[r] = yi;
+    for (int r = m - 1; r >= 0; --r) {
+      const S* row_i = rows[2 * m + r];
+      const S xi = xt[r] * inverse[r];
+      xt[r] = xi;
       MECH_UNROLL
-      for (int k = Profile::first(r); k < r; ++k) yt[k] -= row_i[k] * yi;
+      for (int k = Profile::first(r); k < r; ++k) xt[k] -= row_i[k] * xi;
+      if (yt) {
+        const S yi = yt[r] * inverse[r];
+        yt[r] = yi;
+        MECH_UNROLL
+        for (int k = Profile::first(r); k < r; ++k) yt[k] -= row_i[k] * yi;
+      }
     }
   }
 }
@@ -178,13 +171,13 @@ MECH_HOST_DEVICE void substitute_blocks(const Sizes& z, bool interior, int begin
       if constexpr (Forward) {
         forward_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
         for (int t = split / m; t < end / m; ++t) {
-          if (central) forward_substitute_interior_block<Central>(t, envelope, env, inverse_diagonal, x, y);
-          else forward_substitute_interior_block<Plain>(t, envelope, env, inverse_diagonal, x, y);
+          if (central) substitute_interior_block<true, Central>(t, envelope, env, inverse_diagonal, x, y);
+          else substitute_interior_block<true, Plain>(t, envelope, env, inverse_diagonal, x, y);
         }
       } else {
         for (int t = end / m - 1; t >= split / m; --t) {
-          if (central) back_substitute_interior_block<Central>(t, envelope, env, inverse_diagonal, x, y);
-          else back_substitute_interior_block<Plain>(t, envelope, env, inverse_diagonal, x, y);
+          if (central) substitute_interior_block<false, Central>(t, envelope, env, inverse_diagonal, x, y);
+          else substitute_interior_block<false, Plain>(t, envelope, env, inverse_diagonal, x, y);
         }
         back_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
       }
