@@ -70,61 +70,47 @@ MECH_HOST_DEVICE FactorStatus factor_interior_block(int t, const Envelope& envel
   return FactorStatus{};
 }
 
-// What the substitutions of one interior block t work on: its rows (interior_rows), its 1/diag L
-// and its parts of the right-hand sides x and y (y may be null).
-template <int M, class S>
-struct InteriorSubstitution {
-  S* rows[3 * M];
-  const S* inverse;
-  S* x;
-  S* y;
-  MECH_HOST_DEVICE InteriorSubstitution(int t, const Envelope& envelope, const S* env, const S* inverse_diagonal,
-                                        S* x_all, S* y_all)
-      : inverse(inverse_diagonal + t * M), x(x_all + t * M), y(y_all ? y_all + t * M : nullptr) {
-    interior_rows<M>(t, envelope, const_cast<S*>(env), rows);
-  }
-};
-
-// forward_substitute_rows for one interior block t (x, and y when given).
-template <class Profile, class S>
-MECH_HOST_DEVICE void forward_substitute_interior_block(int t, const Envelope& envelope, const S* env,
-                                                        const S* inverse_diagonal, S* x, S* y = nullptr) {
+// The substitution of one interior block t: forward (forward_substitute_rows: x <- L^{-1} x, rows
+// ascending) or back (back_substitute_rows: x <- L^{-T} x, rows descending, later blocks done
+// already); y likewise when given.
+template <bool Forward, class Profile, class S>
+MECH_HOST_DEVICE void substitute_interior_block(int t, const Envelope& envelope, const S* env,
+                                                const S* inverse_diagonal, S* x, S* y = nullptr) {
   constexpr int m = Profile::m;
-  const InteriorSubstitution<m, S> b(t, envelope, env, inverse_diagonal, x, y);
-  MECH_UNROLL
-  for (int r = 0; r < m; ++r) {
-    const S* row_i = b.rows[2 * m + r];
-    S sum_x = b.x[r];
+  S* rows[3 * m];
+  interior_rows<m>(t, envelope, const_cast<S*>(env), rows);
+  const S* inverse = inverse_diagonal + t * m;
+  S* xt = x + t * m;
+  S* yt = y ? y + t * m : nullptr;
+  if constexpr (Forward) {
     MECH_UNROLL
-    for (int k = Profile::first(r); k < r; ++k) sum_x -= row_i[k] * b.x[k];
-    b.x[r] = sum_x * b.inverse[r];
-    if (b.y) {
-      S sum_y = b.y[r];
+    for (int r = 0; r < m; ++r) {
+      const S* row_i = rows[2 * m + r];
+      S sum_x = xt[r];
       MECH_UNROLL
-      for (int k = Profile::first(r); k < r; ++k) sum_y -= row_i[k] * b.y[k];
-      b.y[r] = sum_y * b.inverse[r];
+      for (int k = Profile::first(r); k < r; ++k) sum_x -= row_i[k] * xt[k];
+      xt[r] = sum_x * inverse[r];
+      if (yt) {
+        S sum_y = yt[r];
+        MECH_UNROLL
+        for (int k = Profile::first(r); k < r; ++k) sum_y -= row_i[k] * yt[k];
+        yt[r] = sum_y * inverse[r];
+      }
     }
-  }
-}
-
-// back_substitute_rows for one interior block t (rows of later blocks done already).
-template <class Profile, class S>
-MECH_HOST_DEVICE void back_substitute_interior_block(int t, const Envelope& envelope, const S* env,
-                                                     const S* inverse_diagonal, S* x, S* y = nullptr) {
-  constexpr int m = Profile::m;
-  const InteriorSubstitution<m, S> b(t, envelope, env, inverse_diagonal, x, y);
-  MECH_UNROLL
-  for (int r = m - 1; r >= 0; --r) {
-    const S* row_i = b.rows[2 * m + r];
-    const S xi = b.x[r] * b.inverse[r];
-    b.x[r] = xi;
+  } else {
     MECH_UNROLL
-    for (int k = Profile::first(r); k < r; ++k) b.x[k] -= row_i[k] * xi;
-    if (b.y) {
-      const S yi = b.y[r] * b.inverse[r];
-      b.y[r] = yi;
+    for (int r = m - 1; r >= 0; --r) {
+      const S* row_i = rows[2 * m + r];
+      const S xi = xt[r] * inverse[r];
+      xt[r] = xi;
       MECH_UNROLL
-      for (int k = Profile::first(r); k < r; ++k) b.y[k] -= row_i[k] * yi;
+      for (int k = Profile::first(r); k < r; ++k) xt[k] -= row_i[k] * xi;
+      if (yt) {
+        const S yi = yt[r] * inverse[r];
+        yt[r] = yi;
+        MECH_UNROLL
+        for (int k = Profile::first(r); k < r; ++k) yt[k] -= row_i[k] * yi;
+      }
     }
   }
 }
@@ -185,13 +171,13 @@ MECH_HOST_DEVICE void substitute_blocks(const Sizes& z, bool interior, int begin
       if constexpr (Forward) {
         forward_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
         for (int t = split / m; t < end / m; ++t) {
-          if (central) forward_substitute_interior_block<Central>(t, envelope, env, inverse_diagonal, x, y);
-          else forward_substitute_interior_block<Plain>(t, envelope, env, inverse_diagonal, x, y);
+          if (central) substitute_interior_block<true, Central>(t, envelope, env, inverse_diagonal, x, y);
+          else substitute_interior_block<true, Plain>(t, envelope, env, inverse_diagonal, x, y);
         }
       } else {
         for (int t = end / m - 1; t >= split / m; --t) {
-          if (central) back_substitute_interior_block<Central>(t, envelope, env, inverse_diagonal, x, y);
-          else back_substitute_interior_block<Plain>(t, envelope, env, inverse_diagonal, x, y);
+          if (central) substitute_interior_block<false, Central>(t, envelope, env, inverse_diagonal, x, y);
+          else substitute_interior_block<false, Plain>(t, envelope, env, inverse_diagonal, x, y);
         }
         back_substitute_rows(begin, split, envelope, env, inverse_diagonal, x, y);
       }
