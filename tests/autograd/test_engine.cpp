@@ -205,6 +205,22 @@ TEST(Engine, AnomalyModeChecksOpsThatDoNotRecord) {
   EXPECT_THROW((void)sqrt(requiring_grad), Error);
 }
 
+// float32 outputs are checked in their own dtype: converting them to float64 for the check ran the
+// to_dtype op, whose own check then named to_dtype instead of the op that made the Inf.
+TEST(Engine, AnomalyModeNamesTheOpOfAFloat32Output) {
+  const Tensor huge = full({2}, 1e30, TensorOptions().dtype(DType::Float32));
+  for (const bool requires_grad : {false, true}) {
+    const Tensor x = requires_grad ? huge.detach().requires_grad_(true) : huge;
+    AnomalyGuard anomaly;
+    try {
+      (void)(x * x);
+      ADD_FAILURE() << "expected an anomaly error naming 'mul'";
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find("anomaly: op 'mul'"), std::string::npos) << error.what();
+    }
+  }
+}
+
 TEST(Engine, DeepChainRunsWithoutRecursion) {
   // A recursive backward would overflow the stack long before 300000 nodes (in backward or in freeing the graph).
   Tensor x = scalar_tensor(1.0, f64.requires_grad());
