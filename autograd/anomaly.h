@@ -1,8 +1,8 @@
 // Anomaly mode: when on, every op's forward outputs and every backward gradient are checked for
 // NaN/Inf, and the first op producing one is named in a mech::Error. Every op means recorded or not:
 // also with grad mode off or no input requiring grad (record() checks the ops that record, and
-// detail::will_record in autograd/ops_common.h those that skip recording; the NeuRLP ops in
-// solvers/ are checked when they record, and refuse non-finite inputs themselves). Off by default
+// detail::will_record in autograd/ops_common.h those that skip recording; the NeuRLP op in
+// solvers/neurlp.cpp checks its outputs itself when it does not record). Off by default
 // (on, it costs a pass over each tensor; off, one atomic load per op). AnomalyGuard turns it on
 // for a scope.
 #pragma once

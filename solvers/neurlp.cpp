@@ -6,9 +6,11 @@
 #include <memory>
 #include <type_traits>
 
+#include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/error.h"
+#include "core/kernels.h"
 #include "solvers/hermite4_direct.h"
 #include "solvers/neurlp_batch.h"
 #include "solvers/neurlp_gpu.h"
@@ -184,7 +186,14 @@ std::shared_ptr<Backend> choose_backend(const Sizes& z, std::int64_t batch, cons
   });
 }
 
-Tensor in_dtype(const Tensor& t, DType dtype) { return t.defined() && t.dtype() != dtype ? t.to(dtype) : t; }
+// t converted to dtype by the kernel itself, not the to() op: the conversion is part of this op, so
+// anomaly mode names neurlp, not to_dtype, when a value leaves the output dtype's range.
+Tensor in_dtype(const Tensor& t, DType dtype) {
+  if (!t.defined() || t.dtype() == dtype) return t;
+  Tensor out = empty(t.shape(), TensorOptions().dtype(dtype).device(t.device()));
+  kernels::copy(t, out);
+  return out;
+}
 
 }  // namespace
 
@@ -210,7 +219,11 @@ NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv
     result.u = in_dtype(u, out_dtype);
     result.eps = in_dtype(eps, out_dtype);
   }
-  if (!differentiable) return result;
+  if (!differentiable) {   // record() checks the outputs of an op that records; this one does not
+    check_anomaly(kOp, result.u, "forward");
+    check_anomaly(kOp, result.eps, "forward");
+    return result;
+  }
 
   // The backward keeps the compute-dtype inputs, the solution (detached: the outputs' own node
   // must not hold them, or they would keep themselves alive) and the backend with its factors.

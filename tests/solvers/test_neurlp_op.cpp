@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "autograd/anomaly.h"
 #include "autograd/gradcheck.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -177,6 +178,25 @@ TEST(NeurlpOp, Float32InputsGiveFloat32OutputsAndGradients) {
   NeurlpResult low = neurlp(single[0], single[1], single[2], single[3], single_compute);
   const auto c = low.u.to_vector<double>();
   for (std::size_t i = 0; i < c.size(); ++i) EXPECT_NEAR(c[i], b[i], 1e-2 * (1 + std::abs(b[i])));
+}
+
+TEST(NeurlpOp, AnomalyModeChecksOutputsAlsoWhenNothingRecords) {
+  // u' + u = 0 solved in float64 from an initial value of 1e200: finite there, but the outputs take
+  // coeffs' dtype, float32, where 1e200 is Inf. No input requires grad, so the op records nothing;
+  // anomaly mode must still name it (autograd/anomaly.h: every op, recorded or not).
+  const TensorOptions f32 = TensorOptions().dtype(DType::Float32);
+  const Tensor coeffs = full({1, 1, 8, 1, 2}, 1.0, f32);
+  const Tensor rhs = zeros({1, 1, 8}, f64), iv = full({1, 1, 1, 1}, 1e200, f64);
+  const Tensor steps = full({1, 7, 1}, 0.1, f64);
+  EXPECT_FALSE(all_finite(neurlp(coeffs, rhs, iv, steps).u));   // off: the op itself does not refuse
+  AnomalyGuard anomaly;
+  try {
+    neurlp(coeffs, rhs, iv, steps);
+    ADD_FAILURE() << "anomaly mode let a non-finite output of neurlp through";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("anomaly: op 'neurlp' produced NaN or Inf"), std::string::npos)
+        << error.what();
+  }
 }
 
 TEST(NeurlpOp, ReusePathMatchesFreshSolves) {
