@@ -189,8 +189,6 @@ void check_settings(const tools::CommandLine& cli, const Settings& s) {
   if (!(model.gamma >= 0) || !(model.alpha >= 0))
     cli.fail(fmt::format("--gamma {} and --alpha {} must be >= 0", model.gamma, model.alpha));
   if (s.stop_at < 0) cli.fail(fmt::format("--stop-at {} must be >= 0", s.stop_at));
-  if (s.run.device == "cuda" && model.formulation == Formulation::Hermite4)
-    cli.fail("--device cuda --formulation hermite4: the hermite4 solver runs on the CPU only; use scalable or mnn");
   tools::check_run_options(cli, s.run);
 }
 

@@ -16,7 +16,7 @@
 // --variant hermite4 runs the fourth-order formulation (solvers/hermite4_*.h): same files and
 // shapes, eps written as zeros; with --dtype float32 a square system (E = D, P initial values at
 // the first point) is solved by direct block elimination instead of the float32 normal equations.
-// --device cuda solves mnn and scalable on the GPU (solvers/neurlp_gpu.h); without a device, or in a build
+// --device cuda solves every variant on the GPU (solvers/neurlp_gpu.h); without a device, or in a build
 // without CUDA, it exits 2 saying so.
 #include <algorithm>
 #include <chrono>
@@ -94,7 +94,9 @@ mech::tools::SolveOutputs solve_hermite4_typed(const mech::tools::SolveProblem& 
 }
 
 mech::tools::SolveOutputs solve(const mech::tools::SolveProblem& problem, mech::Device device) {
-  if (problem.sizes.formulation != mech::neurlp_core::Formulation::Hermite4)
+  // On the GPU every formulation runs the one GPU driver; on the CPU hermite4 has its direct
+  // float32 solve for square systems, so it keeps its own path there.
+  if (problem.sizes.formulation != mech::neurlp_core::Formulation::Hermite4 || device.is_cuda())
     return mech::tools::run_solve(problem, device);
   return problem.dtype == mech::DType::Float32 ? solve_hermite4_typed<float>(problem)
                                                : solve_hermite4_typed<double>(problem);
@@ -165,7 +167,7 @@ int main(int argc, char** argv) {
   cli.add("grad-eps", &grad_eps_path, "upstream gradient dL/deps (B) (with --grad-u)");
   cli.add("grads-out", &grads_dir, "directory for coeffs.npy, rhs.npy, iv.npy, steps.npy (with --grad-u)");
   cli.add("repeat", &repeat, "run N more times and print median_ms on stderr (with --device cuda: copies included)");
-  cli.add_choice("device", &device_name, {"cpu", "cuda"}, "where to solve (cuda: mnn and scalable)");
+  cli.add_choice("device", &device_name, {"cpu", "cuda"}, "where to solve");
   cli.parse_or_exit(argc, argv);
   if (coeffs_path.empty() || rhs_path.empty() || steps_path.empty() || out_path.empty())
     cli.fail("--coeffs, --rhs, --steps and --out are required");
@@ -173,8 +175,6 @@ int main(int argc, char** argv) {
   if (grad_u_path.empty() && (!grads_dir.empty() || !grad_eps_path.empty()))
     cli.fail("--grads-out and --grad-eps need --grad-u");
   if (repeat < 0) cli.fail("--repeat must be >= 0");
-  if (device_name == "cuda" && variant == "hermite4")
-    cli.fail("--device cuda --variant hermite4: the hermite4 solver runs on the CPU only; use mnn or scalable");
   if (device_name == "cuda" && !mech::cuda::is_available())
     cli.fail(fmt::format("--device cuda: no CUDA device is available ({}); use --device cpu",
                          mech::cuda::availability()));

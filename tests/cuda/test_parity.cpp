@@ -30,6 +30,7 @@
 #include "cuda/element_math.h"
 #include "nn/optim.h"
 #include "solvers/neurlp.h"
+#include "solvers/neurlp_gpu.h"
 
 namespace mech {
 namespace {

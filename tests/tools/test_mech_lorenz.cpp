@@ -125,9 +125,10 @@ TEST(MechLorenz, BadOptionsExitWithStatus2AndOneLine) {
     EXPECT_EQ(run.err.rfind("mech-lorenz: ", 0), 0u) << run.err;
     EXPECT_TRUE(run.out.empty()) << arguments;
   }
-  // The GPU is a bad option where there is none; hermite4 has no GPU solver anywhere.
-  std::vector<std::string> device_cases = {"--device cuda --formulation hermite4"};
-  if (!mech::cuda::is_available()) device_cases.push_back("--device cuda");
+  // The GPU is a bad option where there is none (every formulation has a GPU solver).
+  std::vector<std::string> device_cases;
+  if (!mech::cuda::is_available())
+    device_cases = {"--device cuda", "--device cuda --formulation hermite4"};
   for (const std::string& arguments : device_cases) {
     ProgramRun run = run_lorenz(arguments);
     EXPECT_EQ(run.status, 2) << arguments << "\n" << run.err;

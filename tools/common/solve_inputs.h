@@ -63,7 +63,7 @@ SolveProblem prepare_solve(const SolveInputs& inputs, const SolveSettings& setti
 // Solves (and differentiates when grad_u is defined). A system the solver cannot handle (singular)
 // throws mech::SolverError naming the batch element. With a CUDA
 // device the inputs are copied there, solved by the GPU solver (solvers/neurlp_gpu.h: forward keeping
-// the factors, then backward) and the outputs copied back (mnn and scalable).
+// the factors, then backward) and the outputs copied back (every formulation; hermite4 writes eps as zeros).
 SolveOutputs run_solve(const SolveProblem& problem, Device device = Device::cpu());
 
 }  // namespace mech::tools
