@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "solvers/hermite4_system.h"
+#include "solvers/hermite4_rows.h"
 
 namespace mech::neurlp_core::hermite4 {
 namespace {

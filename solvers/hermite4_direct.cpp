@@ -167,7 +167,8 @@ SystemInputs<T> system_inputs(const Sizes& z, const BatchInputs<T>& in, std::int
 }
 
 void check_square(const Sizes& z, std::int64_t batch, const char* op) {
-  hermite4::check_sizes(z, op);
+  MECH_CHECK(z.formulation == Formulation::Hermite4, "{}: expected the hermite4 formulation", op);
+  neurlp_core::check_sizes(z, op);
   MECH_CHECK(is_square(z),
              "{}: the direct hermite4 solve needs a square system (E = D equations and P initial values at the "
              "first point: S = 1, n_iv = P); got E = {}, D = {}, S = {}, n_iv = {}, P = {}",

@@ -26,7 +26,7 @@
 #include <memory>
 #include <vector>
 
-#include "solvers/hermite4_batch.h"
+#include "solvers/neurlp_batch.h"
 
 namespace mech::neurlp_core::hermite4 {
 

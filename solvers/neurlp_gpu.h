@@ -1,6 +1,6 @@
 // NeuRLP on the GPU, every formulation: the raw-array batch API of solvers/neurlp_batch.h with
 // device pointers, running the per-system code of solvers/neurlp_system.h (mnn, scalable) or
-// solvers/hermite4_system.h (hermite4) - the same __host__ __device__ source the CPU tests cover -
+// solvers/hermite4_rows.h (hermite4) - the same __host__ __device__ source the CPU tests cover -
 // one GPU thread per system: assembly, envelope Cholesky, eps border elimination, substitutions
 // and the backward, each one kernel launch for the whole batch (no host loop over time steps). A
 // build without CUDA links throwing stubs (solvers/neurlp_gpu_stubs.cpp).

@@ -26,7 +26,6 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
-#include "solvers/hermite4_batch.h"
 #include "solvers/hermite4_direct.h"
 #include "solvers/neurlp_batch.h"
 #include "tools/common/cli.h"
@@ -126,7 +125,7 @@ double neurlp_error(const Problem& problem, Formulation formulation, int T, doub
     for (int k = 0; k < K; ++k) coeffs[std::size_t(t) * K + k] = problem.coefficient(t * h, k);
   const BatchInputs<double> inputs{coeffs.data(), rhs.data(), problem.initial.data(), steps.data()};
   if (direct) hermite4::direct_forward_batch<double>(z, 1, inputs, u.data());
-  else if (formulation == Formulation::Hermite4) hermite4::forward_batch<double>(z, 1, inputs, u.data(), false);
+  else if (formulation == Formulation::Hermite4) forward_batch<double>(z, 1, inputs, u.data(), nullptr, false);
   else forward_batch<double>(z, 1, inputs, u.data(), eps.data(), false);
   double error = 0.0;
   for (int t = 0; t < T; ++t) error = std::max(error, std::abs(u[std::size_t(t) * K] - problem.exact(t * h)));

@@ -31,7 +31,6 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "cuda/backend.h"
-#include "solvers/hermite4_batch.h"
 #include "solvers/hermite4_direct.h"
 #include "tools/common/cli.h"
 #include "tools/common/driver_checks.h"
@@ -73,7 +72,7 @@ mech::tools::SolveOutputs solve_hermite4_typed(const mech::tools::SolveProblem& 
         h4::direct_forward_batch<float>(z, B, inputs, out.u.data_ptr<float>());
         return out;
       }
-    h4::forward_batch<T>(z, B, inputs, out.u.data_ptr<T>(), false);
+    mech::neurlp_core::forward_batch<T>(z, B, inputs, out.u.data_ptr<T>(), nullptr, false);
     return out;
   }
   out.d_coeffs = mech::zeros(problem.coeffs.shape(), options);
@@ -89,7 +88,8 @@ mech::tools::SolveOutputs solve_hermite4_typed(const mech::tools::SolveProblem& 
       h4::direct_backward_batch<float>(*kept, inputs, problem.grad_u.data_ptr<float>(), gradients);
       return out;
     }
-  h4::forward_backward_batch<T>(z, B, inputs, out.u.data_ptr<T>(), problem.grad_u.data_ptr<T>(), gradients);
+  mech::neurlp_core::forward_backward_batch<T>(z, B, inputs, out.u.data_ptr<T>(), nullptr,
+                                               problem.grad_u.data_ptr<T>(), nullptr, gradients);
   return out;
 }
 
@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
   if (hermite4) {
     problem.sizes.formulation = mech::neurlp_core::Formulation::Hermite4;
     try {
-      mech::neurlp_core::hermite4::check_sizes(problem.sizes, "mech-solve");
+      mech::neurlp_core::check_sizes(problem.sizes, "mech-solve");
     } catch (const mech::SolverError& error) {   // fewer rows than unknowns: a singular system
       std::fprintf(stderr, "mech-solve: %s\n", mech::tools::one_line(error.what()).c_str());
       return 1;

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "solvers/hermite4_batch.h"
+#include "solvers/neurlp_batch.h"
 #include "solvers/hermite4_dense.h"
 #include "solvers/hermite4_direct.h"
 #include "solvers/neurlp_test_util.h"
@@ -34,7 +34,7 @@ Sizes sizes(int T, int D, int P, int E, int S, int n_iv) {
 
 std::vector<double> solve(const Problem& p) {
   std::vector<double> u(p.B * p.z.T * p.z.D * p.z.K);
-  forward_batch<double>(p.z, p.B, p.inputs(), u.data(), false);
+  neurlp_core::forward_batch<double>(p.z, p.B, p.inputs(), u.data(), nullptr, false);
   return u;
 }
 
@@ -276,8 +276,8 @@ TEST(Hermite4Batch, LanePacksMatchOneSystemAtATime) {
   std::vector<double> u(19 * 13 * 3), weights(u.size()), d_coeffs(batch.coeffs.size()), d_rhs(batch.rhs.size()),
       d_iv(batch.iv.size()), d_steps(batch.steps.size());
   for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = std::sin(0.37 * i);
-  auto kept = forward_batch<double>(z, 19, batch.inputs(), u.data(), true);
-  backward_batch<double>(*kept, weights.data(), {d_coeffs.data(), d_rhs.data(), d_iv.data(), d_steps.data()});
+  auto kept = neurlp_core::forward_batch<double>(z, 19, batch.inputs(), u.data(), nullptr, true);
+  neurlp_core::backward_batch<double>(*kept, weights.data(), nullptr, {d_coeffs.data(), d_rhs.data(), d_iv.data(), d_steps.data()});
   const std::int64_t nc = 13 * 3, nr = 13, ni = 2, ns = 12, nu = 13 * 3;
   for (std::int64_t b = 0; b < 19; ++b) {
     Problem one;
@@ -287,8 +287,8 @@ TEST(Hermite4Batch, LanePacksMatchOneSystemAtATime) {
     one.iv.assign(batch.iv.begin() + b * ni, batch.iv.begin() + (b + 1) * ni);
     one.steps.assign(batch.steps.begin() + b * ns, batch.steps.begin() + (b + 1) * ns);
     std::vector<double> u1(nu), g_c(nc), g_r(nr), g_i(ni), g_s(ns);
-    forward_backward_batch<double>(z, 1, one.inputs(), u1.data(), weights.data() + b * nu,
-                                   {g_c.data(), g_r.data(), g_i.data(), g_s.data()});
+    neurlp_core::forward_backward_batch<double>(z, 1, one.inputs(), u1.data(), nullptr, weights.data() + b * nu,
+                                                nullptr, {g_c.data(), g_r.data(), g_i.data(), g_s.data()});
     for (std::int64_t i = 0; i < nu; ++i) EXPECT_NEAR(u[b * nu + i], u1[i], 1e-12) << "b " << b;
     for (std::int64_t i = 0; i < nc; ++i) EXPECT_NEAR(d_coeffs[b * nc + i], g_c[i], 1e-10) << "b " << b;
     for (std::int64_t i = 0; i < nr; ++i) EXPECT_NEAR(d_rhs[b * nr + i], g_r[i], 1e-10) << "b " << b;
@@ -303,8 +303,8 @@ TEST(Hermite4Batch, ResolveWithNewRhsAndInitialValues) {
   second.coeffs = first.coeffs;   // same A, new b
   second.steps = first.steps;
   std::vector<double> u(10 * 15 * 2 * 3);
-  auto kept = forward_batch<double>(z, 10, first.inputs(), u.data(), true);
-  resolve_batch<double>(*kept, second.inputs(), u.data());
+  auto kept = neurlp_core::forward_batch<double>(z, 10, first.inputs(), u.data(), nullptr, true);
+  neurlp_core::resolve_batch<double>(*kept, second.inputs(), u.data(), nullptr);
   const std::vector<double> reference = solve(second);
   for (std::size_t i = 0; i < u.size(); ++i) EXPECT_NEAR(u[i], reference[i], 1e-10 * (1 + std::abs(reference[i])));
 }
@@ -315,7 +315,8 @@ TEST(Hermite4Dense, BandedGradientsMatchDenseReference) {
   std::vector<double> weights(2 * 10 * 2 * 3);
   for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = std::cos(0.7 * i);
   std::vector<double> u(weights.size()), dc(p.coeffs.size()), dr(p.rhs.size()), dv(p.iv.size()), dh(p.steps.size());
-  forward_backward_batch<double>(z, 2, p.inputs(), u.data(), weights.data(), {dc.data(), dr.data(), dv.data(), dh.data()});
+  neurlp_core::forward_backward_batch<double>(z, 2, p.inputs(), u.data(), nullptr, weights.data(), nullptr,
+                                              {dc.data(), dr.data(), dv.data(), dh.data()});
   const std::int64_t nc = 3 * 10 * 2 * 3, nr = 30, ni = 2 * 2 * 1, ns = 9 * 2, nu = 60;
   for (std::int64_t b = 0; b < 2; ++b) {
     const SystemInputs<double> in{p.coeffs.data() + b * nc, p.rhs.data() + b * nr, p.iv.data() + b * ni,
@@ -355,13 +356,13 @@ void check_gradients(const Sizes& z, unsigned seed, bool uniform_steps = false) 
   };
   std::vector<double> u(weights.size()), d_coeffs(p.coeffs.size()), d_rhs(p.rhs.size()), d_iv(p.iv.size()),
       d_steps(p.steps.size());
-  auto kept = forward_batch<double>(z, p.B, p.inputs(), u.data(), true);
-  backward_batch<double>(*kept, weights.data(), {d_coeffs.data(), d_rhs.data(), d_iv.data(), d_steps.data()});
+  auto kept = neurlp_core::forward_batch<double>(z, p.B, p.inputs(), u.data(), nullptr, true);
+  neurlp_core::backward_batch<double>(*kept, weights.data(), nullptr, {d_coeffs.data(), d_rhs.data(), d_iv.data(), d_steps.data()});
   // The fused entry point gives the same.
   std::vector<double> u2(u.size()), f_coeffs(p.coeffs.size()), f_rhs(p.rhs.size()), f_iv(p.iv.size()),
       f_steps(p.steps.size());
-  forward_backward_batch<double>(z, p.B, p.inputs(), u2.data(), weights.data(),
-                                 {f_coeffs.data(), f_rhs.data(), f_iv.data(), f_steps.data()});
+  neurlp_core::forward_backward_batch<double>(z, p.B, p.inputs(), u2.data(), nullptr, weights.data(), nullptr,
+                                              {f_coeffs.data(), f_rhs.data(), f_iv.data(), f_steps.data()});
   EXPECT_EQ(u, u2);
   EXPECT_EQ(d_steps, f_steps);
   auto check = [&](std::vector<double>& values, const std::vector<double>& analytic, const char* name) {
@@ -435,7 +436,7 @@ TEST(Hermite4Errors, TopCoefficientZeroEverywhereIsSingular) {
     try {
       std::vector<double> u(p.B * 12 * 3);
       if (direct) direct_forward_batch<double>(p.z, p.B, p.inputs(), u.data());
-      else forward_batch<double>(p.z, p.B, p.inputs(), u.data(), false);
+      else neurlp_core::forward_batch<double>(p.z, p.B, p.inputs(), u.data(), nullptr, false);
       FAIL() << "expected SolverError";
     } catch (const SolverError& error) {
       EXPECT_EQ(error.batch_element(), 3) << error.what();
@@ -523,7 +524,8 @@ TEST(Hermite4Direct, Float64DirectMatchesNormalEquationsWithGradients) {
       direct_backward_batch<double>(*kept, p.inputs(), weights.data(), out);
     } else {
       std::vector<double> u2(u.size());
-      forward_backward_batch<double>(p.z, p.B, p.inputs(), u2.data(), weights.data(), out);
+      neurlp_core::forward_backward_batch<double>(p.z, p.B, p.inputs(), u2.data(), nullptr, weights.data(), nullptr,
+                                                  out);
     }
     return g;
   };

@@ -15,7 +15,7 @@
 #include "core/npy.h"
 #include "core/tensor.h"
 #include "mech_solve_test_util.h"
-#include "solvers/hermite4_batch.h"
+#include "solvers/neurlp_batch.h"
 
 namespace {
 
@@ -106,8 +106,8 @@ TEST_F(MechSolveHermite4, GradientsMatchTheLibrary) {
   const auto c = mech::load_npy(path("coeffs.npy")).to_vector<double>(), r = mech::load_npy(path("rhs.npy")).to_vector<double>(),
              v = mech::load_npy(path("iv.npy")).to_vector<double>(), h = mech::load_npy(path("steps.npy")).to_vector<double>();
   std::vector<double> u(grad_u.size()), dc(c.size()), dr(r.size()), dv(v.size()), dh(h.size());
-  hermite4::forward_backward_batch<double>(z, 2, {c.data(), r.data(), v.data(), h.data()}, u.data(), grad_u.data(),
-                                           {dc.data(), dr.data(), dv.data(), dh.data()});
+  forward_backward_batch<double>(z, 2, {c.data(), r.data(), v.data(), h.data()}, u.data(), nullptr, grad_u.data(),
+                                 nullptr, {dc.data(), dr.data(), dv.data(), dh.data()});
   const std::vector<std::pair<const char*, const std::vector<double>*>> expected = {
       {"coeffs", &dc}, {"rhs", &dr}, {"iv", &dv}, {"steps", &dh}};
   for (const auto& [name, values] : expected) {
