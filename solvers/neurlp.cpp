@@ -60,13 +60,14 @@ InputGradients gradient_tensors(const PreparedInputs& in, const Shape& iv_shape,
                                 const TensorOptions& options, bool accumulated) {
   auto make = [&](const Shape& shape) { return accumulated ? zeros(shape, options) : empty(shape, options); };
   return {make(in.coeffs.shape()), make(in.rhs.shape()), has_iv ? zeros(iv_shape, options) : Tensor(),
-          accumulated ? zeros(in.steps.shape(), options) : empty(in.steps.shape(), options)};
+          make(in.steps.shape())};
 }
 
 // A way to solve a batch: where (CPU, CUDA), how (the batch driver's normal equations, or hermite4's
 // direct solve of its square system), in which dtype, and what its forward keeps for its backward.
 class Backend {
  public:
+  Backend(const Sizes& z, std::int64_t batch) : z_(z), batch_(batch) {}
   virtual ~Backend() = default;
   // Writes u (B,T,D,K) and eps (B), allocated in the compute dtype on the inputs' device.
   virtual void forward(const PreparedInputs& in, Tensor& u, Tensor& eps) = 0;
@@ -76,6 +77,15 @@ class Backend {
                         const Tensor& grad_eps, InputGradients& out) = 0;
   // Whether backward adds into zeroed gradients rather than writing every entry.
   virtual bool accumulates() const { return false; }
+
+ protected:
+  // The drivers' view of the prepared inputs, in dtype T.
+  template <class T>
+  neurlp_core::BatchInputs<T> inputs(const PreparedInputs& in) const {
+    return batch_inputs<T>(in.coeffs, in.rhs, in.iv, in.steps, z_);
+  }
+  Sizes z_;
+  std::int64_t batch_;
 };
 
 template <class T>
@@ -89,24 +99,19 @@ const T* optional_data(const Tensor& t) {
 template <class T>
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const Sizes& z, std::int64_t batch, bool keep) : z_(z), batch_(batch), keep_(keep) {}
+  CpuBackend(const Sizes& z, std::int64_t batch, bool keep) : Backend(z, batch), keep_(keep) {}
   void forward(const PreparedInputs& in, Tensor& u, Tensor& eps) override {
-    factors_ = neurlp_core::forward_batch<T>(z_, batch_, inputs(in), u.data_ptr<T>(), eps.data_ptr<T>(), keep_);
+    factors_ = neurlp_core::forward_batch<T>(z_, batch_, inputs<T>(in), u.data_ptr<T>(), eps.data_ptr<T>(), keep_);
   }
   void backward(const PreparedInputs& in, const Tensor&, const Tensor&, const Tensor& grad_u, const Tensor& grad_eps,
                 InputGradients& out) override {
     if (factors_) neurlp_core::backward_batch<T>(*factors_, grad_u.data_ptr<T>(), optional_data<T>(grad_eps), out.raw<T>(z_));
     else
-      neurlp_core::forward_backward_batch<T>(z_, batch_, inputs(in), nullptr, nullptr, grad_u.data_ptr<T>(),
+      neurlp_core::forward_backward_batch<T>(z_, batch_, inputs<T>(in), nullptr, nullptr, grad_u.data_ptr<T>(),
                                              optional_data<T>(grad_eps), out.raw<T>(z_));
   }
 
  private:
-  neurlp_core::BatchInputs<T> inputs(const PreparedInputs& in) const {
-    return batch_inputs<T>(in.coeffs, in.rhs, in.iv, in.steps, z_);
-  }
-  Sizes z_;
-  std::int64_t batch_;
   bool keep_;
   std::shared_ptr<neurlp_core::Factorization<T>> factors_;
 };
@@ -115,9 +120,9 @@ class CpuBackend final : public Backend {
 // ~1e-5 at h = 0.01, where the float32 normal equations fail for steps below about 0.05).
 class DirectBackend final : public Backend {
  public:
-  DirectBackend(const Sizes& z, std::int64_t batch, bool keep) : z_(z), batch_(batch), keep_(keep) {}
+  DirectBackend(const Sizes& z, std::int64_t batch, bool keep) : Backend(z, batch), keep_(keep) {}
   void forward(const PreparedInputs& in, Tensor& u, Tensor& eps) override {
-    auto factors = neurlp_core::hermite4::direct_forward_batch<float>(z_, batch_, inputs(in), u.data_ptr<float>());
+    auto factors = neurlp_core::hermite4::direct_forward_batch<float>(z_, batch_, inputs<float>(in), u.data_ptr<float>());
     if (keep_) factors_ = factors;
     eps.zero_();
   }
@@ -126,17 +131,12 @@ class DirectBackend final : public Backend {
     auto factors = factors_;
     if (!factors) {   // nothing kept: factor again (into scratch: u is the forward's)
       Tensor again = empty(u.shape(), TensorOptions().dtype(DType::Float32));
-      factors = neurlp_core::hermite4::direct_forward_batch<float>(z_, batch_, inputs(in), again.data_ptr<float>());
+      factors = neurlp_core::hermite4::direct_forward_batch<float>(z_, batch_, inputs<float>(in), again.data_ptr<float>());
     }
-    neurlp_core::hermite4::direct_backward_batch<float>(*factors, inputs(in), grad_u.data_ptr<float>(), out.raw<float>(z_));
+    neurlp_core::hermite4::direct_backward_batch<float>(*factors, inputs<float>(in), grad_u.data_ptr<float>(), out.raw<float>(z_));
   }
 
  private:
-  neurlp_core::BatchInputs<float> inputs(const PreparedInputs& in) const {
-    return batch_inputs<float>(in.coeffs, in.rhs, in.iv, in.steps, z_);
-  }
-  Sizes z_;
-  std::int64_t batch_;
   bool keep_;
   std::shared_ptr<neurlp_core::hermite4::DirectFactorization<float>> factors_;
 };
@@ -147,24 +147,19 @@ template <class T>
 class CudaBackend final : public Backend {
  public:
   CudaBackend(const Sizes& z, std::int64_t batch, bool differentiable, int device)
-      : z_(z), batch_(batch), differentiable_(differentiable), device_(device) {}
+      : Backend(z, batch), differentiable_(differentiable), device_(device) {}
   void forward(const PreparedInputs& in, Tensor& u, Tensor& eps) override {
-    factors_ = neurlp_gpu::forward_batch<T>(z_, batch_, inputs(in), u.data_ptr<T>(), eps.data_ptr<T>(),
+    factors_ = neurlp_gpu::forward_batch<T>(z_, batch_, inputs<T>(in), u.data_ptr<T>(), eps.data_ptr<T>(),
                                               differentiable_, device_);
   }
   void backward(const PreparedInputs& in, const Tensor& u, const Tensor& eps, const Tensor& grad_u,
                 const Tensor& grad_eps, InputGradients& out) override {
-    neurlp_gpu::backward_batch<T>(*factors_, inputs(in), u.data_ptr<T>(), eps.data_ptr<T>(), grad_u.data_ptr<T>(),
+    neurlp_gpu::backward_batch<T>(*factors_, inputs<T>(in), u.data_ptr<T>(), eps.data_ptr<T>(), grad_u.data_ptr<T>(),
                                     optional_data<T>(grad_eps), out.raw<T>(z_));
   }
   bool accumulates() const override { return true; }
 
  private:
-  neurlp_core::BatchInputs<T> inputs(const PreparedInputs& in) const {
-    return batch_inputs<T>(in.coeffs, in.rhs, in.iv, in.steps, z_);
-  }
-  Sizes z_;
-  std::int64_t batch_;
   bool differentiable_;
   int device_;
   std::shared_ptr<neurlp_gpu::DeviceFactorization<T>> factors_;
