@@ -16,6 +16,8 @@
 
 namespace mech::models {
 
+using fft::multiply;
+
 namespace {
 
 constexpr double kTwoPi = 2.0 * std::numbers::pi;
@@ -170,8 +172,10 @@ void KdvIntegrator::rhs(const double* u, double* out) {
 
 void KdvIntegrator::nonlinear(const Complex* spectrum, Complex* out) {
   const fft::Plan& plan = fft::plan(points_);
-  for (std::int64_t m = 0; m < modes_; ++m)
-    derivative_spectrum_[static_cast<std::size_t>(m)] = Complex{0.0, wavenumber_[static_cast<std::size_t>(m)]} * spectrum[m];
+  for (std::int64_t m = 0; m < modes_; ++m) {
+    const double k = wavenumber_[static_cast<std::size_t>(m)];
+    derivative_spectrum_[static_cast<std::size_t>(m)] = {-k * spectrum[m].imag(), k * spectrum[m].real()};  // i k v
+  }
   plan.inverse_real(spectrum, physical_u_.data());
   plan.inverse_real(derivative_spectrum_.data(), physical_ux_.data());
   for (std::int64_t j = 0; j < points_; ++j)
@@ -194,14 +198,15 @@ void KdvIntegrator::advance(double* u, std::int64_t steps) {
   plan.forward_real(u, v);
   for (std::int64_t step = 0; step < steps; ++step) {
     nonlinear(v, nv);
-    for (std::int64_t m = 0; m < modes; ++m) a[m] = e2[m] * v[m] + q[m] * nv[m];
+    for (std::int64_t m = 0; m < modes; ++m) a[m] = multiply(e2[m], v[m]) + multiply(q[m], nv[m]);
     nonlinear(a, na);
-    for (std::int64_t m = 0; m < modes; ++m) b[m] = e2[m] * v[m] + q[m] * na[m];
+    for (std::int64_t m = 0; m < modes; ++m) b[m] = multiply(e2[m], v[m]) + multiply(q[m], na[m]);
     nonlinear(b, nb);
-    for (std::int64_t m = 0; m < modes; ++m) c[m] = e2[m] * a[m] + q[m] * (2.0 * nb[m] - nv[m]);
+    for (std::int64_t m = 0; m < modes; ++m) c[m] = multiply(e2[m], a[m]) + multiply(q[m], 2.0 * nb[m] - nv[m]);
     nonlinear(c, nc);
     for (std::int64_t m = 0; m < modes; ++m)
-      v[m] = e[m] * v[m] + f1[m] * nv[m] + 2.0 * f2[m] * (na[m] + nb[m]) + f3[m] * nc[m];
+      v[m] = multiply(e[m], v[m]) + multiply(f1[m], nv[m]) + multiply(f2[m], 2.0 * (na[m] + nb[m])) +
+             multiply(f3[m], nc[m]);
   }
   plan.inverse_real(v, u);
 }
