@@ -139,13 +139,15 @@ TEST(KdvEtdrk4, FourthOrderConvergence) {
   }
 }
 
-// u = 3c sech^2(sqrt(c) (x - x0 - c t) / 2) solves u_t + u u_x + u_xxx = 0. On a domain 100 long its
-// tails are below 1e-13 at the boundary, and its spectrum (decaying like exp(-pi k / sqrt c)) is
-// below 1e-12 at the Nyquist wavenumber 2 pi 128 / 100: the semi-discrete system is the PDE to that
-// accuracy and the pulse must arrive where the analytic one does.
+// u = 3c sech^2(sqrt(c) (x - x0 - c t) / 2) solves u_t + u u_x + u_xxx = 0. On the periodic domain
+// its images add tails 12c exp(-sqrt(c) d) at distance d >= 40 from the pulse (below 1e-11 of it),
+// and its spectrum (decaying like exp(-pi k / sqrt c)) is below 1e-12 at the Nyquist wavenumber
+// 2 pi 128 / 100: the semi-discrete system is the PDE to that accuracy, and the pulse must arrive
+// where the analytic one does. Measured: 2.9e-10 of the amplitude (ETDRK4's error: 1.8e-11 at
+// half the step).
 TEST(KdvEtdrk4, SolitonTravelsAtItsSpeed) {
   const std::int64_t points = 256;
-  const double length = 100.0, speed = 0.5, start = 30.0, duration = 40.0;
+  const double length = 100.0, speed = 0.5, start = 40.0, duration = 40.0;
   auto soliton = [&](double x, double t) {
     const double s = 1.0 / std::cosh(std::sqrt(speed) * (x - start - speed * t) / 2);
     return 3 * speed * s * s;
@@ -159,7 +161,7 @@ TEST(KdvEtdrk4, SolitonTravelsAtItsSpeed) {
   integrator.advance(u.data(), 4000);
   std::vector<double> error(points);
   for (std::int64_t j = 0; j < points; ++j) error[j] = u[j] - exact[j];
-  EXPECT_LT(max_abs(error) / (3 * speed), 1e-8);
+  EXPECT_LT(max_abs(error) / (3 * speed), 1e-9);
   // the peak moved speed * duration = 20 (to the grid spacing, 0.39)
   const auto peak = std::max_element(u.begin(), u.end()) - u.begin();
   EXPECT_NEAR(peak * length / points, start + speed * duration, length / points);
@@ -242,7 +244,8 @@ std::vector<double> rk4_reference(const KdvTrajectory& trajectory, const std::ve
 }
 
 // The generated frames (ETDRK4, h <= 0.01) against RK4 (h <= 0.002) for two whole recipe
-// trajectories: within 1e-5 relative L2 (the accuracy the data's reference integrator reaches).
+// trajectories: within 1e-5 relative L2. Measured 3.6e-9 and 1.9e-8 (worst of 24 trajectories:
+// 4.1e-7). The reference has converged: RK4 at h <= 0.001 gives the same figures to four digits.
 TEST(KdvData, AgreesWithIndependentRk4) {
   const KdvData data = generate_kdv(2, 5);
   const std::vector<double> u = data.u.to_vector<double>(), t = data.t.to_vector<double>();
@@ -290,6 +293,11 @@ TEST(KdvData, RecipeShapesTimesAndGrid) {
     // u0: zero mean (sums of whole sine periods), at most 10 x 0.5 in size
     EXPECT_NEAR(mean(trajectory.initial), 0.0, 1e-14);
     EXPECT_LE(max_abs(trajectory.initial), 5.0);
+    // the stored frames keep the zero mean and a plausible spread (std 0.18..0.93 over 24 trajectories)
+    const std::vector<double> u = data.u.select(0, i).to_vector<double>();
+    EXPECT_NEAR(mean(u), 0.0, 1e-14);
+    EXPECT_GT(std::sqrt(mean_square(u)), 0.1);
+    EXPECT_LT(std::sqrt(mean_square(u)), 1.5);
   }
   EXPECT_EQ(kdv_substeps(50.0 / 249, 0.01), 21);
   EXPECT_EQ(kdv_substeps(0.01, 0.01), 1);
