@@ -100,7 +100,7 @@ KdvTrajectory kdv_trajectory(std::uint64_t seed, std::int64_t index, const KdvRe
 // ---- the integrator -----------------------------------------------------------------------------
 
 KdvIntegrator::KdvIntegrator(std::int64_t points, double length, double step, std::int64_t contour_points)
-    : points_(points), modes_(points / 2 + 1), length_(length), step_(step) {
+    : points_(points), modes_(points / 2 + 1), length_(length), step_(step), plan_(&fft::plan(points)) {
   MECH_CHECK(points >= 4 && points % 2 == 0, "KdvIntegrator: points must be even and >= 4, got {}", points);
   MECH_CHECK(std::isfinite(length) && length > 0.0, "KdvIntegrator: length must be positive, got {}", length);
   MECH_CHECK(std::isfinite(step) && step > 0.0, "KdvIntegrator: step must be positive, got {}", step);
@@ -149,7 +149,7 @@ KdvIntegrator::KdvIntegrator(std::int64_t points, double length, double step, st
 
 void KdvIntegrator::derivative(const double* u, double* out, int order) {
   MECH_CHECK(order >= 1 && order <= 3, "KdvIntegrator::derivative: order must be 1, 2 or 3, got {}", order);
-  const fft::Plan& plan = fft::plan(points_);
+  const fft::Plan& plan = *plan_;
   plan.forward_real(u, spectrum_.data());
   for (std::int64_t m = 0; m < modes_; ++m) {
     const double k = wavenumber_[static_cast<std::size_t>(m)];
@@ -160,7 +160,7 @@ void KdvIntegrator::derivative(const double* u, double* out, int order) {
 }
 
 void KdvIntegrator::rhs(const double* u, double* out) {
-  const fft::Plan& plan = fft::plan(points_);
+  const fft::Plan& plan = *plan_;
   plan.forward_real(u, spectrum_.data());
   nonlinear(spectrum_.data(), nonlinear_v_.data());
   for (std::int64_t m = 0; m < modes_; ++m) {
@@ -171,7 +171,7 @@ void KdvIntegrator::rhs(const double* u, double* out) {
 }
 
 void KdvIntegrator::nonlinear(const Complex* spectrum, Complex* out) {
-  const fft::Plan& plan = fft::plan(points_);
+  const fft::Plan& plan = *plan_;
   for (std::int64_t m = 0; m < modes_; ++m) {
     const double k = wavenumber_[static_cast<std::size_t>(m)];
     derivative_spectrum_[static_cast<std::size_t>(m)] = {-k * spectrum[m].imag(), k * spectrum[m].real()};  // i k v
@@ -188,7 +188,7 @@ void KdvIntegrator::nonlinear(const Complex* spectrum, Complex* out) {
 //   v <- e^{hL} v + f1 N(v) + 2 f2 (N(a) + N(b)) + f3 N(c).
 void KdvIntegrator::advance(double* u, std::int64_t steps) {
   MECH_CHECK(steps >= 0, "KdvIntegrator::advance: steps must be >= 0, got {}", steps);
-  const fft::Plan& plan = fft::plan(points_);
+  const fft::Plan& plan = *plan_;
   Complex* v = spectrum_.data();
   Complex *a = stage_a_.data(), *b = stage_b_.data(), *c = stage_c_.data();
   Complex *nv = nonlinear_v_.data(), *na = nonlinear_a_.data(), *nb = nonlinear_b_.data(), *nc = nonlinear_c_.data();

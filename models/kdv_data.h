@@ -13,12 +13,12 @@
 // The semi-discrete system and the integrator are described in models/README.md.
 #pragma once
 
-#include <complex>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "core/fft.h"
 #include "core/tensor.h"
 #include "models/kdv_model.h"
 
@@ -85,7 +85,7 @@ std::int64_t kdv_substeps(double dt, double max_step);
 // Owns scratch space: one object per thread.
 class KdvIntegrator {
  public:
-  using Complex = std::complex<double>;
+  using Complex = fft::Complex;
 
   KdvIntegrator(std::int64_t points, double length, double step, std::int64_t contour_points = 64);
 
@@ -106,6 +106,7 @@ class KdvIntegrator {
 
   std::int64_t points_, modes_;  // modes_ = P/2 + 1
   double length_, step_;
+  const fft::Plan* plan_;  // the shared length-P plan, looked up once (the lookup takes a lock)
   std::vector<double> wavenumber_;  // 2 pi m / L, 0 at the Nyquist mode
   // ETDRK4 coefficients per mode: exp(hL), exp(hL/2), and the phi-function weights.
   std::vector<Complex> exp_full_, exp_half_, half_weight_, weight1_, weight2_, weight3_;

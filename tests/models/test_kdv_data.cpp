@@ -360,6 +360,9 @@ TEST(KdvData, DeterministicForASeedWhateverTheThreads) {
 
 TEST(KdvData, RejectsBadArguments) {
   KdvRecipe recipe = small_recipe();
+  const KdvData none = generate_kdv(0, 0, recipe);
+  EXPECT_EQ(none.u.shape(), (Shape{0, 20, 256}));
+  EXPECT_EQ(kdv_window_count(none), 0);
   EXPECT_THROW(generate_kdv(-1, 0, recipe), Error);
   recipe.points = 63;
   EXPECT_THROW(generate_kdv(1, 0, recipe), Error);
