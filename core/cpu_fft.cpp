@@ -15,42 +15,29 @@ namespace {
 // Rows per task: enough that a task does ~16k butterflies' worth of work.
 std::int64_t grain_for(std::int64_t n) { return std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(n, 1)); }
 
-// R rows, n reals each -> R rows of m = n/2+1 (re, im) pairs. Both contiguous.
+// R rows of n reals <-> R rows of m = n/2+1 (re, im) pairs, forward or inverse; both contiguous.
 template <class T>
-void forward_rows(const T* input, T* out, std::int64_t rows, std::int64_t n) {
+void transform_rows(const T* input, T* out, std::int64_t rows, std::int64_t n, bool inverse) {
   const fft::Plan& plan = fft::plan(n);
   const std::int64_t bins = n / 2 + 1;
   parallel_for(0, rows, grain_for(n), [&](std::int64_t begin, std::int64_t end) {
-    std::vector<double> row(static_cast<std::size_t>(n));
+    std::vector<double> signal(static_cast<std::size_t>(n));
     std::vector<fft::Complex> spectrum(static_cast<std::size_t>(bins));
     for (std::int64_t r = begin; r < end; ++r) {
-      const T* source = input + r * n;
-      for (std::int64_t j = 0; j < n; ++j) row[static_cast<std::size_t>(j)] = static_cast<double>(source[j]);
-      plan.forward_real(row.data(), spectrum.data());
-      T* target = out + r * bins * 2;
-      for (std::int64_t k = 0; k < bins; ++k) {
-        target[2 * k] = static_cast<T>(spectrum[static_cast<std::size_t>(k)].real());
-        target[2 * k + 1] = static_cast<T>(spectrum[static_cast<std::size_t>(k)].imag());
+      if (inverse) {
+        const T* pairs = input + r * bins * 2;
+        for (std::int64_t k = 0; k < bins; ++k)
+          spectrum[static_cast<std::size_t>(k)] = {static_cast<double>(pairs[2 * k]), static_cast<double>(pairs[2 * k + 1])};
+        plan.inverse_real(spectrum.data(), signal.data());
+        for (std::int64_t j = 0; j < n; ++j) out[r * n + j] = static_cast<T>(signal[static_cast<std::size_t>(j)]);
+        continue;
       }
-    }
-  });
-}
-
-// R rows of m = n/2+1 (re, im) pairs -> R rows of n reals. Both contiguous.
-template <class T>
-void inverse_rows(const T* input, T* out, std::int64_t rows, std::int64_t n) {
-  const fft::Plan& plan = fft::plan(n);
-  const std::int64_t bins = n / 2 + 1;
-  parallel_for(0, rows, grain_for(n), [&](std::int64_t begin, std::int64_t end) {
-    std::vector<double> row(static_cast<std::size_t>(n));
-    std::vector<fft::Complex> spectrum(static_cast<std::size_t>(bins));
-    for (std::int64_t r = begin; r < end; ++r) {
-      const T* source = input + r * bins * 2;
-      for (std::int64_t k = 0; k < bins; ++k)
-        spectrum[static_cast<std::size_t>(k)] = {static_cast<double>(source[2 * k]), static_cast<double>(source[2 * k + 1])};
-      plan.inverse_real(spectrum.data(), row.data());
-      T* target = out + r * n;
-      for (std::int64_t j = 0; j < n; ++j) target[j] = static_cast<T>(row[static_cast<std::size_t>(j)]);
+      for (std::int64_t j = 0; j < n; ++j) signal[static_cast<std::size_t>(j)] = static_cast<double>(input[r * n + j]);
+      plan.forward_real(signal.data(), spectrum.data());
+      for (std::int64_t k = 0; k < bins; ++k) {
+        out[r * bins * 2 + 2 * k] = static_cast<T>(spectrum[static_cast<std::size_t>(k)].real());
+        out[r * bins * 2 + 2 * k + 1] = static_cast<T>(spectrum[static_cast<std::size_t>(k)].imag());
+      }
     }
   });
 }
@@ -67,7 +54,7 @@ void run_rows(const char* kernel, const Tensor& input, const Tensor& out, bool i
   const std::int64_t n = inverse ? out.size(-1) : input.size(-1);
   const std::int64_t rows = (inverse ? out.numel() : input.numel()) / n;
   MECH_DISPATCH_FLOAT(out.dtype(), kernel, [&]<class T>() {
-    (inverse ? inverse_rows<T> : forward_rows<T>)(input.data_ptr<T>(), out.data_ptr<T>(), rows, n);
+    transform_rows(input.data_ptr<T>(), out.data_ptr<T>(), rows, n, inverse);
   });
 }
 
