@@ -56,6 +56,9 @@ struct KdvMnnOptions {
   // Multiplies the iv head's initial Linear weights and bias (1: PyTorch's default init, the
   // paper's); small values start u', u'', u''' near zero, the solution near the last frame.
   KdvMnnOptions& iv_init_scale(double value) { iv_init_scale_ = value; return *this; }
+  // u', u'', u''' from a Conv1d head on the coefficient trunk's features (local, like the other
+  // heads) instead of the iv CNN + Linear over the whole frame (the paper's).
+  KdvMnnOptions& local_iv(bool value) { local_iv_ = value; return *this; }
   std::int64_t width() const { return width_; }
   std::int64_t kernel_size() const { return kernel_size_; }
   std::int64_t blocks() const { return blocks_; }
@@ -70,6 +73,7 @@ struct KdvMnnOptions {
   bool first_order_start() const { return first_order_start_; }
   double coefficient_init_scale() const { return coefficient_init_scale_; }
   double iv_init_scale() const { return iv_init_scale_; }
+  bool local_iv() const { return local_iv_; }
   // The two encoders' trunk (zero-padded skips, as the paper's).
   ResNet1dOptions trunk() const;
 
@@ -93,6 +97,7 @@ struct KdvMnnOptions {
   bool first_order_start_ = false;
   double coefficient_init_scale_ = 0.1;
   double iv_init_scale_ = 1.0;
+  bool local_iv_ = false;
 };
 
 class KdvMnn : public KdvModel {
@@ -116,7 +121,7 @@ class KdvMnn : public KdvModel {
 
   KdvMnnOptions options_;
   std::shared_ptr<ResNet1d> coefficient_trunk_, rhs_trunk_;
-  std::shared_ptr<nn::Conv1d> coefficient_head_, rhs_head_;
+  std::shared_ptr<nn::Conv1d> coefficient_head_, rhs_head_, iv_head_;
   std::shared_ptr<nn::Sequential> iv_cnn_, step_cnn_;
   std::shared_ptr<nn::Linear> iv_out_, step_out_;
   std::shared_ptr<MechanisticBlock> block_;
