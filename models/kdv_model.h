@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "core/tensor.h"
 #include "nn/module.h"
@@ -22,6 +23,7 @@ constexpr std::int64_t kKdvWindowFrames = 19;  // a training window: 10 in, 9 ou
 
 class KdvModel : public nn::Module {
  public:
+  explicit KdvModel(std::string type_name = "KdvModel") : nn::Module(std::move(type_name)) {}
   // frames (B, 10, P) float32 -> (B, 9, P) float32: the 9 frames after the last input frame.
   virtual Tensor predict(const Tensor& frames) = 0;
   // window (B, 19, P): L1 between predict(frames 0..9) and frames 10..18, summed over space,
@@ -38,7 +40,12 @@ Tensor kdv_rollout(KdvModel& model, const Tensor& initial, std::int64_t frames, 
 
 // The paper's metric: per trajectory, the mean over the first `frames` frames of
 // mean_x (predicted - truth)^2 / mean_x truth^2, then the mean over trajectories.
-// predicted and truth (N, >= frames, P).
+// predicted and truth (N, >= frames, P). A truth frame that is zero everywhere or not finite is
+// an error; a prediction that is not finite (a diverged rollout) scores +infinity.
 double kdv_nmse(const Tensor& predicted, const Tensor& truth, std::int64_t frames);
+
+// The models' input check: frames (B, 10, P) of a floating dtype, returned as float32 (the
+// encoders' dtype); anything else is a mech::Error naming `op` and the shape.
+Tensor kdv_input_frames(const char* op, const Tensor& frames);
 
 }  // namespace mech::models

@@ -298,6 +298,8 @@ TEST(Kernels, EveryKernelSendsCudaTensorsToItsStubInABuildWithoutCuda) {
       {"cuda::index_add", [&] { kernels::index_add(remote, 0, remote, remote); }},
       {"cuda::sgd_step", [&] { kernels::sgd_step(remote, remote, Tensor(), 0.1, 0, 0, 0, false, true); }},
       {"cuda::adam_step", [&] { kernels::adam_step(remote, remote, remote, remote, 0.1, 0.9, 0.99, 1e-8, 0, false, 1); }},
+      {"cuda::fft_real_forward", [&] { kernels::fft_real_forward(remote, remote); }},
+      {"cuda::fft_real_inverse", [&] { kernels::fft_real_inverse(remote, remote); }},
   };
   for (const auto& [name, call] : calls) {
     try {

@@ -1,0 +1,90 @@
+// CPU real FFT kernels (fft_real_forward, fft_real_inverse of core/kernel_list.h) over the last
+// dimension, one row per task, through the shared float64 plans of core/fft.h; float32 rows are
+// widened to double and rounded once at the end.
+#include <algorithm>
+#include <vector>
+
+#include "core/cpu_kernels.h"
+#include "core/fft.h"
+#include "core/parallel.h"
+
+namespace mech::cpu {
+
+namespace {
+
+// Rows per task: enough that a task does ~16k butterflies' worth of work.
+std::int64_t grain_for(std::int64_t n) { return std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(n, 1)); }
+
+// R rows, n reals each -> R rows of m = n/2+1 (re, im) pairs. Both contiguous.
+template <class T>
+void forward_rows(const T* input, T* out, std::int64_t rows, std::int64_t n) {
+  const fft::Plan& plan = fft::plan(n);
+  const std::int64_t bins = n / 2 + 1;
+  parallel_for(0, rows, grain_for(n), [&](std::int64_t begin, std::int64_t end) {
+    std::vector<double> row(static_cast<std::size_t>(n));
+    std::vector<fft::Complex> spectrum(static_cast<std::size_t>(bins));
+    for (std::int64_t r = begin; r < end; ++r) {
+      const T* source = input + r * n;
+      for (std::int64_t j = 0; j < n; ++j) row[static_cast<std::size_t>(j)] = static_cast<double>(source[j]);
+      plan.forward_real(row.data(), spectrum.data());
+      T* target = out + r * bins * 2;
+      for (std::int64_t k = 0; k < bins; ++k) {
+        target[2 * k] = static_cast<T>(spectrum[static_cast<std::size_t>(k)].real());
+        target[2 * k + 1] = static_cast<T>(spectrum[static_cast<std::size_t>(k)].imag());
+      }
+    }
+  });
+}
+
+// R rows of m = n/2+1 (re, im) pairs -> R rows of n reals. Both contiguous.
+template <class T>
+void inverse_rows(const T* input, T* out, std::int64_t rows, std::int64_t n) {
+  const fft::Plan& plan = fft::plan(n);
+  const std::int64_t bins = n / 2 + 1;
+  parallel_for(0, rows, grain_for(n), [&](std::int64_t begin, std::int64_t end) {
+    std::vector<double> row(static_cast<std::size_t>(n));
+    std::vector<fft::Complex> spectrum(static_cast<std::size_t>(bins));
+    for (std::int64_t r = begin; r < end; ++r) {
+      const T* source = input + r * bins * 2;
+      for (std::int64_t k = 0; k < bins; ++k)
+        spectrum[static_cast<std::size_t>(k)] = {static_cast<double>(source[2 * k]), static_cast<double>(source[2 * k + 1])};
+      plan.inverse_real(spectrum.data(), row.data());
+      T* target = out + r * n;
+      for (std::int64_t j = 0; j < n; ++j) target[j] = static_cast<T>(row[static_cast<std::size_t>(j)]);
+    }
+  });
+}
+
+void check_pair(const char* kernel, const Tensor& input, const Tensor& out) {
+  MECH_CHECK(input.dtype() == out.dtype() && (out.dtype() == DType::Float32 || out.dtype() == DType::Float64),
+             "{}: expected float32 or float64 input and out of one dtype, got {} and {}", kernel,
+             dtype_name(input.dtype()), dtype_name(out.dtype()));
+  MECH_CHECK(input.is_contiguous() && out.is_contiguous(), "{}: expected contiguous input and out (shapes {} and {})",
+             kernel, shape_str(input.shape()), shape_str(out.shape()));
+}
+
+}  // namespace
+
+void fft_real_forward(const Tensor& input, const Tensor& out) {
+  check_pair("cpu::fft_real_forward", input, out);
+  const std::int64_t n = input.size(-1);
+  if (out.numel() == 0) return;
+  const std::int64_t rows = input.numel() / n;
+  if (out.dtype() == DType::Float64)
+    forward_rows(input.data_ptr<double>(), out.data_ptr<double>(), rows, n);
+  else
+    forward_rows(input.data_ptr<float>(), out.data_ptr<float>(), rows, n);
+}
+
+void fft_real_inverse(const Tensor& input, const Tensor& out) {
+  check_pair("cpu::fft_real_inverse", input, out);
+  const std::int64_t n = out.size(-1);
+  if (out.numel() == 0) return;
+  const std::int64_t rows = out.numel() / n;
+  if (out.dtype() == DType::Float64)
+    inverse_rows(input.data_ptr<double>(), out.data_ptr<double>(), rows, n);
+  else
+    inverse_rows(input.data_ptr<float>(), out.data_ptr<float>(), rows, n);
+}
+
+}  // namespace mech::cpu
