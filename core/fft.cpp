@@ -81,14 +81,15 @@ void Plan::radix2(Complex* data, bool inverse) const {
     const std::int64_t j = bit_reverse_[static_cast<std::size_t>(i)];
     if (i < j) std::swap(data[i], data[j]);
   }
+  const double sign = inverse ? -1.0 : 1.0;  // the inverse uses the conjugate twiddles
   for (std::int64_t length = 2; length <= n_; length *= 2) {
     const std::int64_t half = length / 2, stride = n_ / length;
     for (std::int64_t start = 0; start < n_; start += length) {
       for (std::int64_t j = 0; j < half; ++j) {
-        Complex w = twiddles_[static_cast<std::size_t>(j * stride)];
-        if (inverse) w = std::conj(w);
+        const Complex twiddle = twiddles_[static_cast<std::size_t>(j * stride)];
+        const Complex w{twiddle.real(), sign * twiddle.imag()};
         const Complex even = data[start + j];
-        const Complex odd = data[start + j + half] * w;
+        const Complex odd = multiply(data[start + j + half], w);
         data[start + j] = even + odd;
         data[start + j + half] = even - odd;
       }
@@ -133,8 +134,9 @@ void Plan::forward_real(const double* input, Complex* output) const {
     const Complex zk = z[static_cast<std::size_t>(k % h)];
     const Complex zr = std::conj(z[static_cast<std::size_t>((h - k) % h)]);
     const Complex even = 0.5 * (zk + zr);
-    const Complex odd = Complex{0.0, -0.5} * (zk - zr);
-    output[k] = even + real_twiddles_[static_cast<std::size_t>(k)] * odd;
+    const Complex difference = zk - zr;
+    const Complex odd{0.5 * difference.imag(), -0.5 * difference.real()};  // (zk - zr) / 2i
+    output[k] = even + multiply(real_twiddles_[static_cast<std::size_t>(k)], odd);
   }
 }
 
@@ -162,8 +164,8 @@ void Plan::inverse_real(const Complex* input, double* output) const {
     const Complex xk = coefficient(k);
     const Complex xr = std::conj(coefficient(h - k));
     const Complex even = 0.5 * (xk + xr);
-    const Complex odd = 0.5 * (xk - xr) * std::conj(real_twiddles_[static_cast<std::size_t>(k)]);
-    z[static_cast<std::size_t>(k)] = even + Complex{0.0, 1.0} * odd;
+    const Complex odd = multiply(0.5 * (xk - xr), std::conj(real_twiddles_[static_cast<std::size_t>(k)]));
+    z[static_cast<std::size_t>(k)] = even + Complex{-odd.imag(), odd.real()};  // even + i odd
   }
   half_plan_->inverse(z.data());
   const double half_scale = 1.0 / static_cast<double>(h);

@@ -24,6 +24,12 @@ namespace mech::fft {
 
 using Complex = std::complex<double>;
 
+// a * b written out. std::complex's operator* checks each product for NaN and then calls a library
+// routine (C99 Annex G); in the transforms' inner loops that took a fifth of the time.
+inline Complex multiply(Complex a, Complex b) {
+  return {a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real()};
+}
+
 class Plan {
  public:
   explicit Plan(std::int64_t n);  // n >= 1
