@@ -55,36 +55,26 @@ void inverse_rows(const T* input, T* out, std::int64_t rows, std::int64_t n) {
   });
 }
 
-void check_pair(const char* kernel, const Tensor& input, const Tensor& out) {
+// Checks the operands, then runs the rows of a forward (n = input's last dim) or inverse (n =
+// out's last dim) transform in the operands' dtype.
+void run_rows(const char* kernel, const Tensor& input, const Tensor& out, bool inverse) {
   MECH_CHECK(input.dtype() == out.dtype() && (out.dtype() == DType::Float32 || out.dtype() == DType::Float64),
              "{}: expected float32 or float64 input and out of one dtype, got {} and {}", kernel,
              dtype_name(input.dtype()), dtype_name(out.dtype()));
   MECH_CHECK(input.is_contiguous() && out.is_contiguous(), "{}: expected contiguous input and out (shapes {} and {})",
              kernel, shape_str(input.shape()), shape_str(out.shape()));
+  if (out.numel() == 0) return;
+  const std::int64_t n = inverse ? out.size(-1) : input.size(-1);
+  const std::int64_t rows = (inverse ? out.numel() : input.numel()) / n;
+  MECH_DISPATCH_FLOAT(out.dtype(), kernel, [&]<class T>() {
+    (inverse ? inverse_rows<T> : forward_rows<T>)(input.data_ptr<T>(), out.data_ptr<T>(), rows, n);
+  });
 }
 
 }  // namespace
 
-void fft_real_forward(const Tensor& input, const Tensor& out) {
-  check_pair("cpu::fft_real_forward", input, out);
-  const std::int64_t n = input.size(-1);
-  if (out.numel() == 0) return;
-  const std::int64_t rows = input.numel() / n;
-  if (out.dtype() == DType::Float64)
-    forward_rows(input.data_ptr<double>(), out.data_ptr<double>(), rows, n);
-  else
-    forward_rows(input.data_ptr<float>(), out.data_ptr<float>(), rows, n);
-}
+void fft_real_forward(const Tensor& input, const Tensor& out) { run_rows("cpu::fft_real_forward", input, out, false); }
 
-void fft_real_inverse(const Tensor& input, const Tensor& out) {
-  check_pair("cpu::fft_real_inverse", input, out);
-  const std::int64_t n = out.size(-1);
-  if (out.numel() == 0) return;
-  const std::int64_t rows = out.numel() / n;
-  if (out.dtype() == DType::Float64)
-    inverse_rows(input.data_ptr<double>(), out.data_ptr<double>(), rows, n);
-  else
-    inverse_rows(input.data_ptr<float>(), out.data_ptr<float>(), rows, n);
-}
+void fft_real_inverse(const Tensor& input, const Tensor& out) { run_rows("cpu::fft_real_inverse", input, out, true); }
 
 }  // namespace mech::cpu

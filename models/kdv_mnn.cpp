@@ -3,6 +3,7 @@
 #include "models/kdv_mnn.h"
 
 #include <cmath>
+#include <vector>
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
@@ -80,7 +81,7 @@ KdvMnn::KdvMnn(const KdvMnnOptions& options, Generator* generator) : KdvModel("K
   coefficient_head_ = register_module(
       "coefficient_head",
       circular_conv1d(trunk.out_channels(), kGridPoints * kCoefficients, options.head_kernel_size(), generator));
-  rhs_trunk_ = register_module("rhs_trunk", std::make_shared<ResNet1d>(trunk, generator));
+  if (!options.shared_trunk()) rhs_trunk_ = register_module("rhs_trunk", std::make_shared<ResNet1d>(trunk, generator));
   rhs_head_ = register_module(
       "rhs_head", circular_conv1d(trunk.out_channels(), kGridPoints, options.head_kernel_size(), generator));
   iv_cnn_ = register_module("iv_cnn", make_cnn(options.iv_head(), generator));
@@ -91,6 +92,23 @@ KdvMnn::KdvMnn(const KdvMnnOptions& options, Generator* generator) : KdvModel("K
   step_out_ = register_module(
       "step_out", std::make_shared<nn::Linear>(
                       options.step_head().widths.back() * options.step_head().out_points(options.points()), 1, generator));
+  if (options.first_order_start()) {
+    NoGradGuard no_grad;
+    coefficient_head_->weight().mul_(options.coefficient_init_scale());
+    std::vector<float> bias(static_cast<std::size_t>(kGridPoints * kCoefficients), 0.0f);
+    // c_4 stays away from zero: u'''' at the last grid point is fixed by its equation row alone
+    // (its Taylor rows carry h^4), so c_4 near 0 makes the normal matrix singular there.
+    for (std::int64_t t = 0; t < kGridPoints; ++t) {
+      bias[static_cast<std::size_t>(t * kCoefficients + 1)] = 1.0f;
+      bias[static_cast<std::size_t>(t * kCoefficients + kOrder)] = 0.1f;
+    }
+    coefficient_head_->bias().copy_(from_vector(bias, {kGridPoints * kCoefficients}));
+  }
+  if (options.iv_init_scale() != 1.0) {
+    NoGradGuard no_grad;
+    iv_out_->weight().mul_(options.iv_init_scale());
+    iv_out_->bias().mul_(options.iv_init_scale());
+  }
   {
     // Every sample starts at the same step, initial_step: zero weights, bias at its logit.
     NoGradGuard no_grad;
@@ -124,11 +142,12 @@ Tensor KdvMnn::solve(const Tensor& frames_in) {
              options_.points(), shape_str(frames.shape()));
   // B samples, P points, T grid points in time, K coefficients; the B*P systems are ordered (b, p).
   // Channel t*K + k of the coefficient head is c_k at grid point t.
-  Tensor coefficients = coefficient_head_->forward(coefficient_trunk_->forward(frames))  // (B, T*K, P)
+  const Tensor features = coefficient_trunk_->forward(frames);
+  Tensor coefficients = coefficient_head_->forward(features)  // (B, T*K, P)
                             .view({B, T, K, P})
                             .permute({0, 3, 1, 2})
                             .reshape({B * P, 1, T, 1, K});
-  Tensor rhs = rhs_head_->forward(rhs_trunk_->forward(frames)).permute({0, 2, 1}).reshape({B * P, 1, T});
+  Tensor rhs = rhs_head_->forward(rhs_trunk_ ? rhs_trunk_->forward(frames) : features).permute({0, 2, 1}).reshape({B * P, 1, T});
   Tensor derivatives = iv_out_->forward(iv_cnn_->forward(frames).flatten(1)).view({B, P, kInitialDerivatives});
   Tensor value = frames.select(1, kKdvInputFrames - 1).unsqueeze(2);  // (B, P, 1)
   Tensor iv = cat({value, derivatives}, 2).reshape({B * P, 1, 1, kOrder});

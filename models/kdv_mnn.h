@@ -46,6 +46,16 @@ struct KdvMnnOptions {
   KdvMnnOptions& points(std::int64_t value) { points_ = value; return *this; }
   KdvMnnOptions& initial_step(double value) { initial_step_ = value; return *this; }
   KdvMnnOptions& min_step(double value) { min_step_ = value; return *this; }
+  // One trunk feeding both the coefficient and the rhs heads (the paper has two).
+  KdvMnnOptions& shared_trunk(bool value) { shared_trunk_ = value; return *this; }
+  // Start the coefficient head near the first-order ODE u' = r (bias c_1 = 1, c_4 = 0.1, the
+  // others 0; weights scaled by coefficient_init_scale) instead of PyTorch's default random init
+  // (the paper's).
+  KdvMnnOptions& first_order_start(bool value) { first_order_start_ = value; return *this; }
+  KdvMnnOptions& coefficient_init_scale(double value) { coefficient_init_scale_ = value; return *this; }
+  // Multiplies the iv head's initial Linear weights and bias (1: PyTorch's default init, the
+  // paper's); small values start u', u'', u''' near zero, the solution near the last frame.
+  KdvMnnOptions& iv_init_scale(double value) { iv_init_scale_ = value; return *this; }
   std::int64_t width() const { return width_; }
   std::int64_t kernel_size() const { return kernel_size_; }
   std::int64_t blocks() const { return blocks_; }
@@ -56,6 +66,10 @@ struct KdvMnnOptions {
   std::int64_t points() const { return points_; }
   double initial_step() const { return initial_step_; }
   double min_step() const { return min_step_; }
+  bool shared_trunk() const { return shared_trunk_; }
+  bool first_order_start() const { return first_order_start_; }
+  double coefficient_init_scale() const { return coefficient_init_scale_; }
+  double iv_init_scale() const { return iv_init_scale_; }
   // The two encoders' trunk (zero-padded skips, as the paper's).
   ResNet1dOptions trunk() const;
 
@@ -75,6 +89,10 @@ struct KdvMnnOptions {
   std::int64_t points_ = 256;
   double initial_step_ = 0.05;
   double min_step_ = 1e-3;
+  bool shared_trunk_ = false;
+  bool first_order_start_ = false;
+  double coefficient_init_scale_ = 0.1;
+  double iv_init_scale_ = 1.0;
 };
 
 class KdvMnn : public KdvModel {

@@ -12,6 +12,44 @@
 
 namespace mech::models {
 
+double KdvTrainingPreset::lr_at(std::int64_t iteration) const {
+  if (schedule != KdvLrSchedule::Cosine || iterations <= 1) return lr;
+  const double progress = std::clamp(double(iteration) / double(iterations - 1), 0.0, 1.0);
+  return final_lr + 0.5 * (lr - final_lr) * (1.0 + std::cos(std::acos(-1.0) * progress));
+}
+
+KdvTrainingPreset KdvTrainingPreset::demo() {
+  KdvTrainingPreset preset;
+  preset.train_trajectories = 256;
+  preset.valid_trajectories = 32;
+  preset.test_trajectories = 64;
+  preset.batch = 32;
+  preset.iterations = 3000;
+  preset.lr = 1e-3;
+  preset.final_lr = 2e-5;
+  preset.schedule = KdvLrSchedule::Cosine;
+  preset.clip_norm = 1.0;
+  return preset;
+}
+
+KdvTrainingPreset KdvTrainingPreset::paper() {
+  KdvTrainingPreset preset;
+  preset.train_trajectories = 512;
+  preset.valid_trajectories = 512;
+  preset.test_trajectories = 512;
+  preset.batch = 32;
+  const std::int64_t epoch = 512 * 122 / 32;  // 1952 steps: every window once
+  preset.iterations = 800 * epoch;
+  preset.lr = 1e-4;
+  preset.final_lr = 1e-4;
+  preset.schedule = KdvLrSchedule::Plateau;
+  preset.plateau_factor = 0.5;
+  preset.plateau_patience = 2;
+  preset.plateau_every = 5 * epoch;
+  preset.clip_norm = 0.0;
+  return preset;
+}
+
 Tensor kdv_input_frames(const char* op, const Tensor& frames) {
   check_defined(op, frames, "frames");
   MECH_CHECK(frames.dim() == 3 && frames.size(1) == kKdvInputFrames && frames.size(0) >= 1 && frames.size(2) >= 1,

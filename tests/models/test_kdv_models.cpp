@@ -269,5 +269,16 @@ TEST(KdvModels, FitATinyBatch) {
   expect_fits_a_tiny_batch(mnn, 3e-3, 60, 5.0);
 }
 
+TEST(KdvTrainingPreset, CosineRunsFromLrToFinalLr) {
+  KdvTrainingPreset preset = KdvTrainingPreset::demo();
+  EXPECT_DOUBLE_EQ(preset.lr_at(0), preset.lr);
+  EXPECT_NEAR(preset.lr_at(preset.iterations - 1), preset.final_lr, 1e-15);
+  EXPECT_NEAR(preset.lr_at((preset.iterations - 1) / 2), 0.5 * (preset.lr + preset.final_lr), 1e-3 * preset.lr);
+  const KdvTrainingPreset paper = KdvTrainingPreset::paper();
+  EXPECT_EQ(paper.schedule, KdvLrSchedule::Plateau);
+  EXPECT_DOUBLE_EQ(paper.lr_at(12345), paper.lr);
+  EXPECT_EQ(paper.plateau_every, 5 * 1952);
+}
+
 }  // namespace
 }  // namespace mech::models
