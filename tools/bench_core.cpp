@@ -1,11 +1,16 @@
 // bench_core: Google Benchmark timings of the tensor engine's hot paths: on the CPU the packed
-// matmul (float32/float64, 256-1024) next to a naive triple loop, an elementwise chain, an MLP
-// forward+backward built from ops (matmul + bias + tanh) and an Adam step; on the GPU (names with
-// "Cuda", which tools/gpu-check runs) cuBLAS matmul (256-4096), the elementwise chain, the MLP at
-// batch 256 and 4096 and the fused Adam step. Without a CUDA device (or in a build without CUDA)
-// the GPU benchmarks report one "no CUDA device" line each and the program still exits 0.
+// matmul (float32/float64, 256-1024, and the im2col shapes of the KdV convolutions) next to a
+// naive triple loop; conv1d's three products (forward, input and weight gradient) at the KdV
+// encoder layers, one layer forward+backward through the op, the 10-64-128-256-256 ReLU stack
+// and mech-logistic's encoder convolutions, each conv case beside the rate of the matmul of the
+// same flops (of_matmul); an elementwise chain, an MLP forward+backward built from ops (matmul +
+// bias + tanh) and an Adam step; on the GPU (names with "Cuda", which tools/gpu-check runs)
+// cuBLAS matmul (256-4096), the elementwise chain, the MLP at batch 256 and 4096 and the fused
+// Adam step. Without a CUDA device (or in a build without CUDA) the GPU benchmarks report one
+// "no CUDA device" line each and the program still exits 0.
 //
 //   build/bin/bench_core --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   build/bin/bench_core --benchmark_filter='Conv1d|MatmulShape'
 //   build/bin/bench_core --benchmark_filter=Cuda
 #include <benchmark/benchmark.h>
 
@@ -99,29 +104,9 @@ Tensor device_randn(const mech::Shape& shape, DType dtype, mech::Generator& gene
 
 // ---- matmul ----------------------------------------------------------------------------------
 
-// C = A B through mech::matmul (no autograd), square n x n.
+// C = A B through mech::matmul (no autograd), A (m x k), B (k x n).
 template <class T>
-void BM_Matmul(benchmark::State& state) {
-  const auto n = state.range(0);
-  mech::Generator generator(1);
-  const auto options = TensorOptions().dtype(dtype_for<T>());
-  Tensor a = mech::randn({n, n}, options, &generator);
-  Tensor b = mech::randn({n, n}, options, &generator);
-  mech::NoGradGuard no_grad;
-  const double cpu_start = process_cpu_seconds();
-  for (auto _ : state) {
-    Tensor c = mech::matmul(a, b);
-    benchmark::DoNotOptimize(c.raw_data());
-  }
-  set_gflops(state, 2.0 * static_cast<double>(n) * n * n, process_cpu_seconds() - cpu_start);
-}
-
-// C = A B for A (m x k), B (k x n) (ranges 0, 1, 2) on range(3) threads: the im2col shape of a
-// KdV conv1d layer, the reference the conv1d rates are compared with.
-template <class T>
-void BM_MatmulShape(benchmark::State& state) {
-  const auto m = state.range(0), k = state.range(1), n = state.range(2);
-  const ThreadCount threads(state.range(3));
+void time_matmul(benchmark::State& state, std::int64_t m, std::int64_t k, std::int64_t n) {
   mech::Generator generator(1);
   const auto options = TensorOptions().dtype(dtype_for<T>());
   Tensor a = mech::randn({m, k}, options, &generator);
@@ -133,6 +118,21 @@ void BM_MatmulShape(benchmark::State& state) {
     benchmark::DoNotOptimize(c.raw_data());
   }
   set_gflops(state, 2.0 * static_cast<double>(m) * n * k, process_cpu_seconds() - cpu_start);
+}
+
+// Square n x n.
+template <class T>
+void BM_Matmul(benchmark::State& state) {
+  const auto n = state.range(0);
+  time_matmul<T>(state, n, n, n);
+}
+
+// m x k times k x n (ranges 0, 1, 2) on range(3) threads: the im2col shape of a KdV conv1d
+// layer, the reference the conv1d rates are compared with.
+template <class T>
+void BM_MatmulShape(benchmark::State& state) {
+  const ThreadCount threads(state.range(3));
+  time_matmul<T>(state, state.range(0), state.range(1), state.range(2));
 }
 
 // The same product on the GPU (cuBLAS gemm), operands on the device before timing starts.
@@ -198,35 +198,49 @@ ConvShape kdv_layer(std::int64_t in_channels, std::int64_t out_channels) {
   return shape;
 }
 
-// The reference rate for a conv1d: the wall-clock GFLOP/s of the matmul a conv1d is as im2col,
-// (N * L_out) x (C_in * K) times (C_in * K) x C_out (the same flops), median of 7 runs made just
-// before the conv's own timing, so that both see the same machine load.
+// The reference rates for a conv1d: GFLOP/s per wall-clock second and per CPU second of the
+// matmul a conv1d is as im2col, (N * L_out) x (C_in * K) times (C_in * K) x C_out (the same
+// flops), medians of 7 runs made just before the conv's own timing, so that both see the same
+// machine load.
+struct MatmulRate {
+  double wall = 0, cpu = 0;
+};
+
 template <class T>
-double im2col_matmul_rate(const ConvShape& shape) {
+MatmulRate im2col_matmul_rate(const ConvShape& shape) {
   mech::Generator generator(7);
   const auto options = TensorOptions().dtype(dtype_for<T>());
   const Tensor a = mech::randn({shape.batch * shape.out_length(), shape.in_channels * shape.kernel}, options, &generator);
   const Tensor b = mech::randn({shape.in_channels * shape.kernel, shape.out_channels}, options, &generator);
   mech::NoGradGuard no_grad;
-  std::vector<double> seconds;
+  std::vector<double> wall, cpu;
   for (int run = 0; run < 8; ++run) {
+    const double cpu_start = process_cpu_seconds();
     const auto start = std::chrono::steady_clock::now();
     Tensor c = mech::matmul(a, b);
     benchmark::DoNotOptimize(c.raw_data());
-    if (run > 0) seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (run == 0) continue;  // warm-up
+    wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    cpu.push_back(process_cpu_seconds() - cpu_start);
   }
-  std::sort(seconds.begin(), seconds.end());
-  return shape.flops() * 1e-9 / seconds[seconds.size() / 2];
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  return {shape.flops() * 1e-9 / wall[wall.size() / 2], shape.flops() * 1e-9 / cpu[cpu.size() / 2]};
 }
 
-// GFLOP/s (and per CPU second) of `flops` per iteration, the im2col matmul's rate and the ratio
-// of the two ("of_matmul", the fraction of the matmul rate the conv reaches).
+// GFLOP/s (and per CPU second) of `flops` per iteration, the im2col matmul's rates, and the
+// fractions of them the conv reaches: of_matmul per CPU second (the one to read on a machine
+// shared with other work, where a thread's wall-clock time depends on who else runs), and
+// of_matmul_wall per wall-clock second (the same on a quiet machine unless the conv's threads
+// wait on each other).
 void set_conv_counters(benchmark::State& state, double flops, double cpu_seconds, double wall_seconds,
-                       double matmul_rate) {
+                       const MatmulRate& matmul) {
   set_gflops(state, flops, cpu_seconds);
-  state.counters["matmul_GFLOP/s"] = matmul_rate;
-  if (wall_seconds > 0 && matmul_rate > 0)
-    state.counters["of_matmul"] = flops * static_cast<double>(state.iterations()) * 1e-9 / wall_seconds / matmul_rate;
+  const double total = flops * static_cast<double>(state.iterations()) * 1e-9;
+  state.counters["matmul_GFLOP/s"] = matmul.wall;
+  state.counters["matmul_GFLOP/cpu-s"] = matmul.cpu;
+  if (cpu_seconds > 0) state.counters["of_matmul"] = total / cpu_seconds / matmul.cpu;
+  if (wall_seconds > 0) state.counters["of_matmul_wall"] = total / wall_seconds / matmul.wall;
 }
 
 // The three products of one layer: which ones a benchmark runs.
@@ -247,7 +261,7 @@ void BM_Conv1dKdv(benchmark::State& state) {
   Tensor out = mech::empty(grad_out.shape(), options);
   Tensor grad_input = mech::empty(input.shape(), options);
   Tensor grad_weight = mech::empty(weight.shape(), options);
-  const double matmul_rate = im2col_matmul_rate<T>(shape);
+  const MatmulRate matmul_rate = im2col_matmul_rate<T>(shape);
   const double cpu_start = process_cpu_seconds();
   const auto wall_start = std::chrono::steady_clock::now();
   for (auto _ : state) {
@@ -331,7 +345,7 @@ void BM_Conv1dKdvForwardBackward(benchmark::State& state) {
                                     options.requires_grad(true), &generator);
   const Tensor bias = mech::zeros({shape.out_channels}, options.requires_grad(true));
   const Tensor grad_out = mech::randn({shape.batch, shape.out_channels, shape.out_length()}, options, &generator);
-  const double matmul_rate = im2col_matmul_rate<T>(shape);
+  const MatmulRate matmul_rate = im2col_matmul_rate<T>(shape);
   const double cpu_start = process_cpu_seconds();
   const auto wall_start = std::chrono::steady_clock::now();
   for (auto _ : state) {
@@ -361,14 +375,8 @@ void BM_Conv1dLogistic(benchmark::State& state) {
   std::vector<ConvShape> layers;
   std::int64_t in_channels = 3, length = 100;
   for (int i = 0; i < 3; ++i) {
-    ConvShape layer;
-    layer.in_channels = in_channels;
-    layer.out_channels = 16;
-    layer.length = length;
-    layer.kernel = 5;
-    layer.stride = 2;
-    layer.padding = 2;
-    layer.mode = mech::PaddingMode::Zeros;
+    const ConvShape layer{.in_channels = in_channels, .out_channels = 16, .length = length, .kernel = 5,
+                          .stride = 2, .padding = 2, .mode = mech::PaddingMode::Zeros};
     layers.push_back(layer);
     in_channels = 16;
     length = layer.out_length();
