@@ -9,6 +9,7 @@
 // CUDA-aware.
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -63,11 +64,15 @@ class MpiWork final : public Work::State {
     // MPI_Wait spins at full speed; with more ranks than free cores (other work on the machine,
     // --oversubscribe) the spinning rank takes the core the rank it waits for needs: measured on
     // 2 loaded cores, mech-logistic with 2 ranks took 3x the CPU time of one. So: spin briefly
-    // (a small allreduce completes in microseconds), then test between short sleeps.
+    // (a small allreduce between ready ranks completes in microseconds), then test between
+    // sleeps that double up to 250 us, so that a long wait for a descheduled rank costs few
+    // wake-ups.
     const auto started = std::chrono::steady_clock::now();
+    auto pause = std::chrono::microseconds(10);
     while (!test()) {
-      if (std::chrono::steady_clock::now() - started > std::chrono::microseconds(50))
-        std::this_thread::sleep_for(std::chrono::microseconds(20));
+      if (std::chrono::steady_clock::now() - started < std::chrono::microseconds(50)) continue;
+      std::this_thread::sleep_for(pause);
+      pause = std::min(2 * pause, std::chrono::microseconds(250));
     }
     finished_ = true;
     if (average_) {
