@@ -106,9 +106,14 @@ void TrainingLog::advance(double loss, const std::string& note) {
   if (state_.step % run_.checkpoint_every == 0 || state_.step == iterations_) save_checkpoint();
 }
 
+Device TrainingLog::scalar_device() const {
+  // NCCL reduces only this rank's GPU tensors; MPI takes host ones.
+  return process_group_->backend_name() == "nccl" ? Device::cuda(process_group_->local_rank()) : Device::cpu();
+}
+
 double TrainingLog::mean_over_ranks(double value) const {
   if (process_group_->world_size() == 1) return value;
-  Tensor mean = full({1}, value, TensorOptions().dtype(DType::Float64));
+  Tensor mean = full({1}, value, TensorOptions().dtype(DType::Float64).device(scalar_device()));
   process_group_->allreduce(mean, ReduceOp::Average).wait();
   return mean.item();
 }
@@ -125,7 +130,7 @@ void TrainingLog::train_step(nn::Optimizer& optimizer, nn::StepLR* scheduler,
   optimizer.zero_grad();
   Tensor loss = compute_loss();
   // The loss's mean over the ranks travels while backward runs: one wait per step, not two.
-  Tensor mean = full({1}, loss.item(), TensorOptions().dtype(DType::Float64));
+  Tensor mean = full({1}, loss.item(), TensorOptions().dtype(DType::Float64).device(scalar_device()));
   Work loss_work = process_group_->allreduce(mean, ReduceOp::Average);
   loss.backward();
   const double norm = gradient_norm(parameters);  // of the averaged gradients: the same on every rank

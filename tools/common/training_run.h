@@ -132,6 +132,7 @@ class TrainingLog {
 
  private:
   void advance(double loss, const std::string& note);
+  Device scalar_device() const;  // where a scalar for the process group lives
 
   const RunOptions& run_;
   nn::TrainingState& state_;
