@@ -37,6 +37,38 @@ TEST(DistributedDataParallel, OnOneProcessLeavesGradientsAsPlainBackwardGivesThe
   EXPECT_EQ(ddp.statistics().synchronised_passes, 1);
 }
 
+// A one-rank group that records, at each allreduce, whether the first layer's weight (the last
+// gradient backward produces) has its gradient yet.
+class RecordingGroup final : public ProcessGroup {
+ public:
+  explicit RecordingGroup(Tensor watched) : ProcessGroup(0, 1, 0), watched_(std::move(watched)) {}
+  std::string backend_name() const override { return "recording"; }
+  Work allreduce(Tensor&, ReduceOp) override {
+    watched_had_gradient.push_back(watched_.grad().defined());
+    return Work();
+  }
+  Work broadcast(Tensor&, int) override { return Work(); }
+  void barrier() override {}
+  std::vector<bool> watched_had_gradient;
+
+ private:
+  Tensor watched_;
+};
+
+TEST(DistributedDataParallel, BucketsStartWhileBackwardStillRuns) {
+  SmallNet model;
+  auto group = std::make_shared<RecordingGroup>(model.first->weight());
+  DistributedDataParallel ddp(model, group,
+                              DistributedDataParallelOptions().first_bucket_cap_mb(1e-4).bucket_cap_mb(1e-4));
+  const auto batch = global_batch(4, 3);
+  model.loss(batch.inputs, batch.targets).backward();
+  ASSERT_EQ(group->watched_had_gradient.size(), ddp.bucket_parameters().size());
+  // The first bucket (the output layer's gradients) went out before the first layer's gradient
+  // existed; the last one, holding it, after.
+  EXPECT_FALSE(group->watched_had_gradient.front());
+  EXPECT_TRUE(group->watched_had_gradient.back());
+}
+
 TEST(DistributedDataParallel, BucketsFollowReverseRegistrationOrderUnderTheCap) {
   SmallNet model(300);  // first.weight 300x3, first.bias 300, second.weight 1x300, second.bias 1
   // 8 KB caps: second.bias, second.weight and first.bias (4.8 KB) fill the first bucket, which the
