@@ -14,6 +14,9 @@
 //         loss.csv                iteration,loss,validation_loss,lr
 //         checkpoint.safetensors  model + optimizer + scheduler + step (continue with --resume)
 //
+// Under `mpirun -np N` the same command trains data-parallel: --batch stays the global batch and
+// each rank computes its share; rank 0 makes the data cache, evaluates and writes.
+//
 // Exit status 0 on success, 1 on an error during the run, 2 on a bad option or a corrupt data
 // file (one line on stderr).
 #include <algorithm>
@@ -202,12 +205,16 @@ std::vector<double> frames_of(const Tensor& frames, std::int64_t trajectory) {
 
 int train(const TrainSettings& s, const tools::CommandLine& cli) {
   const KdvTrainingPreset preset = resolve_preset(s);
+  const tools::RunScope scope(s.run);
+  const Device device = scope.device;
+  // Under mpirun each rank computes its share of every global batch (tools/README.md).
+  const tools::BatchShare share = scope.batch_share(cli, preset.batch);
+  // Rank 0 makes the cache; the other ranks read it once it is complete.
+  if (!scope.is_main()) scope.process_group->barrier();
   const KdvData train_data = cached_split(cli, s, "train", 0, preset.train_trajectories);
   const KdvData valid_data = cached_split(cli, s, "valid", 1, preset.valid_trajectories);
   const KdvData test_data = cached_split(cli, s, "test", 2, preset.test_trajectories);
-
-  const tools::RunScope scope(s.run);
-  const Device device = scope.device;
+  if (scope.is_main()) scope.process_group->barrier();
   Generator generator(s.seed + 1);
   std::shared_ptr<models::KdvModel> model = make_model(s, &generator);
   model->to(device);
@@ -252,8 +259,8 @@ int train(const TrainSettings& s, const tools::CommandLine& cli) {
   while (state.step < last_step) {
     const std::int64_t epoch = state.step / steps_per_epoch, position = state.step % steps_per_epoch;
     if (epoch != order_epoch) order = epoch_order(windows, s.seed, epoch), order_epoch = epoch;
-    const std::vector<std::int64_t> ids(order.begin() + position * preset.batch,
-                                        order.begin() + (position + 1) * preset.batch);
+    const auto batch_begin = order.begin() + position * preset.batch;
+    const std::vector<std::int64_t> ids(batch_begin + share.begin, batch_begin + share.end);
     const Tensor window = models::kdv_windows(train_data, ids, DType::Float32).to(device);
     if (!on_plateau) optimizer.set_lr(preset.lr_at(state.step));
     optimizer.zero_grad();
@@ -272,8 +279,8 @@ int train(const TrainSettings& s, const tools::CommandLine& cli) {
     const std::string note = std::isnan(last_validation)
                                  ? fmt::format("lr {:.2g} |grad| {:.3g}", optimizer.lr(), norm)
                                  : fmt::format("lr {:.2g} |grad| {:.3g} val {:.3g}", optimizer.lr(), norm, last_validation);
-    log.step_done(loss.item(), note,
-                  fmt::format("{},{:.9g},{},{:.6g}", state.step, loss.item(), validation_text, optimizer.lr()));
+    const double mean_loss = log.mean_over_ranks(loss.item());  // the global batch's loss
+    log.step_done(mean_loss, note, fmt::format("{},{:.9g},{},{:.6g}", state.step, mean_loss, validation_text, optimizer.lr()));
   }
   if (state.step < preset.iterations) {  // stopped early by --stop-at
     log.save_checkpoint();
@@ -283,6 +290,7 @@ int train(const TrainSettings& s, const tools::CommandLine& cli) {
     return 0;
   }
   log.finish();
+  if (!scope.is_main()) return 0;  // the ranks hold the same model: rank 0 evaluates and writes
   const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const std::int64_t trained = state.step - log.first_step();
   const double per_iteration = trained > 0 ? train_seconds / static_cast<double>(trained) : NAN;

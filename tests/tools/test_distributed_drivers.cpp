@@ -72,6 +72,22 @@ TEST(DistributedDrivers, TwoRanksTrainTheLogisticModelAsOneProcessAndResumeWithE
   for (const auto& path : {single, ranks, resumed}) std::filesystem::remove_all(path);
 }
 
+// mech-kdv: the cache is made by rank 0 and read by the other, and two ranks train the ResNet
+// baseline as one process does (loss.csv's second column is the training loss).
+TEST(DistributedDrivers, TwoRanksTrainTheKdvBaselineAsOneProcess) {
+  const auto data = fresh("mech_test_ddp_kdv_data"), single = fresh("mech_test_ddp_kdv_single"),
+             ranks = fresh("mech_test_ddp_kdv_ranks");
+  const std::string common = "mech-kdv train --model resnet --iterations 4 --batch 8 --train-trajectories 2 "
+                             "--valid-trajectories 1 --test-trajectories 1 --threads 1 --quiet --data-dir " +
+                             data.string() + " ";
+  std::string output;
+  ASSERT_EQ(run_ranks(2, common + "--out-dir " + ranks.string(), &output), 0) << output;
+  ASSERT_EQ(run_program(common + "--out-dir " + single.string()).status, 0);
+  expect_same_curve(losses(ranks), losses(single));
+  EXPECT_EQ(read_text(ranks / "metrics.csv").substr(0, 17), "model,frames,nmse");
+  for (const auto& path : {data, single, ranks}) std::filesystem::remove_all(path);
+}
+
 TEST(DistributedDrivers, AGlobalBatchTheRanksCannotShareIsABadOption) {
   const auto directory = fresh("mech_test_ddp_batch");
   std::string output;
