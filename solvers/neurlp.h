@@ -40,12 +40,11 @@ struct NeurlpOptions {
   // backward runs the fused forward+backward pass, which never leaves the cache per group of
   // systems). Unset: the faster one as measured (bench_solver --quick, forward+backward, B = 256,
   // P = 2). hermite4 keeps (its factorisation is the costlier part). mnn and scalable depend on the
-  // vector width the solver is built for (solvers/lane_pack.h): with AVX-512 they recompute (Xeon,
+  // target the solver is built for: with AVX-512 they recompute (Xeon,
   // 2 threads, mnn T = 1000: 9.4 ms vs 10.0 ms kept; T = 10000: 104 ms vs 136 ms, the kept 605 MiB
-  // written out and read back from memory); with 256-bit vectors (AMD Zen 3, AVX2) they keep (mnn,
-  // 2 threads, CPU time: 30 ms vs 53 ms at T = 1000, 371 ms vs 425 ms at T = 10000), the
-  // factorisation costing relatively more there. Decided in neurlp.cpp, which is compiled with
-  // the solver's target flags.
+  // written out and read back from memory); without AVX-512 (AMD Zen 3, AVX2) they keep (mnn
+  // T = 1000, 2 threads, CPU time: 58 ms vs 84-86 ms), the factorisation costing relatively more
+  // there. Decided in neurlp.cpp, which is compiled with the solver's target flags.
   std::optional<bool> keep_factors;
   bool keeps_factors() const;
 };
