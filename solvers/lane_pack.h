@@ -78,8 +78,13 @@ MECH_HOST_DEVICE inline S splat(lane_real_t<S> value) {
 }
 
 #if defined(MECH_HAS_LANE_PACKS)
-// 512-bit packs: 8 doubles or 16 floats. On targets without AVX-512 the compiler splits each
-// operation into narrower instructions, which is still correct and still amortises control flow.
+// 512-bit packs by default: 8 doubles or 16 floats. Build with -DMECH_NEURLP_PACK_BYTES=32 for
+// 256-bit packs (4 doubles or 8 floats) on a target without AVX-512: there each 512-bit operation
+// is split in two and the unrolled fixed-size blocks need twice the registers there are and
+// spill; measured on AMD Zen 3 (AVX2), 256-bit packs run mnn's fused forward+backward at B = 256,
+// T = 1000 about 2x faster. Not the default because a lane's results then differ within rounding
+// (the compiled arithmetic differs: which products become multiply-adds), which takes one
+// conditioning-limited test over its tolerance (solvers/README.md, "The CPU batch driver").
 #ifndef MECH_NEURLP_PACK_BYTES
 #define MECH_NEURLP_PACK_BYTES 64
 #endif

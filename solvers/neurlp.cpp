@@ -192,6 +192,15 @@ Tensor in_dtype(const Tensor& t, DType dtype) {
 
 }  // namespace
 
+bool NeurlpOptions::keeps_factors() const {
+#if defined(__AVX512F__)
+  constexpr bool recompute_taylor_rows = true;   // measured: see neurlp.h
+#else
+  constexpr bool recompute_taylor_rows = false;
+#endif
+  return keep_factors.value_or(formulation == Formulation::Hermite4 || !recompute_taylor_rows);
+}
+
 NeurlpResult neurlp(const Tensor& coeffs, const Tensor& rhs_in, const Tensor& iv_in, const Tensor& steps,
                     const NeurlpOptions& options) {
   const Sizes z = neurlp_core::checked_sizes(kOp, coeffs, rhs_in, iv_in, steps, options);

@@ -38,12 +38,15 @@ struct NeurlpOptions {
   // Keep the factorisation from forward for backward (memory: about 31 values per step and system
   // for P = 2, D = 1, e.g. 60 MB for B = 256, T = 1000), or recompute it in backward (nothing kept;
   // backward runs the fused forward+backward pass, which never leaves the cache per group of
-  // systems). Unset: the faster one, measured on the 2-core machine (bench_solver --quick --threads
-  // 2, forward+backward, B = 256, P = 2): mnn and scalable recompute (mnn T = 1000: 9.4 ms vs 10.0 ms
-  // kept; T = 10000: 104 ms vs 136 ms, the kept 605 MiB being written out and read back from
-  // memory), hermite4 keeps (10.5 ms vs 13.4 ms: its factorisation is the costlier part).
+  // systems). Unset: the faster one as measured (bench_solver --quick, forward+backward, B = 256,
+  // P = 2). hermite4 keeps (its factorisation is the costlier part). mnn and scalable depend on the
+  // target the solver is built for: with AVX-512 they recompute (Xeon,
+  // 2 threads, mnn T = 1000: 9.4 ms vs 10.0 ms kept; T = 10000: 104 ms vs 136 ms, the kept 605 MiB
+  // written out and read back from memory); without AVX-512 (AMD Zen 3, AVX2) they keep (mnn
+  // T = 1000, 2 threads, CPU time: 58 ms vs 84-86 ms), the factorisation costing relatively more
+  // there. Decided in neurlp.cpp, which is compiled with the solver's target flags.
   std::optional<bool> keep_factors;
-  bool keeps_factors() const { return keep_factors.value_or(formulation == Formulation::Hermite4); }
+  bool keeps_factors() const;
 };
 
 struct NeurlpResult {

@@ -9,7 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
-#if defined(__AVX512F__)
+#if defined(__AVX__)
 #include <immintrin.h>
 #endif
 #include <cmath>
@@ -83,32 +83,49 @@ namespace driver {
 
 // ---- gather / scatter between (B, ...) arrays and lane packs ---------------------------------
 
-// Copies packs with non-temporal stores where the target has them (no read of the destination's
-// cache lines first); the destination is 64-byte aligned (pool blocks are).
+// Non-temporal stores of one pack (no read of the destination's cache line first), where the
+// target has them for the pack's width: AVX-512 for 64-byte packs, AVX for 32-byte ones. `dest` is
+// aligned to the pack's size.
+#if (defined(__AVX512F__) && MECH_NEURLP_PACK_BYTES == 64) || (defined(__AVX__) && MECH_NEURLP_PACK_BYTES == 32)
+#define MECH_NEURLP_STREAM_STORES 1
+template <class P>
+MECH_FORCE_INLINE void stream_store(void* dest, const P& pack) {
+  static_assert(sizeof(P) == MECH_NEURLP_PACK_BYTES);
+#if MECH_NEURLP_PACK_BYTES == 64
+  __m512d value;
+  std::memcpy(&value, &pack, sizeof(P));
+  _mm512_stream_pd(static_cast<double*>(dest), value);
+#else
+  __m256d value;
+  std::memcpy(&value, &pack, sizeof(P));
+  _mm256_stream_pd(static_cast<double*>(dest), value);
+#endif
+}
+#endif
+
+// Copies packs with non-temporal stores where the target has them; the destination is 64-byte
+// aligned (pool blocks are).
 template <class P>
 void stream_copy(const P* source, std::int64_t count, P* dest) {
-#if defined(__AVX512F__) && MECH_NEURLP_PACK_BYTES == 64
-  static_assert(sizeof(P) == 64);
-  for (std::int64_t i = 0; i < count; ++i) {
-    __m512d value;
-    std::memcpy(&value, source + i, 64);
-    _mm512_stream_pd(reinterpret_cast<double*>(dest + i), value);
-  }
+#if defined(MECH_NEURLP_STREAM_STORES)
+  for (std::int64_t i = 0; i < count; ++i) stream_store(dest + i, source[i]);
 #else
   std::memcpy(static_cast<void*>(dest), static_cast<const void*>(source), count * sizeof(P));
 #endif
 }
 
 inline void stream_fence() {
-#if defined(__AVX512F__)
+#if defined(MECH_NEURLP_STREAM_STORES)
   _mm_sfence();
 #endif
 }
 
-// In-register 8x8 transpose of float64 packs (three shuffle stages): row r of the input becomes
-// lane r of every output. Turns the batch-major <-> lane-interleaved copies into full-width loads,
-// shuffles and stores instead of one scalar access per element.
-inline void transpose8(PackF64 (&r)[8]) {
+constexpr int kF64Lanes = LaneTraits<PackF64>::width;
+
+// In-register transpose of a square of float64 packs (8x8: three shuffle stages; 4x4: two): row r
+// of the input becomes lane r of every output. Turns the batch-major <-> lane-interleaved copies
+// into full-width loads, shuffles and stores instead of one scalar access per element.
+inline void transpose_packs(PackF64 (&r)[kF64Lanes]) {
 #if MECH_NEURLP_PACK_BYTES == 64
   PackF64 t[8], u[8];
   for (int k = 0; k < 4; ++k) {
@@ -131,11 +148,20 @@ inline void transpose8(PackF64 (&r)[8]) {
   r[5] = __builtin_shufflevector(u[2], u[6], 4, 5, 6, 7, 12, 13, 14, 15);
   r[3] = __builtin_shufflevector(u[3], u[7], 0, 1, 2, 3, 8, 9, 10, 11);
   r[7] = __builtin_shufflevector(u[3], u[7], 4, 5, 6, 7, 12, 13, 14, 15);
+#elif MECH_NEURLP_PACK_BYTES == 32
+  const PackF64 t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 2, 6);   // r00 r10 r02 r12
+  const PackF64 t1 = __builtin_shufflevector(r[0], r[1], 1, 5, 3, 7);   // r01 r11 r03 r13
+  const PackF64 t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 2, 6);
+  const PackF64 t3 = __builtin_shufflevector(r[2], r[3], 1, 5, 3, 7);
+  r[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+  r[1] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+  r[2] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+  r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
 #else
-  PackF64 copy[8];
-  for (int i = 0; i < 8; ++i) copy[i] = r[i];
-  for (int i = 0; i < 8; ++i)
-    for (int j = 0; j < 8; ++j) r[i][j] = copy[j][i];
+  PackF64 copy[kF64Lanes];
+  for (int i = 0; i < kF64Lanes; ++i) copy[i] = r[i];
+  for (int i = 0; i < kF64Lanes; ++i)
+    for (int j = 0; j < kF64Lanes; ++j) r[i][j] = copy[j][i];
 #endif
 }
 
@@ -152,12 +178,12 @@ P gather(const T* source, std::int64_t count, std::int64_t first_element, int va
     lanes[lane] = source + (first_element + std::min(lane, valid - 1)) * count;
   P probe{};
   std::int64_t i = 0;
-  if constexpr (std::is_same_v<P, PackF64> && width == 8) {
-    for (; i + 8 <= count; i += 8) {
-      PackF64 block[8];
-      for (int lane = 0; lane < 8; ++lane) std::memcpy(&block[lane], lanes[lane] + i, sizeof(PackF64));
-      transpose8(block);
-      for (int k = 0; k < 8; ++k) {
+  if constexpr (std::is_same_v<P, PackF64>) {
+    for (; i + width <= count; i += width) {
+      PackF64 block[width];
+      for (int lane = 0; lane < width; ++lane) std::memcpy(&block[lane], lanes[lane] + i, sizeof(PackF64));
+      transpose_packs(block);
+      for (int k = 0; k < width; ++k) {
         dest[i + k] = block[k];
         probe += block[k] * T(0);
       }
@@ -187,33 +213,31 @@ void scatter(const P* source, std::int64_t count, std::int64_t first_element, in
   for (int lane = 0; lane < width; ++lane) lanes[lane] = dest + (first_element + std::min(lane, valid - 1)) * count;
   if (valid == width) {
     std::int64_t i = 0;
-    if constexpr (std::is_same_v<P, PackF64> && width == 8) {
-#if defined(__AVX512F__) && MECH_NEURLP_PACK_BYTES == 64
-      // Every lane's row starting on a cache line (mech's tensors are 64-byte aligned, so this holds
-      // whenever count is a multiple of 8): whole lines are written with non-temporal stores, which
-      // skip reading each destination line from memory first (outputs are written once here).
-      bool lines = count % 8 == 0;
-      for (int lane = 0; lane < 8; ++lane) lines = lines && reinterpret_cast<std::uintptr_t>(lanes[lane]) % 64 == 0;
-      if (lines) {
-        for (; i + 8 <= count; i += 8) {
-          PackF64 block[8];
-          for (int k = 0; k < 8; ++k) block[k] = source[i + k];
-          transpose8(block);
-          for (int lane = 0; lane < 8; ++lane) {
-            __m512d value;
-            std::memcpy(&value, &block[lane], 64);
-            _mm512_stream_pd(lanes[lane] + i, value);
-          }
+    if constexpr (std::is_same_v<P, PackF64>) {
+#if defined(MECH_NEURLP_STREAM_STORES)
+      // Every lane's row starting on a pack boundary (mech's tensors are 64-byte aligned, so this
+      // holds whenever count is a multiple of the width): whole packs are written with non-temporal
+      // stores, which skip reading each destination line from memory first (outputs are written
+      // once here).
+      bool aligned = count % width == 0;
+      for (int lane = 0; lane < width; ++lane)
+        aligned = aligned && reinterpret_cast<std::uintptr_t>(lanes[lane]) % sizeof(PackF64) == 0;
+      if (aligned) {
+        for (; i + width <= count; i += width) {
+          PackF64 block[width];
+          for (int k = 0; k < width; ++k) block[k] = source[i + k];
+          transpose_packs(block);
+          for (int lane = 0; lane < width; ++lane) stream_store(lanes[lane] + i, block[lane]);
         }
         stream_fence();
         return;
       }
 #endif
-      for (; i + 8 <= count; i += 8) {
-        PackF64 block[8];
-        for (int k = 0; k < 8; ++k) block[k] = source[i + k];
-        transpose8(block);
-        for (int lane = 0; lane < 8; ++lane) std::memcpy(lanes[lane] + i, &block[lane], sizeof(PackF64));
+      for (; i + width <= count; i += width) {
+        PackF64 block[width];
+        for (int k = 0; k < width; ++k) block[k] = source[i + k];
+        transpose_packs(block);
+        for (int lane = 0; lane < width; ++lane) std::memcpy(lanes[lane] + i, &block[lane], sizeof(PackF64));
       }
     }
     for (; i < count; ++i) {

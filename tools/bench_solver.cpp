@@ -9,6 +9,10 @@
 //   fused     forward_backward_batch (one pass, factors never leave the cache: mech-solve --grad-u),
 // and prints the median in ms, ns per step per system, and memory (factor storage kept between
 // forward and backward, and the process's peak resident set so far).
+// After the rows, the floor table: per case the model's flops and bytes per system-step and the
+// fraction of the machine's peak and bandwidth the fused and fwd+bwd columns achieve, against a
+// triad and an FMA loop measured then, on the same clock and threads (solvers/README.md, "Where the
+// floor is").
 //
 //   bench_solver                  the default grid (B 1/32/256, T 50/200/1000/10000, P 2/3, D 1/3,
 //                                 mnn, scalable and hermite4; B=256 T=10000 D=3 only with --full),
@@ -58,6 +62,9 @@
 #include "solvers/neurlp_cusparse.h"
 #include "solvers/neurlp.h"
 #include "solvers/neurlp_batch.h"
+#include "solvers/hermite4_rows.h"
+#include "solvers/lane_pack.h"
+#include "solvers/neurlp_rows.h"
 
 namespace {
 
@@ -237,6 +244,146 @@ double op_step_ms(const Case& c, double min_seconds, int min_runs) {
     mech::NeurlpResult result = mech::neurlp(coeffs, rhs, iv, steps, options);
     (result.u * upstream).sum().backward();
   }, min_seconds, min_runs);
+}
+
+// ---- the floor: work per system-step against the machine's measured bandwidth and peak -----------
+//
+// The model (solvers/README.md, "Where the floor is"): flops of one system counted from the actual
+// rows (each row's entry count) and envelope (each row's first column), a multiply-add as 2 flops,
+// a multiply, square root or division as 1; bytes the compulsory memory traffic (each input and
+// upstream gradient read once, each output and input gradient written once; kept factors written
+// by forward and read back by backward). Rates are against a STREAM-like triad and an FMA loop on
+// the solver's own lane packs, both measured at startup with the benchmark's thread count.
+
+struct Machine {
+  double bytes_per_second = 0;   // triad a = b + s c, 24 bytes per element (STREAM's count)
+  double flops_per_second = 0;   // independent FMA chains on lane packs, 2 flops per lane
+};
+
+// Best of a few runs of body, on the clock the rows are timed with (with --cpu-time the process's
+// CPU time, so that on a shared machine the fractions compare like with like).
+template <class F>
+double best_seconds(F&& body, int runs) {
+  double best = 1e30;
+  for (int run = 0; run < runs; ++run) {
+    const double start = now_seconds();
+    body();
+    best = std::min(best, now_seconds() - start);
+  }
+  return best;
+}
+
+Machine measure_machine() {
+  Machine machine;
+  const std::int64_t threads = mech::get_num_threads();
+  // Triad over 3 x 32 MiB (beyond the last-level cache), the threads splitting the arrays.
+  const std::int64_t count = std::int64_t(1) << 22;
+  Array a(count, 0.0), b(count, 1.0), c(count, 2.0);
+  const double triad = best_seconds([&] {
+    mech::parallel_for(0, threads, 1, [&](std::int64_t first, std::int64_t last) {
+      for (std::int64_t part = first; part < last; ++part) {
+        const std::int64_t begin = count * part / threads, end = count * (part + 1) / threads;
+        double* out = a.data();
+        const double* x = b.data();
+        const double* y = c.data();
+        for (std::int64_t i = begin; i < end; ++i) out[i] = x[i] + 0.5 * y[i];
+      }
+    });
+  }, 5);
+  machine.bytes_per_second = 24.0 * count / triad;
+  // 10 independent multiply-add chains per thread on vectors of the target's register width (enough
+  // to cover the FMA latency on two pipes; the solver's packs may be wider than the registers, and
+  // 10 of those would spill).
+#if defined(__AVX512F__)
+  typedef double Pack __attribute__((vector_size(64)));
+#else
+  typedef double Pack __attribute__((vector_size(32)));
+#endif
+  constexpr int kChains = 10, kWidth = sizeof(Pack) / sizeof(double);
+  const std::int64_t iterations = 1 << 22;
+  std::vector<double> sink(threads, 0.0);
+  const double fma = best_seconds([&] {
+    mech::parallel_for(0, threads, 1, [&](std::int64_t first, std::int64_t last) {
+      for (std::int64_t part = first; part < last; ++part) {
+        Pack chain[kChains];
+        for (int k = 0; k < kChains; ++k) chain[k] = Pack{} + (1.0 + k * 1e-3);
+        const Pack scale = Pack{} + 0.999999, shift = Pack{} + 1e-7;
+        for (std::int64_t i = 0; i < iterations; ++i)
+          for (int k = 0; k < kChains; ++k) chain[k] = chain[k] * scale + shift;
+        double total = 0;
+        for (int k = 0; k < kChains; ++k)
+          for (int lane = 0; lane < kWidth; ++lane) total += chain[k][lane];
+        sink[part] = total;
+      }
+    });
+  }, 3);
+  machine.flops_per_second = 2.0 * kWidth * kChains * double(iterations) * threads / fma;
+  return machine;
+}
+
+struct WorkModel {
+  double fused_flops = 0;    // the fused forward+backward of one system
+  double fused_bytes = 0;    // its compulsory traffic
+  double kept_flops = 0;     // forward keeping factors, then backward from them
+  double kept_bytes = 0;
+};
+
+// Per system (divide by T for per system-step).
+WorkModel work_model(const Sizes& z, double factor_bytes_per_system) {
+  const EnvelopePlan plan(z);
+  const Envelope envelope = plan.envelope();
+  const int n = z.unknowns();
+  // Rows: the generator on ones (only the entry counts matter).
+  std::vector<double> coeffs(static_cast<std::size_t>(z.E) * z.T * z.D * z.K, 1.0);
+  std::vector<double> rhs(static_cast<std::size_t>(z.E) * z.T, 1.0);
+  std::vector<double> iv(static_cast<std::size_t>(std::max(1, z.S * z.D * z.n_iv)), 1.0);
+  std::vector<double> steps(static_cast<std::size_t>(z.T - 1) * z.D, 1.0);
+  const SystemInputs<double> in{coeffs.data(), rhs.data(), iv.data(), steps.data()};
+  auto row = std::make_unique<Row<double>>();
+  double assembly = 0, gradients = 0;
+  auto count_rows = [&]<class Rows>() {
+    typename Rows::template State<double> state{};
+    for (int t = 0; t < z.T; ++t)
+      Rows::template rows<false, 0, 0>(z, in, t, state, *row, [&](const Row<double>& r) {
+        const double c = r.count;
+        assembly += c * (c + 1) + 2 * c;   // outer product into M (lower half), then g or w
+        gradients += 8 * c;                // (A y)[r], (A v)[r], then each entry's dL/dA and its chain
+      });
+  };
+  if (z.formulation == Formulation::Hermite4) count_rows.template operator()<Hermite4Rows>();
+  else count_rows.template operator()<TaylorRows>();
+  double factor = 0, substitute = 0;   // substitute: one vector, forward or back
+  for (int i = 0; i < n; ++i) {
+    const int first_i = envelope.first[i];
+    for (int j = first_i; j < i; ++j) factor += 2.0 * (j - std::max(first_i, envelope.first[j])) + 1;
+    factor += 2.0 * (i - first_i) + 3;   // pivot, its 1/sqrt, the diagonal
+    substitute += 2.0 * (i - first_i) + 1;
+  }
+  const bool eps = z.has_eps();
+  const double border_forward = eps ? 2.0 * 2 * n + 2.0 * n : 0;   // q.q, p.q; u -= eps q
+  const double border_backward = eps ? 2.0 * n + 2.0 * n : 0;      // q.r; v -= v_eps q
+  WorkModel model;
+  // Fused: forward-substitute g, w (mnn) and ubar, back-substitute u and v.
+  model.fused_flops = assembly + factor + (eps ? 3 : 2) * substitute + 2 * substitute + border_forward +
+                      border_backward + gradients;
+  // Kept: forward (g, w forward; u back), backward (ubar forward, v back) and the rows once more.
+  model.kept_flops = assembly + factor + (eps ? 2 : 1) * substitute + substitute + border_forward + 2 * substitute +
+                     border_backward + gradients;
+  const double inputs = double(coeffs.size() + rhs.size() + steps.size()) + z.S * z.D * z.n_iv;
+  const double solution = z.solution_size();
+  // Read inputs and ubar, write u and the input gradients.
+  model.fused_bytes = 8.0 * (2 * inputs + 2 * solution);
+  model.kept_bytes = model.fused_bytes + 2 * factor_bytes_per_system;
+  return model;
+}
+
+// "GFLOP/s (x% of peak), GB/s (y% of bandwidth)" for `ms` per batch.
+std::string rates(double flops, double bytes, double ms, const Machine& machine) {
+  if (ms <= 0) return "-";
+  const double seconds = ms * 1e-3;
+  return fmt::format("{:.1f} GFLOP/s ({:.0f}% of peak), {:.1f} GB/s ({:.0f}% of bandwidth)", flops / seconds * 1e-9,
+                     100 * flops / seconds / machine.flops_per_second, bytes / seconds * 1e-9,
+                     100 * bytes / seconds / machine.bytes_per_second);
 }
 
 // ---- --device cuda ------------------------------------------------------------------------------
@@ -493,6 +640,14 @@ int main(int argc, char** argv) {
   }
   std::printf("threads %d, float64, median of >= %d runs and >= %.2f s per row, %s\n",
               mech::get_num_threads(), min_runs, min_seconds, use_cpu_time ? "CPU time" : "wall time");
+  struct Floor {
+    std::string name;
+    WorkModel model;
+    int T;
+    std::int64_t B;
+    double fused, both;
+  };
+  std::vector<Floor> floors;
   std::printf("%-30s %10s %10s %10s %10s %10s %9s %9s %11s %9s\n", "case", "fwd ms", "bwd ms", "fwd+bwd ms",
               "recomp ms", "fused ms", "ns/st/sys", "fused ns", "factors MiB", "peak MiB");
   for (const Case& c : cases) {
@@ -515,7 +670,8 @@ int main(int argc, char** argv) {
                                double(probe.D) * c.P;   // iv: S = 1, n_iv = P
     const double per_system = double(EnvelopePlan(probe).size()) + 2.0 * probe.unknowns() + 1 +
                               (probe.has_eps() ? probe.unknowns() + 1.0 : 0.0) + inputs_size;
-    const double factor_bytes = per_system * 8 * ((c.B + 7) / 8 * 8);
+    constexpr int lanes = LaneTraits<PackF64>::width;   // systems are stored in whole lane packs
+    const double factor_bytes = per_system * 8 * ((c.B + lanes - 1) / lanes * lanes);
     try {
       Data data = make_data(c);
       double forward = -1, backward = -1, both = -1;
@@ -544,10 +700,26 @@ int main(int argc, char** argv) {
                   text(forward).c_str(), text(backward).c_str(), text(both).c_str(), text(recompute).c_str(), fused,
                   both < 0 ? "-" : fmt::format("{:.1f}", both * per_step).c_str(), fused * per_step,
                   factor_bytes / (1 << 20), peak_rss_mib());
+      floors.push_back({c.name(), work_model(data.sizes, per_system * 8), c.T, c.B, fused, both});
     } catch (const std::exception& error) {
       std::printf("%-30s failed: %s\n", c.name().c_str(), error.what());
     }
     std::fflush(stdout);
+  }
+  // The floor, after the rows (the machine's arrays would otherwise count in their peak memory).
+  if (!floors.empty()) {
+    const Machine machine = measure_machine();
+    std::printf("\nfloor (solvers/README.md, \"Where the floor is\"): machine, %d threads, %s: triad %.1f GB/s, "
+                "FMA peak %.1f GFLOP/s; solver packs of %d float64 lanes\n",
+                mech::get_num_threads(), use_cpu_time ? "CPU time" : "wall time", machine.bytes_per_second * 1e-9,
+                machine.flops_per_second * 1e-9, LaneTraits<PackF64>::width);
+    std::printf("%-30s %9s %9s %9s  %s\n", "case", "flops/st", "B/st fus", "B/st kept",
+                "achieved: fused; fwd+bwd (kept factors)");
+    for (const Floor& f : floors)
+      std::printf("%-30s %9.0f %9.0f %9.0f  %s; %s\n", f.name.c_str(), f.model.fused_flops / f.T,
+                  f.model.fused_bytes / f.T, f.model.kept_bytes / f.T,
+                  rates(f.model.fused_flops * f.B, f.model.fused_bytes * f.B, f.fused, machine).c_str(),
+                  rates(f.model.kept_flops * f.B, f.model.kept_bytes * f.B, f.both, machine).c_str());
   }
   // The acceptance case once more through the op (--quick, unless filtered out).
   const Case step{256, 1000, 2, 1, Formulation::Mnn};

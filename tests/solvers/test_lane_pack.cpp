@@ -43,11 +43,14 @@ TEST(LanePack, InverseSqrtIsWithinOneUlp) {
 TEST(LanePack, FirstFailingLaneFindsTheFirstBadPivot) {
   PackF64 pivot = splat<PackF64>(2.0), bound = splat<PackF64>(1.0);
   EXPECT_EQ(first_failing_lane(pivot, bound), -1);
-  pivot[5] = 0.5;
-  pivot[6] = -1.0;
-  EXPECT_EQ(first_failing_lane(pivot, bound), 5);
-  pivot[2] = std::numeric_limits<double>::quiet_NaN();
-  EXPECT_EQ(first_failing_lane(pivot, bound), 2);
+  // Lanes 5, 6 and 2 of an 8-lane pack; 1, 2 and 0 of a 4-lane one (lane_pack.h: the width is
+  // the target's register width).
+  const int width = LaneTraits<PackF64>::width;
+  pivot[width - 3] = 0.5;
+  pivot[width - 2] = -1.0;
+  EXPECT_EQ(first_failing_lane(pivot, bound), width - 3);
+  pivot[(width - 3) / 2] = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(first_failing_lane(pivot, bound), (width - 3) / 2);
   PackF32 pivot32 = splat<PackF32>(2.0f), bound32 = splat<PackF32>(1.0f);
   EXPECT_EQ(first_failing_lane(pivot32, bound32), -1);
   pivot32[LaneTraits<PackF32>::width - 1] = 1.0f;   // equal to the bound fails too
