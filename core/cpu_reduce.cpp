@@ -64,30 +64,19 @@ bool kept_block_is_contiguous(const Shape& kept_shape, const Shape& kept_strides
 // Sum of the elements of a strided block (shape, strides) starting at data.
 template <class T>
 Accumulator<T> strided_sum(const T* data, const Shape& shape, const Shape& strides) {
-  Accumulator<T> total = 0;
-  const std::size_t rank = shape.size();
-  if (rank == 0) return data[0];
-  Shape counter(rank, 0);
+  if (shape.empty()) return data[0];
   const std::int64_t inner = shape.back();
   const std::int64_t inner_stride = strides.back();
-  std::int64_t offset = 0;
-  while (true) {
+  const Shape outer_shape(shape.begin(), shape.end() - 1), outer_strides(strides.begin(), strides.end() - 1);
+  Accumulator<T> total = 0;
+  for_each_offset(outer_shape, outer_strides, [&](std::int64_t offset) {
     const T* row = data + offset;
     if (inner_stride == 1) {
       total += contiguous_sum(row, inner);
     } else {
       for (std::int64_t j = 0; j < inner; ++j) total += row[j * inner_stride];
     }
-    std::int64_t d = static_cast<std::int64_t>(rank) - 2;
-    for (; d >= 0; --d) {
-      ++counter[d];
-      offset += strides[d];
-      if (counter[d] < shape[d]) break;
-      offset -= counter[d] * strides[d];
-      counter[d] = 0;
-    }
-    if (d < 0) break;
-  }
+  });
   return total;
 }
 }  // namespace

@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
 
 namespace mech::vector_math {
 
@@ -110,31 +111,36 @@ struct Ln2<double> {
   static constexpr double kLo = 0x1.a39ef35793c76p-33;
 };
 
+// The polynomial c[0] + c[1] x + ... + c[N-1] x^(N-1) by Horner's rule, written out by a fold so
+// the coefficients are constants and the caller's loop stays vectorisable (a loop over them, GCC
+// left rolled and then did not vectorise the caller).
+template <class T, std::size_t N, std::size_t... I>
+inline T horner_steps(T x, const T (&coefficients)[N], std::index_sequence<I...>) {
+  T p = coefficients[N - 1];
+  ((p = madd(p, x, coefficients[N - 2 - I])), ...);
+  return p;
+}
+
+template <class T, std::size_t N>
+inline T horner(T x, const T (&coefficients)[N]) {
+  return horner_steps(x, coefficients, std::make_index_sequence<N - 1>{});
+}
+
 // e^r - 1 for |r| <= ln2/2 (+ rounding): Taylor to r^8 (float) or r^14 (double), whose truncation
-// is below 1e-2 ulp there.
+// is below 1e-2 ulp there. p holds the coefficients from r^2 on, divided by r^2.
 template <class T>
 inline T expm1_reduced(T r) {
   T p;
   if constexpr (sizeof(T) == 4) {
-    p = madd(r, T(1.0 / 40320), T(1.0 / 5040));
-    p = madd(p, r, T(1.0 / 720));
-    p = madd(p, r, T(1.0 / 120));
-    p = madd(p, r, T(1.0 / 24));
-    p = madd(p, r, T(1.0 / 6));
-    p = madd(p, r, T(0.5));
+    static constexpr T c[] = {T(0.5), T(1.0 / 6), T(1.0 / 24), T(1.0 / 120), T(1.0 / 720), T(1.0 / 5040),
+                              T(1.0 / 40320)};
+    p = horner(r, c);
   } else {
-    p = madd(r, T(1.0 / 87178291200.0), T(1.0 / 6227020800.0));
-    p = madd(p, r, T(1.0 / 479001600.0));
-    p = madd(p, r, T(1.0 / 39916800.0));
-    p = madd(p, r, T(1.0 / 3628800.0));
-    p = madd(p, r, T(1.0 / 362880.0));
-    p = madd(p, r, T(1.0 / 40320.0));
-    p = madd(p, r, T(1.0 / 5040.0));
-    p = madd(p, r, T(1.0 / 720.0));
-    p = madd(p, r, T(1.0 / 120.0));
-    p = madd(p, r, T(1.0 / 24.0));
-    p = madd(p, r, T(1.0 / 6.0));
-    p = madd(p, r, T(0.5));
+    static constexpr T c[] = {T(0.5),           T(1.0 / 6.0),         T(1.0 / 24.0),          T(1.0 / 120.0),
+                              T(1.0 / 720.0),   T(1.0 / 5040.0),      T(1.0 / 40320.0),       T(1.0 / 362880.0),
+                              T(1.0 / 3628800.0), T(1.0 / 39916800.0), T(1.0 / 479001600.0), T(1.0 / 6227020800.0),
+                              T(1.0 / 87178291200.0)};
+    p = horner(r, c);
   }
   return madd(p * r, r, r);
 }
@@ -216,19 +222,12 @@ inline T log(T x) {
   const T z = s * s;
   T R;
   if constexpr (sizeof(T) == 4) {
-    R = madd(z, T(2.0 / 9), T(2.0 / 7));
-    R = madd(R, z, T(2.0 / 5));
-    R = madd(R, z, T(2.0 / 3));
+    static constexpr T c[] = {T(2.0 / 3), T(2.0 / 5), T(2.0 / 7), T(2.0 / 9)};
+    R = horner(z, c);
   } else {
-    R = madd(z, T(2.0 / 21), T(2.0 / 19));
-    R = madd(R, z, T(2.0 / 17));
-    R = madd(R, z, T(2.0 / 15));
-    R = madd(R, z, T(2.0 / 13));
-    R = madd(R, z, T(2.0 / 11));
-    R = madd(R, z, T(2.0 / 9));
-    R = madd(R, z, T(2.0 / 7));
-    R = madd(R, z, T(2.0 / 5));
-    R = madd(R, z, T(2.0 / 3));
+    static constexpr T c[] = {T(2.0 / 3),  T(2.0 / 5),  T(2.0 / 7),  T(2.0 / 9),  T(2.0 / 11),
+                              T(2.0 / 13), T(2.0 / 15), T(2.0 / 17), T(2.0 / 19), T(2.0 / 21)};
+    R = horner(z, c);
   }
   R = R * z;
   const T half_f2 = T(0.5) * f * f;
@@ -271,27 +270,19 @@ namespace detail {
 
 // sin r and cos r for |r| <= pi/4 (+ rounding), Taylor to r^17 / r^18 (truncation < 1e-3 ulp).
 inline double sin_reduced(double r) {
+  static constexpr double c[] = {1.0 / 6.0,          -1.0 / 120.0,          1.0 / 5040.0,
+                                 -1.0 / 362880.0,    1.0 / 39916800.0,      -1.0 / 6227020800.0,
+                                 1.0 / 1307674368000.0, -1.0 / 355687428096000.0};
   const double z = r * r;
-  double p = madd(z, -1.0 / 355687428096000.0, 1.0 / 1307674368000.0);
-  p = madd(p, z, -1.0 / 6227020800.0);
-  p = madd(p, z, 1.0 / 39916800.0);
-  p = madd(p, z, -1.0 / 362880.0);
-  p = madd(p, z, 1.0 / 5040.0);
-  p = madd(p, z, -1.0 / 120.0);
-  p = madd(p, z, 1.0 / 6.0);
-  return madd(-(r * z), p, r);
+  return madd(-(r * z), horner(z, c), r);
 }
 
 inline double cos_reduced(double r) {
+  static constexpr double c[] = {1.0 / 24.0,           -1.0 / 720.0,       1.0 / 40320.0,
+                                 -1.0 / 3628800.0,     1.0 / 479001600.0, -1.0 / 87178291200.0,
+                                 1.0 / 20922789888000.0, -1.0 / 6402373705728000.0};
   const double z = r * r;
-  double p = madd(z, -1.0 / 6402373705728000.0, 1.0 / 20922789888000.0);
-  p = madd(p, z, -1.0 / 87178291200.0);
-  p = madd(p, z, 1.0 / 479001600.0);
-  p = madd(p, z, -1.0 / 3628800.0);
-  p = madd(p, z, 1.0 / 40320.0);
-  p = madd(p, z, -1.0 / 720.0);
-  p = madd(p, z, 1.0 / 24.0);
-  const double tail = z * z * p;
+  const double tail = z * z * horner(z, c);
   // 1 - z/2 + tail, with 1 - z/2 summed so its rounding error is recovered (|r| near pi/4).
   const double half_z = 0.5 * z;
   const double head = 1.0 - half_z;
