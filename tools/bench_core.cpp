@@ -2,10 +2,8 @@
 // matmul (float32/float64, 256-1024) next to a naive triple loop, an elementwise chain, an MLP
 // forward+backward built from ops (matmul + bias + tanh) and an Adam step; on the GPU (names with
 // "Cuda", which tools/gpu-check runs) cuBLAS matmul (256-4096), the elementwise chain, the MLP at
-// batch 256 and 4096 and the fused Adam step; and the rows tools/bench_vs_pytorch compares with
-// PyTorch (plain arithmetic, reductions, activations, whole training steps of two drivers).
-// Without a CUDA device (or in a build without CUDA) the GPU benchmarks report one "no CUDA
-// device" line each and the program still exits 0.
+// batch 256 and 4096 and the fused Adam step. Without a CUDA device (or in a build without CUDA)
+// the GPU benchmarks report one "no CUDA device" line each and the program still exits 0.
 //
 //   build/bin/bench_core --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //   build/bin/bench_core --benchmark_filter=Cuda
@@ -302,8 +300,10 @@ BENCHMARK(BM_CudaMlpForwardBackward)->Arg(256)->Arg(4096)->Unit(benchmark::kMicr
 BENCHMARK(BM_CudaAdamStep)->Unit(benchmark::kMicrosecond)->UseManualTime();
 
 // ---- issue 15: the rows tools/bench_vs_pytorch sets beside PyTorch ------------------------------
-// Each case's name is in the table at the top of that script, whose PyTorch side runs the same
-// computation (same sizes, dtype, and threads: OMP_NUM_THREADS for mech, torch.set_num_threads).
+// Plain arithmetic, reductions, activations and whole training steps of two drivers (the other
+// rows are cases above). Each case's name is in the table at the top of that script, whose PyTorch
+// side runs the same computation (same sizes, dtype, and threads: OMP_NUM_THREADS for mech,
+// torch.set_num_threads).
 
 // y = a * b + c over n float32 elements: two kernels of plain arithmetic.
 void BM_ElementwiseArithmetic(benchmark::State& state) {
