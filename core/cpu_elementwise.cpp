@@ -5,6 +5,7 @@
 
 #include "core/cpu_kernels.h"
 #include "core/cpu_loops.h"
+#include "core/vector_math.h"
 
 namespace mech::cpu {
 
@@ -50,26 +51,30 @@ void unary_typed(UnaryOp op, const Tensor& x, const Tensor& out, double p0, doub
   }
   if constexpr (std::is_floating_point_v<T>) {
     switch (op) {
-      case UnaryOp::Exp: return map_unary<T>(x, out, [](T v) { return std::exp(v); });
-      case UnaryOp::Log: return map_unary<T>(x, out, [](T v) { return std::log(v); });
+      // Transcendentals from core/vector_math.h: branch-free, so the contiguous loop vectorises.
+      case UnaryOp::Exp: return map_unary<T>(x, out, [](T v) { return vector_math::exp(v); });
+      case UnaryOp::Log: return map_unary<T>(x, out, [](T v) { return vector_math::log(v); });
       case UnaryOp::Sqrt: return map_unary<T>(x, out, [](T v) { return std::sqrt(v); });
-      case UnaryOp::Tanh: return map_unary<T>(x, out, [](T v) { return std::tanh(v); });
-      case UnaryOp::Sigmoid:
-        return map_unary<T>(x, out, [](T v) {
-          // Both branches avoid overflow of exp for large |v|.
-          if (v >= 0) return T(1) / (T(1) + std::exp(-v));
-          const T e = std::exp(v);
-          return e / (T(1) + e);
+      case UnaryOp::Tanh: return map_unary<T>(x, out, [](T v) { return vector_math::tanh(v); });
+      case UnaryOp::Sigmoid: return map_unary<T>(x, out, [](T v) { return vector_math::sigmoid(v); });
+      // Both sides computed, then selected (see vector_math::select).
+      case UnaryOp::Elu:
+        return map_unary<T>(x, out, [a](T v) {
+          const T negative = a * vector_math::expm1(v);
+          return vector_math::select(std::isgreater(v, T(0)), v, negative);
         });
-      case UnaryOp::Elu: return map_unary<T>(x, out, [a](T v) { return v > 0 ? v : a * std::expm1(v); });
-      case UnaryOp::EluGrad: return map_unary<T>(x, out, [a](T v) { return v > 0 ? T(1) : a * std::exp(v); });
+      case UnaryOp::EluGrad:
+        return map_unary<T>(x, out, [a](T v) {
+          const T negative = a * vector_math::exp(v);
+          return vector_math::select(std::isgreater(v, T(0)), T(1), negative);
+        });
       case UnaryOp::Softplus:
         return map_unary<T>(x, out, [p0, p1](T v) { return softplus_value<T>(v, p0, p1); });
       case UnaryOp::SoftplusGrad:
         return map_unary<T>(x, out, [a, b](T v) {
           const T scaled = a * v;
-          if (scaled > b) return T(1);
-          return T(1) / (T(1) + std::exp(-scaled));
+          const T below = T(1) / (T(1) + vector_math::exp(-scaled));
+          return vector_math::select(std::isgreater(scaled, b), T(1), below);
         });
       case UnaryOp::Pow:
         if (p0 == 2.0) return map_unary<T>(x, out, [](T v) { return v * v; });

@@ -1,6 +1,7 @@
 // CPU reductions: sum over any set of dimensions (accumulated in double for float32 inputs) and
 // max with indices along one dimension.
 #include <limits>
+#include <vector>
 
 #include "core/cpu_kernels.h"
 #include "core/cpu_loops.h"
@@ -11,24 +12,32 @@ namespace {
 template <class T>
 using Accumulator = std::conditional_t<std::is_same_v<T, float>, double, T>;
 
-// Sum of the elements of a strided block (shape, strides) starting at data.
+// Sum of n contiguous elements in independent accumulators (GCC vectorises the lane loop): a
+// single running sum is a chain of dependent adds, one per element at the adder's latency.
 template <class T>
-Accumulator<T> strided_sum(const T* data, const Shape& shape, const Shape& strides) {
+Accumulator<T> contiguous_sum(const T* data, std::int64_t n) {
+  constexpr std::int64_t kLanes = 16;
+  Accumulator<T> lanes[kLanes] = {};
+  std::int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (std::int64_t lane = 0; lane < kLanes; ++lane) lanes[lane] += data[j + lane];
+  }
+  for (std::int64_t lane = 0; j < n; ++j, ++lane) lanes[lane] += data[j];
   Accumulator<T> total = 0;
+  for (auto lane : lanes) total += lane;
+  return total;
+}
+
+// Calls visit(offset) for every element offset of a strided block, in row-major order.
+template <class Visit>
+void for_each_offset(const Shape& shape, const Shape& strides, Visit&& visit) {
   const std::size_t rank = shape.size();
-  if (rank == 0) return data[0];
+  if (rank == 0) return visit(std::int64_t{0});
   Shape counter(rank, 0);
-  const std::int64_t inner = shape.back();
-  const std::int64_t inner_stride = strides.back();
   std::int64_t offset = 0;
   while (true) {
-    const T* row = data + offset;
-    if (inner_stride == 1) {
-      for (std::int64_t j = 0; j < inner; ++j) total += row[j];
-    } else {
-      for (std::int64_t j = 0; j < inner; ++j) total += row[j * inner_stride];
-    }
-    std::int64_t d = static_cast<std::int64_t>(rank) - 2;
+    visit(offset);
+    auto d = static_cast<std::int64_t>(rank) - 1;
     for (; d >= 0; --d) {
       ++counter[d];
       offset += strides[d];
@@ -36,8 +45,38 @@ Accumulator<T> strided_sum(const T* data, const Shape& shape, const Shape& strid
       offset -= counter[d] * strides[d];
       counter[d] = 0;
     }
-    if (d < 0) break;
+    if (d < 0) return;
   }
+}
+
+// Whether the kept dimensions are one contiguous block (innermost stride 1), so that output o's
+// elements are at o + (an offset of the reduced dims).
+bool kept_block_is_contiguous(const Shape& kept_shape, const Shape& kept_strides) {
+  std::int64_t expected = 1;
+  for (auto d = static_cast<std::int64_t>(kept_shape.size()) - 1; d >= 0; --d) {
+    if (kept_shape[d] == 1) continue;
+    if (kept_strides[d] != expected) return false;
+    expected *= kept_shape[d];
+  }
+  return true;
+}
+
+// Sum of the elements of a strided block (shape, strides) starting at data.
+template <class T>
+Accumulator<T> strided_sum(const T* data, const Shape& shape, const Shape& strides) {
+  if (shape.empty()) return data[0];
+  const std::int64_t inner = shape.back();
+  const std::int64_t inner_stride = strides.back();
+  const Shape outer_shape(shape.begin(), shape.end() - 1), outer_strides(strides.begin(), strides.end() - 1);
+  Accumulator<T> total = 0;
+  for_each_offset(outer_shape, outer_strides, [&](std::int64_t offset) {
+    const T* row = data + offset;
+    if (inner_stride == 1) {
+      total += contiguous_sum(row, inner);
+    } else {
+      for (std::int64_t j = 0; j < inner; ++j) total += row[j * inner_stride];
+    }
+  });
   return total;
 }
 }  // namespace
@@ -65,6 +104,24 @@ void sum(const Tensor& x, const std::vector<bool>& reduce, const Tensor& out) {
       }
       return offset;
     };
+    // Outputs side by side in memory (a sum over the rows of a matrix, say): add each reduced
+    // slice into a row of accumulators, in the order strided_sum would, so the loop runs along the
+    // outputs and vectorises instead of walking each output's elements at a stride.
+    constexpr std::int64_t kMinimumOutputs = 16;
+    if (outputs >= kMinimumOutputs && per_output > 1 && kept_block_is_contiguous(kept_shape, kept_strides)) {
+      const std::int64_t grain = std::max<std::int64_t>(kMinimumOutputs, kElementGrain / per_output);
+      parallel_for(0, outputs, grain, [&](std::int64_t begin, std::int64_t end) {
+        std::vector<Accumulator<T>> totals(end - begin, 0);
+        Accumulator<T>* total = totals.data();
+        const std::int64_t count = end - begin;
+        for_each_offset(reduced_shape, reduced_strides, [&](std::int64_t offset) {
+          const T* slice = in + offset + begin;
+          for (std::int64_t o = 0; o < count; ++o) total[o] += slice[o];
+        });
+        for (std::int64_t o = 0; o < count; ++o) result[begin + o] = static_cast<T>(total[o]);
+      });
+      return;
+    }
     if (outputs >= 2 * get_num_threads() || per_output < kElementGrain) {
       const std::int64_t grain = std::max<std::int64_t>(1, kElementGrain / std::max<std::int64_t>(per_output, 1));
       parallel_for(0, outputs, grain, [&](std::int64_t begin, std::int64_t end) {

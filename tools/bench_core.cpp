@@ -28,6 +28,9 @@
 #include "core/tensor.h"
 #include "cuda/backend.h"
 #include "nn/adam.h"
+#include "models/datasets.h"
+#include "models/logistic_model.h"
+#include "models/lorenz_discovery.h"
 #include "nn/mlp.h"
 
 namespace {
@@ -568,6 +571,146 @@ BENCHMARK(BM_CudaMatmul<double>)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark
 BENCHMARK(BM_CudaElementwiseChain)->Arg(1 << 20)->Arg(1 << 24)->Unit(benchmark::kMicrosecond)->UseManualTime();
 BENCHMARK(BM_CudaMlpForwardBackward)->Arg(256)->Arg(4096)->Unit(benchmark::kMicrosecond)->UseManualTime();
 BENCHMARK(BM_CudaAdamStep)->Unit(benchmark::kMicrosecond)->UseManualTime();
+
+// ---- issue 15: the rows tools/bench_vs_pytorch sets beside PyTorch ------------------------------
+// Plain arithmetic, reductions, activations and whole training steps of two drivers (the other
+// rows are cases above). Each case's name is in the table at the top of that script, whose PyTorch
+// side runs the same computation (same sizes, dtype, and threads: OMP_NUM_THREADS for mech,
+// torch.set_num_threads).
+
+// y = a * b + c over n float32 elements: two kernels of plain arithmetic.
+void BM_ElementwiseArithmetic(benchmark::State& state) {
+  const auto n = state.range(0);
+  mech::Generator generator(2);
+  const Tensor a = mech::randn({n}, TensorOptions(), &generator);
+  const Tensor b = mech::randn({n}, TensorOptions(), &generator);
+  const Tensor c = mech::randn({n}, TensorOptions(), &generator);
+  mech::NoGradGuard no_grad;
+  for (auto _ : state) {
+    Tensor y = a * b + c;
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+// Reductions of a 1024 x 1024 float32 matrix: the sum of all, the mean of each row (over dim 1)
+// and of each column (over dim 0).
+enum class ReductionKind { Sum, MeanRows, MeanColumns };
+
+template <ReductionKind kind>
+void BM_Reduction(benchmark::State& state) {
+  mech::Generator generator(8);
+  const Tensor x = mech::randn({1024, 1024}, TensorOptions(), &generator);
+  mech::NoGradGuard no_grad;
+  for (auto _ : state) {
+    Tensor y = kind == ReductionKind::Sum        ? mech::sum(x)
+               : kind == ReductionKind::MeanRows ? mech::mean(x, {1})
+                                                 : mech::mean(x, {0});
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  state.SetItemsProcessed(state.iterations() * x.numel());
+}
+
+// The activations of the models over 2^20 float32 elements: forward only, or forward and the
+// backward from a fixed upstream gradient (the input a leaf requiring grad).
+enum class Activation { Tanh, Sigmoid, Relu, Elu };
+
+Tensor activation(Activation kind, const Tensor& x) {
+  switch (kind) {
+    case Activation::Tanh: return mech::tanh(x);
+    case Activation::Sigmoid: return mech::sigmoid(x);
+    case Activation::Relu: return mech::relu(x);
+    case Activation::Elu: return mech::elu(x);
+  }
+  return x;
+}
+
+void BM_ActivationForward(benchmark::State& state, Activation kind) {
+  mech::Generator generator(9);
+  const Tensor x = mech::randn({1 << 20}, TensorOptions(), &generator);
+  mech::NoGradGuard no_grad;
+  for (auto _ : state) {
+    Tensor y = activation(kind, x);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  state.SetItemsProcessed(state.iterations() * x.numel());
+}
+
+void BM_ActivationForwardBackward(benchmark::State& state, Activation kind) {
+  mech::Generator generator(9);
+  Tensor x = mech::randn({1 << 20}, TensorOptions().requires_grad(true), &generator);
+  const Tensor upstream = mech::randn({1 << 20}, TensorOptions(), &generator);
+  for (auto _ : state) {
+    Tensor y = activation(kind, x);
+    y.backward(upstream);
+    benchmark::DoNotOptimize(x.grad().raw_data());
+    x.zero_grad();
+  }
+  state.SetItemsProcessed(state.iterations() * x.numel());
+}
+
+// One training step of mech-lorenz as its driver runs one epoch early in the schedule (default
+// data: 5000 samples at dt 0.01, windows of 51, s = x, no ridge or offsets yet): forward_loss
+// (library, NeuRLP solve of every window, misfits), backward, Adam step.
+void BM_LorenzTrainingStep(benchmark::State& state) {
+  const mech::models::LorenzData data = mech::models::make_lorenz(mech::models::LorenzOptions{});
+  mech::Generator generator(10);
+  const mech::models::LorenzDiscoveryOptions options;
+  mech::models::LorenzDiscovery model(data.noisy, 0.01, options, &generator);
+  const auto samples = static_cast<std::int64_t>(data.times.size());
+  const Tensor trajectory = mech::from_vector(data.noisy, {samples, 3});
+  mech::nn::Adam optimizer(model.parameters(), mech::nn::AdamOptions(2e-2));
+  for (auto _ : state) {
+    optimizer.zero_grad();
+    mech::models::LorenzLosses losses = model.forward_loss(trajectory, 0.0, false, false);
+    losses.total.backward();
+    optimizer.step();
+    benchmark::DoNotOptimize(losses.solution);
+  }
+}
+
+// One training step of mech-logistic (batch 32 of 100 samples, float64): the Conv1d encoder,
+// NeuRLP, the reconstruction loss, backward, Adam step.
+void BM_LogisticTrainingStep(benchmark::State& state) {
+  mech::models::LogisticOptions data_options;
+  data_options.count = 32;
+  data_options.noise = 0.01;
+  const mech::models::LogisticData data = mech::models::make_logistic(data_options);
+  const Tensor batch = mech::from_vector(data.noisy, {32, 100});
+  mech::Generator generator(11);
+  mech::models::LogisticModel model(mech::models::LogisticModelOptions{}, &generator);
+  mech::nn::Adam optimizer(model.parameters(), mech::nn::AdamOptions(3e-3));
+  for (auto _ : state) {
+    optimizer.zero_grad();
+    Tensor loss = model.loss(batch);
+    loss.backward();
+    optimizer.step();
+    benchmark::DoNotOptimize(loss.raw_data());
+  }
+}
+
+BENCHMARK(BM_ElementwiseArithmetic)->Arg(1 << 20)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Reduction<ReductionKind::Sum>)->Name("BM_Reduction/sum")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Reduction<ReductionKind::MeanRows>)
+    ->Name("BM_Reduction/mean_rows")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(BM_Reduction<ReductionKind::MeanColumns>)
+    ->Name("BM_Reduction/mean_columns")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_ActivationForward, tanh, Activation::Tanh)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ActivationForward, sigmoid, Activation::Sigmoid)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ActivationForward, relu, Activation::Relu)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ActivationForward, elu, Activation::Elu)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ActivationForwardBackward, tanh, Activation::Tanh)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ActivationForwardBackward, sigmoid, Activation::Sigmoid)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_ActivationForwardBackward, relu, Activation::Relu)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ActivationForwardBackward, elu, Activation::Elu)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_LorenzTrainingStep)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LogisticTrainingStep)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
