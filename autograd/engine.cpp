@@ -5,12 +5,18 @@
 // (recording) order. A node's inputs were produced before it, hence carry smaller numbers: walking
 // the reachable nodes from the largest number down is a valid reverse topological order, which is
 // what backward does, in one loop, without recursion.
+//
+// Leaf gradient observers (autograd/gradient_hooks.h): for each watched leaf the engine counts the
+// edges into it from the reachable nodes; running (or skipping) a node counts its edges down, and
+// the leaf whose count reaches zero has its final gradient of the pass.
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "autograd/anomaly.h"
+#include "autograd/gradient_hooks.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 
@@ -18,7 +24,101 @@ namespace mech {
 
 namespace {
 std::atomic<std::uint64_t> next_sequence{1};
+
+struct ObserverEntry {
+  LeafGradientObserver* observer;
+  std::vector<TensorImpl*> leaves;
+};
+std::mutex observers_mutex;
+std::vector<ObserverEntry> observers;
+
+// The watched leaves of one backward pass: for each, who to tell and how many edges into it are
+// still to run.
+class LeafWatch {
+ public:
+  explicit LeafWatch(std::vector<ObserverEntry> entries) : entries_(std::move(entries)) {
+    for (const auto& entry : entries_)
+      for (std::size_t i = 0; i < entry.leaves.size(); ++i) watched_[entry.leaves[i]].targets.push_back({entry.observer, i});
+  }
+  bool empty() const { return entries_.empty(); }
+  void count_edges(const Node& node) {
+    for (const auto& edge : node.inputs) {
+      if (!edge.leaf) continue;
+      auto found = watched_.find(edge.leaf.get());
+      if (found != watched_.end()) ++found->second.pending;
+    }
+  }
+  void node_done(const Node& node) {
+    for (const auto& edge : node.inputs) {
+      if (!edge.leaf) continue;
+      auto found = watched_.find(edge.leaf.get());
+      if (found != watched_.end() && --found->second.pending == 0) notify(found->second);
+    }
+  }
+  // A watched leaf that was itself a root and that no node feeds is final at once.
+  void root_leaf(TensorImpl* leaf) { root_leaves_.push_back(leaf); }
+  void roots_done() {
+    for (TensorImpl* leaf : root_leaves_) {
+      auto found = watched_.find(leaf);
+      if (found != watched_.end() && found->second.pending == 0) notify(found->second);
+    }
+  }
+  void finish() {
+    for (const auto& entry : entries_) entry.observer->backward_finished();
+  }
+
+ private:
+  struct Watched {
+    std::vector<std::pair<LeafGradientObserver*, std::size_t>> targets;
+    long pending = 0;
+  };
+  static void notify(const Watched& watched) {
+    for (const auto& [observer, index] : watched.targets) observer->gradient_final(index);
+  }
+  std::vector<ObserverEntry> entries_;
+  std::unordered_map<TensorImpl*, Watched> watched_;
+  std::vector<TensorImpl*> root_leaves_;
+};
+
+LeafWatch watch_registered_leaves() {
+  std::lock_guard lock(observers_mutex);
+  return LeafWatch(observers);
+}
+
+void unregister_observer(LeafGradientObserver* observer) {
+  if (observer == nullptr) return;
+  std::lock_guard lock(observers_mutex);
+  std::erase_if(observers, [&](const ObserverEntry& entry) { return entry.observer == observer; });
+}
 }  // namespace
+
+LeafGradientObserverRegistration::~LeafGradientObserverRegistration() { unregister_observer(observer_); }
+
+LeafGradientObserverRegistration& LeafGradientObserverRegistration::operator=(
+    LeafGradientObserverRegistration&& other) noexcept {
+  if (this != &other) {
+    unregister_observer(observer_);
+    observer_ = other.observer_;
+    other.observer_ = nullptr;
+  }
+  return *this;
+}
+
+LeafGradientObserverRegistration observe_leaf_gradients(const std::vector<Tensor>& leaves,
+                                                        LeafGradientObserver* observer) {
+  MECH_CHECK(observer != nullptr, "observe_leaf_gradients: the observer is null");
+  ObserverEntry entry{observer, {}};
+  for (std::size_t i = 0; i < leaves.size(); ++i) {
+    MECH_CHECK(leaves[i].defined() && leaves[i].is_leaf() && leaves[i].requires_grad(),
+               "observe_leaf_gradients: tensor {} is not a leaf that requires grad", i);
+    entry.leaves.push_back(leaves[i].impl());
+  }
+  std::lock_guard lock(observers_mutex);
+  for (const auto& existing : observers)
+    MECH_CHECK(existing.observer != observer, "observe_leaf_gradients: this observer is registered already");
+  observers.push_back(std::move(entry));
+  return LeafGradientObserverRegistration(observer);
+}
 
 Node::~Node() {
   std::vector<std::shared_ptr<Node>> pending;
@@ -119,6 +219,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     slots[output] = slots[output].defined() ? slots[output] + gradient : gradient;
   };
 
+  LeafWatch watch = watch_registered_leaves();
+
   // Collect every node reachable from the roots (an explicit stack, no recursion).
   std::vector<std::shared_ptr<Node>> nodes;
   std::unordered_set<Node*> seen;
@@ -130,6 +232,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       stack.push_back(root.grad_fn());
     } else if (root.requires_grad()) {
       accumulate_leaf(root.impl_ptr(), grads[r]);
+      watch.root_leaf(root.impl());
     }
   }
   while (!stack.empty()) {
@@ -142,10 +245,17 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     nodes.push_back(std::move(node));
   }
   std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) { return a->sequence > b->sequence; });
+  if (!watch.empty()) {
+    for (const auto& node : nodes) watch.count_edges(*node);
+    watch.roots_done();
+  }
 
   for (const auto& node : nodes) {
     auto found = buffers.find(node.get());
-    if (found == buffers.end()) continue;  // no gradient flowed here
+    if (found == buffers.end()) {  // no gradient flowed here
+      if (!watch.empty()) watch.node_done(*node);
+      continue;
+    }
     std::vector<Tensor> grad_outputs = std::move(found->second);
     buffers.erase(found);
     if (node->released) {
@@ -184,7 +294,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
         accumulate_leaf(edge.leaf, gradient);
       }
     }
+    if (!watch.empty()) watch.node_done(*node);
   }
+  if (!watch.empty()) watch.finish();
 }
 
 // ---- Tensor's members that need the tape -----------------------------------------------------

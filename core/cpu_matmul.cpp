@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu_gemm.h"
 #include "core/cpu_kernels.h"
 #include "core/parallel.h"
 
@@ -90,14 +91,9 @@ constexpr std::int64_t kColumnBlock = 2048; // NC
 // Below this many multiply-adds per matrix the packing costs more than it saves.
 constexpr std::int64_t kSmallWork = 16 * 16 * 16;
 
-// One operand matrix as a pointer and element strides.
+// One operand matrix: a pointer and element strides, or one pointer per row (core/cpu_gemm.h).
 template <class T>
-struct Matrix {
-  const T* data;
-  std::int64_t row_stride;
-  std::int64_t column_stride;
-  const T& at(std::int64_t row, std::int64_t column) const { return data[row * row_stride + column * column_stride]; }
-};
+using Matrix = GemmOperand<T>;
 
 // Packs rows [row0, row0 + rows) x depth [p0, p0 + depth) of A into MR-tall panels:
 // panel r holds, for each p, MR consecutive values (zero past the last row).
@@ -106,11 +102,13 @@ void pack_a(const Matrix<T>& a, std::int64_t row0, std::int64_t rows, std::int64
   constexpr std::int64_t MR = Simd<T>::kRows;
   for (std::int64_t panel = 0; panel < rows; panel += MR) {
     const std::int64_t height = std::min(MR, rows - panel);
+    const T* sources[MR];
+    for (std::int64_t r = 0; r < height; ++r) sources[r] = a.row(row0 + panel + r) + p0 * a.column_stride;
     for (std::int64_t p = 0; p < depth; ++p) {
       T* dst = out + panel * depth + p * MR;
-      const T* src = a.data + (row0 + panel) * a.row_stride + (p0 + p) * a.column_stride;
+      const std::int64_t column = p * a.column_stride;
       std::int64_t r = 0;
-      for (; r < height; ++r) dst[r] = src[r * a.row_stride];
+      for (; r < height; ++r) dst[r] = sources[r][column];
       for (; r < MR; ++r) dst[r] = T(0);
     }
   }
@@ -126,7 +124,7 @@ void pack_b(const Matrix<T>& b, std::int64_t p0, std::int64_t depth, std::int64_
     const std::int64_t width = std::min(NR, columns - panel);
     for (std::int64_t p = 0; p < depth; ++p) {
       T* dst = out + panel * depth + p * NR;
-      const T* src = b.data + (p0 + p) * b.row_stride + (col0 + panel) * b.column_stride;
+      const T* src = b.row(p0 + p) + (col0 + panel) * b.column_stride;
       if (b.column_stride == 1) {
         std::memcpy(dst, src, static_cast<std::size_t>(width) * sizeof(T));
       } else {
@@ -197,14 +195,16 @@ std::vector<T>& thread_buffer(int which) {
   return buffers[which];
 }
 
-// C[m0:m1, n0:n1] = A[m0:m1, :] B[:, n0:n1], C row-major with leading dimension ldc.
+// C[m0:m1, n0:n1] = A[m0:m1, :] B[:, n0:n1] (added to C when `accumulate`), C row-major with
+// leading dimension ldc.
 template <class T>
 void gemm_tile(const Matrix<T>& a, const Matrix<T>& b, T* c, std::int64_t ldc, std::int64_t m0, std::int64_t m1,
-               std::int64_t n0, std::int64_t n1, std::int64_t k) {
+               std::int64_t n0, std::int64_t n1, std::int64_t k, bool accumulate = false) {
   constexpr std::int64_t MR = Simd<T>::kRows;
   constexpr std::int64_t NR = 2 * Simd<T>::kLanes;
   constexpr std::int64_t MC = kRowBlockPanels * MR;
   if (k == 0) {
+    if (accumulate) return;
     for (std::int64_t i = m0; i < m1; ++i) std::fill(c + i * ldc + n0, c + i * ldc + n1, T(0));
     return;
   }
@@ -225,7 +225,7 @@ void gemm_tile(const Matrix<T>& a, const Matrix<T>& b, T* c, std::int64_t ldc, s
         for (std::int64_t jr = 0; jr < columns; jr += NR) {
           for (std::int64_t ir = 0; ir < rows; ir += MR) {
             micro_kernel<T>(depth, packed_a.data() + ir * depth, packed_b.data() + jr * depth,
-                            c + (ic + ir) * ldc + jc + jr, ldc, pc > 0, std::min(MR, rows - ir),
+                            c + (ic + ir) * ldc + jc + jr, ldc, accumulate || pc > 0, std::min(MR, rows - ir),
                             std::min(NR, columns - jr));
           }
         }
@@ -358,6 +358,17 @@ void matmul_typed(const Tensor& a, const Tensor& b, const Tensor& out) {
 }
 
 }  // namespace
+
+template <class T>
+void gemm(const GemmOperand<T>& a, const GemmOperand<T>& b, T* c, std::int64_t ldc, std::int64_t m, std::int64_t n,
+          std::int64_t k, bool accumulate) {
+  if (m > 0 && n > 0) gemm_tile(a, b, c, ldc, 0, m, 0, n, k, accumulate);
+}
+
+template void gemm<float>(const GemmOperand<float>&, const GemmOperand<float>&, float*, std::int64_t, std::int64_t,
+                          std::int64_t, std::int64_t, bool);
+template void gemm<double>(const GemmOperand<double>&, const GemmOperand<double>&, double*, std::int64_t,
+                           std::int64_t, std::int64_t, std::int64_t, bool);
 
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   MECH_CHECK(a.dim() == 3 && b.dim() == 3 && out.dim() == 3 && a.shape()[0] == out.shape()[0] &&

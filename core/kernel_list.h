@@ -70,4 +70,12 @@ MECH_KERNEL(adam_step, param,
              double beta1, double beta2, double eps, double weight_decay, bool decoupled, std::int64_t step),
             (param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, decoupled, step))
 
+// Real FFT over the last dim, numpy/torch conventions (norm "backward"), float32 or float64 (the
+// CPU computes in double). forward: input (R..., n) contiguous -> out (R..., n/2+1, 2), the real
+// and imaginary parts of sum_j x_j exp(-2 pi i j k / n). inverse: input (R..., n/2+1, 2)
+// contiguous -> out (R..., n), the inverse of forward (divided by n); the imaginary parts of bin
+// 0 and, for even n, bin n/2 are ignored. R... any batch dims, possibly none.
+MECH_KERNEL(fft_real_forward, out, (const Tensor& input, const Tensor& out), (input, out))
+MECH_KERNEL(fft_real_inverse, out, (const Tensor& input, const Tensor& out), (input, out))
+
 #undef MECH_KERNEL

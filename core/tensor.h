@@ -234,6 +234,11 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index);  //
 Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
               std::int64_t stride = 1, std::int64_t padding = 0, std::int64_t dilation = 1,
               PaddingMode padding_mode = PaddingMode::Zeros);
+// Real FFTs over the last dim (torch.fft conventions, norm "backward"; complex values as (re, im)
+// pairs in a trailing dim of 2): rfft (..., n) -> (..., n/2+1, 2); irfft (..., n/2+1, 2) -> (..., n),
+// its inverse (divided by n), ignoring the imaginary parts of bin 0 and, for even n, bin n/2.
+Tensor rfft(const Tensor& input);
+Tensor irfft(const Tensor& input, std::int64_t n);
 
 // ---- losses --------------------------------------------------------------------------------
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);

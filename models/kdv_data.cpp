@@ -99,12 +99,35 @@ KdvTrajectory kdv_trajectory(std::uint64_t seed, std::int64_t index, const KdvRe
 
 // ---- the integrator -----------------------------------------------------------------------------
 
+// The weights are means of entire functions over a circle around z. Radius 1 + |z| for |z| < 2 and
+// 1 beyond keeps every point at distance >= 1 from 0. A larger circle would not do: the trapezoid
+// rule's error on a circle of radius R grows like R^M / M! and the terms like e^R / R, so a
+// radius 1 + |z| gives f1 wrong by 1e3 at |z| = 27 (|h L| at h = 0.08 on the recipe's grid).
+Etdrk4Weights etdrk4_weights(std::complex<double> z0, std::int64_t contour_points) {
+  using Complex = std::complex<double>;
+  MECH_CHECK(contour_points >= 8, "etdrk4_weights: contour_points must be >= 8, got {}", contour_points);
+  MECH_CHECK(std::isfinite(z0.real()) && std::isfinite(z0.imag()), "etdrk4_weights: z must be finite");
+  const double radius = std::abs(z0) < 2.0 ? 1.0 + std::abs(z0) : 1.0;
+  Complex q{}, f1{}, f2{}, f3{};
+  for (std::int64_t p = 0; p < contour_points; ++p) {
+    const double angle = kTwoPi * (static_cast<double>(p) + 0.5) / static_cast<double>(contour_points);
+    const Complex z = z0 + radius * Complex{std::cos(angle), std::sin(angle)};
+    const Complex ez = std::exp(z), z3 = z * z * z;
+    q += (std::exp(0.5 * z) - 1.0) / z;
+    f1 += (-4.0 - z + ez * (4.0 - 3.0 * z + z * z)) / z3;
+    f2 += (2.0 + z + ez * (z - 2.0)) / z3;
+    f3 += (-4.0 - 3.0 * z - z * z + ez * (4.0 - z)) / z3;
+  }
+  const double scale = 1.0 / static_cast<double>(contour_points);
+  return {q * scale, f1 * scale, f2 * scale, f3 * scale};
+}
+
 KdvIntegrator::KdvIntegrator(std::int64_t points, double length, double step, std::int64_t contour_points)
-    : points_(points), modes_(points / 2 + 1), length_(length), step_(step) {
+    : points_(points), modes_(points / 2 + 1), length_(length), step_(step), plan_(nullptr) {
   MECH_CHECK(points >= 4 && points % 2 == 0, "KdvIntegrator: points must be even and >= 4, got {}", points);
   MECH_CHECK(std::isfinite(length) && length > 0.0, "KdvIntegrator: length must be positive, got {}", length);
   MECH_CHECK(std::isfinite(step) && step > 0.0, "KdvIntegrator: step must be positive, got {}", step);
-  MECH_CHECK(contour_points >= 8, "KdvIntegrator: contour_points must be >= 8, got {}", contour_points);
+  plan_ = &fft::plan(points);
   const auto modes = static_cast<std::size_t>(modes_);
   wavenumber_.resize(modes);
   for (std::size_t m = 0; m < modes; ++m) wavenumber_[m] = kTwoPi * static_cast<double>(m) / length;
@@ -112,32 +135,17 @@ KdvIntegrator::KdvIntegrator(std::int64_t points, double length, double step, st
 
   for (auto* table : {&exp_full_, &exp_half_, &half_weight_, &weight1_, &weight2_, &weight3_})
     table->resize(modes);
-  // The weights are h times means of entire functions of z over a circle around z0 = h L_m. The
-  // circle's radius 1 + |z0| keeps every point at distance 1 from 0, where the closed forms cancel
-  // catastrophically; the trapezoid rule on a circle converges like R^M / M!, far below rounding
-  // for M = 64 and R <= 5 (|h L| <= 3.4 for the recipe).
   const Complex i{0.0, 1.0};
   for (std::size_t m = 0; m < modes; ++m) {
     const double k = wavenumber_[m];
-    const Complex z0 = i * (step * k * k * k);  // h L, L = i k^3: u_t = -u_xxx on exp(i k x)
-    exp_full_[m] = std::exp(z0);
-    exp_half_[m] = std::exp(0.5 * z0);
-    const double radius = 1.0 + std::abs(z0);
-    Complex q{}, f1{}, f2{}, f3{};
-    for (std::int64_t p = 0; p < contour_points; ++p) {
-      const double angle = kTwoPi * (static_cast<double>(p) + 0.5) / static_cast<double>(contour_points);
-      const Complex z = z0 + radius * Complex{std::cos(angle), std::sin(angle)};
-      const Complex ez = std::exp(z), z3 = z * z * z;
-      q += (std::exp(0.5 * z) - 1.0) / z;
-      f1 += (-4.0 - z + ez * (4.0 - 3.0 * z + z * z)) / z3;
-      f2 += (2.0 + z + ez * (z - 2.0)) / z3;
-      f3 += (-4.0 - 3.0 * z - z * z + ez * (4.0 - z)) / z3;
-    }
-    const double scale = step / static_cast<double>(contour_points);
-    half_weight_[m] = q * scale;
-    weight1_[m] = f1 * scale;
-    weight2_[m] = f2 * scale;
-    weight3_[m] = f3 * scale;
+    const Complex z = i * (step * k * k * k);  // h L, L = i k^3: u_t = -u_xxx on exp(i k x)
+    exp_full_[m] = std::exp(z);
+    exp_half_[m] = std::exp(0.5 * z);
+    const Etdrk4Weights weights = etdrk4_weights(z, contour_points);
+    half_weight_[m] = weights.half * step;
+    weight1_[m] = weights.f1 * step;
+    weight2_[m] = weights.f2 * step;
+    weight3_[m] = weights.f3 * step;
   }
 
   for (auto* buffer : {&spectrum_, &derivative_spectrum_, &stage_a_, &stage_b_, &stage_c_, &nonlinear_v_,
@@ -149,7 +157,7 @@ KdvIntegrator::KdvIntegrator(std::int64_t points, double length, double step, st
 
 void KdvIntegrator::derivative(const double* u, double* out, int order) {
   MECH_CHECK(order >= 1 && order <= 3, "KdvIntegrator::derivative: order must be 1, 2 or 3, got {}", order);
-  const fft::Plan& plan = fft::plan(points_);
+  const fft::Plan& plan = *plan_;
   plan.forward_real(u, spectrum_.data());
   for (std::int64_t m = 0; m < modes_; ++m) {
     const double k = wavenumber_[static_cast<std::size_t>(m)];
@@ -160,7 +168,7 @@ void KdvIntegrator::derivative(const double* u, double* out, int order) {
 }
 
 void KdvIntegrator::rhs(const double* u, double* out) {
-  const fft::Plan& plan = fft::plan(points_);
+  const fft::Plan& plan = *plan_;
   plan.forward_real(u, spectrum_.data());
   nonlinear(spectrum_.data(), nonlinear_v_.data());
   for (std::int64_t m = 0; m < modes_; ++m) {
@@ -171,7 +179,7 @@ void KdvIntegrator::rhs(const double* u, double* out) {
 }
 
 void KdvIntegrator::nonlinear(const Complex* spectrum, Complex* out) {
-  const fft::Plan& plan = fft::plan(points_);
+  const fft::Plan& plan = *plan_;
   for (std::int64_t m = 0; m < modes_; ++m) {
     const double k = wavenumber_[static_cast<std::size_t>(m)];
     derivative_spectrum_[static_cast<std::size_t>(m)] = {-k * spectrum[m].imag(), k * spectrum[m].real()};  // i k v
@@ -188,7 +196,7 @@ void KdvIntegrator::nonlinear(const Complex* spectrum, Complex* out) {
 //   v <- e^{hL} v + f1 N(v) + 2 f2 (N(a) + N(b)) + f3 N(c).
 void KdvIntegrator::advance(double* u, std::int64_t steps) {
   MECH_CHECK(steps >= 0, "KdvIntegrator::advance: steps must be >= 0, got {}", steps);
-  const fft::Plan& plan = fft::plan(points_);
+  const fft::Plan& plan = *plan_;
   Complex* v = spectrum_.data();
   Complex *a = stage_a_.data(), *b = stage_b_.data(), *c = stage_c_.data();
   Complex *nv = nonlinear_v_.data(), *na = nonlinear_a_.data(), *nb = nonlinear_b_.data(), *nc = nonlinear_c_.data();

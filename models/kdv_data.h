@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fft.h"
 #include "core/tensor.h"
 #include "models/kdv_model.h"
 
@@ -76,6 +77,16 @@ KdvTrajectory kdv_trajectory(std::uint64_t seed, std::int64_t index, const KdvRe
 // The number of ETDRK4 steps between two output times dt apart: ceil(dt / max_step).
 std::int64_t kdv_substeps(double dt, double max_step);
 
+// ETDRK4's weights for one mode, divided by the step h, at z = h L (Kassam and Trefethen's Q, alpha,
+// beta, gamma over h): half = (e^{z/2} - 1) / z, f1 = phi1 - 3 phi2 + 4 phi3, f2 = phi2 - 2 phi3,
+// f3 = -phi2 + 4 phi3 (phi_n(z) = sum_k z^k / (k + n)!). Evaluated as the mean of their closed forms
+// over `contour_points` points of a circle around z that keeps every point at distance >= 1 from 0,
+// where the closed forms cancel catastrophically.
+struct Etdrk4Weights {
+  std::complex<double> half, f1, f2, f3;
+};
+Etdrk4Weights etdrk4_weights(std::complex<double> z, std::int64_t contour_points = 64);
+
 // The semi-discrete KdV system on one periodic grid of P points (P even) over [0, L), and its
 // ETDRK4 integrator with a fixed step h. Derivatives are spectral with wavenumbers 2 pi m / L and
 // the Nyquist mode (m = P/2) zeroed; the nonlinear term is the pointwise product u * u_x (no
@@ -85,7 +96,7 @@ std::int64_t kdv_substeps(double dt, double max_step);
 // Owns scratch space: one object per thread.
 class KdvIntegrator {
  public:
-  using Complex = std::complex<double>;
+  using Complex = fft::Complex;
 
   KdvIntegrator(std::int64_t points, double length, double step, std::int64_t contour_points = 64);
 
@@ -106,6 +117,7 @@ class KdvIntegrator {
 
   std::int64_t points_, modes_;  // modes_ = P/2 + 1
   double length_, step_;
+  const fft::Plan* plan_;  // the shared length-P plan, looked up once (the lookup takes a lock)
   std::vector<double> wavenumber_;  // 2 pi m / L, 0 at the Nyquist mode
   // ETDRK4 coefficients per mode: exp(hL), exp(hL/2), and the phi-function weights.
   std::vector<Complex> exp_full_, exp_half_, half_weight_, weight1_, weight2_, weight3_;

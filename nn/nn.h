@@ -10,3 +10,4 @@
 #include "nn/module.h"
 #include "nn/optim.h"
 #include "nn/sequential.h"
+#include "nn/spectral_conv1d.h"

@@ -1,14 +1,20 @@
 // bench_core: Google Benchmark timings of the tensor engine's hot paths: on the CPU the packed
-// matmul (float32/float64, 256-1024) next to a naive triple loop, an elementwise chain, an MLP
-// forward+backward built from ops (matmul + bias + tanh) and an Adam step; on the GPU (names with
-// "Cuda", which tools/gpu-check runs) cuBLAS matmul (256-4096), the elementwise chain, the MLP at
-// batch 256 and 4096 and the fused Adam step. Without a CUDA device (or in a build without CUDA)
-// the GPU benchmarks report one "no CUDA device" line each and the program still exits 0.
+// matmul (float32/float64, 256-1024, and the im2col shapes of the KdV convolutions) next to a
+// naive triple loop; conv1d's three products (forward, input and weight gradient) at the KdV
+// encoder layers, one layer forward+backward through the op, the 10-64-128-256-256 ReLU stack
+// and mech-logistic's encoder convolutions, each conv case beside the rate of the matmul of the
+// same flops (of_matmul); an elementwise chain, an MLP forward+backward built from ops (matmul +
+// bias + tanh) and an Adam step; on the GPU (names with "Cuda", which tools/gpu-check runs)
+// cuBLAS matmul (256-4096), the elementwise chain, the MLP at batch 256 and 4096 and the fused
+// Adam step. Without a CUDA device (or in a build without CUDA) the GPU benchmarks report one
+// "no CUDA device" line each and the program still exits 0.
 //
 //   build/bin/bench_core --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   build/bin/bench_core --benchmark_filter='Conv1d|MatmulShape'
 //   build/bin/bench_core --benchmark_filter=Cuda
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -17,6 +23,8 @@
 
 #include "autograd/grad_mode.h"
 #include "core/generator.h"
+#include "core/kernels.h"
+#include "core/parallel.h"
 #include "core/tensor.h"
 #include "cuda/backend.h"
 #include "nn/adam.h"
@@ -48,6 +56,20 @@ void set_gflops(benchmark::State& state, double flops_per_iteration, double cpu_
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
   if (cpu_seconds > 0) state.counters["GFLOP/cpu-s"] = benchmark::Counter(flops * 1e-9 / cpu_seconds);
 }
+
+// Sets mech's thread count for one benchmark and restores it afterwards.
+class ThreadCount {
+ public:
+  explicit ThreadCount(std::int64_t threads) : previous_(mech::get_num_threads()) {
+    mech::set_num_threads(static_cast<int>(threads));
+  }
+  ~ThreadCount() { mech::set_num_threads(previous_); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int previous_;
+};
 
 // ---- GPU helpers -----------------------------------------------------------------------------
 
@@ -82,21 +104,35 @@ Tensor device_randn(const mech::Shape& shape, DType dtype, mech::Generator& gene
 
 // ---- matmul ----------------------------------------------------------------------------------
 
-// C = A B through mech::matmul (no autograd), square n x n.
+// C = A B through mech::matmul (no autograd), A (m x k), B (k x n).
 template <class T>
-void BM_Matmul(benchmark::State& state) {
-  const auto n = state.range(0);
+void time_matmul(benchmark::State& state, std::int64_t m, std::int64_t k, std::int64_t n) {
   mech::Generator generator(1);
   const auto options = TensorOptions().dtype(dtype_for<T>());
-  Tensor a = mech::randn({n, n}, options, &generator);
-  Tensor b = mech::randn({n, n}, options, &generator);
+  Tensor a = mech::randn({m, k}, options, &generator);
+  Tensor b = mech::randn({k, n}, options, &generator);
   mech::NoGradGuard no_grad;
   const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
     Tensor c = mech::matmul(a, b);
     benchmark::DoNotOptimize(c.raw_data());
   }
-  set_gflops(state, 2.0 * static_cast<double>(n) * n * n, process_cpu_seconds() - cpu_start);
+  set_gflops(state, 2.0 * static_cast<double>(m) * n * k, process_cpu_seconds() - cpu_start);
+}
+
+// Square n x n.
+template <class T>
+void BM_Matmul(benchmark::State& state) {
+  const auto n = state.range(0);
+  time_matmul<T>(state, n, n, n);
+}
+
+// m x k times k x n (ranges 0, 1, 2) on range(3) threads: the im2col shape of a KdV conv1d
+// layer, the reference the conv1d rates are compared with.
+template <class T>
+void BM_MatmulShape(benchmark::State& state) {
+  const ThreadCount threads(state.range(3));
+  time_matmul<T>(state, state.range(0), state.range(1), state.range(2));
 }
 
 // The same product on the GPU (cuBLAS gemm), operands on the device before timing starts.
@@ -136,6 +172,223 @@ void BM_MatmulNaive(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   set_gflops(state, 2.0 * static_cast<double>(n) * n * n, process_cpu_seconds() - cpu_start);
+}
+
+// ---- conv1d ----------------------------------------------------------------------------------
+
+// One conv1d layer's geometry. The KdV encoders' layers: batch 32, 256 points, kernel 9, circular
+// padding 4 (same length), stride 1.
+struct ConvShape {
+  std::int64_t batch = 32, in_channels = 64, out_channels = 64, length = 256, kernel = 9;
+  std::int64_t stride = 1, padding = 4, dilation = 1;
+  mech::PaddingMode mode = mech::PaddingMode::Circular;
+
+  std::int64_t out_length() const { return (length + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1; }
+  // Multiply-adds of the forward product, times two; each backward product costs the same.
+  double flops() const {
+    return 2.0 * static_cast<double>(batch) * static_cast<double>(out_length()) *
+           static_cast<double>(out_channels) * static_cast<double>(in_channels * kernel);
+  }
+};
+
+ConvShape kdv_layer(std::int64_t in_channels, std::int64_t out_channels) {
+  ConvShape shape;
+  shape.in_channels = in_channels;
+  shape.out_channels = out_channels;
+  return shape;
+}
+
+// The reference rates for a conv1d: GFLOP/s per wall-clock second and per CPU second of the
+// matmul a conv1d is as im2col, (N * L_out) x (C_in * K) times (C_in * K) x C_out (the same
+// flops), medians of 7 runs made just before the conv's own timing, so that both see the same
+// machine load.
+struct MatmulRate {
+  double wall = 0, cpu = 0;
+};
+
+template <class T>
+MatmulRate im2col_matmul_rate(const ConvShape& shape) {
+  mech::Generator generator(7);
+  const auto options = TensorOptions().dtype(dtype_for<T>());
+  const Tensor a = mech::randn({shape.batch * shape.out_length(), shape.in_channels * shape.kernel}, options, &generator);
+  const Tensor b = mech::randn({shape.in_channels * shape.kernel, shape.out_channels}, options, &generator);
+  mech::NoGradGuard no_grad;
+  std::vector<double> wall, cpu;
+  for (int run = 0; run < 8; ++run) {
+    const double cpu_start = process_cpu_seconds();
+    const auto start = std::chrono::steady_clock::now();
+    Tensor c = mech::matmul(a, b);
+    benchmark::DoNotOptimize(c.raw_data());
+    if (run == 0) continue;  // warm-up
+    wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    cpu.push_back(process_cpu_seconds() - cpu_start);
+  }
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  return {shape.flops() * 1e-9 / wall[wall.size() / 2], shape.flops() * 1e-9 / cpu[cpu.size() / 2]};
+}
+
+// GFLOP/s (and per CPU second) of `flops` per iteration, the im2col matmul's rates, and the
+// fractions of them the conv reaches: of_matmul per CPU second (the one to read on a machine
+// shared with other work, where a thread's wall-clock time depends on who else runs), and
+// of_matmul_wall per wall-clock second (the same on a quiet machine unless the conv's threads
+// wait on each other).
+void set_conv_counters(benchmark::State& state, double flops, double cpu_seconds, double wall_seconds,
+                       const MatmulRate& matmul) {
+  set_gflops(state, flops, cpu_seconds);
+  const double total = flops * static_cast<double>(state.iterations()) * 1e-9;
+  state.counters["matmul_GFLOP/s"] = matmul.wall;
+  state.counters["matmul_GFLOP/cpu-s"] = matmul.cpu;
+  if (cpu_seconds > 0) state.counters["of_matmul"] = total / cpu_seconds / matmul.cpu;
+  if (wall_seconds > 0) state.counters["of_matmul_wall"] = total / wall_seconds / matmul.wall;
+}
+
+// The three products of one layer: which ones a benchmark runs.
+enum class ConvPass { Forward, BackwardInput, BackwardWeight };
+
+// One conv1d product through the kernel (no autograd), KdV layer C_in -> C_out (range 0, 1) on
+// range(2) threads.
+template <class T, ConvPass pass>
+void BM_Conv1dKdv(benchmark::State& state) {
+  const ConvShape shape = kdv_layer(state.range(0), state.range(1));
+  const ThreadCount threads(state.range(2));
+  mech::Generator generator(5);
+  const auto options = TensorOptions().dtype(dtype_for<T>());
+  const Tensor input = mech::randn({shape.batch, shape.in_channels, shape.length}, options, &generator);
+  const Tensor weight = mech::randn({shape.out_channels, shape.in_channels, shape.kernel}, options, &generator);
+  const Tensor bias = mech::randn({shape.out_channels}, options, &generator);
+  const Tensor grad_out = mech::randn({shape.batch, shape.out_channels, shape.out_length()}, options, &generator);
+  Tensor out = mech::empty(grad_out.shape(), options);
+  Tensor grad_input = mech::empty(input.shape(), options);
+  Tensor grad_weight = mech::empty(weight.shape(), options);
+  const MatmulRate matmul_rate = im2col_matmul_rate<T>(shape);
+  const double cpu_start = process_cpu_seconds();
+  const auto wall_start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    if constexpr (pass == ConvPass::Forward) {
+      mech::kernels::conv1d(input, weight, bias, out, shape.stride, shape.padding, shape.dilation, shape.mode);
+      benchmark::DoNotOptimize(out.raw_data());
+    } else if constexpr (pass == ConvPass::BackwardInput) {
+      mech::kernels::conv1d_backward(grad_out, input, weight, grad_input, Tensor(), shape.stride, shape.padding,
+                                     shape.dilation, shape.mode);
+      benchmark::DoNotOptimize(grad_input.raw_data());
+    } else {
+      mech::kernels::conv1d_backward(grad_out, input, weight, Tensor(), grad_weight, shape.stride, shape.padding,
+                                     shape.dilation, shape.mode);
+      benchmark::DoNotOptimize(grad_weight.raw_data());
+    }
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  set_conv_counters(state, shape.flops(), process_cpu_seconds() - cpu_start, wall, matmul_rate);
+}
+
+// A stack of conv1d layers (each followed by an activation) as leaves, fwd+bwd through the ops.
+struct ConvStack {
+  std::vector<ConvShape> layers;
+  Tensor input, grad_output;
+  std::vector<Tensor> weights, biases;
+  bool relu = true;  // else tanh
+  double flops = 0;  // forward and both backward products, less the first layer's input gradient
+};
+
+template <class T>
+ConvStack make_conv_stack(const std::vector<ConvShape>& layers, bool relu) {
+  mech::Generator generator(6);
+  const auto options = TensorOptions().dtype(dtype_for<T>());
+  ConvStack stack;
+  stack.layers = layers;
+  stack.relu = relu;
+  const ConvShape& first = layers.front();
+  stack.input = mech::randn({first.batch, first.in_channels, first.length}, options, &generator);
+  for (const ConvShape& layer : layers) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(layer.in_channels * layer.kernel));
+    stack.weights.push_back(
+        mech::mul(mech::randn({layer.out_channels, layer.in_channels, layer.kernel}, options, &generator), scale)
+            .detach()
+            .requires_grad_(true));
+    stack.biases.push_back(mech::zeros({layer.out_channels}, options.requires_grad(true)));
+    stack.flops += 3.0 * layer.flops();
+  }
+  stack.flops -= first.flops();  // the input is data: its gradient is not needed
+  const ConvShape& last = layers.back();
+  stack.grad_output = mech::randn({last.batch, last.out_channels, last.out_length()}, options, &generator);
+  return stack;
+}
+
+// Forward (conv, activation per layer), backward from a fixed upstream gradient, grads dropped.
+void conv_stack_step(ConvStack& stack, bool backward) {
+  Tensor h = stack.input;
+  for (std::size_t i = 0; i < stack.layers.size(); ++i) {
+    const ConvShape& layer = stack.layers[i];
+    h = mech::conv1d(h, stack.weights[i], stack.biases[i], layer.stride, layer.padding, layer.dilation, layer.mode);
+    h = stack.relu ? mech::relu(h) : mech::tanh(h);
+  }
+  if (backward) {
+    h.backward(stack.grad_output);
+    for (auto& w : stack.weights) w.zero_grad();
+    for (auto& b : stack.biases) b.zero_grad();
+  }
+  benchmark::DoNotOptimize(h.raw_data());
+}
+
+// One KdV layer C_in -> C_out forward + backward through the op (input requiring grad, so both
+// backward products run), range(2) threads.
+template <class T>
+void BM_Conv1dKdvForwardBackward(benchmark::State& state) {
+  const ConvShape shape = kdv_layer(state.range(0), state.range(1));
+  const ThreadCount threads(state.range(2));
+  mech::Generator generator(5);
+  const auto options = TensorOptions().dtype(dtype_for<T>());
+  const Tensor input = mech::randn({shape.batch, shape.in_channels, shape.length}, options.requires_grad(true),
+                                   &generator);
+  const Tensor weight = mech::randn({shape.out_channels, shape.in_channels, shape.kernel},
+                                    options.requires_grad(true), &generator);
+  const Tensor bias = mech::zeros({shape.out_channels}, options.requires_grad(true));
+  const Tensor grad_out = mech::randn({shape.batch, shape.out_channels, shape.out_length()}, options, &generator);
+  const MatmulRate matmul_rate = im2col_matmul_rate<T>(shape);
+  const double cpu_start = process_cpu_seconds();
+  const auto wall_start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    Tensor out = mech::conv1d(input, weight, bias, shape.stride, shape.padding, shape.dilation, shape.mode);
+    out.backward(grad_out);
+    for (Tensor leaf : {input, weight, bias}) leaf.zero_grad();
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  set_conv_counters(state, 3.0 * shape.flops(), process_cpu_seconds() - cpu_start, wall, matmul_rate);
+}
+
+// Issue-15's stack: KdV layers 10-64-128-256-256 with ReLU, fwd+bwd, float32, range(0) threads.
+void BM_Conv1dKdvStack(benchmark::State& state) {
+  const ThreadCount threads(state.range(0));
+  ConvStack stack = make_conv_stack<float>(
+      {kdv_layer(10, 64), kdv_layer(64, 128), kdv_layer(128, 256), kdv_layer(256, 256)}, true);
+  const double cpu_start = process_cpu_seconds();
+  for (auto _ : state) conv_stack_step(stack, true);
+  set_gflops(state, stack.flops, process_cpu_seconds() - cpu_start);
+}
+
+// mech-logistic's encoder convolutions (models/logistic_model.cpp): batch 32, 100 samples, three
+// channels in, three layers of 16 channels, kernel 5, stride 2, zero padding 2, tanh, float64 as
+// the model runs them; forward only (range(1) == 0) or forward + backward, range(0) threads.
+void BM_Conv1dLogistic(benchmark::State& state) {
+  const ThreadCount threads(state.range(0));
+  std::vector<ConvShape> layers;
+  std::int64_t in_channels = 3, length = 100;
+  for (int i = 0; i < 3; ++i) {
+    const ConvShape layer{.in_channels = in_channels, .out_channels = 16, .length = length, .kernel = 5,
+                          .stride = 2, .padding = 2, .mode = mech::PaddingMode::Zeros};
+    layers.push_back(layer);
+    in_channels = 16;
+    length = layer.out_length();
+  }
+  ConvStack stack = make_conv_stack<double>(layers, false);
+  const bool backward = state.range(1) != 0;
+  const mech::GradModeGuard grad_mode(backward);
+  const double cpu_start = process_cpu_seconds();
+  for (auto _ : state) conv_stack_step(stack, backward);
+  double flops = 0;
+  for (const ConvShape& layer : layers) flops += layer.flops();
+  set_gflops(state, backward ? stack.flops : flops, process_cpu_seconds() - cpu_start);
 }
 
 // ---- elementwise -----------------------------------------------------------------------------
@@ -282,10 +535,30 @@ void BM_CudaAdamStep(benchmark::State& state) {
   set_adam_counters(state, problem.parameters);
 }
 
+// The KdV layers (C_in, C_out) on 1 and 2 threads.
+void kdv_layer_args(benchmark::internal::Benchmark* benchmark) {
+  for (std::int64_t threads : {1, 2})
+    for (auto [in, out] : {std::pair<std::int64_t, std::int64_t>{10, 64}, {64, 64}, {128, 128}, {256, 256}})
+      benchmark->Args({in, out, threads});
+  benchmark->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 BENCHMARK(BM_Matmul<float>)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Matmul<double>)->Arg(256)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_MatmulNaive<float>)->Arg(256)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_MatmulNaive<double>)->Arg(256)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MatmulShape<float>)
+    ->Args({32 * 256, 10 * 9, 64, 1})->Args({32 * 256, 64 * 9, 64, 1})->Args({32 * 256, 128 * 9, 128, 1})
+    ->Args({32 * 256, 256 * 9, 256, 1})->Args({32 * 256, 10 * 9, 64, 2})->Args({32 * 256, 64 * 9, 64, 2})
+    ->Args({32 * 256, 128 * 9, 128, 2})->Args({32 * 256, 256 * 9, 256, 2})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv1dKdv<float, ConvPass::Forward>)->Apply(kdv_layer_args);
+BENCHMARK(BM_Conv1dKdv<float, ConvPass::BackwardInput>)->Apply(kdv_layer_args);
+BENCHMARK(BM_Conv1dKdv<float, ConvPass::BackwardWeight>)->Apply(kdv_layer_args);
+BENCHMARK(BM_Conv1dKdvForwardBackward<float>)->Apply(kdv_layer_args);
+BENCHMARK(BM_Conv1dKdvStack)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv1dLogistic)->Args({1, 0})->Args({1, 1})->Args({2, 0})->Args({2, 1})
+    ->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ElementwiseChain)->Arg(1 << 16)->Arg(1 << 20)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_MlpForwardBackward)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_AdamStep)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -15,8 +15,10 @@
 //                                 a few minutes on the 2-core machine
 // hermite4 runs through the same driver as the others (its own rows); its acceptance is fwd+bwd within
 // 1.5x of mnn at B=256 T=1000 P=2 (bench_solver --quick --threads 1 --cpu-time).
-//   bench_solver --quick          the acceptance cases only, then B=256 T=1000 mnn as one training
-//                                 step through the op (tensors, loss, autograd)
+//   bench_solver --quick          the acceptance cases and MNN-KdV's block (mnn B=8192 T=10 P=4
+//                                 D=1, four initial values, gamma*alpha 0: "ga=0" in its name),
+//                                 then B=256 T=1000 mnn as one training step through the op
+//                                 (tensors, loss, autograd)
 //   bench_solver --filter mnn --threads 1 --min-time 0.5 --cpu-time
 //
 // bench_solver --device cuda times the GPU solver (solvers/neurlp_gpu.h) on device arrays (inputs
@@ -65,14 +67,20 @@ struct Case {
   std::int64_t B;
   int T, P, D;
   Formulation formulation;
+  double gamma_alpha = Sizes().gamma_alpha;   // mnn's gamma*alpha (the op's default 0.5 * 0.1)
   std::string name() const {
-    return fmt::format("{} B={} T={} P={} D={}",
+    return fmt::format("{} B={} T={} P={} D={}{}",
                        formulation == Formulation::Mnn        ? "mnn"
                        : formulation == Formulation::Scalable ? "scalable"
                                                               : "hermite4",
-                       B, T, P, D);
+                       B, T, P, D, gamma_alpha == Sizes().gamma_alpha ? "" : fmt::format(" ga={}", gamma_alpha));
   }
 };
+
+// The MNN-KdV model's Mechanistic Block: one order-4 ODE on 10 grid points per spatial point
+// (batch 32 x 256 points = 8192 systems), u, u', u'', u''' given at the first point, plain least
+// squares (gamma*alpha = 0).
+const Case kKdvCase{8192, 10, 4, 1, Formulation::Mnn, 0.0};
 
 // 64-byte aligned arrays, as mech's tensors are (the solver writes whole cache lines of aligned
 // outputs with non-temporal stores; a plain std::vector would time a slower path the op never takes).
@@ -111,6 +119,7 @@ Data make_data(const Case& c) {
   z.S = 1;
   z.n_iv = c.P;
   z.formulation = c.formulation;
+  z.gamma_alpha = c.gamma_alpha;
   data.B = c.B;
   const std::int64_t m = z.D * z.K;
   std::mt19937_64 engine(42);
@@ -220,6 +229,7 @@ double op_step_ms(const Case& c, double min_seconds, int min_runs) {
   mech::Tensor upstream = tensor(data.grad_u, {B, z.T, z.D, z.K});
   mech::NeurlpOptions options;
   options.formulation = c.formulation;
+  options.gamma = c.gamma_alpha / options.alpha;
   return median_ms([&] {
     coeffs.zero_grad();
     rhs.zero_grad();
@@ -404,6 +414,7 @@ int run_cuda(bool quick, const std::string& filter, double min_seconds, int min_
     cases.push_back({32, 200, 2, 1, Formulation::Mnn});
     cases.push_back({256, 1000, 2, 1, Formulation::Scalable});
     cases.push_back({256, 1000, 3, 3, Formulation::Mnn});
+    cases.push_back(kKdvCase);
   }
   min_runs = std::max(min_runs, 5);
   std::printf("%s, float64, median of >= %d synchronised runs and >= %.2f s per row, wall time\n",
@@ -471,13 +482,14 @@ int main(int argc, char** argv) {
   if (quick) {
     cases = {{32, 200, 2, 1, Formulation::Mnn}, {256, 1000, 2, 1, Formulation::Mnn},
              {256, 10000, 2, 1, Formulation::Mnn}, {256, 1000, 2, 1, Formulation::Scalable},
-             {256, 1000, 2, 1, Formulation::Hermite4}};
+             {256, 1000, 2, 1, Formulation::Hermite4}, kKdvCase};
   } else {
     for (Formulation f : {Formulation::Mnn, Formulation::Scalable, Formulation::Hermite4})
       for (int D : {1, 3})
         for (int P : {2, 3})
           for (std::int64_t B : {1, 32, 256})
             for (int T : {50, 200, 1000, 10000}) cases.push_back({B, T, P, D, f});
+    cases.push_back(kKdvCase);
   }
   std::printf("threads %d, float64, median of >= %d runs and >= %.2f s per row, %s\n",
               mech::get_num_threads(), min_runs, min_seconds, use_cpu_time ? "CPU time" : "wall time");

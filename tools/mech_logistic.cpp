@@ -51,16 +51,19 @@ models::LogisticData make_data(const Settings& s, long count, std::uint64_t seed
   return models::make_logistic(options);
 }
 
-// Rows of the (count, length) observations picked by `generator` (with replacement).
-Tensor sample_batch(const models::LogisticData& data, long length, long batch, Generator& generator) {
+// Rows of the (count, length) observations picked by `generator` (with replacement): the whole
+// batch is drawn on every rank, which keeps the generators in step, and `share` of it is kept.
+Tensor sample_batch(const models::LogisticData& data, long length, long batch, const tools::BatchShare& share,
+                    Generator& generator) {
   const size_t count = data.rate.size();
   std::vector<double> rows;
   for (long i = 0; i < batch; ++i) {
     const size_t row = static_cast<size_t>(generator.next_u64() % count);
+    if (!share.contains(i)) continue;
     rows.insert(rows.end(), data.noisy.begin() + static_cast<long>(row * length),
                 data.noisy.begin() + static_cast<long>((row + 1) * length));
   }
-  return from_vector(rows, {batch, length});
+  return from_vector(rows, {share.size(), length});
 }
 
 void write_picture(const std::string& path, const std::vector<double>& true_rate, const std::vector<double>& rate,
@@ -85,6 +88,7 @@ void write_picture(const std::string& path, const std::vector<double>& true_rate
 int run(const Settings& s, const tools::CommandLine& cli) {
   const tools::RunScope scope(s.run);
   const Device device = scope.device;
+  const tools::BatchShare share = scope.batch_share(cli, s.batch);
   const models::LogisticData train = make_data(s, s.train_count, s.seed);
   // A different seed gives different (r, K, x0): the held-out set is never trained on.
   const models::LogisticData test = make_data(s, s.test_count, s.test_seed());
@@ -115,8 +119,9 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   std::fflush(stdout);
   while (state.step < s.iterations)
     log.train_step(optimizer, &schedule, model.parameters(),
-                   [&] { return model.loss(sample_batch(train, s.length, s.batch, generator).to(device)); });
+                   [&] { return model.loss(sample_batch(train, s.length, s.batch, share, generator).to(device)); });
   log.finish();
+  if (!scope.is_main()) return 0;  // the ranks hold the same model: rank 0 reports
 
   NoGradGuard no_grad;
   models::LogisticInference inferred = model.infer(from_vector(test.noisy, {s.test_count, s.length}).to(device));

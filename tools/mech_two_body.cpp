@@ -62,20 +62,24 @@ std::vector<double> states_of(const std::vector<double>& values, long length, lo
   return {begin, begin + steps * kState};
 }
 
-// Random windows of the training orbits and the segment after each, drawn with `generator`.
-std::pair<Tensor, Tensor> sample_batch(const Settings& s, const models::TwoBodyData& data, Generator& generator) {
+// Random windows of the training orbits and the segment after each, drawn with `generator`: the
+// whole batch is drawn on every rank, which keeps the generators in step, and `share` of it kept.
+std::pair<Tensor, Tensor> sample_batch(const Settings& s, const models::TwoBodyData& data, const tools::BatchShare& share,
+                                       Generator& generator) {
   std::vector<double> windows, futures;
   const long orbits = static_cast<long>(data.mass1.size());
   const long starts = s.length - s.window - s.segment * s.train_segments + 1;
   for (long i = 0; i < s.batch; ++i) {
     const long orbit = static_cast<long>(generator.next_u64() % static_cast<std::uint64_t>(orbits));
     const long first = static_cast<long>(generator.next_u64() % static_cast<std::uint64_t>(starts));
+    if (!share.contains(i)) continue;
     auto window = states_of(data.noisy, s.length, orbit, first, s.window);
     auto future = states_of(data.noisy, s.length, orbit, first + s.window, s.segment * s.train_segments);
     windows.insert(windows.end(), window.begin(), window.end());
     futures.insert(futures.end(), future.begin(), future.end());
   }
-  return {from_vector(windows, {s.batch, s.window, kState}), from_vector(futures, {s.batch, s.segment * s.train_segments, kState})};
+  return {from_vector(windows, {share.size(), s.window, kState}),
+          from_vector(futures, {share.size(), s.segment * s.train_segments, kState})};
 }
 
 std::vector<double> column(const std::vector<double>& states, long index) {
@@ -109,6 +113,7 @@ void write_picture(const std::string& path, const Settings& s, const std::vector
 int run(const Settings& s, const tools::CommandLine& cli) {
   const tools::RunScope scope(s.run);
   const Device device = scope.device;
+  const tools::BatchShare share = scope.batch_share(cli, s.batch);
   const models::TwoBodyData train = make_data(s, s.train_count, s.seed);
   const models::TwoBodyData test = make_data(s, s.test_count, s.test_seed());
 
@@ -140,11 +145,12 @@ int run(const Settings& s, const tools::CommandLine& cli) {
   std::fflush(stdout);
   while (state.step < s.iterations) {
     log.train_step(optimizer, &schedule, model.parameters(), [&] {
-      auto [window, future] = sample_batch(s, train, generator);
+      auto [window, future] = sample_batch(s, train, share, generator);
       return model.loss(window.to(device), future.to(device));
     });
   }
   log.finish();
+  if (!scope.is_main()) return 0;  // the ranks hold the same model: rank 0 reports
 
   // Held-out rollouts: observe the first `window` states (noisy), predict the next `horizon`.
   NoGradGuard no_grad;

@@ -28,6 +28,7 @@
 // Every op, dtype and layout checked before is checked after: the float32 and float64 parity of
 // every op on contiguous, strided and broadcast leaves, and float64 gradient checks on
 // contiguous and strided leaves (now broadcast ones too).
+// Since then: rfft and irfft (5 cases, 15 gradient checks, 30 parity runs).
 // test_op_table.cpp asserts these counts, so a case lost from the table fails a test.
 //
 // Parity tolerance: |gpu - cpu| <= eps(dtype) * factor * (scale + |cpu|), `scale` being the size of
@@ -51,7 +52,7 @@ namespace mech::op_tests {
 
 // The table's size, asserted by the tests that run it (test_op_table.cpp, test_parity.cpp), so a
 // case lost from the table fails a test. Parity runs: 2 dtypes x each case's leaf layouts.
-inline constexpr int kOpCases = 182, kDifferentiableCases = 177, kGradientChecks = 524, kParityRuns = 1084;
+inline constexpr int kOpCases = 187, kDifferentiableCases = 182, kGradientChecks = 539, kParityRuns = 1114;
 inline constexpr int kConv1dGeometries = 42, kUnaryKernels = 32, kBinaryKernels = 11;
 
 struct Tolerance {
@@ -403,6 +404,24 @@ inline std::vector<OpCase> op_cases() {
                     conv1d(t[0], t[1], t[2], 2, 2, 1, PaddingMode::Circular);
            },
            {16, 30});
+
+  // ---- rfft, irfft (ops_fft.cpp) -----------------------------------------------------------------
+  // Each value sums n terms (forward and backward: the backwards are the other transform). Even
+  // and odd lengths, powers of two (radix-2) and not (Bluestein), batch dims of any rank; the
+  // irfft leaves include the imaginary parts of bin 0 and bin n/2 that it ignores (zero gradient).
+  add_case("rfft even n", {{{3, 8}}}, [](const T& t) { return rfft(t[0]); }, {8, 8});
+  add_case("rfft odd n, two batch dims", {{{2, 3, 7}}}, [](const T& t) { return rfft(t[0]); }, {8, 7});
+  add_case("irfft even n", {{{3, 5, 2}}}, [](const T& t) { return irfft(t[0], 8); }, {8, 8});
+  add_case("irfft odd n, three batch dims", {{{2, 2, 4, 2}}}, [](const T& t) { return irfft(t[0], 7); }, {8, 7});
+  // The FNO layer's pattern: a per-bin complex product between the transforms, n = 12.
+  add_case("rfft, complex product, irfft", {{{2, 12}}, {{7, 2}}},
+           [](const T& t) {
+             const Tensor spectrum = rfft(t[0]);
+             const Tensor re = spectrum.select(-1, 0), im = spectrum.select(-1, 1);
+             const Tensor w_re = t[1].select(-1, 0), w_im = t[1].select(-1, 1);
+             return irfft(stack({re * w_re - im * w_im, re * w_im + im * w_re}, -1), 12);
+           },
+           {16, 24});
 
   // ---- losses (ops_loss.cpp) -------------------------------------------------------------------
   for (const auto& [reduction, reduction_name] :

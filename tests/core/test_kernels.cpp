@@ -1,8 +1,9 @@
 // The kernel layer (core/kernels.h) called directly on CPU tensors: strided and stride-0 operands,
 // dtype conversion in copy, masked sums, max with indices, batched matmul with a broadcast batch,
-// gather/scatter-add and conv1d with bias, each against hand-computed values; in a build without
-// CUDA, the dispatch of every kernel of core/kernel_list.h to its stub; and the parallel_for
-// under them (coverage of the range, chunking, nesting, exceptions, concurrency).
+// gather/scatter-add and conv1d with bias, each against hand-computed values; conv1d forward and
+// gradients against definition loops over the geometries its GEMM paths split on; in a build
+// without CUDA, the dispatch of every kernel of core/kernel_list.h to its stub; and the
+// parallel_for under them (coverage of the range, chunking, nesting, exceptions, concurrency).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,7 +12,9 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "core/generator.h"
 #include "core/kernels.h"
 #include "core/parallel.h"
 #include "core/tensor.h"
@@ -255,6 +258,116 @@ TEST(Kernels, Conv1dWithBias) {
   EXPECT_EQ(grad_weight.to_vector<double>(), (std::vector<double>{7, 14, 7, 14}));
 }
 
+// conv1d's GEMM paths against definition loops in float64: one geometry per way the kernels
+// split the work. Circular padding over several batch elements; channel counts off the 16-row
+// tile and a depth C_in K = 333 past one 256-deep block; kernel 1; stride 2 (the input gradient's
+// column path) with and without dilation; circular padding as long as the input (the output
+// longer than the input); batch 1 large enough that each product's rows split across threads.
+// Each runs on 1 and 2 threads, with a strided output gradient and a strided bias.
+namespace {
+
+struct ConvGeometryCase {
+  std::int64_t batch, in_channels, out_channels, length, kernel, stride, padding, dilation;
+  PaddingMode mode;
+};
+
+// Input position read by output position l through tap k, or -1 for a zero pad.
+std::int64_t conv_source(const ConvGeometryCase& c, std::int64_t l, std::int64_t k) {
+  std::int64_t position = l * c.stride - c.padding + k * c.dilation;
+  if (position >= 0 && position < c.length) return position;
+  if (c.mode == PaddingMode::Zeros) return -1;
+  return ((position % c.length) + c.length) % c.length;
+}
+
+Tensor seeded_normal(const Shape& shape, std::uint64_t seed) {
+  Generator generator(seed);
+  return randn(shape, f64, &generator);
+}
+
+void expect_close_to(const std::vector<double>& actual, const std::vector<double>& expected, const std::string& what) {
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    ASSERT_NEAR(actual[i], expected[i], 1e-12 * std::max(1.0, std::abs(expected[i]))) << what << ", element " << i;
+}
+
+void check_conv_against_definition(const ConvGeometryCase& c, int threads) {
+  const std::string what = "conv1d N " + std::to_string(c.batch) + " C_in " + std::to_string(c.in_channels) +
+                           " C_out " + std::to_string(c.out_channels) + " L " + std::to_string(c.length) + " K " +
+                           std::to_string(c.kernel) + " stride " + std::to_string(c.stride) + " padding " +
+                           std::to_string(c.padding) + " dilation " + std::to_string(c.dilation) +
+                           (c.mode == PaddingMode::Zeros ? " zeros" : " circular") + ", " + std::to_string(threads) +
+                           " thread(s)";
+  const std::int64_t out_length = (c.length + 2 * c.padding - c.dilation * (c.kernel - 1) - 1) / c.stride + 1;
+  const Tensor input = seeded_normal({c.batch, c.in_channels, c.length}, 11);
+  const Tensor weight = seeded_normal({c.out_channels, c.in_channels, c.kernel}, 12);
+  const Tensor bias = seeded_normal({2 * c.out_channels}, 13).slice(0, 0, 2 * c.out_channels, 2);
+  // The output gradient as the kernels get it from a transposed view: (N, C_out, L_out) with the
+  // channels innermost in memory.
+  const Tensor grad_out = seeded_normal({c.batch, out_length, c.out_channels}, 14).transpose(1, 2);
+  const auto x = input.to_vector<double>(), w = weight.to_vector<double>(), b = bias.to_vector<double>();
+  const auto dy = grad_out.to_vector<double>();
+  std::vector<double> out(static_cast<std::size_t>(c.batch * c.out_channels * out_length));
+  std::vector<double> grad_x(x.size(), 0.0), grad_w(w.size(), 0.0);
+  for (std::int64_t n = 0; n < c.batch; ++n) {
+    for (std::int64_t o = 0; o < c.out_channels; ++o) {
+      for (std::int64_t l = 0; l < out_length; ++l) {
+        const std::int64_t y_index = (n * c.out_channels + o) * out_length + l;
+        double total = b[o];
+        for (std::int64_t ci = 0; ci < c.in_channels; ++ci) {
+          for (std::int64_t k = 0; k < c.kernel; ++k) {
+            const std::int64_t position = conv_source(c, l, k);
+            if (position < 0) continue;
+            const std::int64_t x_index = (n * c.in_channels + ci) * c.length + position;
+            const std::int64_t w_index = (o * c.in_channels + ci) * c.kernel + k;
+            total += w[w_index] * x[x_index];
+            grad_x[x_index] += w[w_index] * dy[y_index];
+            grad_w[w_index] += dy[y_index] * x[x_index];
+          }
+        }
+        out[y_index] = total;
+      }
+    }
+  }
+  const int previous_threads = get_num_threads();
+  set_num_threads(threads);
+  Tensor actual_out = empty({c.batch, c.out_channels, out_length}, f64);
+  kernels::conv1d(input, weight, bias, actual_out, c.stride, c.padding, c.dilation, c.mode);
+  Tensor actual_grad_input = empty(input.shape(), f64), actual_grad_weight = empty(weight.shape(), f64);
+  kernels::conv1d_backward(grad_out, input, weight, actual_grad_input, actual_grad_weight, c.stride, c.padding,
+                           c.dilation, c.mode);
+  // Each gradient alone (the other undefined) gives the same values.
+  Tensor only_grad_input = empty(input.shape(), f64), only_grad_weight = empty(weight.shape(), f64);
+  kernels::conv1d_backward(grad_out, input, weight, only_grad_input, Tensor(), c.stride, c.padding, c.dilation,
+                           c.mode);
+  kernels::conv1d_backward(grad_out, input, weight, Tensor(), only_grad_weight, c.stride, c.padding, c.dilation,
+                           c.mode);
+  set_num_threads(previous_threads);
+  expect_close_to(actual_out.to_vector<double>(), out, what + ": forward");
+  expect_close_to(actual_grad_input.to_vector<double>(), grad_x, what + ": input gradient");
+  expect_close_to(actual_grad_weight.to_vector<double>(), grad_w, what + ": weight gradient");
+  EXPECT_EQ(only_grad_input.to_vector<double>(), actual_grad_input.to_vector<double>()) << what;
+  EXPECT_EQ(only_grad_weight.to_vector<double>(), actual_grad_weight.to_vector<double>()) << what;
+}
+
+}  // namespace
+
+TEST(Kernels, Conv1dMatchesDefinitionLoops) {
+  const PaddingMode zeros = PaddingMode::Zeros, circular = PaddingMode::Circular;
+  const std::vector<ConvGeometryCase> cases{
+      {3, 5, 7, 20, 3, 1, 1, 1, circular},   // several batch elements, circular
+      {2, 37, 19, 40, 9, 1, 4, 1, circular}, // C_in K = 333 > 256, C_out 19 off the tile; KdV-like
+      {2, 4, 6, 11, 1, 1, 0, 1, zeros},      // kernel 1
+      {3, 5, 7, 23, 5, 2, 2, 1, zeros},      // stride 2: mech-logistic's geometry
+      {2, 3, 4, 17, 3, 2, 3, 2, circular},   // stride 2, dilation 2, circular
+      {2, 6, 5, 15, 3, 1, 2, 2, zeros},      // dilation 2, stride 1
+      {2, 3, 4, 6, 3, 1, 6, 1, circular},    // circular padding = L: L_out 16 > L 6
+      {2, 3, 4, 19, 4, 3, 0, 1, zeros},      // stride 3, no padding, an even kernel
+      {1, 40, 70, 64, 9, 1, 4, 1, zeros},    // batch 1: each product's rows split across threads
+  };
+  for (const ConvGeometryCase& c : cases)
+    for (int threads : {1, 2}) check_conv_against_definition(c, threads);
+}
+
 // Copies between devices go through the kernel layer: it refuses two tensors on one device or of
 // different geometry by name, and knows which devices exist.
 TEST(Kernels, CopyBetweenDevicesChecksItsOperands) {
@@ -298,6 +411,8 @@ TEST(Kernels, EveryKernelSendsCudaTensorsToItsStubInABuildWithoutCuda) {
       {"cuda::index_add", [&] { kernels::index_add(remote, 0, remote, remote); }},
       {"cuda::sgd_step", [&] { kernels::sgd_step(remote, remote, Tensor(), 0.1, 0, 0, 0, false, true); }},
       {"cuda::adam_step", [&] { kernels::adam_step(remote, remote, remote, remote, 0.1, 0.9, 0.99, 1e-8, 0, false, 1); }},
+      {"cuda::fft_real_forward", [&] { kernels::fft_real_forward(remote, remote); }},
+      {"cuda::fft_real_inverse", [&] { kernels::fft_real_inverse(remote, remote); }},
   };
   for (const auto& [name, call] : calls) {
     try {

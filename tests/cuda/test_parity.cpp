@@ -434,6 +434,41 @@ TEST(CudaParity, IndexSelectAndIndexAdd) {
   }
 }
 
+// Real FFTs (cuFFT on the GPU) against the CPU's float64 plans: length 1, even and odd lengths,
+// powers of two up to the KdV grid, one row and a batch; inputs at a misaligned offset (and every
+// guarded output is misaligned too, kPad elements in); the inverse reads random spectra whose
+// ignored imaginary parts (bin 0, bin n/2) are nonzero.
+TEST(CudaParity, RealFftForwardAndInverse) {
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
+  Generator generator(10);
+  for (DType dtype : kFloatTypes) {
+    for (const std::int64_t n : {1, 2, 7, 12, 64, 256}) {
+      for (const std::int64_t rows : {1, 33}) {
+        const std::int64_t bins = n / 2 + 1;
+        for (const bool offset : {false, true}) {
+          // Contiguous views starting `offset` elements into their storage.
+          auto contiguous_at = [&](const Shape& shape) {
+            const Tensor base = randn({shape_numel(shape) + 1}, TensorOptions().dtype(dtype), &generator);
+            const auto view = [&](const Tensor& t) { return t.narrow(0, offset ? 1 : 0, shape_numel(shape)).reshape(shape); };
+            return Pair{view(base), view(base.to(device_under_test()))};
+          };
+          const std::string suffix = fmt::format(" n {} rows {}{}", n, rows, offset ? " offset input" : "");
+          const Pair signal = contiguous_at({rows, n});
+          check_kernel(label("fft_real_forward" + suffix, dtype, Layout::Contiguous), {rows, bins, 2}, dtype,
+                       {8, static_cast<double>(n)}, [&](const Tensor& out, bool gpu) {
+                         kernels::fft_real_forward(gpu ? signal.gpu : signal.cpu, out);
+                       });
+          const Pair spectrum = contiguous_at({rows, bins, 2});
+          check_kernel(label("fft_real_inverse" + suffix, dtype, Layout::Contiguous), {rows, n}, dtype, {8, 1},
+                       [&](const Tensor& out, bool gpu) {
+                         kernels::fft_real_inverse(gpu ? spectrum.gpu : spectrum.cpu, out);
+                       });
+        }
+      }
+    }
+  }
+}
+
 TEST(CudaParity, FusedOptimizerSteps) {
   REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(9);

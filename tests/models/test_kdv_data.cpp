@@ -123,6 +123,61 @@ TEST(KdvSpectral, RightHandSideIsMinusUUxMinusUxxx) {
 
 // ---- the integrator -----------------------------------------------------------------------------
 
+// The reference in long double: phi_n(z) = sum_k z^k / (k + n)! where the series is short (|z| <= 2),
+// the closed forms where they do not cancel (|z| > 2, with 3 more digits than double).
+Etdrk4Weights reference_weights(std::complex<double> z_double) {
+  using Wide = std::complex<long double>;
+  const Wide z(z_double.real(), z_double.imag());
+  auto phi = [&](const Wide& x, int n) {
+    Wide sum = 0, term = 1;
+    for (int k = 1; k <= n; ++k) term /= static_cast<long double>(k);  // 1 / n!
+    for (int k = 0; k < 60; ++k) {
+      sum += term;
+      term *= x / static_cast<long double>(k + n + 1);
+    }
+    return sum;
+  };
+  Wide half, f1, f2, f3;
+  if (std::abs(z) <= 2) {
+    const Wide p1 = phi(z, 1), p2 = phi(z, 2), p3 = phi(z, 3);
+    half = phi(z / 2.0L, 1) / 2.0L;
+    f1 = p1 - 3.0L * p2 + 4.0L * p3;
+    f2 = p2 - 2.0L * p3;
+    f3 = -p2 + 4.0L * p3;
+  } else {
+    const Wide ez = std::exp(z), z3 = z * z * z;
+    half = (std::exp(z / 2.0L) - 1.0L) / z;
+    f1 = (-4.0L - z + ez * (4.0L - 3.0L * z + z * z)) / z3;
+    f2 = (2.0L + z + ez * (z - 2.0L)) / z3;
+    f3 = (-4.0L - 3.0L * z - z * z + ez * (4.0L - z)) / z3;
+  }
+  auto narrow = [](const Wide& x) { return std::complex<double>(static_cast<double>(x.real()), static_cast<double>(x.imag())); };
+  return {narrow(half), narrow(f1), narrow(f2), narrow(f3)};
+}
+
+// The contour means against the reference, from z = 0 (where the closed forms are 0/0) to the
+// largest |h L| of the convergence test (27) and beyond, on the imaginary axis (KdV's L = i k^3)
+// and off it.
+TEST(KdvEtdrk4, WeightsMatchTheirSeries) {
+  using Complex = std::complex<double>;
+  const std::vector<Complex> points = {{0, 0},    {0, 1e-6}, {0, 0.3}, {0, 1},  {0, -1.5}, {0, 1.99},
+                                       {0, 2.01}, {0, 3.4},  {0, 10},  {0, 27}, {0, -300}, {-0.5, 0.8},
+                                       {-3, 2}};
+  for (const Complex& z : points) {
+    const Etdrk4Weights weights = etdrk4_weights(z), reference = reference_weights(z);
+    const std::pair<Complex, Complex> pairs[] = {{weights.half, reference.half}, {weights.f1, reference.f1},
+                                                 {weights.f2, reference.f2}, {weights.f3, reference.f3}};
+    for (const auto& [value, expected] : pairs)
+      EXPECT_LT(std::abs(value - expected), 1e-14 * std::max(1.0, std::abs(expected))) << "z = " << z;
+  }
+  // at 0: phi1 = 1, phi2 = 1/2, phi3 = 1/6
+  const Etdrk4Weights at_zero = etdrk4_weights(0.0);
+  EXPECT_NEAR(at_zero.half.real(), 0.5, 1e-15);
+  EXPECT_NEAR(at_zero.f1.real(), 1.0 / 6, 1e-15);
+  EXPECT_NEAR(at_zero.f2.real(), 1.0 / 6, 1e-15);
+  EXPECT_NEAR(at_zero.f3.real(), 1.0 / 6, 1e-15);
+}
+
 // ETDRK4 is fourth order: against a run with an 8x smaller step, the error falls ~16x per halving
 // (measured: 7.1e-10, 4.5e-11, 2.8e-12 relative L2 at h = 0.08, 0.04, 0.02 over 4 time units,
 // orders 3.99 and 4.00; below h = 0.01 the error reaches rounding, ~1e-13).
@@ -360,6 +415,9 @@ TEST(KdvData, DeterministicForASeedWhateverTheThreads) {
 
 TEST(KdvData, RejectsBadArguments) {
   KdvRecipe recipe = small_recipe();
+  const KdvData none = generate_kdv(0, 0, recipe);
+  EXPECT_EQ(none.u.shape(), (Shape{0, 20, 256}));
+  EXPECT_EQ(kdv_window_count(none), 0);
   EXPECT_THROW(generate_kdv(-1, 0, recipe), Error);
   recipe.points = 63;
   EXPECT_THROW(generate_kdv(1, 0, recipe), Error);

@@ -197,6 +197,20 @@ std::string read_all(std::FILE* file) {
   return text;
 }
 
+TEST(ProgressBar, CountWithoutLossShowsNoLoss) {
+  std::FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  {
+    ProgressBar bar(4, "generate", file);
+    bar.set_min_interval(0.0);
+    for (long i = 1; i <= 4; ++i) bar.update(i);
+  }
+  std::string text = read_all(file);
+  std::fclose(file);
+  EXPECT_NE(text.find("4/4 (100%)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("loss"), std::string::npos) << text;
+}
+
 TEST(ProgressBar, PlainLinesWhenNotATerminal) {
   std::FILE* file = std::tmpfile();
   ASSERT_NE(file, nullptr);

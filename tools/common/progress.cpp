@@ -2,7 +2,6 @@
 #include "tools/common/progress.h"
 
 #include <algorithm>
-#include <cmath>
 #include <utility>
 
 #include <fmt/format.h>
@@ -75,11 +74,15 @@ std::string ProgressBar::format_status(long iteration, double loss, double elaps
   return text;
 }
 
-void ProgressBar::update(long iteration, double loss, const std::string& extra) {
+void ProgressBar::update(long iteration, double loss, const std::string& extra) { record(iteration, true, loss, extra); }
+
+void ProgressBar::update(long iteration) { record(iteration, false, 0.0, ""); }
+
+void ProgressBar::record(long iteration, bool has_loss, double loss, const std::string& extra) {
   if (finished_) return;
   iteration_ = iteration;
   loss_ = loss;
-  has_loss_ = true;
+  has_loss_ = has_loss;
   extra_ = extra;
   auto now = std::chrono::steady_clock::now();
   if (!written_once_ || seconds_between(last_write_, now) >= min_interval_) write(false);

@@ -28,6 +28,8 @@ class ProgressBar {
 
   // iteration: how many iterations are done. extra: optional short text appended (e.g. "lr 1e-3").
   void update(long iteration, double loss, const std::string& extra = "");
+  // A count without a loss (data generation, evaluation).
+  void update(long iteration);
   // Writes the final state and ends the line; later calls to update() are ignored.
   void finish();
 
@@ -39,6 +41,7 @@ class ProgressBar {
   std::string format_status(long iteration, double loss, double elapsed_seconds, const std::string& extra) const;
 
  private:
+  void record(long iteration, bool has_loss, double loss, const std::string& extra);
   void write(bool final_write);
 
   long total_;

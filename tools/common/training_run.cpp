@@ -2,6 +2,7 @@
 #include "tools/common/training_run.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include <fmt/format.h>
@@ -37,15 +38,35 @@ void check_run_options(const CommandLine& cli, const RunOptions& run) {
 
 namespace {
 
-Device set_up(const RunOptions& run) {
+std::shared_ptr<ProcessGroup> join_ranks(const RunOptions& run) {
   if (run.threads > 0) set_num_threads(run.threads);
-  return Device::parse(run.device);
+  auto group = init_process_group("auto", Device::parse(run.device));
+  set_default_process_group(group);
+  // Every rank runs the same program: one copy of its report is enough. Errors stay on stderr.
+  if (!group->is_main()) [[maybe_unused]] std::FILE* discarded = std::freopen("/dev/null", "w", stdout);
+  return group;
+}
+
+Device device_of(const RunOptions& run, const ProcessGroup& group) {
+  const Device device = Device::parse(run.device);
+  if (device.is_cuda() && group.world_size() > 1 && run.device == "cuda") return Device::cuda(group.local_rank());
+  return device;
 }
 
 }  // namespace
 
-RunScope::RunScope(const RunOptions& run) : device(set_up(run)) {
+RunScope::RunScope(const RunOptions& run) : process_group(join_ranks(run)), device(device_of(run, *process_group)) {
   if (run.anomaly) anomaly_mode_.emplace();
+}
+
+BatchShare RunScope::batch_share(const CommandLine& cli, long batch) const {
+  const long ranks = process_group->world_size();
+  if (batch % ranks != 0)
+    cli.fail(fmt::format("--batch {} cannot be split equally over {} processes: use a multiple of {} (--batch is "
+                         "the global batch)",
+                         batch, ranks, ranks));
+  const long share = batch / ranks;
+  return {process_group->rank() * share, (process_group->rank() + 1) * share};
 }
 
 TrainingLog::TrainingLog(const CommandLine& cli, const RunOptions& run, nn::TrainingState& state,
@@ -55,7 +76,11 @@ TrainingLog::TrainingLog(const CommandLine& cli, const RunOptions& run, nn::Trai
       loss_log_(std::move(csv_header) + "\n") {
   if (run.resume) loss_log_ = resume_or_exit(cli, run.checkpoint_path(), state, identity_, loss_log_);
   first_step_ = state.step;
+  process_group_ = default_process_group();
+  if (process_group_->world_size() > 1 && state.model != nullptr)
+    data_parallel_ = std::make_unique<nn::DistributedDataParallel>(*state.model, process_group_);
   const long total = static_cast<long>(std::max<std::int64_t>(0, iterations - first_step_));
+  if (!process_group_->is_main()) return;  // rank 0 alone shows progress
   if (run.quiet) {
     bar_.emplace(total, label, stderr, ProgressBar::Mode::Lines);
     bar_->set_min_interval(1e9);  // nothing but the final line
@@ -81,7 +106,20 @@ void TrainingLog::advance(double loss, const std::string& note) {
   if (state_.step % run_.checkpoint_every == 0 || state_.step == iterations_) save_checkpoint();
 }
 
+Device TrainingLog::scalar_device() const {
+  // NCCL reduces only this rank's GPU tensors; MPI takes host ones.
+  return process_group_->backend_name() == "nccl" ? Device::cuda(process_group_->local_rank()) : Device::cpu();
+}
+
+double TrainingLog::mean_over_ranks(double value) const {
+  if (process_group_->world_size() == 1) return value;
+  Tensor mean = full({1}, value, TensorOptions().dtype(DType::Float64).device(scalar_device()));
+  process_group_->allreduce(mean, ReduceOp::Average).wait();
+  return mean.item();
+}
+
 void TrainingLog::save_checkpoint() {
+  if (!process_group_->is_main()) return;  // the ranks hold the same state; one writes it
   state_.metadata = identity_;
   state_.metadata["loss-log"] = loss_log_;
   nn::save_checkpoint(run_.checkpoint_path(), state_);
@@ -91,15 +129,20 @@ void TrainingLog::train_step(nn::Optimizer& optimizer, nn::StepLR* scheduler,
                              const std::vector<Tensor>& parameters, const std::function<Tensor()>& compute_loss) {
   optimizer.zero_grad();
   Tensor loss = compute_loss();
+  // The loss's mean over the ranks travels while backward runs: one wait per step, not two.
+  Tensor mean = full({1}, loss.item(), TensorOptions().dtype(DType::Float64).device(scalar_device()));
+  Work loss_work = process_group_->allreduce(mean, ReduceOp::Average);
   loss.backward();
-  const double norm = gradient_norm(parameters);
+  const double norm = gradient_norm(parameters);  // of the averaged gradients: the same on every rank
   optimizer.step();
+  loss_work.wait();
+  const double mean_loss = mean.item();
   if (scheduler == nullptr) {
-    step_done(loss.item(), fmt::format("|grad| {:.3g}", norm));
+    step_done(mean_loss, fmt::format("|grad| {:.3g}", norm));
     return;
   }
   scheduler->step();
-  step_done(loss.item(), fmt::format("lr {:.2g} |grad| {:.3g}", optimizer.lr(), norm));
+  step_done(mean_loss, fmt::format("lr {:.2g} |grad| {:.3g}", optimizer.lr(), norm));
 }
 
 }  // namespace mech::tools

@@ -16,6 +16,13 @@
 //     log.train_step(optimizer, &scheduler, model.parameters(), [&] { return model.loss(batch()); });
 //   log.finish();
 //   write_file_atomically(s.run.out_dir + "/loss.csv", log.csv());
+//
+// Under mpirun -np N the same driver trains data-parallel (tools/README.md): RunScope joins the
+// ranks (init_process_group("auto"), the default group), TrainingLog wraps the model in
+// nn::DistributedDataParallel after --resume has loaded it, and the driver computes only its
+// scope.batch_share(batch) of each global batch. Rank 0 alone shows progress, saves checkpoints
+// and writes outputs (the other ranks' stdout is discarded); the loss logged is the mean over
+// the ranks, i.e. the global batch's.
 #pragma once
 
 #include <cstdint>
@@ -27,8 +34,10 @@
 
 #include "autograd/anomaly.h"
 #include "core/dtype.h"
+#include "core/process_group.h"
 #include "core/tensor.h"
 #include "nn/checkpoint.h"
+#include "nn/distributed.h"
 #include "nn/scheduler.h"
 #include "tools/common/cli.h"
 #include "tools/common/progress.h"
@@ -58,11 +67,28 @@ void add_run_options(CommandLine& cli, RunOptions& run, const std::string& outpu
 // --out-dir (proving it writable) before any training time is spent.
 void check_run_options(const CommandLine& cli, const RunOptions& run);
 
-// For the length of a run: the thread count and anomaly mode of `run`, and its device.
+// Rows [begin, end) of a global batch: what this rank computes.
+struct BatchShare {
+  long begin = 0;
+  long end = 0;
+  long size() const { return end - begin; }
+  bool contains(long row) const { return row >= begin && row < end; }
+};
+
+// For the length of a run: the thread count and anomaly mode of `run`, its ranks and its device.
 class RunScope {
  public:
   explicit RunScope(const RunOptions& run);
+  // One rank without mpirun; the group is also the default process group while the scope lives.
+  const std::shared_ptr<ProcessGroup> process_group;
+  // With several ranks on CUDA: this rank's GPU (its local rank).
   const Device device;
+
+  bool is_main() const { return process_group->is_main(); }
+  // This rank's equal share of a global batch of `batch` items, in rank order; a batch the ranks
+  // cannot split equally exits 2 with one line naming --batch (equal shares make the mean of the
+  // ranks' mean losses the mean loss of the whole batch).
+  BatchShare batch_share(const CommandLine& cli, long batch) const;
 
  private:
   std::optional<AnomalyGuard> anomaly_mode_;  // names the first op whose output or gradient holds NaN/Inf
@@ -94,6 +120,11 @@ class TrainingLog {
   void save_checkpoint();
   // Ends the progress bar: the driver prints its results after this.
   void finish() { bar_.reset(); }
+  // The mean of `value` over the ranks (itself on one process): a loss computed on this rank's
+  // share, for a driver that logs through step_done itself.
+  double mean_over_ranks(double value) const;
+  // The data-parallel wrapper of state.model when the run has several ranks (null otherwise).
+  const nn::DistributedDataParallel* data_parallel() const { return data_parallel_.get(); }
 
   std::int64_t first_step() const { return first_step_; }
   // The header and the rows of every step, resumed ones included.
@@ -101,6 +132,7 @@ class TrainingLog {
 
  private:
   void advance(double loss, const std::string& note);
+  Device scalar_device() const;  // where a scalar for the process group lives
 
   const RunOptions& run_;
   nn::TrainingState& state_;
@@ -109,6 +141,8 @@ class TrainingLog {
   std::string loss_log_;
   std::int64_t first_step_ = 0;
   std::optional<ProgressBar> bar_;
+  std::shared_ptr<ProcessGroup> process_group_;
+  std::unique_ptr<nn::DistributedDataParallel> data_parallel_;
 };
 
 }  // namespace mech::tools
