@@ -68,9 +68,9 @@ struct KdvTrainingPreset {
   // The lr of step `iteration` (0-based) under Cosine; lr under Plateau (the scheduler moves it).
   double lr_at(std::int64_t iteration) const;
 
-  // The 2-core CPU demo for `model` ("mnn", "resnet", "fno"): the same data, batch, lr schedule
-  // and clipping for all; the iterations fill about 7 minutes of training at each model's speed
-  // (models/README.md, "KdV"). An unknown name gets the MNN's.
+  // The 2-core CPU demo for `model` ("mnn", "resnet", "fno"): the same data, lr schedule and
+  // clipping for all; batch and iterations fill about 7 minutes of training at each model's speed
+  // (models/README.md, "KdV forecasters"). Any other name gets the MNN's.
   static KdvTrainingPreset demo(const std::string& model = "mnn");
   // The paper's: 512/512/512 trajectories, batch 32, Adam 1e-4, ReduceLROnPlateau (0.5, patience
   // 2, every 5 epochs of 1952 steps), 800 epochs, no clipping.

@@ -306,6 +306,12 @@ TEST(KdvTrainingPreset, CosineRunsFromLrToFinalLr) {
   EXPECT_EQ(paper.schedule, KdvLrSchedule::Plateau);
   EXPECT_DOUBLE_EQ(paper.lr_at(12345), paper.lr);
   EXPECT_EQ(paper.plateau_every, 5 * 1952);
+  // The demo trains every model on the same data with the same schedule and clipping.
+  const KdvTrainingPreset resnet = KdvTrainingPreset::demo("resnet");
+  EXPECT_EQ(resnet.train_trajectories, preset.train_trajectories);
+  EXPECT_EQ(resnet.test_trajectories, preset.test_trajectories);
+  EXPECT_DOUBLE_EQ(resnet.lr, preset.lr);
+  EXPECT_DOUBLE_EQ(resnet.clip_norm, preset.clip_norm);
 }
 
 }  // namespace
