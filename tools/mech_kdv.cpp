@@ -121,7 +121,7 @@ struct TrainSettings {
 };
 
 KdvTrainingPreset resolve_preset(const TrainSettings& s) {
-  KdvTrainingPreset preset = s.preset == "paper" ? KdvTrainingPreset::paper() : KdvTrainingPreset::demo();
+  KdvTrainingPreset preset = s.preset == "paper" ? KdvTrainingPreset::paper() : KdvTrainingPreset::demo(s.model);
   if (s.iterations > 0) preset.iterations = s.iterations;
   if (s.batch > 0) preset.batch = s.batch;
   if (s.train_trajectories > 0) preset.train_trajectories = s.train_trajectories;
