@@ -49,7 +49,9 @@ TEST(ProcessGroup, AMissingOrUnknownBackendIsAClearError) {
       EXPECT_NE(std::string(error.what()).find("built without NCCL"), std::string::npos) << error.what();
     }
   }
-  if (!process_group_available("mpi")) EXPECT_THROW((void)init_process_group("mpi"), Error);
+  if (!process_group_available("mpi")) {
+    EXPECT_THROW((void)init_process_group("mpi"), Error);
+  }
 }
 
 TEST(ProcessGroup, AutoOutsideALauncherIsTheSingleProcessGroup) {
