@@ -104,14 +104,17 @@ void Plan::bluestein(Complex* data, bool inverse) const {
   std::vector<Complex> work(static_cast<std::size_t>(m), Complex{});
   for (std::int64_t k = 0; k < n_; ++k) {
     const Complex x = inverse ? std::conj(data[k]) : data[k];
-    work[static_cast<std::size_t>(k)] = x * chirp_[static_cast<std::size_t>(k)];
+    work[static_cast<std::size_t>(k)] = multiply(x, chirp_[static_cast<std::size_t>(k)]);
   }
   convolution_plan_->forward(work.data());
-  for (std::int64_t k = 0; k < m; ++k) work[static_cast<std::size_t>(k)] *= kernel_spectrum_[static_cast<std::size_t>(k)];
+  for (std::int64_t k = 0; k < m; ++k) {
+    auto& value = work[static_cast<std::size_t>(k)];
+    value = multiply(value, kernel_spectrum_[static_cast<std::size_t>(k)]);
+  }
   convolution_plan_->inverse(work.data());
   const double scale = 1.0 / static_cast<double>(m);
   for (std::int64_t k = 0; k < n_; ++k) {
-    const Complex value = work[static_cast<std::size_t>(k)] * scale * chirp_[static_cast<std::size_t>(k)];
+    const Complex value = multiply(work[static_cast<std::size_t>(k)] * scale, chirp_[static_cast<std::size_t>(k)]);
     data[k] = inverse ? std::conj(value) : value;
   }
 }
