@@ -18,18 +18,24 @@ namespace mech {
 
 namespace {
 
-int default_threads() {
-  // OMP_NUM_THREADS is honoured for continuity with the OpenMP-based version.
-  if (const char* text = std::getenv("OMP_NUM_THREADS")) {
-    const int value = std::atoi(text);
-    if (value > 0) return value;
-  }
-  return std::max(1u, std::thread::hardware_concurrency());
+int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+// OMP_NUM_THREADS is honoured for continuity with the OpenMP-based version; 0 if unset or invalid.
+int threads_from_environment() {
+  const char* text = std::getenv("OMP_NUM_THREADS");
+  return text != nullptr ? std::max(0, std::atoi(text)) : 0;
 }
 
 int& thread_setting() {
-  static int threads = default_threads();
+  static int threads = threads_from_environment() > 0 ? threads_from_environment() : hardware_threads();
   return threads;
+}
+
+// True once the count was chosen, by set_num_threads or OMP_NUM_THREADS: share_cores_among
+// leaves it alone then.
+bool& thread_count_chosen() {
+  static bool chosen = threads_from_environment() > 0;
+  return chosen;
 }
 
 // True on pool workers and on a caller while it runs its own chunk: nested loops run inline.
@@ -134,7 +140,15 @@ ThreadPool& pool() {
 
 int get_num_threads() { return thread_setting(); }
 
-void set_num_threads(int threads) { thread_setting() = std::max(1, threads); }
+void set_num_threads(int threads) {
+  thread_setting() = std::max(1, threads);
+  thread_count_chosen() = true;
+}
+
+void share_cores_among(int processes) {
+  if (thread_count_chosen() || processes <= 1) return;
+  thread_setting() = std::max(1, hardware_threads() / processes);
+}
 
 void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,
                   const std::function<void(std::int64_t, std::int64_t)>& body) {

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "core/parallel.h"
+
 namespace mech {
 
 bool Work::is_completed() {
@@ -55,7 +57,9 @@ bool process_group_available(const std::string& backend) {
   return false;
 }
 
-std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend, Device device) {
+namespace {
+
+std::shared_ptr<ProcessGroup> make_process_group(const std::string& backend, Device device) {
   if (backend == "single") return std::make_shared<SingleProcessGroup>();
   if (backend == "mpi") return make_mpi_process_group(device);
   if (backend == "nccl") return make_nccl_process_group(device);
@@ -76,6 +80,14 @@ std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend, Dev
                size);
   }
   return std::make_shared<SingleProcessGroup>();
+}
+
+}  // namespace
+
+std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend, Device device) {
+  std::shared_ptr<ProcessGroup> group = make_process_group(backend, device);
+  share_cores_among(group->local_world_size());
+  return group;
 }
 
 namespace {

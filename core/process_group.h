@@ -65,6 +65,8 @@ class ProcessGroup {
   int world_size() const { return world_size_; }
   // The rank among the processes on this machine: which GPU a rank takes.
   int local_rank() const { return local_rank_; }
+  // How many of the ranks run on this machine (they share its cores: core/parallel.h).
+  int local_world_size() const { return local_world_size_; }
   bool is_main() const { return rank_ == 0; }
   virtual std::string backend_name() const = 0;
 
@@ -77,8 +79,8 @@ class ProcessGroup {
   virtual void barrier() = 0;
 
  protected:
-  ProcessGroup(int rank, int world_size, int local_rank)
-      : rank_(rank), world_size_(world_size), local_rank_(local_rank) {}
+  ProcessGroup(int rank, int world_size, int local_rank, int local_world_size = 1)
+      : rank_(rank), world_size_(world_size), local_rank_(local_rank), local_world_size_(local_world_size) {}
   // The checks every backend's collectives start with; `what` names the collective.
   static void check_collective_tensor(const char* backend, const char* what, const Tensor& tensor);
 
@@ -86,6 +88,7 @@ class ProcessGroup {
   int rank_;
   int world_size_;
   int local_rank_;
+  int local_world_size_;
 };
 
 // One process: rank 0 of 1.
@@ -100,7 +103,8 @@ class SingleProcessGroup final : public ProcessGroup {
 
 // "single", "mpi", "nccl" or "auto" (see the top of this file); `device` is where the tensors
 // will live (auto picks nccl for CUDA). A backend that was not built is a mech::Error naming the
-// CMake option; so is an unknown name.
+// CMake option; so is an unknown name. Unless a thread count was chosen, each rank's CPU kernels
+// then take its share of the machine's cores (share_cores_among in core/parallel.h).
 std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend = "auto", Device device = Device::cpu());
 
 // True when the backend was compiled in ("single" always).

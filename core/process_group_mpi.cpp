@@ -102,8 +102,8 @@ class MpiWork final : public Work::State {
 
 class MpiProcessGroup final : public ProcessGroup {
  public:
-  MpiProcessGroup(MPI_Comm comm, int rank, int world_size, int local_rank)
-      : ProcessGroup(rank, world_size, local_rank), comm_(comm) {}
+  MpiProcessGroup(MPI_Comm comm, int rank, int world_size, int local_rank, int local_world_size)
+      : ProcessGroup(rank, world_size, local_rank, local_world_size), comm_(comm) {}
   ~MpiProcessGroup() override {
     int finalised = 0;
     MPI_Finalized(&finalised);
@@ -166,14 +166,15 @@ std::shared_ptr<ProcessGroup> make_mpi_process_group(Device) {
   mpi_initialize_once();
   MPI_Comm comm = MPI_COMM_NULL;
   check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "MPI_Comm_dup");
-  int rank = 0, world_size = 1, local_rank = 0;
+  int rank = 0, world_size = 1, local_rank = 0, local_world_size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &world_size);
   MPI_Comm local = MPI_COMM_NULL;
   check_mpi(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local), "MPI_Comm_split_type");
   MPI_Comm_rank(local, &local_rank);
+  MPI_Comm_size(local, &local_world_size);
   MPI_Comm_free(&local);
-  return std::make_shared<MpiProcessGroup>(comm, rank, world_size, local_rank);
+  return std::make_shared<MpiProcessGroup>(comm, rank, world_size, local_rank, local_world_size);
 }
 
 }  // namespace mech

@@ -132,8 +132,8 @@ class NcclWork final : public Work::State {
 
 class NcclProcessGroup final : public ProcessGroup {
  public:
-  NcclProcessGroup(ncclComm_t comm, int rank, int world_size, int local_rank, int device)
-      : ProcessGroup(rank, world_size, local_rank), comm_(comm), device_(device) {}
+  NcclProcessGroup(ncclComm_t comm, int rank, int world_size, int local_rank, int local_world_size, int device)
+      : ProcessGroup(rank, world_size, local_rank, local_world_size), comm_(comm), device_(device) {}
   ~NcclProcessGroup() override { ncclCommDestroy(comm_); }
   std::string backend_name() const override { return "nccl"; }
 
@@ -182,7 +182,7 @@ class NcclProcessGroup final : public ProcessGroup {
 bool nccl_available() { return true; }
 
 std::shared_ptr<ProcessGroup> make_nccl_process_group(Device) {
-  int rank = 0, world_size = 1, local_rank = 0;
+  int rank = 0, world_size = 1, local_rank = 0, local_world_size = 1;
   ncclUniqueId id{};
 #ifdef MECH_HAS_MPI
   const bool over_mpi = launched_by_mpi();
@@ -197,6 +197,7 @@ std::shared_ptr<ProcessGroup> make_nccl_process_group(Device) {
     MPI_Comm local = MPI_COMM_NULL;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
     MPI_Comm_rank(local, &local_rank);
+    MPI_Comm_size(local, &local_world_size);
     MPI_Comm_free(&local);
     if (rank == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
     MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
@@ -205,6 +206,7 @@ std::shared_ptr<ProcessGroup> make_nccl_process_group(Device) {
     rank = environment_int("RANK", 0);
     world_size = environment_int("WORLD_SIZE", 1);
     local_rank = environment_int("LOCAL_RANK", rank);
+    local_world_size = environment_int("LOCAL_WORLD_SIZE", 1);  // torchrun's name; unknown: 1
     MECH_CHECK(world_size >= 1 && rank < world_size, "init_process_group (nccl): RANK={} out of range for WORLD_SIZE={}",
                rank, world_size);
     if (rank == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
@@ -219,7 +221,7 @@ std::shared_ptr<ProcessGroup> make_nccl_process_group(Device) {
   cuda::DeviceGuard guard(local_rank);
   ncclComm_t comm = nullptr;
   check_nccl(ncclCommInitRank(&comm, world_size, id, rank), "ncclCommInitRank");
-  return std::make_shared<NcclProcessGroup>(comm, rank, world_size, local_rank, local_rank);
+  return std::make_shared<NcclProcessGroup>(comm, rank, world_size, local_rank, local_world_size, local_rank);
 }
 
 }  // namespace mech

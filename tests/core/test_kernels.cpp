@@ -450,6 +450,15 @@ TEST(ParallelFor, CoversTheRangeOnceInAtMostThreadCountChunks) {
   set_num_threads(saved);
 }
 
+TEST(ParallelFor, AChosenThreadCountIsNotSharedAmongProcesses) {
+  // The unchosen case (a rank's share of the cores) runs under mpiexec: tests/distributed.
+  const int saved = get_num_threads();
+  set_num_threads(3);
+  share_cores_among(2);
+  EXPECT_EQ(get_num_threads(), 3);
+  set_num_threads(saved);
+}
+
 TEST(ParallelFor, NestedCallsRunInlineAndExceptionsReachTheCaller) {
   const int saved = get_num_threads();
   set_num_threads(2);

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <thread>
 
+#include "core/parallel.h"
 #include "core/process_group.h"
 #include "nn/ddp_test_util.h"
 #include "nn/distributed.h"
@@ -65,6 +68,16 @@ TEST(ProcessGroupMpi, AllreduceAndBroadcastAgreeWithTheRankArithmetic) {
 }
 
 // Every rank starts from other weights (seeded by rank): construction must copy rank 0's.
+TEST(ProcessGroupMpi, RanksOnOneMachineShareItsCores) {
+  // ctest starts every rank on this machine, and nothing here calls set_num_threads.
+  EXPECT_EQ(group().local_world_size(), group().world_size());
+  const char* chosen = std::getenv("OMP_NUM_THREADS");
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int expected = chosen != nullptr && std::atoi(chosen) > 0 ? std::atoi(chosen)
+                                                                   : std::max(1, hardware / group().world_size());
+  EXPECT_EQ(get_num_threads(), expected) << "hardware threads " << hardware << ", ranks " << group().world_size();
+}
+
 TEST(DistributedDataParallel, RanksTrainLikeOneProcessOnTheWholeBatchAndStayIdentical) {
   const int world = group().world_size(), rank = group().rank();
   const std::int64_t per_rank = 3;

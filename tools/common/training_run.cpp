@@ -18,7 +18,7 @@ namespace mech::tools {
 void add_run_options(CommandLine& cli, RunOptions& run, const std::string& outputs) {
   cli.begin_section("Run options (the same in every training driver)");
   cli.add_choice("device", &run.device, {"cpu", "cuda"}, "where the model runs, NeuRLP solves included");
-  cli.add("threads", &run.threads, "CPU threads (0: all cores; small models run fastest on one)");
+  cli.add("threads", &run.threads, "CPU threads (0: all cores, shared among the ranks on this machine)");
   cli.add("checkpoint-every", &run.checkpoint_every, "save <out-dir>/checkpoint.safetensors every this many steps");
   cli.add("anomaly", &run.anomaly,
           "check every op's outputs and gradients for NaN/Inf and name the first op producing one (slower)");
