@@ -13,9 +13,13 @@ namespace mech {
 
 enum class UnaryOp : std::uint8_t {
   Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu, Elu, Softplus, Clamp, Pow, Sign,
-  // Backward helpers: out = derivative factor evaluated at x (see cpu_elementwise.cpp).
-  ReluMask, EluGrad, SoftplusGrad, ClampMask,
+  // Backward helper: out = clamp's derivative factor evaluated at x (see cpu_elementwise.cpp).
+  ClampMask,
 };
+// The activation whose derivative activation_backward applies.
+enum class ActivationGrad : std::uint8_t { Tanh, Sigmoid, Relu, Elu, Softplus };
+
+
 enum class BinaryOp : std::uint8_t { Add, Sub, Mul, Div, Gt, Lt, Ge, Le, Eq, Max, Min };
 
 // Expands a line of core/kernel_list.h into a declaration; core/cpu_kernels.h and cuda/backend.h
