@@ -235,6 +235,19 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   return out;
 }
 
+Tensor gelu(const Tensor& x, GeluApproximation approximate) {
+  detail::check_float("gelu", x);
+  const bool exact = approximate == GeluApproximation::None;
+  Tensor out = unary_raw(exact ? UnaryOp::Gelu : UnaryOp::GeluTanh, x);
+  if (detail::will_record("gelu", {x}, out)) {
+    record("gelu", {x}, {out}, [x = x.detach(), exact](const std::vector<Tensor>& g) {
+      return std::vector<Tensor>{
+          detail::activation_backward_raw(exact ? ActivationGrad::Gelu : ActivationGrad::GeluTanh, g[0], x)};
+    });
+  }
+  return out;
+}
+
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
   check_defined("clamp", x, "input");
   const double low = min.value_or(-INFINITY);

@@ -11,7 +11,7 @@ namespace mech::cpu {
 
 namespace {
 
-// On a lambda whose body calls the large vector_math functions (exp): GCC would otherwise keep
+// On a lambda whose body calls the large vector_math functions (erf, exp): GCC would otherwise keep
 // the lambda out of line once its body has grown, and the loop over it runs one call per element.
 #define MECH_INLINE_LAMBDA __attribute__((always_inline))
 
@@ -37,6 +37,38 @@ T softplus_value(T v, double beta, double threshold) {
   const T scaled = static_cast<T>(beta) * v;
   if (scaled > static_cast<T>(threshold)) return v;
   return std::log1p(std::exp(scaled)) / static_cast<T>(beta);
+}
+
+// gelu and its tanh form, and their derivatives (constants in core/kernels.h). The exact form
+// loses the relative accuracy of 1 + erf for very negative x, as PyTorch's does.
+template <class T>
+MECH_VECTOR_MATH_INLINE T gelu_value(T v) {
+  using namespace gelu_constants;
+  return T(0.5) * v * (T(1) + vector_math::erf(v * T(kInverseSqrt2)));
+}
+
+template <class T>
+MECH_VECTOR_MATH_INLINE T gelu_derivative(T v) {
+  using namespace gelu_constants;
+  const T cdf = T(0.5) * (T(1) + vector_math::erf(v * T(kInverseSqrt2)));
+  const T pdf = vector_math::exp(T(-0.5) * v * v) * T(kInverseSqrt2Pi);
+  return cdf + v * pdf;
+}
+
+template <class T>
+MECH_VECTOR_MATH_INLINE T gelu_tanh_value(T v) {
+  using namespace gelu_constants;
+  const T inner = T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v);
+  return T(0.5) * v * (T(1) + vector_math::tanh(inner));
+}
+
+template <class T>
+MECH_VECTOR_MATH_INLINE T gelu_tanh_derivative(T v) {
+  using namespace gelu_constants;
+  const T v2 = v * v;
+  const T t = vector_math::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v2 * v));
+  const T inner_derivative = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v2);
+  return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * inner_derivative;
 }
 
 template <class T>
@@ -68,6 +100,9 @@ void unary_typed(UnaryOp op, const Tensor& x, const Tensor& out, double p0, doub
         });
       case UnaryOp::Softplus:
         return map_unary<T>(x, out, [p0, p1](T v) { return softplus_value<T>(v, p0, p1); });
+      case UnaryOp::Gelu: return map_unary<T>(x, out, [](T v) MECH_INLINE_LAMBDA { return gelu_value(v); });
+      case UnaryOp::GeluTanh:
+        return map_unary<T>(x, out, [](T v) MECH_INLINE_LAMBDA { return gelu_tanh_value(v); });
       case UnaryOp::Pow:
         if (p0 == 2.0) return map_unary<T>(x, out, [](T v) { return v * v; });
         return map_unary<T>(x, out, [a](T v) { return std::pow(v, a); });
@@ -210,6 +245,10 @@ void activation_backward_typed(ActivationGrad op, const Tensor& grad, const Tens
         const T below = T(1) / (T(1) + vector_math::exp(-scaled));
         return g * vector_math::select(std::isgreater(scaled, b), T(1), below);
       });
+    case ActivationGrad::Gelu:
+      return map_binary<T>(grad, saved, out, [](T g, T v) MECH_INLINE_LAMBDA { return g * gelu_derivative(v); });
+    case ActivationGrad::GeluTanh:
+      return map_binary<T>(grad, saved, out, [](T g, T v) MECH_INLINE_LAMBDA { return g * gelu_tanh_derivative(v); });
   }
 }
 

@@ -34,8 +34,42 @@ template <class T> MECH_HOST_DEVICE inline T sqrt_of(T v) {
 template <class T> MECH_HOST_DEVICE inline T tanh_of(T v) {
   if constexpr (std::is_same_v<T, float>) return ::tanhf(v); else return ::tanh(v);
 }
+template <class T> MECH_HOST_DEVICE inline T erf_of(T v) {
+  if constexpr (std::is_same_v<T, float>) return ::erff(v); else return ::erf(v);
+}
 template <class T> MECH_HOST_DEVICE inline T pow_of(T v, T e) {
   if constexpr (std::is_same_v<T, float>) return ::powf(v, e); else return ::pow(v, e);
+}
+
+// gelu and its tanh form, and their derivatives (constants in core/kernels.h).
+template <class T>
+MECH_HOST_DEVICE inline T gelu_value(T v) {
+  using namespace gelu_constants;
+  return T(0.5) * v * (T(1) + erf_of(v * T(kInverseSqrt2)));
+}
+
+template <class T>
+MECH_HOST_DEVICE inline T gelu_derivative(T v) {
+  using namespace gelu_constants;
+  const T cdf = T(0.5) * (T(1) + erf_of(v * T(kInverseSqrt2)));
+  const T pdf = exp_of(T(-0.5) * v * v) * T(kInverseSqrt2Pi);
+  return cdf + v * pdf;
+}
+
+template <class T>
+MECH_HOST_DEVICE inline T gelu_tanh_value(T v) {
+  using namespace gelu_constants;
+  const T inner = T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v);
+  return T(0.5) * v * (T(1) + tanh_of(inner));
+}
+
+template <class T>
+MECH_HOST_DEVICE inline T gelu_tanh_derivative(T v) {
+  using namespace gelu_constants;
+  const T v2 = v * v;
+  const T t = tanh_of(T(kSqrt2OverPi) * (v + T(kCubic) * v2 * v));
+  const T inner_derivative = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v2);
+  return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * inner_derivative;
 }
 
 // Ops defined for int64 as well as floats (the rest need a floating dtype).
@@ -83,6 +117,8 @@ MECH_HOST_DEVICE inline T unary_value(UnaryOp op, T v, double p0, double p1) {
         if (scaled > static_cast<T>(p1)) return v;
         return log1p_of(exp_of(scaled)) / beta;
       }
+      case UnaryOp::Gelu: return gelu_value(v);
+      case UnaryOp::GeluTanh: return gelu_tanh_value(v);
       case UnaryOp::Pow:
         if (p0 == 2.0) return v * v;
         return pow_of(v, a);
@@ -108,6 +144,8 @@ MECH_HOST_DEVICE inline T activation_grad_value(ActivationGrad op, T g, T saved,
       const T scaled = a * v;
       return g * (scaled > b ? T(1) : T(1) / (T(1) + exp_of(-scaled)));
     }
+    case ActivationGrad::Gelu: return g * gelu_derivative(v);
+    case ActivationGrad::GeluTanh: return g * gelu_tanh_derivative(v);
   }
   return T(0);
 }

@@ -28,10 +28,10 @@
 // Every op, dtype and layout checked before is checked after: the float32 and float64 parity of
 // every op on contiguous, strided and broadcast leaves, and float64 gradient checks on
 // contiguous and strided leaves (now broadcast ones too).
-// Since then: rfft and irfft (5 cases, 15 gradient checks, 30 parity runs); the activations'
-// backward factors (relu_mask, elu_grad, softplus_grad: 5 unary kernels with their parameters)
-// became one activation_backward kernel (7 parameter sets, tanh's and sigmoid's backward among
-// them).
+// Since then: rfft and irfft (5 cases, 15 gradient checks, 30 parity runs); gelu in both forms
+// (2 cases, 6 gradient checks, 12 parity runs); the activations' backward factors (relu_mask,
+// elu_grad, softplus_grad: 5 unary kernels with their parameters) became one activation_backward
+// kernel (9 parameter sets, tanh's and sigmoid's backward among them).
 // test_op_table.cpp asserts these counts, so a case lost from the table fails a test.
 //
 // Parity tolerance: |gpu - cpu| <= eps(dtype) * factor * (scale + |cpu|), `scale` being the size of
@@ -55,8 +55,8 @@ namespace mech::op_tests {
 
 // The table's size, asserted by the tests that run it (test_op_table.cpp, test_parity.cpp), so a
 // case lost from the table fails a test. Parity runs: 2 dtypes x each case's leaf layouts.
-inline constexpr int kOpCases = 187, kDifferentiableCases = 182, kGradientChecks = 539, kParityRuns = 1114;
-inline constexpr int kConv1dGeometries = 42, kUnaryKernels = 27, kActivationGradKernels = 7, kBinaryKernels = 11;
+inline constexpr int kOpCases = 189, kDifferentiableCases = 184, kGradientChecks = 545, kParityRuns = 1126;
+inline constexpr int kConv1dGeometries = 42, kUnaryKernels = 29, kActivationGradKernels = 9, kBinaryKernels = 11;
 
 struct Tolerance {
   double factor = 8;  // units of eps(dtype)
@@ -203,7 +203,7 @@ inline std::vector<OpCase> op_cases() {
            {32, 8});
 
   // ---- elementwise: unary (neg, pow, exp, log, sqrt, abs, tanh, sigmoid, relu, elu, softplus,
-  // clamp), each in the domain where it is differentiable, with the kernels its forward and
+  // gelu, clamp), each in the domain where it is differentiable, with the kernels its forward and
   // backward run ------------------------------------------------------------------------------------
   using U = UnaryOp;
   unary("neg", any, [](const Tensor& x) { return neg(x); }).runs({{U::Neg}});
@@ -226,6 +226,10 @@ inline std::vector<OpCase> op_cases() {
   unary("softplus beta 2 threshold 2", nonzero, [](const Tensor& x) { return softplus(x, 2.0, 2.0); })
       .runs({{U::Softplus, 2.0, 2.0}})
       .backward_runs({G::Softplus, 2.0, 2.0});
+  unary("gelu", any, [](const Tensor& x) { return gelu(x); }).runs({{U::Gelu}}).backward_runs({G::Gelu});
+  unary("gelu tanh", any, [](const Tensor& x) { return gelu(x, GeluApproximation::Tanh); })
+      .runs({{U::GeluTanh}})
+      .backward_runs({G::GeluTanh});
   // Normal samples straddle the bounds; none lands within a finite-difference step of one (the
   // seeds are fixed).
   const double inf = INFINITY;
@@ -589,6 +593,8 @@ inline const char* unary_op_name(UnaryOp op) {
     case UnaryOp::Relu: return "relu";
     case UnaryOp::Elu: return "elu";
     case UnaryOp::Softplus: return "softplus";
+    case UnaryOp::Gelu: return "gelu";
+    case UnaryOp::GeluTanh: return "gelu_tanh";
     case UnaryOp::Clamp: return "clamp";
     case UnaryOp::Pow: return "pow";
     case UnaryOp::Sign: return "sign";
@@ -609,6 +615,8 @@ inline std::string activation_grad_name(const ActivationGradKernel& kernel) {
     case ActivationGrad::Relu: name = "relu"; break;
     case ActivationGrad::Elu: name = "elu"; break;
     case ActivationGrad::Softplus: name = "softplus"; break;
+    case ActivationGrad::Gelu: name = "gelu"; break;
+    case ActivationGrad::GeluTanh: name = "gelu_tanh"; break;
   }
   return fmt::format("activation_backward {}({}, {})", name, kernel.p0, kernel.p1);
 }

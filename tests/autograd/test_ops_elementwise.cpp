@@ -1,12 +1,14 @@
-// Elementwise ops: hand-computed values (arithmetic, unary math, where, clamp, comparisons), the
-// gradient of clamp at its bounds, and the activations' one-kernel backward against the composed
-// one it replaced. Their gradient checks are cases of the op table
+// Elementwise ops: hand-computed values (arithmetic, unary math, gelu in both forms, where, clamp,
+// comparisons), the gradients of clamp at its bounds and of gelu, and the activations' one-kernel
+// backward against the composed one it replaced. Their gradient checks are cases of the op table
 // (op_cases.h).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <functional>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "test_ops_helpers.h"
 
@@ -84,6 +86,36 @@ TEST(Elementwise, MixedPrecisionNotAllowedButInt64Arithmetic) {
   Tensor i = from_vector<std::int64_t>({1, 2, 3}, {3});
   EXPECT_EQ((i + i).to_vector<std::int64_t>(), (std::vector<std::int64_t>{2, 4, 6}));
   EXPECT_EQ((i * i).to_vector<std::int64_t>(), (std::vector<std::int64_t>{1, 4, 9}));
+}
+
+// gelu(x) = x Phi(x) and d/dx = Phi(x) + x phi(x); the tanh form and its derivative. Reference
+// values computed in 30-digit arithmetic.
+TEST(Elementwise, GeluHandComputed) {
+  const std::vector<double> points{-3, -1, 0, 0.5, 1, 2};
+  const std::vector<double> exact{-0.0040496940948902836, -0.15865525393145705, 0, 0.34573123063700655,
+                                  0.84134474606854295,    1.9544997361036416};
+  const std::vector<double> exact_grad{-0.011945647204183927, -0.083315470587686298, 0.5, 0.86749512465616284,
+                                       1.0833154705876863,    1.0852318010781969};
+  const std::vector<double> tanh_form{-0.0036373920817730192, -0.1588080093917233, 0, 0.34571400982514392,
+                                      0.8411919906082767,     1.954597694087775};
+  const std::vector<double> tanh_grad{-0.011584166630969727, -0.082964083845782552, 0.5, 0.86736990353464231,
+                                      1.0829640838457826,    1.0860992566236184};
+  for (const auto& [form, values, grads] : {std::tuple{GeluApproximation::None, exact, exact_grad},
+                                            std::tuple{GeluApproximation::Tanh, tanh_form, tanh_grad}}) {
+    // float64: the few-ulp error of erf / tanh; -3 loses digits in 1 + erf(-2.12) (0.0027).
+    Tensor x = from_vector<double>(points, {6}, f64.requires_grad());
+    Tensor y = gelu(x, form);
+    expect_values(y, {6}, values, 1e-15);
+    y.sum().backward();
+    expect_values(x.grad(), {6}, grads, 1e-15);
+    // float32, through its own erf / tanh.
+    expect_values(gelu(from_vector<float>({-1.0f, 0.5f, 2.0f}, {3}), form), {3}, {values[1], values[3], values[5]},
+                  1e-6);
+  }
+  // The default is the exact form, as PyTorch's.
+  EXPECT_EQ(gelu(from_vector<double>({1.0}, {1})).to_vector<double>()[0],
+            gelu(from_vector<double>({1.0}, {1}), GeluApproximation::None).to_vector<double>()[0]);
+  EXPECT_THROW(gelu(from_vector<std::int64_t>({1}, {1})), Error);
 }
 
 // The one-kernel backward (activation_backward) against the composed backward it replaced (the
