@@ -50,9 +50,9 @@ MECH_VECTOR_MATH_INLINE T gelu_value(T v) {
 template <class T>
 MECH_VECTOR_MATH_INLINE T gelu_derivative(T v) {
   using namespace gelu_constants;
-  const T cdf = T(0.5) * (T(1) + vector_math::erf(v * T(kInverseSqrt2)));
-  const T pdf = vector_math::exp(T(-0.5) * v * v) * T(kInverseSqrt2Pi);
-  return cdf + v * pdf;
+  T gaussian;  // e^(-v^2 / 2), which erf computes on the way
+  const T erf = vector_math::detail::erf_and_gaussian(v * T(kInverseSqrt2), gaussian);
+  return T(0.5) * (T(1) + erf) + v * (gaussian * T(kInverseSqrt2Pi));
 }
 
 template <class T>

@@ -282,29 +282,33 @@ MECH_VECTOR_MATH_INLINE T sigmoid(T x) {
 //             x (1 + P): the rounding of P, a tenth of the result, then stays far below an ulp);
 //   |x| >= 1: sign(x) (1 - e^(-x^2) G(u)), G a polynomial near erfcx(|x|) = e^(x^2) erfc(|x|) on
 //             u, the map of t = 1/|x| in [1/L, 1] to [-1, 1] (erfcx is smooth and bounded in t).
-// Beyond L = 4 (float32) or 6 (float64) erfc is below half an ulp of 1, so |x| is clamped to L and
-// the result rounds to +-1. The coefficients are Chebyshev interpolants computed in 50-digit
-// arithmetic, of degree 6 and 9 (float32) or 11 and 25 (float64), whose own error is below 1e-9
-// (float32) and 1e-17 (float64) relative to the function, far below an ulp. In the second piece
-// the rounding of x^2 and of G scale with erfc(1) = 0.157 or less against a result near 1, so
-// they stay a fraction of an ulp too. Measured max error vs libm: 1.06 ulp (float32), 1.20
-// (float64); 1.33 and 1.53 in a build without FMA.
+// Beyond L = 4.5 (float32) or 6.5 (float64) erfc is far below half an ulp of 1, so |x| is clamped
+// to L and the result rounds to +-1. The coefficients are Chebyshev interpolants computed in
+// 50-digit arithmetic, of degree 6 and 9 (float32) or 11 and 25 (float64), whose own error is below
+// 2e-8 (float32) and 2e-17 (float64) relative to the function, far below an ulp of the result. In
+// the second piece the rounding of x^2 and of G scale with erfc(1) = 0.157 or less against a
+// result near 1, so they stay a fraction of an ulp too. Measured max error vs libm: 1.00 ulp
+// (float32), 1.20 (float64); 1.33 and 1.53 in a build without FMA.
+namespace detail {
+
+// erf(x), and e^(-x^2) through `gaussian` (the second piece's factor, 0 beyond the clamp, where
+// e^(-L^2) is below 2e-9 (float32) or 5e-19 (float64)): gelu's derivative needs both.
 template <class T>
-MECH_VECTOR_MATH_INLINE T erf(T x) {
-  using namespace detail;
-  constexpr T clamp_at = sizeof(T) == 4 ? T(4) : T(6);
+MECH_VECTOR_MATH_INLINE T erf_and_gaussian(T x, T& gaussian) {
+  constexpr T clamp_at = sizeof(T) == 4 ? T(4.5) : T(6.5);
   const T magnitude = std::fabs(x);
-  const T a = select(std::isgreater(magnitude, clamp_at), clamp_at, magnitude);  // NaN stays NaN
+  const bool beyond = std::isgreater(magnitude, clamp_at);
+  const T a = select(beyond, clamp_at, magnitude);  // NaN stays NaN
   T small_factor, large_factor, u;
   if constexpr (sizeof(T) == 4) {
     static constexpr T p[] = {0.128379166f,     -0.376126267f,  0.112835947f,   -0.0268542120f,
                               0.00518908742f,  -0.000801686429f, 7.87587506e-5f};
-    static constexpr T g[] = {0.305952989f,   0.143356409f,   -0.0242428366f,  0.00230808971f,  0.000459944517f,
-                              -0.000348361616f, 0.000124196619f, -2.77502824e-5f, -2.77281067e-6f, 3.67101690e-6f};
+    static constexpr T g[] = {0.300610118f,    0.150537945f,   -0.0263432890f,  0.00249243385f,  0.000608909331f,
+                              -0.000450652911f, 0.000164641254f, -3.65987485e-5f, -6.18381904e-6f, 6.25689381e-6f};
     small_factor = horner(x * x, p);
-    // u = (t - 5/8) / (3/8) for t in [1/4, 1]. (For a = 0, 1/a = inf makes this piece NaN: the
+    // u = (t - 11/18) / (7/18) for t in [2/9, 1]. (For a = 0, 1/a = inf makes this piece NaN: the
     // select below takes the other, and a NaN in a discarded lane costs nothing.)
-    u = madd(T(1) / a, T(8.0 / 3.0), T(-5.0 / 3.0));
+    u = madd(T(1) / a, T(18.0 / 7.0), T(-11.0 / 7.0));
     large_factor = horner(u, g);
   } else {
     static constexpr T p[] = {0.12837916709551257,     -0.37612638903183540,     0.11283791670945006,
@@ -312,21 +316,30 @@ MECH_VECTOR_MATH_INLINE T erf(T x) {
                               0.00012055294904839708,  -1.4924736907419660e-5,   1.6447424703317362e-6,
                               -1.6208483801871706e-7,  1.3720064546777686e-8,    -7.7958988270021422e-10};
     static constexpr T g[] = {
-        0.28972211632346422,    0.16536269001261461,    -0.030831050508430808,  0.0028211318978707835,
-        0.0010344322263817528,  -0.00073838674252456557, 0.00026560546597435596, -5.5286503420170515e-5,
-        -4.0465925182888052e-6, 1.0882709641692920e-5,  -6.4982751474590272e-6, 2.5828476197540220e-6,
-        -6.6267102615911583e-7, 1.9437886254096962e-9,  1.2460614536136812e-7,  -9.5259238670068823e-8,
-        5.0247434805622178e-8,  -1.8940471433600010e-8, 1.8590811760561009e-9,  1.4897238545366649e-9,
-        7.5477485523634500e-10, 1.2721860114138616e-10, -1.7126459020885055e-9, 7.5249986399583941e-10,
-        2.5468476986980347e-10, -1.5768862025723247e-10};
+        0.28717076743451323,    0.16887199216404983,    -0.031919696236940050,  0.0028848606638070622,
+        0.0011609593609235983,  -0.00082371841142496313, 0.00029757741705525388, -6.0861767010388209e-5,
+        -6.3548582560604053e-6, 1.3671842240535435e-5,  -8.0914268028253287e-6, 3.1997966204047669e-6,
+        -7.9280506793811711e-7, -3.3656111683681257e-8, 1.8295023816557674e-7,  -1.3542855636149015e-7,
+        7.1236447352260990e-8,  -2.6228315783959880e-8, 1.1465911412779350e-9,  2.8635675232843264e-9,
+        1.3859555593492587e-9,  2.3826194628033843e-10, -2.9696832173454604e-9, 1.2338354871071644e-9,
+        4.9537658683078767e-10, -2.8550740856521467e-10};
     small_factor = horner(x * x, p);
-    // u = (t - 7/12) / (5/12) for t in [1/6, 1].
-    u = madd(T(1) / a, T(2.4), T(-1.4));
+    // u = (t - 15/26) / (11/26) for t in [2/13, 1].
+    u = madd(T(1) / a, T(26.0 / 11.0), T(-15.0 / 11.0));
     large_factor = horner(u, g);
   }
-  const T erfc = exp_normal_result(-(a * a)) * large_factor;  // e^(-36) at the least: normal
-  const T large = std::copysign(T(1) - erfc, x);
+  const T square_exponential = exp_normal_result(-(a * a));  // e^(-42.25) at the least: normal
+  gaussian = select(beyond, T(0), square_exponential);
+  const T large = std::copysign(T(1) - square_exponential * large_factor, x);
   return select(std::isless(a, T(1)), madd(x, small_factor, x), large);
+}
+
+}  // namespace detail
+
+template <class T>
+MECH_VECTOR_MATH_INLINE T erf(T x) {
+  T unused;
+  return detail::erf_and_gaussian(x, unused);
 }
 
 // ---- sin and cos ---------------------------------------------------------------------------
