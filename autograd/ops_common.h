@@ -19,6 +19,9 @@ Tensor expand_view(const Tensor& t, const Shape& shape);
 // out = op(x) / op(a, b) without recording; binary broadcasts a and b.
 Tensor unary_raw(UnaryOp op, const Tensor& x, double p0 = 0.0, double p1 = 0.0);
 Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b, const char* name);
+// grad * f'(saved) for an activation's backward, one kernel (core/kernel_list.h activation_backward).
+Tensor activation_backward_raw(ActivationGrad op, const Tensor& grad, const Tensor& saved, double p0 = 0.0,
+                               double p1 = 0.0);
 
 // For ops that save tensors for backward only when they record:
 //   if (detail::will_record("exp", {x}, out)) record("exp", {x}, {out}, [y = out.detach()](...) {...});

@@ -45,6 +45,15 @@ Tensor unary_raw(UnaryOp op, const Tensor& x, double p0, double p1) {
   return out;
 }
 
+// grad * f'(saved) in one kernel (see core/kernel_list.h), for the activations' backwards. The
+// backward runs with grad mode off and the engine has no create_graph, so nothing differentiates
+// through it (were that added, this would need its own node).
+Tensor activation_backward_raw(ActivationGrad op, const Tensor& grad, const Tensor& saved, double p0, double p1) {
+  Tensor out = empty(saved.shape(), options_of(saved));
+  kernels::activation_backward(op, expand_view(grad, saved.shape()), saved, out, p0, p1);
+  return out;
+}
+
 Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
   check_binary(name, a, b);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
@@ -175,7 +184,7 @@ Tensor tanh(const Tensor& x) {
   Tensor out = unary_raw(UnaryOp::Tanh, x);
   if (detail::will_record("tanh", {x}, out)) {
     record("tanh", {x}, {out}, [y = out.detach()](const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{g[0] * rsub(1.0, y * y)};
+      return std::vector<Tensor>{detail::activation_backward_raw(ActivationGrad::Tanh, g[0], y)};
     });
   }
   return out;
@@ -186,7 +195,7 @@ Tensor sigmoid(const Tensor& x) {
   Tensor out = unary_raw(UnaryOp::Sigmoid, x);
   if (detail::will_record("sigmoid", {x}, out)) {
     record("sigmoid", {x}, {out}, [y = out.detach()](const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{g[0] * (y * rsub(1.0, y))};
+      return std::vector<Tensor>{detail::activation_backward_raw(ActivationGrad::Sigmoid, g[0], y)};
     });
   }
   return out;
@@ -197,7 +206,7 @@ Tensor relu(const Tensor& x) {
   Tensor out = unary_raw(UnaryOp::Relu, x);
   if (detail::will_record("relu", {x}, out)) {
     record("relu", {x}, {out}, [x = x.detach()](const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{g[0] * unary_raw(UnaryOp::ReluMask, x)};
+      return std::vector<Tensor>{detail::activation_backward_raw(ActivationGrad::Relu, g[0], x)};
     });
   }
   return out;
@@ -208,7 +217,7 @@ Tensor elu(const Tensor& x, double alpha) {
   Tensor out = unary_raw(UnaryOp::Elu, x, alpha);
   if (detail::will_record("elu", {x}, out)) {
     record("elu", {x}, {out}, [x = x.detach(), alpha](const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{g[0] * unary_raw(UnaryOp::EluGrad, x, alpha)};
+      return std::vector<Tensor>{detail::activation_backward_raw(ActivationGrad::Elu, g[0], x, alpha)};
     });
   }
   return out;
@@ -220,7 +229,20 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   Tensor out = unary_raw(UnaryOp::Softplus, x, beta, threshold);
   if (detail::will_record("softplus", {x}, out)) {
     record("softplus", {x}, {out}, [x = x.detach(), beta, threshold](const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{g[0] * unary_raw(UnaryOp::SoftplusGrad, x, beta, threshold)};
+      return std::vector<Tensor>{detail::activation_backward_raw(ActivationGrad::Softplus, g[0], x, beta, threshold)};
+    });
+  }
+  return out;
+}
+
+Tensor gelu(const Tensor& x, GeluApproximation approximate) {
+  detail::check_float("gelu", x);
+  const bool exact = approximate == GeluApproximation::None;
+  Tensor out = unary_raw(exact ? UnaryOp::Gelu : UnaryOp::GeluTanh, x);
+  if (detail::will_record("gelu", {x}, out)) {
+    record("gelu", {x}, {out}, [x = x.detach(), exact](const std::vector<Tensor>& g) {
+      return std::vector<Tensor>{
+          detail::activation_backward_raw(exact ? ActivationGrad::Gelu : ActivationGrad::GeluTanh, g[0], x)};
     });
   }
   return out;

@@ -1,5 +1,5 @@
-// CPU elementwise kernels: unary math (and the derivative factors backward passes use), binary
-// arithmetic and comparisons, where, copy with dtype conversion, fill.
+// CPU elementwise kernels: unary math, the activations' one-pass backward (activation_backward),
+// binary arithmetic and comparisons, where, copy with dtype conversion, fill.
 #include <algorithm>
 #include <cmath>
 
@@ -10,6 +10,10 @@
 namespace mech::cpu {
 
 namespace {
+
+// On a lambda whose body calls the large vector_math functions (erf, exp): GCC would otherwise keep
+// the lambda out of line once its body has grown, and the loop over it runs one call per element.
+#define MECH_INLINE_LAMBDA __attribute__((always_inline))
 
 template <class T, class F>
 void map_unary(const Tensor& x, const Tensor& out, F function) {
@@ -35,6 +39,38 @@ T softplus_value(T v, double beta, double threshold) {
   return std::log1p(std::exp(scaled)) / static_cast<T>(beta);
 }
 
+// gelu and its tanh form, and their derivatives (constants in core/kernels.h). The exact form
+// loses the relative accuracy of 1 + erf for very negative x, as PyTorch's does.
+template <class T>
+MECH_VECTOR_MATH_INLINE T gelu_value(T v) {
+  using namespace gelu_constants;
+  return T(0.5) * v * (T(1) + vector_math::erf(v * T(kInverseSqrt2)));
+}
+
+template <class T>
+MECH_VECTOR_MATH_INLINE T gelu_derivative(T v) {
+  using namespace gelu_constants;
+  T gaussian;  // e^(-v^2 / 2), which erf computes on the way
+  const T erf = vector_math::detail::erf_and_gaussian(v * T(kInverseSqrt2), gaussian);
+  return T(0.5) * (T(1) + erf) + v * (gaussian * T(kInverseSqrt2Pi));
+}
+
+template <class T>
+MECH_VECTOR_MATH_INLINE T gelu_tanh_value(T v) {
+  using namespace gelu_constants;
+  const T inner = T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v);
+  return T(0.5) * v * (T(1) + vector_math::tanh(inner));
+}
+
+template <class T>
+MECH_VECTOR_MATH_INLINE T gelu_tanh_derivative(T v) {
+  using namespace gelu_constants;
+  const T v2 = v * v;
+  const T t = vector_math::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v2 * v));
+  const T inner_derivative = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v2);
+  return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * inner_derivative;
+}
+
 template <class T>
 void unary_typed(UnaryOp op, const Tensor& x, const Tensor& out, double p0, double p1) {
   const T a = static_cast<T>(p0);
@@ -44,7 +80,6 @@ void unary_typed(UnaryOp op, const Tensor& x, const Tensor& out, double p0, doub
     case UnaryOp::Abs: return map_unary<T>(x, out, [](T v) { return v < 0 ? -v : v; });
     case UnaryOp::Sign: return map_unary<T>(x, out, [](T v) { return static_cast<T>((v > 0) - (v < 0)); });
     case UnaryOp::Relu: return map_unary<T>(x, out, [](T v) { return v > 0 ? v : T(0); });
-    case UnaryOp::ReluMask: return map_unary<T>(x, out, [](T v) { return v > 0 ? T(1) : T(0); });
     case UnaryOp::Clamp: return map_unary<T>(x, out, [a, b](T v) { return v < a ? a : (v > b ? b : v); });
     case UnaryOp::ClampMask: return map_unary<T>(x, out, [a, b](T v) { return v >= a && v <= b ? T(1) : T(0); });
     default: break;
@@ -63,19 +98,11 @@ void unary_typed(UnaryOp op, const Tensor& x, const Tensor& out, double p0, doub
           const T negative = a * vector_math::expm1(v);
           return vector_math::select(std::isgreater(v, T(0)), v, negative);
         });
-      case UnaryOp::EluGrad:
-        return map_unary<T>(x, out, [a](T v) {
-          const T negative = a * vector_math::exp(v);
-          return vector_math::select(std::isgreater(v, T(0)), T(1), negative);
-        });
       case UnaryOp::Softplus:
         return map_unary<T>(x, out, [p0, p1](T v) { return softplus_value<T>(v, p0, p1); });
-      case UnaryOp::SoftplusGrad:
-        return map_unary<T>(x, out, [a, b](T v) {
-          const T scaled = a * v;
-          const T below = T(1) / (T(1) + vector_math::exp(-scaled));
-          return vector_math::select(std::isgreater(scaled, b), T(1), below);
-        });
+      case UnaryOp::Gelu: return map_unary<T>(x, out, [](T v) MECH_INLINE_LAMBDA { return gelu_value(v); });
+      case UnaryOp::GeluTanh:
+        return map_unary<T>(x, out, [](T v) MECH_INLINE_LAMBDA { return gelu_tanh_value(v); });
       case UnaryOp::Pow:
         if (p0 == 2.0) return map_unary<T>(x, out, [](T v) { return v * v; });
         return map_unary<T>(x, out, [a](T v) { return std::pow(v, a); });
@@ -189,7 +216,49 @@ void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& o
   }
 }
 
+// out = grad * f'(saved), one element at a time through map_binary (so a contiguous backward is
+// one vectorised pass). Relu, Elu and Softplus multiply by the factor the composed backward of
+// before computed (a 0/1 mask, the selected derivative), so their gradients keep their bits.
+template <class T>
+void activation_backward_typed(ActivationGrad op, const Tensor& grad, const Tensor& saved, const Tensor& out,
+                               double p0, double p1) {
+  const T a = static_cast<T>(p0);
+  const T b = static_cast<T>(p1);
+  switch (op) {
+    case ActivationGrad::Tanh:
+      return map_binary<T>(grad, saved, out, [](T g, T y) MECH_INLINE_LAMBDA { return g * (T(1) - y * y); });
+    case ActivationGrad::Sigmoid:
+      return map_binary<T>(grad, saved, out, [](T g, T y) MECH_INLINE_LAMBDA { return g * (y * (T(1) - y)); });
+    case ActivationGrad::Relu:
+      // g * 1 or g * 0 as a select (a plain comparison makes GCC branch): the old mask's bits.
+      return map_binary<T>(grad, saved, out, [](T g, T v) MECH_INLINE_LAMBDA {
+        return vector_math::select(std::isgreater(v, T(0)), g, g * T(0));
+      });
+    case ActivationGrad::Elu:
+      return map_binary<T>(grad, saved, out, [a](T g, T v) MECH_INLINE_LAMBDA {
+        const T negative = a * vector_math::exp(v);
+        return g * vector_math::select(std::isgreater(v, T(0)), T(1), negative);
+      });
+    case ActivationGrad::Softplus:
+      return map_binary<T>(grad, saved, out, [a, b](T g, T v) MECH_INLINE_LAMBDA {
+        const T scaled = a * v;
+        const T below = T(1) / (T(1) + vector_math::exp(-scaled));
+        return g * vector_math::select(std::isgreater(scaled, b), T(1), below);
+      });
+    case ActivationGrad::Gelu:
+      return map_binary<T>(grad, saved, out, [](T g, T v) MECH_INLINE_LAMBDA { return g * gelu_derivative(v); });
+    case ActivationGrad::GeluTanh:
+      return map_binary<T>(grad, saved, out, [](T g, T v) MECH_INLINE_LAMBDA { return g * gelu_tanh_derivative(v); });
+  }
+}
+
 }  // namespace
+
+void activation_backward(ActivationGrad op, const Tensor& grad, const Tensor& saved, const Tensor& out, double p0,
+                         double p1) {
+  MECH_DISPATCH_FLOAT(out.dtype(), "activation_backward",
+                      [&]<class T>() { activation_backward_typed<T>(op, grad, saved, out, p0, p1); });
+}
 
 void unary(UnaryOp op, const Tensor& x, const Tensor& out, double p0, double p1) {
   MECH_DISPATCH_ALL(out.dtype(), "unary", [&]<class T>() { unary_typed<T>(op, x, out, p0, p1); });

@@ -22,9 +22,17 @@
 #endif
 
 // out = op(x; p0, p1). Parameters: Elu(alpha), Softplus(beta, threshold), Clamp(min, max),
-// Pow(exponent), EluGrad(alpha), SoftplusGrad(beta, threshold), ClampMask(min, max).
+// Pow(exponent), ClampMask(min, max). Gelu is x Phi(x) (Phi the standard normal CDF, through
+// erf), GeluTanh its tanh approximation.
 MECH_KERNEL(unary, out, (UnaryOp op, const Tensor& x, const Tensor& out, double p0, double p1),
             (op, x, out, p0, p1))
+// The backward of an activation in one pass: out = grad * f'(.), from `saved`, which is the
+// forward's output y for Tanh (f' = 1 - y^2) and Sigmoid (y (1 - y)) and its input x for Relu,
+// Elu, Softplus, Gelu and GeluTanh. Parameters: Elu(alpha), Softplus(beta, threshold), as the
+// forward's. grad and saved have out's shape (either may be strided). Floating dtypes only.
+MECH_KERNEL(activation_backward, out,
+            (ActivationGrad op, const Tensor& grad, const Tensor& saved, const Tensor& out, double p0, double p1),
+            (op, grad, saved, out, p0, p1))
 // out = op(a, b) with a and b already broadcast to out's shape (stride 0 where expanded).
 MECH_KERNEL(binary, out, (BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out), (op, a, b, out))
 // out = condition != 0 ? a : b, all three broadcast to out's shape; condition of any dtype.

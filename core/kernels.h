@@ -12,10 +12,23 @@
 namespace mech {
 
 enum class UnaryOp : std::uint8_t {
-  Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu, Elu, Softplus, Clamp, Pow, Sign,
-  // Backward helpers: out = derivative factor evaluated at x (see cpu_elementwise.cpp).
-  ReluMask, EluGrad, SoftplusGrad, ClampMask,
+  Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu, Elu, Softplus, Gelu, GeluTanh, Clamp, Pow, Sign,
+  // Backward helper: out = clamp's derivative factor evaluated at x (see cpu_elementwise.cpp).
+  ClampMask,
 };
+// The activation whose derivative activation_backward applies (GeluTanh: gelu's tanh form).
+enum class ActivationGrad : std::uint8_t { Tanh, Sigmoid, Relu, Elu, Softplus, Gelu, GeluTanh };
+
+// gelu's constants, one definition for the CPU and CUDA kernels: gelu(x) = x Phi(x) with
+// Phi(x) = (1 + erf(x / sqrt 2)) / 2 and Phi'(x) = e^(-x^2 / 2) / sqrt(2 pi); the tanh form is
+// x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) / 2.
+namespace gelu_constants {
+inline constexpr double kInverseSqrt2 = 0.70710678118654752440;
+inline constexpr double kInverseSqrt2Pi = 0.39894228040143267794;
+inline constexpr double kSqrt2OverPi = 0.79788456080286535588;
+inline constexpr double kCubic = 0.044715;
+}  // namespace gelu_constants
+
 enum class BinaryOp : std::uint8_t { Add, Sub, Mul, Div, Gt, Lt, Ge, Le, Eq, Max, Min };
 
 // Expands a line of core/kernel_list.h into a declaration; core/cpu_kernels.h and cuda/backend.h

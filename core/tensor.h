@@ -42,6 +42,8 @@ struct TensorOptions {
 
 enum class Reduction { None, Mean, Sum };
 enum class PaddingMode { Zeros, Circular };
+// gelu's form, as torch.nn.functional.gelu's `approximate`: 'none' (x Phi(x), through erf) or 'tanh'.
+enum class GeluApproximation { None, Tanh };
 
 class Tensor {
  public:
@@ -190,6 +192,8 @@ Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor elu(const Tensor& x, double alpha = 1.0);
 Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+// x Phi(x), Phi the standard normal CDF; GeluApproximation::Tanh: x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2.
+Tensor gelu(const Tensor& x, GeluApproximation approximate = GeluApproximation::None);
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
 // where(condition, a, b): a where condition != 0, else b; broadcasts all three.
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);

@@ -1,4 +1,4 @@
-// Branch-free float32/float64 exp, expm1, log, tanh, sigmoid, sin and cos for the CPU kernels.
+// Branch-free float32/float64 exp, expm1, log, tanh, sigmoid, erf, sin and cos for the CPU kernels.
 //
 // Why not libm: a call per element cannot be vectorised, and it was most of the time of an
 // elementwise activation (tanh of 1 M floats: ~6 ms through libm on the 2-core test machine).
@@ -27,6 +27,11 @@
 #include <limits>
 #include <utility>
 
+// Forces a function's body into its caller: the vectoriser sees only the loop's own code, and
+// GCC's inliner declines erf or exp once a kernel template calls them from several loops (the
+// contiguous, broadcast and strided paths of one binary kernel), leaving a scalar call per element.
+#define MECH_VECTOR_MATH_INLINE __attribute__((always_inline)) inline
+
 namespace mech::vector_math {
 
 namespace detail {
@@ -50,7 +55,7 @@ struct Traits<double> {
 
 // a * b + c, fused where the target has FMA (one rounding, and twice the throughput).
 template <class T>
-inline T madd(T a, T b, T c) {
+MECH_VECTOR_MATH_INLINE T madd(T a, T b, T c) {
 #ifdef __FMA__
   return std::fma(a, b, c);
 #else
@@ -60,21 +65,21 @@ inline T madd(T a, T b, T c) {
 
 // x rounded to the nearest integer (ties to even), for |x| < 2^22 (float) or 2^51 (double).
 template <class T>
-inline T round_integer(T x) {
+MECH_VECTOR_MATH_INLINE T round_integer(T x) {
   return (x + Traits<T>::kShifter) - Traits<T>::kShifter;
 }
 
 // The low bits of the integer n (integral-valued, as in round_integer), as an unsigned integer
 // modulo 2^bits: the difference of the bit patterns of n + shifter and shifter.
 template <class T>
-inline typename Traits<T>::UInt integer_bits(T n) {
+MECH_VECTOR_MATH_INLINE typename Traits<T>::UInt integer_bits(T n) {
   using UInt = typename Traits<T>::UInt;
   return std::bit_cast<UInt>(n + Traits<T>::kShifter) - std::bit_cast<UInt>(Traits<T>::kShifter);
 }
 
 // 2^n for an integral-valued n in the normal exponent range (-126..127 float, -1022..1023 double).
 template <class T>
-inline T pow2(T n) {
+MECH_VECTOR_MATH_INLINE T pow2(T n) {
   using UInt = typename Traits<T>::UInt;
   return std::bit_cast<T>(static_cast<UInt>(integer_bits(n) + Traits<T>::kBias) << Traits<T>::kMantissaBits);
 }
@@ -83,7 +88,7 @@ inline T pow2(T n) {
 // lets GCC thread the constant through the code after it, which splits the loop body into paths
 // that it then cannot vectorise.
 template <class T>
-inline T select(bool condition, T a, T b) {
+MECH_VECTOR_MATH_INLINE T select(bool condition, T a, T b) {
   using UInt = typename Traits<T>::UInt;
   const UInt mask = UInt(0) - static_cast<UInt>(condition);
   return std::bit_cast<T>((std::bit_cast<UInt>(a) & mask) | (std::bit_cast<UInt>(b) & ~mask));
@@ -91,7 +96,7 @@ inline T select(bool condition, T a, T b) {
 
 // Clamps x to [low, high]; NaN passes through (both comparisons are false).
 template <class T>
-inline T clamp_keep_nan(T x, T low, T high) {
+MECH_VECTOR_MATH_INLINE T clamp_keep_nan(T x, T low, T high) {
   const T above_low = select(std::isless(x, low), low, x);
   return select(std::isgreater(above_low, high), high, above_low);
 }
@@ -115,21 +120,21 @@ struct Ln2<double> {
 // the coefficients are constants and the caller's loop stays vectorisable (a loop over them, GCC
 // left rolled and then did not vectorise the caller).
 template <class T, std::size_t N, std::size_t... I>
-inline T horner_steps(T x, const T (&coefficients)[N], std::index_sequence<I...>) {
+MECH_VECTOR_MATH_INLINE T horner_steps(T x, const T (&coefficients)[N], std::index_sequence<I...>) {
   T p = coefficients[N - 1];
   ((p = madd(p, x, coefficients[N - 2 - I])), ...);
   return p;
 }
 
 template <class T, std::size_t N>
-inline T horner(T x, const T (&coefficients)[N]) {
+MECH_VECTOR_MATH_INLINE T horner(T x, const T (&coefficients)[N]) {
   return horner_steps(x, coefficients, std::make_index_sequence<N - 1>{});
 }
 
 // e^r - 1 for |r| <= ln2/2 (+ rounding): Taylor to r^8 (float) or r^14 (double), whose truncation
 // is below 1e-2 ulp there. p holds the coefficients from r^2 on, divided by r^2.
 template <class T>
-inline T expm1_reduced(T r) {
+MECH_VECTOR_MATH_INLINE T expm1_reduced(T r) {
   T p;
   if constexpr (sizeof(T) == 4) {
     static constexpr T c[] = {T(0.5), T(1.0 / 6), T(1.0 / 24), T(1.0 / 120), T(1.0 / 720), T(1.0 / 5040),
@@ -149,16 +154,26 @@ inline T expm1_reduced(T r) {
 // where 2^k is not (denormal results; k = 128 in float32, which overflows exactly where the result
 // does). For value in [0.5, 2], value * 2^k1 is exact, so a denormal result is rounded once.
 template <class T>
-inline T scale_by_pow2(T value, T k) {
+MECH_VECTOR_MATH_INLINE T scale_by_pow2(T value, T k) {
   const T k1 = round_integer(k * T(0.5));
   return value * pow2(k1) * pow2(k - k1);
 }
 
 // x = k ln2 + r with k integral and |r| <= ln2/2 (Cody-Waite: k * ln2 in two parts).
 template <class T>
-inline T reduce_ln2(T x, T& k) {
+MECH_VECTOR_MATH_INLINE T reduce_ln2(T x, T& k) {
   k = round_integer(x * T(1.4426950408889634));
   return madd(-k, Ln2<T>::kLo, madd(-k, Ln2<T>::kHi, x));
+}
+
+// e^x for x whose result is a normal number (x in about [-87, 88] for float32, [-708, 709] for
+// float64), as exp without its clamp and split scale: the same value there, in fewer operations,
+// for callers whose argument is bounded by construction.
+template <class T>
+MECH_VECTOR_MATH_INLINE T exp_normal_result(T x) {
+  T k;
+  const T r = reduce_ln2(x, k);
+  return (expm1_reduced(r) + T(1)) * pow2(k);
 }
 
 }  // namespace detail
@@ -168,7 +183,7 @@ using detail::select;
 
 // e^x. Measured max error vs libm: 1 ulp (float32), 1 ulp (float64), denormal results included.
 template <class T>
-inline T exp(T x) {
+MECH_VECTOR_MATH_INLINE T exp(T x) {
   using namespace detail;
   // Beyond these every result is 0 or inf; inside them the split scale below stays normal.
   constexpr T low = sizeof(T) == 4 ? T(-104) : T(-746);
@@ -181,7 +196,7 @@ inline T exp(T x) {
 
 // e^x - 1, accurate for small |x|. Measured max error vs libm: 1.45 ulp (float32), 1.65 (float64).
 template <class T>
-inline T expm1(T x) {
+MECH_VECTOR_MATH_INLINE T expm1(T x) {
   using namespace detail;
   // Below low the result rounds to -1; high is past overflow.
   constexpr T low = sizeof(T) == 4 ? T(-30) : T(-40);
@@ -199,7 +214,7 @@ inline T expm1(T x) {
 
 // Natural logarithm. Measured max error vs libm: 1 ulp (float32, float64).
 template <class T>
-inline T log(T x) {
+MECH_VECTOR_MATH_INLINE T log(T x) {
   using namespace detail;
   using UInt = typename Traits<T>::UInt;
   constexpr int m = Traits<T>::kMantissaBits;
@@ -244,7 +259,7 @@ inline T log(T x) {
 // tanh x = sign(x) e / (e + 2) with e = expm1(2|x|). Measured max error vs libm: 2.24 ulp
 // (float32), 2.40 (float64).
 template <class T>
-inline T tanh(T x) {
+MECH_VECTOR_MATH_INLINE T tanh(T x) {
   // tanh(20) rounds to 1 in both precisions; the clamp keeps e finite.
   const T a = detail::clamp_keep_nan(std::fabs(x), T(0), T(20));
   const T e = expm1(a + a);
@@ -255,11 +270,76 @@ inline T tanh(T x) {
 // Measured max error vs a float64 (float32) / long double (float64) reference: 2.60 ulp
 // (float32), 2.35 (float64).
 template <class T>
-inline T sigmoid(T x) {
+MECH_VECTOR_MATH_INLINE T sigmoid(T x) {
   const T e = exp(-std::fabs(x));
   const T p = T(1) / (T(1) + e);
   const T tiny = e * p;
   return detail::select(std::isgreaterequal(x, T(0)), p, tiny);
+}
+
+// erf x. Two pieces, both computed for every element and then selected:
+//   |x| < 1:  x + x P(x^2), P a polynomial near erf(x)/x - 1 on x^2 in [0, 1] (x + x P instead of
+//             x (1 + P): the rounding of P, a tenth of the result, then stays far below an ulp);
+//   |x| >= 1: sign(x) (1 - e^(-x^2) G(u)), G a polynomial near erfcx(|x|) = e^(x^2) erfc(|x|) on
+//             u, the map of t = 1/|x| in [1/L, 1] to [-1, 1] (erfcx is smooth and bounded in t).
+// Beyond L = 4.5 (float32) or 6.5 (float64) erfc is far below half an ulp of 1, so |x| is clamped
+// to L and the result rounds to +-1. The coefficients are Chebyshev interpolants computed in
+// 50-digit arithmetic, of degree 6 and 9 (float32) or 11 and 25 (float64), whose own error is below
+// 2e-8 (float32) and 2e-17 (float64) relative to the function, far below an ulp of the result. In
+// the second piece the rounding of x^2 and of G scale with erfc(1) = 0.157 or less against a
+// result near 1, so they stay a fraction of an ulp too. Measured max error vs libm: 1.00 ulp
+// (float32), 1.20 (float64); 1.33 and 1.53 in a build without FMA.
+namespace detail {
+
+// erf(x), and e^(-x^2) through `gaussian` (the second piece's factor, 0 beyond the clamp, where
+// e^(-L^2) is below 2e-9 (float32) or 5e-19 (float64)): gelu's derivative needs both.
+template <class T>
+MECH_VECTOR_MATH_INLINE T erf_and_gaussian(T x, T& gaussian) {
+  constexpr T clamp_at = sizeof(T) == 4 ? T(4.5) : T(6.5);
+  const T magnitude = std::fabs(x);
+  const bool beyond = std::isgreater(magnitude, clamp_at);
+  const T a = select(beyond, clamp_at, magnitude);  // NaN stays NaN
+  T small_factor, large_factor, u;
+  if constexpr (sizeof(T) == 4) {
+    static constexpr T p[] = {0.128379166f,     -0.376126267f,  0.112835947f,   -0.0268542120f,
+                              0.00518908742f,  -0.000801686429f, 7.87587506e-5f};
+    static constexpr T g[] = {0.300610118f,    0.150537945f,   -0.0263432890f,  0.00249243385f,  0.000608909331f,
+                              -0.000450652911f, 0.000164641254f, -3.65987485e-5f, -6.18381904e-6f, 6.25689381e-6f};
+    small_factor = horner(x * x, p);
+    // u = (t - 11/18) / (7/18) for t in [2/9, 1]. (For a = 0, 1/a = inf makes this piece NaN: the
+    // select below takes the other, and a NaN in a discarded lane costs nothing.)
+    u = madd(T(1) / a, T(18.0 / 7.0), T(-11.0 / 7.0));
+    large_factor = horner(u, g);
+  } else {
+    static constexpr T p[] = {0.12837916709551257,     -0.37612638903183540,     0.11283791670945006,
+                              -0.026866170643237770,   0.0052239776071164227,    -0.00085483259753896921,
+                              0.00012055294904839708,  -1.4924736907419660e-5,   1.6447424703317362e-6,
+                              -1.6208483801871706e-7,  1.3720064546777686e-8,    -7.7958988270021422e-10};
+    static constexpr T g[] = {
+        0.28717076743451323,    0.16887199216404983,    -0.031919696236940050,  0.0028848606638070622,
+        0.0011609593609235983,  -0.00082371841142496313, 0.00029757741705525388, -6.0861767010388209e-5,
+        -6.3548582560604053e-6, 1.3671842240535435e-5,  -8.0914268028253287e-6, 3.1997966204047669e-6,
+        -7.9280506793811711e-7, -3.3656111683681257e-8, 1.8295023816557674e-7,  -1.3542855636149015e-7,
+        7.1236447352260990e-8,  -2.6228315783959880e-8, 1.1465911412779350e-9,  2.8635675232843264e-9,
+        1.3859555593492587e-9,  2.3826194628033843e-10, -2.9696832173454604e-9, 1.2338354871071644e-9,
+        4.9537658683078767e-10, -2.8550740856521467e-10};
+    small_factor = horner(x * x, p);
+    // u = (t - 15/26) / (11/26) for t in [2/13, 1].
+    u = madd(T(1) / a, T(26.0 / 11.0), T(-15.0 / 11.0));
+    large_factor = horner(u, g);
+  }
+  const T square_exponential = exp_normal_result(-(a * a));  // e^(-42.25) at the least: normal
+  gaussian = select(beyond, T(0), square_exponential);
+  const T large = std::copysign(T(1) - square_exponential * large_factor, x);
+  return select(std::isless(a, T(1)), madd(x, small_factor, x), large);
+}
+
+}  // namespace detail
+
+template <class T>
+MECH_VECTOR_MATH_INLINE T erf(T x) {
+  T unused;
+  return detail::erf_and_gaussian(x, unused);
 }
 
 // ---- sin and cos ---------------------------------------------------------------------------
@@ -271,7 +351,7 @@ inline constexpr double kTrigReductionLimit = 65536.0;
 namespace detail {
 
 // sin r and cos r for |r| <= pi/4 (+ rounding), Taylor to r^17 / r^18 (truncation < 1e-3 ulp).
-inline double sin_reduced(double r) {
+MECH_VECTOR_MATH_INLINE double sin_reduced(double r) {
   static constexpr double c[] = {1.0 / 6.0,          -1.0 / 120.0,          1.0 / 5040.0,
                                  -1.0 / 362880.0,    1.0 / 39916800.0,      -1.0 / 6227020800.0,
                                  1.0 / 1307674368000.0, -1.0 / 355687428096000.0};
@@ -279,7 +359,7 @@ inline double sin_reduced(double r) {
   return madd(-(r * z), horner(z, c), r);
 }
 
-inline double cos_reduced(double r) {
+MECH_VECTOR_MATH_INLINE double cos_reduced(double r) {
   static constexpr double c[] = {1.0 / 24.0,           -1.0 / 720.0,       1.0 / 40320.0,
                                  -1.0 / 3628800.0,     1.0 / 479001600.0, -1.0 / 87178291200.0,
                                  1.0 / 20922789888000.0, -1.0 / 6402373705728000.0};
@@ -292,7 +372,7 @@ inline double cos_reduced(double r) {
 }
 
 // sin (cosine = false) or cos of x, |x| <= kTrigReductionLimit.
-inline double sin_cos(double x, bool cosine) {
+MECH_VECTOR_MATH_INLINE double sin_cos(double x, bool cosine) {
   // pi/2 = p1 + p2 + p3; p1 and p2 have 33 significant bits, so k * p1 and k * p2 are exact for
   // |k| < 2^20.
   constexpr double p1 = 0x1.921fb544p0, p2 = 0x1.0b4611a6p-34, p3 = 0x1.3198a2e037073p-69;
@@ -333,11 +413,11 @@ void map_trig(const T* in, T* out, std::int64_t n, Fast fast, Slow slow) {
 // use the array forms for arbitrary input). Measured max error vs libm: 1 ulp (float32), 2.16 ulp
 // (float64, at arguments near large multiples of pi/2, where the reduction's rounding shows).
 template <class T>
-inline T sin_in_range(T x) {
+MECH_VECTOR_MATH_INLINE T sin_in_range(T x) {
   return static_cast<T>(detail::sin_cos(static_cast<double>(x), false));
 }
 template <class T>
-inline T cos_in_range(T x) {
+MECH_VECTOR_MATH_INLINE T cos_in_range(T x) {
   return static_cast<T>(detail::sin_cos(static_cast<double>(x), true));
 }
 

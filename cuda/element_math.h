@@ -1,6 +1,6 @@
 // The per-element arithmetic of the CUDA kernels, written once for host and device so that the
 // CPU tests (tests/cuda/test_host_emulation.cpp) compare it with the CPU kernels on machines
-// without a GPU: unary math and its derivative factors, binary arithmetic and comparisons, and the
+// without a GPU: unary math, the activations' derivatives, binary arithmetic and comparisons, and the
 // fused SGD and Adam updates. The formulas follow core/cpu_elementwise.cpp and core/cpu_optim
 // and core/cpu_optim.cpp exactly (same branches, same order of operations, same dtype of each
 // constant) so CPU and GPU agree to rounding (the GPU may fuse multiply-adds).
@@ -34,15 +34,49 @@ template <class T> MECH_HOST_DEVICE inline T sqrt_of(T v) {
 template <class T> MECH_HOST_DEVICE inline T tanh_of(T v) {
   if constexpr (std::is_same_v<T, float>) return ::tanhf(v); else return ::tanh(v);
 }
+template <class T> MECH_HOST_DEVICE inline T erf_of(T v) {
+  if constexpr (std::is_same_v<T, float>) return ::erff(v); else return ::erf(v);
+}
 template <class T> MECH_HOST_DEVICE inline T pow_of(T v, T e) {
   if constexpr (std::is_same_v<T, float>) return ::powf(v, e); else return ::pow(v, e);
+}
+
+// gelu and its tanh form, and their derivatives (constants in core/kernels.h).
+template <class T>
+MECH_HOST_DEVICE inline T gelu_value(T v) {
+  using namespace gelu_constants;
+  return T(0.5) * v * (T(1) + erf_of(v * T(kInverseSqrt2)));
+}
+
+template <class T>
+MECH_HOST_DEVICE inline T gelu_derivative(T v) {
+  using namespace gelu_constants;
+  const T cdf = T(0.5) * (T(1) + erf_of(v * T(kInverseSqrt2)));
+  const T pdf = exp_of(T(-0.5) * v * v) * T(kInverseSqrt2Pi);
+  return cdf + v * pdf;
+}
+
+template <class T>
+MECH_HOST_DEVICE inline T gelu_tanh_value(T v) {
+  using namespace gelu_constants;
+  const T inner = T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v);
+  return T(0.5) * v * (T(1) + tanh_of(inner));
+}
+
+template <class T>
+MECH_HOST_DEVICE inline T gelu_tanh_derivative(T v) {
+  using namespace gelu_constants;
+  const T v2 = v * v;
+  const T t = tanh_of(T(kSqrt2OverPi) * (v + T(kCubic) * v2 * v));
+  const T inner_derivative = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v2);
+  return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * inner_derivative;
 }
 
 // Ops defined for int64 as well as floats (the rest need a floating dtype).
 MECH_HOST_DEVICE inline bool unary_defined_for_integers(UnaryOp op) {
   switch (op) {
     case UnaryOp::Neg: case UnaryOp::Abs: case UnaryOp::Sign: case UnaryOp::Relu:
-    case UnaryOp::ReluMask: case UnaryOp::Clamp: case UnaryOp::ClampMask:
+    case UnaryOp::Clamp: case UnaryOp::ClampMask:
       return true;
     default:
       return false;
@@ -60,7 +94,6 @@ MECH_HOST_DEVICE inline T unary_value(UnaryOp op, T v, double p0, double p1) {
     case UnaryOp::Abs: return v < 0 ? -v : v;
     case UnaryOp::Sign: return static_cast<T>((v > 0) - (v < 0));
     case UnaryOp::Relu: return v > 0 ? v : T(0);
-    case UnaryOp::ReluMask: return v > 0 ? T(1) : T(0);
     case UnaryOp::Clamp: return v < a ? a : (v > b ? b : v);
     case UnaryOp::ClampMask: return v >= a && v <= b ? T(1) : T(0);
     default: break;
@@ -78,23 +111,41 @@ MECH_HOST_DEVICE inline T unary_value(UnaryOp op, T v, double p0, double p1) {
         return e / (T(1) + e);
       }
       case UnaryOp::Elu: return v > 0 ? v : a * expm1_of(v);
-      case UnaryOp::EluGrad: return v > 0 ? T(1) : a * exp_of(v);
       case UnaryOp::Softplus: {
         const T beta = static_cast<T>(p0);
         const T scaled = beta * v;
         if (scaled > static_cast<T>(p1)) return v;
         return log1p_of(exp_of(scaled)) / beta;
       }
-      case UnaryOp::SoftplusGrad: {
-        const T scaled = a * v;
-        if (scaled > b) return T(1);
-        return T(1) / (T(1) + exp_of(-scaled));
-      }
+      case UnaryOp::Gelu: return gelu_value(v);
+      case UnaryOp::GeluTanh: return gelu_tanh_value(v);
       case UnaryOp::Pow:
         if (p0 == 2.0) return v * v;
         return pow_of(v, a);
       default: break;
     }
+  }
+  return T(0);
+}
+
+// out = g * f'(saved) as activation_backward defines it (saved: y for Tanh and Sigmoid, x for the
+// others), floating T only.
+template <class T>
+MECH_HOST_DEVICE inline T activation_grad_value(ActivationGrad op, T g, T saved, double p0, double p1) {
+  const T a = static_cast<T>(p0);
+  const T b = static_cast<T>(p1);
+  const T v = saved;
+  switch (op) {
+    case ActivationGrad::Tanh: return g * (T(1) - v * v);
+    case ActivationGrad::Sigmoid: return g * (v * (T(1) - v));
+    case ActivationGrad::Relu: return g * static_cast<T>(v > T(0));
+    case ActivationGrad::Elu: return g * (v > 0 ? T(1) : a * exp_of(v));
+    case ActivationGrad::Softplus: {
+      const T scaled = a * v;
+      return g * (scaled > b ? T(1) : T(1) / (T(1) + exp_of(-scaled)));
+    }
+    case ActivationGrad::Gelu: return g * gelu_derivative(v);
+    case ActivationGrad::GeluTanh: return g * gelu_tanh_derivative(v);
   }
   return T(0);
 }

@@ -1,8 +1,9 @@
-// CUDA elementwise kernels: unary math, binary arithmetic and comparisons, where, copy with dtype
-// conversion, fill, and the fused SGD and Adam steps. One grid-stride kernel template walks any
-// strides through StridedIndexer (cuda/layout.h); the per-element math is cuda/element_math.h,
-// shared with the CPU tests. Ops are runtime switches inside one kernel per dtype, which keeps the
-// number of instantiations (and nvcc time) small; the switch is uniform across a warp.
+// CUDA elementwise kernels: unary math, the activations' one-pass backward, binary arithmetic and
+// comparisons, where, copy with dtype conversion, fill, and the fused SGD and Adam steps. One
+// grid-stride kernel template walks any strides through StridedIndexer (cuda/layout.h); the
+// per-element math is cuda/element_math.h, shared with the CPU tests. Ops are runtime switches
+// inside one kernel per dtype, which keeps the number of instantiations (and nvcc time) small;
+// the switch is uniform across a warp.
 //
 // Legend: n elements of out; operand 0 is always the output.
 #include "cuda/nvcc_fmt.h"  // first: before anything includes fmt
@@ -60,6 +61,18 @@ struct BinaryFunctor {
   const T* b;
   __device__ void operator()(const std::int64_t (&offsets)[3]) const {
     out[offsets[0]] = math::binary_value<T>(op, a[offsets[1]], b[offsets[2]]);
+  }
+};
+
+template <class T>
+struct ActivationGradFunctor {
+  ActivationGrad op;
+  double p0, p1;
+  T* out;
+  const T* grad;
+  const T* saved;
+  __device__ void operator()(const std::int64_t (&offsets)[3]) const {
+    out[offsets[0]] = math::activation_grad_value<T>(op, grad[offsets[1]], saved[offsets[2]], p0, p1);
   }
 };
 
@@ -147,6 +160,17 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
   MECH_DISPATCH_ALL(out.dtype(), "cuda::binary", [&]<class T>() {
     launch_strided<3>("binary", out, {&out.strides(), &a.strides(), &b.strides()},
                       BinaryFunctor<T>{op, out.data_ptr<T>(), a.data_ptr<T>(), b.data_ptr<T>()});
+  });
+}
+
+void activation_backward(ActivationGrad op, const Tensor& grad, const Tensor& saved, const Tensor& out, double p0,
+                         double p1) {
+  check_on_device("cuda::activation_backward", out, {&grad, &saved});
+  check_same_shape("cuda::activation_backward", grad, out);
+  check_same_shape("cuda::activation_backward", saved, out);
+  MECH_DISPATCH_FLOAT(out.dtype(), "cuda::activation_backward", [&]<class T>() {
+    launch_strided<3>("activation_backward", out, {&out.strides(), &grad.strides(), &saved.strides()},
+                      ActivationGradFunctor<T>{op, p0, p1, out.data_ptr<T>(), grad.data_ptr<T>(), saved.data_ptr<T>()});
   });
 }
 

@@ -1,4 +1,4 @@
-// Activation modules (no parameters): Tanh, ReLU, ELU, Sigmoid, Softplus, and Identity, plus the
+// Activation modules (no parameters): Tanh, ReLU, ELU, GELU, Sigmoid, Softplus, and Identity, plus the
 // Activation enum that the MLP builder and drivers use to name one ("tanh", "relu", ...).
 #pragma once
 
@@ -35,6 +35,22 @@ class ELU : public Module {
   double alpha_;
 };
 
+// x Phi(x) (GeluApproximation::None, the default, as torch.nn.GELU) or its tanh approximation.
+class GELU : public Module {
+ public:
+  explicit GELU(GeluApproximation approximate = GeluApproximation::None) : Module("GELU"), approximate_(approximate) {}
+  Tensor forward(const Tensor& input) override { return gelu(input, approximate_); }
+  GeluApproximation approximate() const { return approximate_; }
+
+ protected:
+  std::string extra_repr() const override {
+    return fmt::format("approximate='{}'", approximate_ == GeluApproximation::Tanh ? "tanh" : "none");
+  }
+
+ private:
+  GeluApproximation approximate_;
+};
+
 class Sigmoid : public Module {
  public:
   Sigmoid() : Module("Sigmoid") {}
@@ -61,12 +77,12 @@ class Identity : public Module {
   Tensor forward(const Tensor& input) override { return input; }
 };
 
-enum class Activation { Tanh, ReLU, ELU, Sigmoid, Softplus, Identity };
+enum class Activation { Tanh, ReLU, ELU, GELU, Sigmoid, Softplus, Identity };
 
-// A fresh module for `kind` (ELU with alpha 1, Softplus with beta 1).
+// A fresh module for `kind` (ELU with alpha 1, GELU exact, Softplus with beta 1).
 std::shared_ptr<Module> make_activation(Activation kind);
-// "tanh", "relu", "elu", "sigmoid", "softplus", "identity" (case-insensitive); throws mech::Error
-// listing these otherwise.
+// "tanh", "relu", "elu", "gelu", "sigmoid", "softplus", "identity" (case-insensitive); throws
+// mech::Error listing these otherwise.
 Activation parse_activation(const std::string& name);
 const char* activation_name(Activation kind);
 

@@ -613,7 +613,7 @@ void BM_Reduction(benchmark::State& state) {
 
 // The activations of the models over 2^20 float32 elements: forward only, or forward and the
 // backward from a fixed upstream gradient (the input a leaf requiring grad).
-enum class Activation { Tanh, Sigmoid, Relu, Elu };
+enum class Activation { Tanh, Sigmoid, Relu, Elu, Gelu };
 
 Tensor activation(Activation kind, const Tensor& x) {
   switch (kind) {
@@ -621,6 +621,7 @@ Tensor activation(Activation kind, const Tensor& x) {
     case Activation::Sigmoid: return mech::sigmoid(x);
     case Activation::Relu: return mech::relu(x);
     case Activation::Elu: return mech::elu(x);
+    case Activation::Gelu: return mech::gelu(x);  // exact (erf) form, PyTorch's default
   }
   return x;
 }
@@ -703,12 +704,14 @@ BENCHMARK_CAPTURE(BM_ActivationForward, tanh, Activation::Tanh)->Unit(benchmark:
 BENCHMARK_CAPTURE(BM_ActivationForward, sigmoid, Activation::Sigmoid)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ActivationForward, relu, Activation::Relu)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ActivationForward, elu, Activation::Elu)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ActivationForward, gelu, Activation::Gelu)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ActivationForwardBackward, tanh, Activation::Tanh)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ActivationForwardBackward, sigmoid, Activation::Sigmoid)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_ActivationForwardBackward, relu, Activation::Relu)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ActivationForwardBackward, elu, Activation::Elu)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ActivationForwardBackward, gelu, Activation::Gelu)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_LorenzTrainingStep)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LogisticTrainingStep)->Unit(benchmark::kMillisecond)->UseRealTime();
 

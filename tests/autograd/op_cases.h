@@ -28,7 +28,10 @@
 // Every op, dtype and layout checked before is checked after: the float32 and float64 parity of
 // every op on contiguous, strided and broadcast leaves, and float64 gradient checks on
 // contiguous and strided leaves (now broadcast ones too).
-// Since then: rfft and irfft (5 cases, 15 gradient checks, 30 parity runs).
+// Since then: rfft and irfft (5 cases, 15 gradient checks, 30 parity runs); gelu in both forms
+// (2 cases, 6 gradient checks, 12 parity runs); the activations' backward factors (relu_mask,
+// elu_grad, softplus_grad: 5 unary kernels with their parameters) became one activation_backward
+// kernel (9 parameter sets, tanh's and sigmoid's backward among them).
 // test_op_table.cpp asserts these counts, so a case lost from the table fails a test.
 //
 // Parity tolerance: |gpu - cpu| <= eps(dtype) * factor * (scale + |cpu|), `scale` being the size of
@@ -52,8 +55,8 @@ namespace mech::op_tests {
 
 // The table's size, asserted by the tests that run it (test_op_table.cpp, test_parity.cpp), so a
 // case lost from the table fails a test. Parity runs: 2 dtypes x each case's leaf layouts.
-inline constexpr int kOpCases = 187, kDifferentiableCases = 182, kGradientChecks = 539, kParityRuns = 1114;
-inline constexpr int kConv1dGeometries = 42, kUnaryKernels = 32, kBinaryKernels = 11;
+inline constexpr int kOpCases = 189, kDifferentiableCases = 184, kGradientChecks = 545, kParityRuns = 1126;
+inline constexpr int kConv1dGeometries = 42, kUnaryKernels = 29, kActivationGradKernels = 9, kBinaryKernels = 11;
 
 struct Tolerance {
   double factor = 8;  // units of eps(dtype)
@@ -79,6 +82,16 @@ struct UnaryKernel {
   bool operator==(const UnaryKernel&) const = default;
 };
 
+// The activation_backward kernel (core/kernel_list.h) an activation's backward runs, with the
+// parameters the op passes it.
+struct ActivationGradKernel {
+  ActivationGrad op;
+  double p0 = 0, p1 = 0;
+  bool operator==(const ActivationGradKernel&) const = default;
+  // Whether the kernel reads the forward's output (tanh, sigmoid) rather than its input.
+  bool reads_output() const { return op == ActivationGrad::Tanh || op == ActivationGrad::Sigmoid; }
+};
+
 // The options of a case that is one conv1d of leaves (input, weight[, bias]).
 struct Conv1dForm {
   std::int64_t stride = 1, padding = 0, dilation = 1;
@@ -98,10 +111,12 @@ struct OpCase {
   // Per-element device code the forward and backward run (host emulation, kernel parity).
   std::vector<UnaryKernel> unary_kernels;
   std::vector<BinaryOp> binary_kernels;
+  std::optional<ActivationGradKernel> activation_grad;  // its backward's one kernel
   std::optional<Conv1dForm> conv;
 
   OpCase& runs(std::vector<UnaryKernel> kernels) { unary_kernels = std::move(kernels); return *this; }
   OpCase& runs(std::vector<BinaryOp> kernels) { binary_kernels = std::move(kernels); return *this; }
+  OpCase& backward_runs(ActivationGradKernel kernel) { activation_grad = kernel; return *this; }
   OpCase& forward_only() { differentiable = false; return *this; }
   OpCase& on_contiguous_leaves_only() { contiguous_only = true; return *this; }
   OpCase& with_gradcheck(GradcheckOptions options) { gradcheck = options; return *this; }
@@ -188,7 +203,7 @@ inline std::vector<OpCase> op_cases() {
            {32, 8});
 
   // ---- elementwise: unary (neg, pow, exp, log, sqrt, abs, tanh, sigmoid, relu, elu, softplus,
-  // clamp), each in the domain where it is differentiable, with the kernels its forward and
+  // gelu, clamp), each in the domain where it is differentiable, with the kernels its forward and
   // backward run ------------------------------------------------------------------------------------
   using U = UnaryOp;
   unary("neg", any, [](const Tensor& x) { return neg(x); }).runs({{U::Neg}});
@@ -196,17 +211,25 @@ inline std::vector<OpCase> op_cases() {
   unary("log", positive, [](const Tensor& x) { return log(x); }).runs({{U::Log}});
   unary("sqrt", positive, [](const Tensor& x) { return sqrt(x); }).runs({{U::Sqrt}});
   unary("abs", nonzero, [](const Tensor& x) { return abs(x); }).runs({{U::Abs}, {U::Sign}});
-  unary("tanh", any, [](const Tensor& x) { return tanh(x); }).runs({{U::Tanh}});
-  unary("sigmoid", any, [](const Tensor& x) { return sigmoid(x); }).runs({{U::Sigmoid}});
-  unary("relu", nonzero, [](const Tensor& x) { return relu(x); }).runs({{U::Relu}, {U::ReluMask}});
-  unary("elu", nonzero, [](const Tensor& x) { return elu(x); }).runs({{U::Elu, 1.0}, {U::EluGrad, 1.0}});
+  using G = ActivationGrad;
+  unary("tanh", any, [](const Tensor& x) { return tanh(x); }).runs({{U::Tanh}}).backward_runs({G::Tanh});
+  unary("sigmoid", any, [](const Tensor& x) { return sigmoid(x); }).runs({{U::Sigmoid}}).backward_runs({G::Sigmoid});
+  unary("relu", nonzero, [](const Tensor& x) { return relu(x); }).runs({{U::Relu}}).backward_runs({G::Relu});
+  unary("elu", nonzero, [](const Tensor& x) { return elu(x); }).runs({{U::Elu, 1.0}}).backward_runs({G::Elu, 1.0});
   unary("elu alpha 0.7", nonzero, [](const Tensor& x) { return elu(x, 0.7); })
-      .runs({{U::Elu, 0.7}, {U::EluGrad, 0.7}});
+      .runs({{U::Elu, 0.7}})
+      .backward_runs({G::Elu, 0.7});
   unary("softplus", any, [](const Tensor& x) { return softplus(x); })
-      .runs({{U::Softplus, 1.0, 20.0}, {U::SoftplusGrad, 1.0, 20.0}});
+      .runs({{U::Softplus, 1.0, 20.0}})
+      .backward_runs({G::Softplus, 1.0, 20.0});
   // beta 2, threshold 2: elements above x = 1 take the linear branch.
   unary("softplus beta 2 threshold 2", nonzero, [](const Tensor& x) { return softplus(x, 2.0, 2.0); })
-      .runs({{U::Softplus, 2.0, 2.0}, {U::SoftplusGrad, 2.0, 2.0}});
+      .runs({{U::Softplus, 2.0, 2.0}})
+      .backward_runs({G::Softplus, 2.0, 2.0});
+  unary("gelu", any, [](const Tensor& x) { return gelu(x); }).runs({{U::Gelu}}).backward_runs({G::Gelu});
+  unary("gelu tanh", any, [](const Tensor& x) { return gelu(x, GeluApproximation::Tanh); })
+      .runs({{U::GeluTanh}})
+      .backward_runs({G::GeluTanh});
   // Normal samples straddle the bounds; none lands within a finite-difference step of one (the
   // seeds are fixed).
   const double inf = INFINITY;
@@ -522,6 +545,16 @@ inline std::vector<UnaryKernelUse> unary_kernels_of(const std::vector<OpCase>& c
   return uses;
 }
 
+// The distinct activation_backward kernels (with their parameters) of the table.
+inline std::vector<ActivationGradKernel> activation_grads_of(const std::vector<OpCase>& cases) {
+  std::vector<ActivationGradKernel> kernels;
+  for (const OpCase& op_case : cases) {
+    if (op_case.activation_grad && std::find(kernels.begin(), kernels.end(), *op_case.activation_grad) == kernels.end())
+      kernels.push_back(*op_case.activation_grad);
+  }
+  return kernels;
+}
+
 // The distinct binary kernels of the table and those no op reaches.
 inline std::vector<BinaryOp> binary_kernels_of(const std::vector<OpCase>& cases) {
   std::vector<BinaryOp> ops = binary_kernels_without_an_op();
@@ -560,12 +593,11 @@ inline const char* unary_op_name(UnaryOp op) {
     case UnaryOp::Relu: return "relu";
     case UnaryOp::Elu: return "elu";
     case UnaryOp::Softplus: return "softplus";
+    case UnaryOp::Gelu: return "gelu";
+    case UnaryOp::GeluTanh: return "gelu_tanh";
     case UnaryOp::Clamp: return "clamp";
     case UnaryOp::Pow: return "pow";
     case UnaryOp::Sign: return "sign";
-    case UnaryOp::ReluMask: return "relu_mask";
-    case UnaryOp::EluGrad: return "elu_grad";
-    case UnaryOp::SoftplusGrad: return "softplus_grad";
     case UnaryOp::ClampMask: return "clamp_mask";
   }
   return "?";
@@ -573,6 +605,20 @@ inline const char* unary_op_name(UnaryOp op) {
 
 inline std::string unary_kernel_name(const UnaryKernel& kernel) {
   return fmt::format("{}({}, {})", unary_op_name(kernel.op), kernel.p0, kernel.p1);
+}
+
+inline std::string activation_grad_name(const ActivationGradKernel& kernel) {
+  const char* name = "?";
+  switch (kernel.op) {
+    case ActivationGrad::Tanh: name = "tanh"; break;
+    case ActivationGrad::Sigmoid: name = "sigmoid"; break;
+    case ActivationGrad::Relu: name = "relu"; break;
+    case ActivationGrad::Elu: name = "elu"; break;
+    case ActivationGrad::Softplus: name = "softplus"; break;
+    case ActivationGrad::Gelu: name = "gelu"; break;
+    case ActivationGrad::GeluTanh: name = "gelu_tanh"; break;
+  }
+  return fmt::format("activation_backward {}({}, {})", name, kernel.p0, kernel.p1);
 }
 
 inline const char* binary_kernel_name(BinaryOp op) {

@@ -106,6 +106,7 @@ TEST(OpTable, CoverageCounts) {
   EXPECT_EQ(gradchecks, kGradientChecks);
   EXPECT_EQ(conv_geometries, kConv1dGeometries);
   EXPECT_EQ(unary_kernels_of(table()).size(), static_cast<std::size_t>(kUnaryKernels));
+  EXPECT_EQ(activation_grads_of(table()).size(), static_cast<std::size_t>(kActivationGradKernels));
   EXPECT_EQ(binary_kernels_of(table()).size(), static_cast<std::size_t>(kBinaryKernels));
 }
 

@@ -1,5 +1,5 @@
 // core/vector_math.h against libm: the maximum error in ulps of exp, expm1, log, tanh, sigmoid,
-// sin and cos in float32 and float64 over their whole ranges (a sweep of every 4097th float32
+// erf, sin and cos in float32 and float64 over their whole ranges (a sweep of every 4097th float32
 // bit pattern, dense sweeps of the working ranges, random bit patterns and random values), with
 // the special values (+-0, +-inf, NaN, denormals, the overflow and underflow thresholds) checked
 // exactly. The reference is libm in float64 for float32 and in long double for float64, so its
@@ -197,6 +197,33 @@ TYPED_TEST(VectorMath, SigmoidWithinThreeUlpsIncludingTinyResults) {
   EXPECT_EQ(vm::sigmoid(std::numeric_limits<T>::infinity()), T(1));
   EXPECT_EQ(vm::sigmoid(-std::numeric_limits<T>::infinity()), T(0));
   EXPECT_TRUE(std::isnan(vm::sigmoid(std::numeric_limits<T>::quiet_NaN())));
+}
+
+TYPED_TEST(VectorMath, ErfWithinTwoUlpsOddAndSaturating) {
+  using T = TypeParam;
+  std::vector<T> inputs = test_inputs<T>(T(-7), T(7));
+  // Both sides of the switch between the two pieces at |x| = 1 and of the clamp (4 or 6).
+  for (const T edge : {T(1), T(4), T(6)}) {
+    T below = edge, above = edge;
+    for (int i = 0; i < 64; ++i) {
+      below = std::nextafter(below, T(0));
+      above = std::nextafter(above, T(10));
+      for (const T v : {below, above, -below, -above}) inputs.push_back(v);
+    }
+  }
+  const auto worst = worst_error<T>(inputs, [](T x) { return vm::erf(x); },
+                                    [](T x) { return reference_of(x, [](auto v) { return std::erf(v); }); });
+  EXPECT_ULPS_AT_MOST(worst, 2.0, "erf");
+  EXPECT_EQ(vm::erf(T(0)), T(0));
+  EXPECT_TRUE(std::signbit(vm::erf(-T(0))));
+  EXPECT_EQ(vm::erf(std::numeric_limits<T>::infinity()), T(1));
+  EXPECT_EQ(vm::erf(-std::numeric_limits<T>::infinity()), T(-1));
+  EXPECT_EQ(vm::erf(std::numeric_limits<T>::max()), T(1));
+  EXPECT_TRUE(std::isnan(vm::erf(std::numeric_limits<T>::quiet_NaN())));
+  // Odd to the bit, and 2/sqrt(pi) x at the smallest normal arguments.
+  for (const T v : {T(0.3), T(1), T(2.5), T(5)}) EXPECT_EQ(vm::erf(-v), -vm::erf(v));
+  const T tiny = std::numeric_limits<T>::min() * T(3);
+  EXPECT_LE(ulp_error<T>(vm::erf(tiny), static_cast<Wide>(tiny) * 1.12837916709551257389615890312154517L), 1.0);
 }
 
 TYPED_TEST(VectorMath, SinAndCosWithinAFewUlpsEverywhere) {

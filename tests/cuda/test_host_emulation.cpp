@@ -2,7 +2,8 @@
 // oracle), so that a semantic slip in the GPU path (a wrong branch, a missed parameter, a bad
 // index in conv's backward) fails here, on machines without a GPU. Covered, from the op-test table
 // (tests/autograd/op_cases.h): every unary kernel its cases run, forward and backward, with the
-// parameters the ops pass (float32, float64, and int64 where defined), every binary kernel (3
+// parameters the ops pass (float32, float64, and int64 where defined), every activation_backward
+// kernel (float32, float64), every binary kernel (3
 // dtypes), and conv1d forward and both gradients for every conv1d geometry of the table; besides
 // the table, the fused SGD and Adam steps. Host and device compile the same source
 // (cuda/element_math.h, cuda/conv_math.h); the device may additionally fuse multiply-adds, which
@@ -64,6 +65,11 @@ std::vector<T> unary_inputs(bool positive_only) {
   return {-40, -3, -1, -0.5, -1e-3, 0, 1e-3, 0.25, 0.5, 1, 1.5, 2.5, 3, 40};
 }
 
+// The size of the terms behind op's value at x, for expect_close_ulps: gelu is x/2 times 1 + erf
+// (or 1 + tanh), which cancels for negative x, so the two libraries' ulp of erf near -1 shows as
+// an ulp of x, not of the small result (PyTorch computes the same form).
+double unary_scale(UnaryOp op, double x) { return op == UnaryOp::Gelu || op == UnaryOp::GeluTanh ? std::abs(x) : 0.0; }
+
 template <class T>
 void check_unary_against_cpu() {
   for (const op_tests::UnaryKernelUse& use : unary_kernels()) {
@@ -75,7 +81,8 @@ void check_unary_against_cpu() {
     const std::vector<T> want = out.to_vector<T>();
     for (std::size_t i = 0; i < values.size(); ++i) {
       expect_close_ulps<T>(math::unary_value<T>(c.op, values[i], c.p0, c.p1), want[i],
-                           op_tests::unary_kernel_name(c) + " at " + std::to_string(values[i]));
+                           op_tests::unary_kernel_name(c) + " at " + std::to_string(values[i]),
+                           unary_scale(c.op, static_cast<double>(values[i])));
     }
   }
 }
@@ -83,9 +90,40 @@ void check_unary_against_cpu() {
 TEST(CudaHostEmulation, UnaryMatchesCpuFloat32) { check_unary_against_cpu<float>(); }
 TEST(CudaHostEmulation, UnaryMatchesCpuFloat64) { check_unary_against_cpu<double>(); }
 
+// activation_backward: upstream gradients of both signs (and 0) against every saved value.
+template <class T>
+void check_activation_grad_against_cpu() {
+  const std::vector<op_tests::ActivationGradKernel> kernels = op_tests::activation_grads_of(table());
+  EXPECT_EQ(kernels.size(), static_cast<std::size_t>(op_tests::kActivationGradKernels));
+  const std::vector<T> saved_values = unary_inputs<T>(false);
+  const std::vector<T> upstream_values{T(1), T(-2.5), T(0), T(0.75)};
+  std::vector<T> saved, upstream;
+  for (T s : saved_values) {
+    for (T g : upstream_values) {
+      saved.push_back(s);
+      upstream.push_back(g);
+    }
+  }
+  for (const op_tests::ActivationGradKernel& c : kernels) {
+    const Tensor out = empty({static_cast<std::int64_t>(saved.size())}, TensorOptions().dtype(dtype_of<T>()));
+    cpu::activation_backward(c.op, tensor_of(upstream), tensor_of(saved), out, c.p0, c.p1);
+    const std::vector<T> want = out.to_vector<T>();
+    for (std::size_t i = 0; i < saved.size(); ++i) {
+      expect_close_ulps<T>(math::activation_grad_value<T>(c.op, upstream[i], saved[i], c.p0, c.p1), want[i],
+                           op_tests::activation_grad_name(c) + " at " + std::to_string(saved[i]) + ", upstream " +
+                               std::to_string(upstream[i]),
+                           std::abs(static_cast<double>(upstream[i])));
+    }
+  }
+}
+
+TEST(CudaHostEmulation, ActivationBackwardMatchesCpuFloat32) { check_activation_grad_against_cpu<float>(); }
+TEST(CudaHostEmulation, ActivationBackwardMatchesCpuFloat64) { check_activation_grad_against_cpu<double>(); }
+
 // The kernels a one-leaf case declares are the ones its op runs: the op's value through the public
 // API is the first kernel's per-element value, and its gradient (of the sum) the second kernel's,
-// times the exponent for pow (whose backward is exponent * pow(x, exponent - 1)).
+// times the exponent for pow (whose backward is exponent * pow(x, exponent - 1)), or, for an
+// activation, its activation_backward kernel's with upstream 1 and the saved x or y.
 TEST(CudaHostEmulation, UnaryCasesRunTheKernelsTheyDeclare) {
   int checked = 0;
   for (const op_tests::OpCase& op_case : table()) {
@@ -98,7 +136,18 @@ TEST(CudaHostEmulation, UnaryCasesRunTheKernelsTheyDeclare) {
     const std::vector<double> got = y.to_vector<double>();
     for (std::size_t i = 0; i < values.size(); ++i) {
       expect_close_ulps<double>(got[i], math::unary_value<double>(forward.op, values[i], forward.p0, forward.p1),
-                                op_case.name + " at " + std::to_string(values[i]));
+                                op_case.name + " at " + std::to_string(values[i]), unary_scale(forward.op, values[i]));
+    }
+    if (op_case.activation_grad) {
+      const op_tests::ActivationGradKernel& backward = *op_case.activation_grad;
+      y.sum().backward();
+      const std::vector<double> grad = x.grad().to_vector<double>();
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        const double saved = backward.reads_output() ? got[i] : values[i];
+        const double want = math::activation_grad_value<double>(backward.op, 1.0, saved, backward.p0, backward.p1);
+        expect_close_ulps<double>(grad[i], want, op_case.name + " gradient at " + std::to_string(values[i]), 1.0);
+      }
+      continue;
     }
     if (op_case.unary_kernels.size() < 2) continue;
     const op_tests::UnaryKernel& backward = op_case.unary_kernels[1];
@@ -125,7 +174,7 @@ TEST(CudaHostEmulation, UnaryIntegerOpsMatchCpu) {
   }
   const std::vector<op_tests::UnaryKernel> integral =
       op_tests::integer_unary_kernels_of(unary_kernels(), math::unary_defined_for_integers);
-  EXPECT_EQ(integral.size(), 7u) << "an integer unary kernel is no longer reached by the op table";
+  EXPECT_EQ(integral.size(), 6u) << "an integer unary kernel is no longer reached by the op table";
   for (const op_tests::UnaryKernel& c : integral) {
     const Tensor out = empty(x.shape(), TensorOptions().dtype(DType::Int64));
     cpu::unary(c.op, x, out, c.p0, c.p1);

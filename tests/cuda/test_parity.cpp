@@ -197,6 +197,32 @@ TEST(CudaParity, UnaryAllOpsLayoutsAndDtypes) {
   }
 }
 
+// The activation_backward kernels of the op table's cases, upstream gradient and saved tensor in
+// every layout pair of the binary test (tanh's and sigmoid's saved outputs drawn in their range).
+TEST(CudaParity, ActivationBackwardAllOpsLayoutsAndDtypes) {
+  REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
+  Generator generator(3);
+  const Shape shape{5, 19, 7};
+  const std::vector<std::pair<Layout, Layout>> layouts{{Layout::Contiguous, Layout::Contiguous},
+                                                       {Layout::Contiguous, Layout::Broadcast},
+                                                       {Layout::Transposed, Layout::Sliced}};
+  const std::function<Tensor(const Tensor&)> output_range = [](const Tensor& t) { return tanh(t) * 0.5 + 0.5; };
+  for (DType dtype : kFloatTypes) {
+    for (const auto& [layout_grad, layout_saved] : layouts) {
+      for (const op_tests::ActivationGradKernel& c : op_tests::activation_grads_of(op_tests::op_cases())) {
+        const Pair grad = make_input(shape, dtype, layout_grad, generator);
+        const Pair saved = make_input(shape, dtype, layout_saved, generator,
+                                      c.reads_output() ? output_range : std::function<Tensor(const Tensor&)>());
+        check_kernel(label(op_tests::activation_grad_name(c), dtype, layout_saved), shape, dtype, {32, 1},
+                     [&](const Tensor& out, bool gpu) {
+                       kernels::activation_backward(c.op, gpu ? grad.gpu : grad.cpu, gpu ? saved.gpu : saved.cpu, out,
+                                                    c.p0, c.p1);
+                     });
+      }
+    }
+  }
+}
+
 TEST(CudaParity, BinaryAllOpsWithBroadcastAndStrides) {
   REQUIRE_CUDA_DEVICE("CPU/CUDA parity");
   Generator generator(2);

@@ -105,13 +105,22 @@ TEST(Activations, MatchTheirFunctions) {
   ELU elu_module(0.5);
   Sigmoid sigmoid_module;
   Softplus softplus_module(2.0);
+  GELU gelu_module;
+  GELU gelu_tanh_module(GeluApproximation::Tanh);
   Identity identity;
   check(tanh_module, [](double v) { return std::tanh(v); });
   check(relu_module, [](double v) { return v > 0 ? v : 0.0; });
   check(elu_module, [](double v) { return v > 0 ? v : 0.5 * (std::exp(v) - 1.0); });
   check(sigmoid_module, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
   check(softplus_module, [](double v) { return std::log1p(std::exp(2.0 * v)) / 2.0; });
+  check(gelu_module, [](double v) { return 0.5 * v * std::erfc(-v / std::sqrt(2.0)); });
+  check(gelu_tanh_module, [](double v) {
+    return 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+  });
   check(identity, [](double v) { return v; });
+  EXPECT_EQ(gelu_tanh_module.approximate(), GeluApproximation::Tanh);
+  EXPECT_EQ(parse_activation("GELU"), Activation::GELU);
+  EXPECT_EQ(make_activation(Activation::GELU)->type_name(), "GELU");
 }
 
 TEST(Init, BoundsAndMomentsFollowTheFormulas) {
