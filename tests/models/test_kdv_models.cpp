@@ -189,10 +189,11 @@ TEST(KdvModels, ParameterCountsOfThePaperConfigurations) {
 }
 
 TEST(KdvModels, ParameterCountsOfTheDemoConfigurations) {
-  // MNN: one trunk (stem 10*32*7 + 32, 3 blocks of 2 (32*32*7 + 32)), the coefficient, rhs and iv
-  // heads (32*50*7 + 50, 32*10*7 + 10, 32*3*7 + 3), the step CNN (10*16*5 + 16, 16*8*5 + 8) and its
-  // Linear over 8 channels x 64 points (513).
-  EXPECT_EQ(KdvMnn(KdvMnnOptions::demo()).parameter_count(), 2272 + 43200 + 11250 + 2250 + 675 + 816 + 648 + 513);
+  // MNN: one trunk (stem 10*64*7 + 64, 4 blocks of 2 (64*64*7 + 64)), the coefficient, rhs and iv
+  // heads (64*50*7 + 50, 64*10*7 + 10, 64*3*7 + 3), the step CNN (10*16*5 + 16, 16*8*5 + 8) and its
+  // Linear over 8 channels x 64 points (513): 264,696.
+  EXPECT_EQ(KdvMnn(KdvMnnOptions::demo()).parameter_count(),
+            4544 + 8 * 28736 + 22450 + 4490 + 1347 + 816 + 648 + 513);
   // ResNet: stem 10*64*7 + 64, 4 blocks of 2 (64*64*7 + 64), head 64*9*7 + 9.
   EXPECT_EQ(KdvResNet(KdvResNetOptions::demo()).parameter_count(), 4544 + 8 * 28736 + 4041);
 }
