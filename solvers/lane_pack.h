@@ -78,15 +78,19 @@ MECH_HOST_DEVICE inline S splat(lane_real_t<S> value) {
 }
 
 #if defined(MECH_HAS_LANE_PACKS)
-// 512-bit packs by default: 8 doubles or 16 floats. Build with -DMECH_NEURLP_PACK_BYTES=32 for
-// 256-bit packs (4 doubles or 8 floats) on a target without AVX-512: there each 512-bit operation
-// is split in two and the unrolled fixed-size blocks need twice the registers there are and
-// spill; measured on AMD Zen 3 (AVX2), 256-bit packs run mnn's fused forward+backward at B = 256,
-// T = 1000 about 2x faster. Not the default because a lane's results then differ within rounding
-// (the compiled arithmetic differs: which products become multiply-adds), which takes one
-// conditioning-limited test over its tolerance (solvers/README.md, "The CPU batch driver").
+// Packs as wide as the target's vector registers: 512 bits (8 doubles or 16 floats) with AVX-512,
+// 256 bits (4 doubles or 8 floats) otherwise. Wider packs than the registers are split in two by
+// the compiler, and the unrolled fixed-size blocks then need twice the registers there are and
+// spill: on AMD Zen 3 (AVX2) 256-bit packs run mnn's fused forward+backward at B = 256, T = 1000
+// about 2x faster than 512-bit ones. A lane's results differ between the widths within rounding
+// (the compiled arithmetic differs: which products become multiply-adds; solvers/README.md, "The
+// CPU batch driver"). -DMECH_NEURLP_PACK_BYTES=32 or 64 forces a width.
 #ifndef MECH_NEURLP_PACK_BYTES
+#if defined(__AVX512F__)
 #define MECH_NEURLP_PACK_BYTES 64
+#else
+#define MECH_NEURLP_PACK_BYTES 32
+#endif
 #endif
 constexpr int kPackBytes = MECH_NEURLP_PACK_BYTES;
 typedef double PackF64 __attribute__((vector_size(MECH_NEURLP_PACK_BYTES)));

@@ -195,10 +195,16 @@ TEST(CudaNeurlpEmulation, Hermite4PerThreadCodeMatchesCpuBatchDriver) {
     const Emulated gpu = emulate(p, grad_u, grad_eps);
     for (const SystemStatus& status : gpu.status) ASSERT_EQ(status.outcome, kOk) << what;
     // Same arithmetic, scalar here and lane packs (and fixed-size blocks) there: agreement to
-    // rounding times cond(M). Measured (largest field): orders 1-3 below 4e-11; order 4, whose
+    // rounding times cond(M), which grows with the order. Which products the compiler fuses into
+    // multiply-adds differs between the two, and between the CPU's pack widths: the CPU driver's
+    // own results move by ~1e-14 (order 1), ~1e-11 (2) and ~1e-9 (3) between 4- and 8-lane packs
+    // (solvers/README.md, "The CPU batch driver"), so no tolerance can sit below that. Measured
+    // (largest field): orders 1-2 below 4e-11 with either width; order 3, 4e-11 against 8-lane
+    // packs and 1.6e-10 against 4-lane ones (D = 2, the coefficient gradient); order 4, whose
     // normal matrix is far worse conditioned (the CPU driver itself is ~1e-6 off a dense solve of
     // these problems), 6e-9 (D = 1) and 3.6e-8 (D = 2).
-    expect_agree(gpu, solve_sequential(p, grad_u, grad_eps), order < 4 ? 1e-10 : 1e-7, what);
+    const double tolerance = order <= 2 ? 1e-10 : order == 3 ? 1e-9 : 1e-7;
+    expect_agree(gpu, solve_sequential(p, grad_u, grad_eps), tolerance, what);
   }
 }
 
