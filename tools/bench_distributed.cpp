@@ -6,11 +6,16 @@
 //               model at its default size, and its buckets
 //   steps       mech-logistic's and mech-two-body's training step at their default global batch,
 //               split into compute and the communication backward waited for at its end
+//   machine     (one process only) how much faster the machine runs N copies of a dependent chain
+//               of floating-point operations on N threads than one copy: N for N real cores. No
+//               data-parallel run can gain more than this.
 //
 //   build/bin/bench_distributed                                  # one process
 //   mpirun -np 2 --oversubscribe build/bin/bench_distributed     # two ranks, one thread each
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 #include <vector>
 
 #include "core/generator.h"
@@ -28,6 +33,31 @@ using namespace mech;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// A chain of dependent multiply-adds, latency-bound: it needs one core's issue slots, no memory.
+double dependent_chain(long length) {
+  volatile double seed = 1.0000001;
+  double x = seed, sum = 0.0;
+  for (long i = 0; i < length; ++i) sum = sum * x + 1e-9;
+  return sum;
+}
+
+void bench_machine_parallelism() {
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  constexpr long kLength = 200'000'000;
+  std::vector<double> sink(static_cast<std::size_t>(threads));
+  Clock::time_point start = Clock::now();
+  sink[0] = dependent_chain(kLength);
+  const double alone = seconds_since(start);
+  start = Clock::now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) workers.emplace_back([&, t] { sink[static_cast<std::size_t>(t)] = dependent_chain(kLength); });
+  for (std::thread& worker : workers) worker.join();
+  const double together = seconds_since(start);
+  std::printf("machine: one chain %.2f s alone; %d chains on %d threads together %.2f s: %.2fx the work rate of one "
+              "thread (%d would be %d free cores)\n",
+              alone, threads, threads, together, threads * alone / together, threads, threads);
+}
 
 void bench_allreduce(ProcessGroup& group) {
   if (group.world_size() == 1) {
@@ -95,6 +125,7 @@ int main() {
   set_num_threads(1);  // one thread per rank: the ranks are the parallelism
   auto group = init_process_group("auto");
   set_default_process_group(group);
+  if (group->world_size() == 1) bench_machine_parallelism();
   bench_allreduce(*group);
 
   Generator generator(1);
