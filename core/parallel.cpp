@@ -20,10 +20,14 @@ namespace {
 
 int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
-// OMP_NUM_THREADS is honoured for continuity with the OpenMP-based version; 0 if unset or invalid.
+// OMP_NUM_THREADS, read once (honoured for continuity with the OpenMP-based version); 0 if unset
+// or invalid.
 int threads_from_environment() {
-  const char* text = std::getenv("OMP_NUM_THREADS");
-  return text != nullptr ? std::max(0, std::atoi(text)) : 0;
+  static const int threads = [] {
+    const char* text = std::getenv("OMP_NUM_THREADS");
+    return text != nullptr ? std::max(0, std::atoi(text)) : 0;
+  }();
+  return threads;
 }
 
 int& thread_setting() {

@@ -160,21 +160,27 @@ void mpi_initialize_once() {
   lifetime.initialised_here = true;
 }
 
+MpiPlace mpi_place(MPI_Comm comm) {
+  MpiPlace place;
+  MPI_Comm_rank(comm, &place.rank);
+  MPI_Comm_size(comm, &place.world_size);
+  MPI_Comm local = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, place.rank, MPI_INFO_NULL, &local), "MPI_Comm_split_type");
+  MPI_Comm_rank(local, &place.local_rank);
+  MPI_Comm_size(local, &place.local_world_size);
+  MPI_Comm_free(&local);
+  return place;
+}
+
 bool mpi_available() { return true; }
 
 std::shared_ptr<ProcessGroup> make_mpi_process_group(Device) {
   mpi_initialize_once();
   MPI_Comm comm = MPI_COMM_NULL;
   check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "MPI_Comm_dup");
-  int rank = 0, world_size = 1, local_rank = 0, local_world_size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &world_size);
-  MPI_Comm local = MPI_COMM_NULL;
-  check_mpi(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local), "MPI_Comm_split_type");
-  MPI_Comm_rank(local, &local_rank);
-  MPI_Comm_size(local, &local_world_size);
-  MPI_Comm_free(&local);
-  return std::make_shared<MpiProcessGroup>(comm, rank, world_size, local_rank, local_world_size);
+  const MpiPlace place = mpi_place(comm);
+  return std::make_shared<MpiProcessGroup>(comm, place.rank, place.world_size, place.local_rank,
+                                           place.local_world_size);
 }
 
 }  // namespace mech

@@ -192,13 +192,9 @@ std::shared_ptr<ProcessGroup> make_nccl_process_group(Device) {
   if (over_mpi) {
 #ifdef MECH_HAS_MPI
     mpi_initialize_once();
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
-    MPI_Comm local = MPI_COMM_NULL;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
-    MPI_Comm_rank(local, &local_rank);
-    MPI_Comm_size(local, &local_world_size);
-    MPI_Comm_free(&local);
+    const MpiPlace place = mpi_place(MPI_COMM_WORLD);
+    rank = place.rank, world_size = place.world_size;
+    local_rank = place.local_rank, local_world_size = place.local_world_size;
     if (rank == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
     MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
 #endif
