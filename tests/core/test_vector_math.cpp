@@ -202,8 +202,9 @@ TYPED_TEST(VectorMath, SigmoidWithinThreeUlpsIncludingTinyResults) {
 TYPED_TEST(VectorMath, ErfWithinTwoUlpsOddAndSaturating) {
   using T = TypeParam;
   std::vector<T> inputs = test_inputs<T>(T(-7), T(7));
-  // Both sides of the switch between the two pieces at |x| = 1 and of the clamp (4 or 6).
-  for (const T edge : {T(1), T(4), T(6)}) {
+  // Both sides of the switch between the two pieces at |x| = 1 and of the clamp (4.5 in float32,
+  // 6.5 in float64; each dtype's inputs go past both).
+  for (const T edge : {T(1), T(4.5), T(6.5)}) {
     T below = edge, above = edge;
     for (int i = 0; i < 64; ++i) {
       below = std::nextafter(below, T(0));
