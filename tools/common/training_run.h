@@ -76,6 +76,7 @@ struct BatchShare {
 };
 
 // For the length of a run: the thread count and anomaly mode of `run`, its ranks and its device.
+// It also keeps freed memory in the process for reuse (glibc's trim and mmap thresholds raised).
 class RunScope {
  public:
   explicit RunScope(const RunOptions& run);
