@@ -104,6 +104,16 @@ void pack_a(const Matrix<T>& a, std::int64_t row0, std::int64_t rows, std::int64
     const std::int64_t height = std::min(MR, rows - panel);
     const T* sources[MR];
     for (std::int64_t r = 0; r < height; ++r) sources[r] = a.row(row0 + panel + r) + p0 * a.column_stride;
+    if (height == MR) {
+      // A whole panel: a fixed count, so the copy unrolls (the variable one compared per row).
+      for (std::int64_t p = 0; p < depth; ++p) {
+        T* dst = out + panel * depth + p * MR;
+        const std::int64_t column = p * a.column_stride;
+#pragma GCC unroll 16
+        for (std::int64_t r = 0; r < MR; ++r) dst[r] = sources[r][column];
+      }
+      continue;
+    }
     for (std::int64_t p = 0; p < depth; ++p) {
       T* dst = out + panel * depth + p * MR;
       const std::int64_t column = p * a.column_stride;
@@ -125,7 +135,11 @@ void pack_b(const Matrix<T>& b, std::int64_t p0, std::int64_t depth, std::int64_
     for (std::int64_t p = 0; p < depth; ++p) {
       T* dst = out + panel * depth + p * NR;
       const T* src = b.row(p0 + p) + (col0 + panel) * b.column_stride;
-      if (b.column_stride == 1) {
+      if (b.column_stride == 1 && width == NR) {
+        // A fixed size: two vector moves. With the size a variable GCC called rep movs, whose
+        // start-up cost per 64 bytes was 15% of a KdV convolution's time.
+        std::memcpy(dst, src, NR * sizeof(T));
+      } else if (b.column_stride == 1) {
         std::memcpy(dst, src, static_cast<std::size_t>(width) * sizeof(T));
       } else {
         for (std::int64_t c = 0; c < width; ++c) dst[c] = src[c * b.column_stride];
