@@ -2,7 +2,6 @@
 #include "models/kdv_fno.h"
 
 #include <cmath>
-#include <numbers>
 
 #include "core/shape.h"
 
@@ -19,11 +18,6 @@ std::shared_ptr<nn::Conv1d> pointwise_conv(std::int64_t in_channels, std::int64_
 KdvFnoOptions KdvFnoOptions::demo() { return KdvFnoOptions().width(48).modes(16).layers(4); }
 
 KdvFnoOptions KdvFnoOptions::paper() { return KdvFnoOptions().width(256).modes(32).layers(5); }
-
-Tensor gelu_tanh(const Tensor& x) {
-  const double scale = std::sqrt(2.0 / std::numbers::pi);
-  return 0.5 * x * (1.0 + tanh(scale * (x + 0.044715 * x * x * x)));
-}
 
 KdvFno::KdvFno(const KdvFnoOptions& options, Generator* generator) : KdvModel("KdvFno"), options_(options) {
   MECH_CHECK(options.width() > 0 && options.modes() > 0 && options.layers() > 0 && options.projection_width() > 0,
@@ -58,9 +52,9 @@ Tensor KdvFno::predict(const Tensor& frames_in) {
   Tensor hidden = lift_->forward(inputs);
   for (std::size_t layer = 0; layer < spectral_.size(); ++layer) {
     hidden = spectral_[layer]->forward(hidden) + pointwise_[layer]->forward(hidden);
-    if (layer + 1 < spectral_.size()) hidden = gelu_tanh(hidden);
+    if (layer + 1 < spectral_.size()) hidden = gelu(hidden);
   }
-  const Tensor increments = project_out_->forward(gelu_tanh(project_hidden_->forward(hidden)));
+  const Tensor increments = project_out_->forward(gelu(project_hidden_->forward(hidden)));
   return increments + frames.slice(1, kKdvInputFrames - 1, kKdvInputFrames);
 }
 

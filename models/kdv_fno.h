@@ -46,10 +46,6 @@ struct KdvFnoOptions {
   bool grid_ = false;
 };
 
-// GELU in its tanh form, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), composed from
-// elementwise ops (mech has no GELU kernel).
-Tensor gelu_tanh(const Tensor& x);
-
 class KdvFno : public KdvModel {
  public:
   explicit KdvFno(const KdvFnoOptions& options = KdvFnoOptions::demo(), Generator* generator = nullptr);

@@ -25,12 +25,12 @@ KdvTrainingPreset KdvTrainingPreset::demo(const std::string& model) {
   preset.test_trajectories = 64;
   // The MNN learns more per second from batches of 16 (1200 steps of 16: NMSE@100 4.5e-2; 600 of
   // 32: 6.3e-2, the same samples and time); the ResNet keeps the batch of the PyTorch baseline.
-  // Wall time per step on the idle 2-core machine, 2 threads: MNN demo 0.122 s at batch 16, FNO
-  // 0.073 s at batch 16, ResNet 0.163 s at batch 32: 4200, 6000 and 2400 steps are 8.5, 7.3 and
-  // 6.5 minutes, inside the 10-minute budget with the data cached.
+  // Each model gets the same time, about 8 minutes, inside the 10-minute budget with the data
+  // cached. Wall time per step on the idle 2-core machine, 2 threads: MNN 0.087 s at batch 16,
+  // ResNet 0.117 s at batch 32, FNO 0.030 s at batch 16.
   const bool resnet = model == "resnet";
   preset.batch = resnet ? 32 : 16;
-  preset.iterations = resnet ? 2400 : model == "fno" ? 6000 : 4200;
+  preset.iterations = resnet ? 4100 : model == "fno" ? 15000 : 5500;
   preset.lr = 1e-3;
   preset.final_lr = 2e-5;
   preset.schedule = KdvLrSchedule::Cosine;
