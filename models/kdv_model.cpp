@@ -25,12 +25,12 @@ KdvTrainingPreset KdvTrainingPreset::demo(const std::string& model) {
   preset.test_trajectories = 64;
   // The MNN learns more per second from batches of 16 (1200 steps of 16: NMSE@100 4.5e-2; 600 of
   // 32: 6.3e-2, the same samples and time); the ResNet keeps the batch of the PyTorch baseline.
-  // Each model gets the same time, about 8 minutes, inside the 10-minute budget with the data
-  // cached. Wall time per step on the idle 2-core machine, 2 threads: MNN 0.087 s at batch 16,
-  // ResNet 0.117 s at batch 32, FNO 0.030 s at batch 16.
+  // Each model gets about the same time, 8 minutes, inside the 10-minute budget with the data
+  // cached. Wall time per step on the idle 2-core machine, 2 threads (whole runs): MNN 0.084 s at
+  // batch 16, ResNet 0.136 s at batch 32, FNO 0.034 s at batch 16.
   const bool resnet = model == "resnet";
   preset.batch = resnet ? 32 : 16;
-  preset.iterations = resnet ? 4100 : model == "fno" ? 15000 : 5500;
+  preset.iterations = resnet ? 3700 : model == "fno" ? 15000 : 5500;
   preset.lr = 1e-3;
   preset.final_lr = 2e-5;
   preset.schedule = KdvLrSchedule::Cosine;
