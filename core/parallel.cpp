@@ -1,5 +1,5 @@
 // parallel_for over a small persistent thread pool. Between regions an idle worker first polls
-// for the next one for a short while (kSpinTime), yielding its core at every poll, and only then
+// for the next one for a short while (kSpinTime, poll_yielding in core/parallel.h), and only then
 // blocks on a condition variable; the caller waits for the workers the same way.
 //
 // Why both: OpenMP's default wait policy spins without yielding; on a shared 2-core machine that
@@ -71,7 +71,6 @@ class ThreadPool {
       body_ = &body;
       begin_ = begin;
       count_ = end - begin;
-      chunks_ = chunks;
       pending_.store(chunks - 1, std::memory_order_relaxed);
       failure_ = nullptr;
       // Publishes the region to workers that poll without the mutex.
@@ -79,8 +78,8 @@ class ThreadPool {
       region_.store(generation << kChunkBits | static_cast<std::uint64_t>(chunks), std::memory_order_release);
     }
     wake_.notify_all();
-    run_chunk(0);
-    poll_until([&] { return pending_.load(std::memory_order_acquire) == 0; });
+    run_chunk(0, chunks);
+    poll_yielding([&] { return pending_.load(std::memory_order_acquire) == 0; }, kSpinTime);
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     body_ = nullptr;
@@ -103,9 +102,9 @@ class ThreadPool {
     }
   }
 
-  void run_chunk(std::int64_t chunk) {
-    const std::int64_t chunk_begin = begin_ + count_ * chunk / chunks_;
-    const std::int64_t chunk_end = begin_ + count_ * (chunk + 1) / chunks_;
+  void run_chunk(std::int64_t chunk, std::int64_t chunks) {
+    const std::int64_t chunk_begin = begin_ + count_ * chunk / chunks;
+    const std::int64_t chunk_end = begin_ + count_ * (chunk + 1) / chunks;
     const bool was_inside = in_parallel_region;
     in_parallel_region = true;
     try {
@@ -117,30 +116,20 @@ class ThreadPool {
     in_parallel_region = was_inside;
   }
 
-  // Polls `ready` for up to kSpinTime, yielding between polls; true if it became true.
-  template <class Ready>
-  static bool poll_until(Ready&& ready) {
-    const auto started = std::chrono::steady_clock::now();
-    while (!ready()) {
-      if (std::chrono::steady_clock::now() - started > kSpinTime) return false;
-      std::this_thread::yield();
-    }
-    return true;
-  }
-
   void work(std::int64_t index, std::uint64_t seen) {
     in_parallel_region = true;
     for (;;) {
       const auto started = [&] { return region_.load(std::memory_order_acquire) != seen; };
-      if (!poll_until(started)) {
+      if (!poll_yielding(started, kSpinTime)) {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, started);
       }
       // The chunk count travels in the same word as the generation: a worker this region does not
       // need may look only after the caller has moved on to the next one.
       seen = region_.load(std::memory_order_acquire);
-      if (index >= static_cast<std::int64_t>(seen & kChunkMask)) continue;  // this region needs fewer workers
-      run_chunk(index);
+      const auto chunks = static_cast<std::int64_t>(seen & kChunkMask);
+      if (index >= chunks) continue;  // this region needs fewer workers
+      run_chunk(index, chunks);
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         // Under the mutex, so that a caller between its check and its wait cannot miss it.
         std::lock_guard<std::mutex> lock(mutex_);
@@ -158,7 +147,7 @@ class ThreadPool {
   std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
   const std::function<void(std::int64_t, std::int64_t)>* body_ = nullptr;
-  std::int64_t begin_ = 0, count_ = 0, chunks_ = 0;
+  std::int64_t begin_ = 0, count_ = 0;
   std::atomic<std::int64_t> pending_{0};
   // generation << kChunkBits | chunks of the latest region
   static constexpr int kChunkBits = 16;

@@ -1,8 +1,11 @@
-// Parallel loops over index ranges for the CPU kernels (OpenMP underneath where available).
+// Parallel loops over index ranges for the CPU kernels (a persistent thread pool,
+// core/parallel.cpp), and the polling wait the pool and the MPI process group share.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <thread>
 
 namespace mech {
 
@@ -22,5 +25,19 @@ void share_cores_among(int processes);
 // parallel region. Exceptions thrown by body are rethrown on the calling thread.
 void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,
                   const std::function<void(std::int64_t, std::int64_t)>& body);
+
+// Polls `ready` until it returns true or `limit` has passed, yielding the core between polls (to
+// a runnable thread if there is one; at once otherwise); returns whether it became true. For waits
+// that are usually short, where blocking would cost a wake-up: the pool's idle workers, a rank
+// waiting on an allreduce. Callers fall back to blocking or sleeping after it.
+template <class Ready>
+bool poll_yielding(Ready&& ready, std::chrono::microseconds limit) {
+  const auto started = std::chrono::steady_clock::now();
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() - started > limit) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
 
 }  // namespace mech

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "core/grad_mode.h"
+#include "core/parallel.h"
 #include "core/process_group.h"
 #include "core/process_group_mpi.h"
 
@@ -70,15 +71,12 @@ class MpiWork final : public Work::State {
     // test between yields, which hand the core to a runnable rank if there is one and return at
     // once if not; after that, test between sleeps that double up to 250 us, so that a long
     // wait for a descheduled rank costs few wake-ups.
-    const auto started = std::chrono::steady_clock::now();
-    auto pause = std::chrono::microseconds(10);
-    while (!test()) {
-      if (std::chrono::steady_clock::now() - started < std::chrono::milliseconds(2)) {
-        std::this_thread::yield();
-        continue;
+    if (!poll_yielding([&] { return test(); }, std::chrono::milliseconds(2))) {
+      auto pause = std::chrono::microseconds(10);
+      while (!test()) {
+        std::this_thread::sleep_for(pause);
+        pause = std::min(2 * pause, std::chrono::microseconds(250));
       }
-      std::this_thread::sleep_for(pause);
-      pause = std::min(2 * pause, std::chrono::microseconds(250));
     }
     finished_ = true;
     if (average_) {
