@@ -101,6 +101,49 @@ TEST(Kernels, SumOverMaskedDims) {
   EXPECT_EQ(total.item(), 200000);
 }
 
+// float32 sums add in float32 lanes over short blocks and the blocks in double: a long sum of
+// ones stays exact (one float32 running sum would stop at 2^24), and random data stays within a
+// few float32 roundings of the exact sum on every path (one long sum, rows, across rows).
+TEST(Kernels, Float32SumsStayExactOnLongInputs) {
+  const std::int64_t n = (1 << 24) + 4098;  // even: a float32 holds it exactly
+  Tensor total = empty({1});
+  kernels::sum(ones({n}), {true}, total);
+  EXPECT_EQ(total.item(), static_cast<double>(n));
+  Tensor columns = empty({1, 24});
+  kernels::sum(ones({70001, 24}), {true, false}, columns);
+  for (float value : columns.to_vector<float>()) ASSERT_EQ(value, 70001.0f);
+
+  Generator generator(11);
+  const Tensor x = randn({300, 4097}, TensorOptions().dtype(DType::Float32), &generator);
+  const std::vector<float> values = x.to_vector<float>();
+  const std::vector<bool> over_rows = {true, false}, over_columns = {false, true}, over_all = {true, true};
+  Tensor across_rows = empty({1, 4097}), per_row = empty({300, 1}), all = empty({1, 1});
+  kernels::sum(x, over_rows, across_rows);
+  kernels::sum(x, over_columns, per_row);
+  kernels::sum(x, over_all, all);
+  // Each result against the exact (double) sum of the same floats, with the bound 8 float32 ulps of
+  // the sum of magnitudes: the block sums' own error is near sqrt(64) roundings.
+  auto check = [&](double result, double exact, double magnitude) {
+    EXPECT_LE(std::abs(result - exact), 8 * 0x1p-24 * magnitude) << result << " vs " << exact;
+  };
+  const std::vector<float> rows = per_row.to_vector<float>();
+  double grand = 0, grand_magnitude = 0;
+  std::vector<double> column_sum(4097, 0), column_magnitude(4097, 0);
+  for (std::int64_t r = 0; r < 300; ++r) {
+    double row = 0, row_magnitude = 0;
+    for (std::int64_t c = 0; c < 4097; ++c) {
+      const double v = values[r * 4097 + c];
+      row += v, row_magnitude += std::abs(v);
+      column_sum[c] += v, column_magnitude[c] += std::abs(v);
+    }
+    check(rows[r], row, row_magnitude);
+    grand += row, grand_magnitude += row_magnitude;
+  }
+  const std::vector<float> across = across_rows.to_vector<float>();
+  for (std::int64_t c = 0; c < 4097; ++c) check(across[c], column_sum[c], column_magnitude[c]);
+  check(all.item(), grand, grand_magnitude);
+}
+
 TEST(Kernels, MaxValuesAndIndices) {
   Tensor x = from_vector<double>({3, 9, 1, 7, 2, 8}, {2, 3});
   Tensor values = empty({1, 3}, f64), indices = empty({1, 3}, i64);
