@@ -338,6 +338,29 @@ void matmul_typed(const Tensor& a, const Tensor& b, const Tensor& out) {
   const T* b_data = b.data_ptr<T>();
   T* c_data = out.data_ptr<T>();
   const std::int64_t work = m * n * std::max<std::int64_t>(k, 1);
+  // Few columns and a short inner dimension (n <= 4, k <= 64) or little work per row (n k <= 64):
+  // the packed tiles would be mostly padding or packing, so the plain loops run every size, split
+  // over threads by row blocks
+  // (a stack of Lorenz windows' libraries times their coefficients, folded into one 5049 x 10
+  // times 10 x 3 product, and its gradients). Each row's sums are the same either way.
+  if ((n <= 4 && k <= 64) || n * k <= 64) {
+    constexpr std::int64_t kRowBlock = 64;
+    const std::int64_t blocks = (m + kRowBlock - 1) / kRowBlock;
+    const std::int64_t block_work = kRowBlock * n * std::max<std::int64_t>(k, 1);
+    parallel_for(0, batch * blocks, std::max<std::int64_t>(1, (1 << 16) / block_work),
+                 [&](std::int64_t begin, std::int64_t end) {
+                   for (std::int64_t item = begin; item < end; ++item) {
+                     const std::int64_t entry = item / blocks, first = item % blocks * kRowBlock;
+                     const std::int64_t rows = std::min(kRowBlock, m - first);
+                     const Matrix<T> a_rows{a_data + entry * a.strides()[0] + first * a.strides()[1], a.strides()[1],
+                                            a.strides()[2]};
+                     const Matrix<T> b_matrix{b_data + entry * b.strides()[0], b.strides()[1], b.strides()[2]};
+                     T* c_rows = c_data + entry * m * n + first * n;
+                     if (!gemm_narrow_any(a_rows, b_matrix, c_rows, rows, n, k)) gemm_small(a_rows, b_matrix, c_rows, rows, n, k);
+                   }
+                 });
+    return;
+  }
   // Split each matrix into `splits` tiles along its longer side when the batch alone cannot
   // occupy every thread; tiles are independent (each packs what it needs), so no barriers.
   const std::int64_t threads = get_num_threads();
