@@ -267,7 +267,17 @@ inline T multiply_add(T scale, T b, T sum) {
 // knows), about 5x slower for the skinny products of mech-lorenz. The summation order over p is
 // the same either way.
 template <class T>
-void gemm_small(const Matrix<T>& a, const Matrix<T>& b, T* c, std::int64_t m, std::int64_t n, std::int64_t k) {
+void gemm_small(const Matrix<T>& a, const Matrix<T>& strided_b, T* c, std::int64_t m, std::int64_t n, std::int64_t k) {
+  // A small B read across its columns at a stride (a transposed weight, say) is copied into rows
+  // first, so that the inner loop streams it: the same values, the same sums.
+  constexpr std::int64_t kCopyLimit = 256;
+  T copied[kCopyLimit];
+  Matrix<T> b = strided_b;
+  if (b.column_stride != 1 && b.rows == nullptr && k * n <= kCopyLimit && m > 1) {
+    for (std::int64_t p = 0; p < k; ++p)
+      for (std::int64_t j = 0; j < n; ++j) copied[p * n + j] = strided_b.at(p, j);
+    b = Matrix<T>{copied, n, 1};
+  }
   constexpr std::int64_t kColumns = 16;
   T sums[kColumns];
   for (std::int64_t i = 0; i < m; ++i) {
