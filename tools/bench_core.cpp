@@ -31,6 +31,7 @@
 #include "models/datasets.h"
 #include "models/logistic_model.h"
 #include "models/lorenz_discovery.h"
+#include "tools/common/training_run.h"
 #include "nn/mlp.h"
 
 namespace {
@@ -520,6 +521,44 @@ AdamProblem make_adam_problem(Device device) {
   return problem;
 }
 
+// The machine's multiply-add peak: on every thread, 12 independent chains of fused multiply-adds
+// on vectors of the register width (enough to cover the FMA latency on two pipes), 2 flops per
+// lane. The ceiling for the matmul and conv cases (a float32 conv at 1.5x another library's speed
+// cannot exceed it).
+template <class T>
+void BM_FmaPeak(benchmark::State& state) {
+#if defined(__AVX512F__)
+  constexpr int kBytes = 64;
+#else
+  constexpr int kBytes = 32;
+#endif
+  typedef T Pack __attribute__((vector_size(kBytes)));
+  constexpr int kLanes = kBytes / sizeof(T), kChains = 12;
+  constexpr std::int64_t kRounds = 1 << 16;
+  const std::int64_t threads = mech::get_num_threads();
+  std::vector<T> sink(static_cast<std::size_t>(threads), T(0));
+  for (auto _ : state) {
+    mech::parallel_for(0, threads, 1, [&](std::int64_t first, std::int64_t last) {
+      for (std::int64_t thread = first; thread < last; ++thread) {
+        Pack chains[kChains] = {};
+        Pack scale = {}, shift = {};
+        for (int lane = 0; lane < kLanes; ++lane) scale[lane] = T(0.999999), shift[lane] = T(1e-7) * T(thread + 1);
+        for (int chain = 0; chain < kChains; ++chain)
+          for (int lane = 0; lane < kLanes; ++lane) chains[chain][lane] = T(chain + lane);
+        for (std::int64_t round = 0; round < kRounds; ++round)
+          for (int chain = 0; chain < kChains; ++chain) chains[chain] = chains[chain] * scale + shift;
+        T total = 0;
+        for (int chain = 0; chain < kChains; ++chain)
+          for (int lane = 0; lane < kLanes; ++lane) total += chains[chain][lane];
+        sink[static_cast<std::size_t>(thread)] = total;
+      }
+    });
+  }
+  benchmark::DoNotOptimize(sink.data());
+  const double flops = 2.0 * kLanes * kChains * double(kRounds) * double(threads) * double(state.iterations());
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
+}
+
 void set_adam_counters(benchmark::State& state, std::int64_t parameters) {
   state.counters["params"] = static_cast<double>(parameters);
   state.SetItemsProcessed(state.iterations() * parameters);
@@ -565,6 +604,8 @@ BENCHMARK(BM_Conv1dLogistic)->Args({1, 0})->Args({1, 1})->Args({2, 0})->Args({2,
 BENCHMARK(BM_ElementwiseChain)->Arg(1 << 16)->Arg(1 << 20)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_MlpForwardBackward)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_AdamStep)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_FmaPeak<float>)->Name("BM_FmaPeak/f32")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_FmaPeak<double>)->Name("BM_FmaPeak/f64")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 BENCHMARK(BM_CudaMatmul<float>)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMicrosecond)->UseManualTime();
 BENCHMARK(BM_CudaMatmul<double>)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMicrosecond)->UseManualTime();
@@ -654,6 +695,7 @@ void BM_ActivationForwardBackward(benchmark::State& state, Activation kind) {
 // data: 5000 samples at dt 0.01, windows of 51, s = x, no ridge or offsets yet): forward_loss
 // (library, NeuRLP solve of every window, misfits), backward, Adam step.
 void BM_LorenzTrainingStep(benchmark::State& state) {
+  mech::tools::keep_freed_memory();  // as the driver's RunScope does
   const mech::models::LorenzData data = mech::models::make_lorenz(mech::models::LorenzOptions{});
   mech::Generator generator(10);
   const mech::models::LorenzDiscoveryOptions options;
@@ -673,6 +715,7 @@ void BM_LorenzTrainingStep(benchmark::State& state) {
 // One training step of mech-logistic (batch 32 of 100 samples, float64): the Conv1d encoder,
 // NeuRLP, the reconstruction loss, backward, Adam step.
 void BM_LogisticTrainingStep(benchmark::State& state) {
+  mech::tools::keep_freed_memory();  // as the driver's RunScope does
   mech::models::LogisticOptions data_options;
   data_options.count = 32;
   data_options.noise = 0.01;

@@ -40,8 +40,6 @@ void check_run_options(const CommandLine& cli, const RunOptions& run) {
   prepare_output_directory(cli, "--out-dir", run.out_dir);
 }
 
-namespace {
-
 // A training loop frees and allocates the same buffers every step. glibc gives the free top of its
 // heap back to the kernel once more than 128 KiB of it is free, and serves blocks from 128 KiB
 // up with fresh mappings until its adaptive threshold has seen them, so every step faulted its
@@ -56,6 +54,8 @@ void keep_freed_memory() {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
 #endif
 }
+
+namespace {
 
 std::shared_ptr<ProcessGroup> join_ranks(const RunOptions& run) {
   if (run.threads > 0) set_num_threads(run.threads);

@@ -67,6 +67,10 @@ void add_run_options(CommandLine& cli, RunOptions& run, const std::string& outpu
 // --out-dir (proving it writable) before any training time is spent.
 void check_run_options(const CommandLine& cli, const RunOptions& run);
 
+// Keeps freed memory in the process for reuse (glibc's mmap and trim thresholds raised), as a
+// training loop wants: RunScope calls it; so do the benchmarks of whole training steps.
+void keep_freed_memory();
+
 // Rows [begin, end) of a global batch: what this rank computes.
 struct BatchShare {
   long begin = 0;
