@@ -1,8 +1,8 @@
 // Runs mech-kdv itself, on its contract: `generate` writes u.npy (N,140,256), t.npy (N,140) and
 // x.npy (N,256) in float64, the same bytes for the same seed; `train` writes metrics.csv (model
-// and persistence at 10, 40 and 100 frames), rollout.svg and loss.csv for every model, reuses its
-// data cache, and --resume continues a run exactly; bad options, a corrupt cache file and NaN in
-// the data exit 2 with one line.
+// and persistence at 10, 40 and 100 frames), trajectories.csv (the same per test trajectory),
+// rollout.svg and loss.csv for every model, reuses its data cache, and --resume continues a run
+// exactly; bad options, a corrupt cache file and NaN in the data exit 2 with one line.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -118,6 +118,26 @@ TEST(MechKdv, TrainWritesMetricsRolloutAndLossForEveryModel) {
     while (std::getline(values, line)) {
       const double nmse = std::stod(line.substr(line.rfind(',') + 1));
       EXPECT_TRUE(std::isfinite(nmse) && nmse >= 0) << line;
+    }
+    // trajectories.csv: one row per test trajectory (one here), whose NMSEs are then metrics.csv's.
+    std::istringstream trajectories(read_text(out / "trajectories.csv"));
+    std::getline(trajectories, line);
+    EXPECT_EQ(line, "trajectory,max_abs_u," + model + "_nmse_10," + model + "_nmse_40," + model +
+                        "_nmse_100,persistence_nmse_10,persistence_nmse_40,persistence_nmse_100");
+    std::vector<double> fields;
+    ASSERT_TRUE(std::getline(trajectories, line));
+    for (std::istringstream row(line); std::getline(row, line, ',');) fields.push_back(std::stod(line));
+    EXPECT_FALSE(std::getline(trajectories, line)) << "one test trajectory, one row";
+    ASSERT_EQ(fields.size(), 8u);
+    EXPECT_EQ(fields[0], 0);
+    EXPECT_GT(fields[1], 0);
+    std::istringstream again(read_text(out / "metrics.csv"));
+    std::getline(again, line);
+    // metrics.csv's rows in order: model and persistence at 10, 40, 100 frames.
+    for (const std::size_t column : {2, 5, 3, 6, 4, 7}) {
+      ASSERT_TRUE(std::getline(again, line));
+      const double nmse = std::stod(line.substr(line.rfind(',') + 1));
+      EXPECT_NEAR(fields[column], nmse, 1e-5 * nmse) << line;
     }
     const std::string svg = read_text(out / "rollout.svg");
     EXPECT_EQ(std::count(svg.begin(), svg.end(), '\n') > 3, true);
