@@ -56,6 +56,7 @@ struct KdvTrainingPreset {
   std::int64_t batch = 32;       // windows per step, drawn uniformly from every training window
   std::int64_t iterations = 0;   // optimizer steps in all
   double lr = 1e-3;              // Adam
+  double adam_beta2 = 0.999;     // Adam's second-moment decay (PyTorch's default)
   double final_lr = 2e-5;        // Cosine: the lr at the last step
   KdvLrSchedule schedule = KdvLrSchedule::Cosine;
   // Plateau: multiply lr by plateau_factor when the validation loss, checked every

@@ -219,7 +219,7 @@ int train(const TrainSettings& s, const tools::CommandLine& cli) {
   Generator generator(s.seed + 1);
   std::shared_ptr<models::KdvModel> model = make_model(s, &generator);
   model->to(device);
-  nn::Adam optimizer(model->parameters(), nn::AdamOptions(preset.lr));
+  nn::Adam optimizer(model->parameters(), nn::AdamOptions(preset.lr).betas({0.9, preset.adam_beta2}));
   nn::ReduceLROnPlateau plateau(
       optimizer, nn::ReduceLROnPlateauOptions().factor(preset.plateau_factor).patience(preset.plateau_patience));
   const bool on_plateau = preset.schedule == models::KdvLrSchedule::Plateau;

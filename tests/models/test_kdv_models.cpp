@@ -313,6 +313,12 @@ TEST(KdvTrainingPreset, CosineRunsFromLrToFinalLr) {
   EXPECT_EQ(resnet.test_trajectories, preset.test_trajectories);
   EXPECT_DOUBLE_EQ(resnet.lr, preset.lr);
   EXPECT_DOUBLE_EQ(resnet.clip_norm, preset.clip_norm);
+  // Adam's second moment: a short memory for the MNN (its loss could run away at 0.999), PyTorch's
+  // default for the baselines and the paper's run.
+  EXPECT_DOUBLE_EQ(preset.adam_beta2, 0.95);
+  EXPECT_DOUBLE_EQ(resnet.adam_beta2, 0.999);
+  EXPECT_DOUBLE_EQ(KdvTrainingPreset::demo("fno").adam_beta2, 0.999);
+  EXPECT_DOUBLE_EQ(paper.adam_beta2, 0.999);
 }
 
 }  // namespace
