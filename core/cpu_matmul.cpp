@@ -350,9 +350,9 @@ void matmul_typed(const Tensor& a, const Tensor& b, const Tensor& out) {
   const std::int64_t work = m * n * std::max<std::int64_t>(k, 1);
   // Few columns and a short inner dimension (n <= 4, k <= 64) or little work per row (n k <= 64):
   // the packed tiles would be mostly padding or packing, so the plain loops run every size, split
-  // over threads by row blocks
-  // (a stack of Lorenz windows' libraries times their coefficients, folded into one 5049 x 10
-  // times 10 x 3 product, and its gradients). Each row's sums are the same either way.
+  // over threads by row blocks (a stack of Lorenz windows' libraries times their coefficients,
+  // folded into one 5049 x 10 times 10 x 3 product, and its gradients). Each row's sums are the
+  // same either way.
   if ((n <= 4 && k <= 64) || n * k <= 64) {
     constexpr std::int64_t kRowBlock = 64;
     const std::int64_t blocks = (m + kRowBlock - 1) / kRowBlock;

@@ -16,14 +16,19 @@ using Accumulator = std::conditional_t<std::is_same_v<T, float>, double, T>;
 // single running sum is a chain of dependent adds, one per element at the adder's latency.
 // float32 adds in float32 lanes over blocks of kFloatBlock elements and each block's total into a
 // double: converting every element to double cost two conversions and two adds per 8 floats, and
-// a block's 64 lanes add only 32 terms each, so their rounding stays at the level of a few float32
-// ulps of the block's sum.
+// a block's 64 lanes (eight vectors, enough independent adds to keep both of the core's adders
+// busy) add only 32 terms each, so their rounding stays at the level of a few float32 ulps of the
+// block's sum.
 constexpr std::int64_t kFloatBlock = 2048;
+constexpr std::int64_t kFloatLanes = 64;
 
-template <class T, class Total, std::int64_t kLanes>
+// kLanes independent running sums, added up in order or, with kFoldInHalves, in halves (fewer
+// dependent rounds when the lanes are many).
+template <class T, class Total, std::int64_t kLanes, bool kFoldInHalves = false>
 Total lane_sum(const T* data, std::int64_t n) {
   Total total = 0;
-  if (n < kLanes) {  // the same additions in the same order as the lanes below, without their setup
+  // A short input adds in order: for lanes added up in order, the same additions as below.
+  if (n < kLanes) {
     for (std::int64_t j = 0; j < n; ++j) total += data[j];
     return total;
   }
@@ -33,24 +38,13 @@ Total lane_sum(const T* data, std::int64_t n) {
     for (std::int64_t lane = 0; lane < kLanes; ++lane) lanes[lane] += data[j + lane];
   }
   for (std::int64_t lane = 0; j < n; ++j, ++lane) lanes[lane] += data[j];
+  if constexpr (kFoldInHalves) {
+    for (std::int64_t width = kLanes / 2; width >= 1; width /= 2)
+      for (std::int64_t lane = 0; lane < width; ++lane) lanes[lane] += lanes[lane + width];
+    return lanes[0];
+  }
   for (auto lane : lanes) total += lane;
   return total;
-}
-
-// One block of at most kFloatBlock floats: 64 lanes (eight vectors, enough independent adds to
-// keep both of the core's adders busy), folded in halves so the lanes cost six rounds of adds.
-float float_block_sum(const float* data, std::int64_t n) {
-  constexpr std::int64_t kFloatLanes = 64;
-  if (n < kFloatLanes) return lane_sum<float, float, kFloatLanes>(data, n);
-  float lanes[kFloatLanes] = {};
-  std::int64_t j = 0;
-  for (; j + kFloatLanes <= n; j += kFloatLanes) {
-    for (std::int64_t lane = 0; lane < kFloatLanes; ++lane) lanes[lane] += data[j + lane];
-  }
-  for (std::int64_t lane = 0; j < n; ++j, ++lane) lanes[lane] += data[j];
-  for (std::int64_t width = kFloatLanes / 2; width >= 1; width /= 2)
-    for (std::int64_t lane = 0; lane < width; ++lane) lanes[lane] += lanes[lane + width];
-  return lanes[0];
 }
 
 template <class T>
@@ -58,7 +52,7 @@ Accumulator<T> contiguous_sum(const T* data, std::int64_t n) {
   if constexpr (std::is_same_v<T, float>) {
     double total = 0;
     for (std::int64_t begin = 0; begin < n; begin += kFloatBlock)
-      total += float_block_sum(data + begin, std::min(kFloatBlock, n - begin));
+      total += lane_sum<float, float, kFloatLanes, true>(data + begin, std::min(kFloatBlock, n - begin));
     return total;
   } else {
     return lane_sum<T, T, 16>(data, n);
@@ -203,40 +197,29 @@ void sum(const Tensor& x, const std::vector<bool>& reduce, const Tensor& out) {
       });
       return;
     }
-    // Few outputs, long reductions: split the leading reduced dimension over threads (a reduction
-    // that coalesced into one run of memory: split the run itself, in whole float blocks).
-    if (reduced_shape.size() == 1) {
-      const std::int64_t length = reduced_shape[0], stride = reduced_strides[0];
-      const std::int64_t chunks = get_num_threads(), blocks = (length + kFloatBlock - 1) / kFloatBlock;
-      for (std::int64_t o = 0; o < outputs; ++o) {
-        const T* base = in + base_offset(o);
-        std::vector<Accumulator<T>> partial(chunks, 0);
-        parallel_for(0, chunks, 1, [&](std::int64_t begin, std::int64_t end) {
-          for (std::int64_t c = begin; c < end; ++c) {
-            const std::int64_t first = std::min(length, blocks * c / chunks * kFloatBlock);
-            const std::int64_t last = std::min(length, blocks * (c + 1) / chunks * kFloatBlock);
-            partial[c] = strided_sum(base + first * stride, Shape{last - first}, Shape{stride});
-          }
-        });
-        Accumulator<T> total = 0;
-        for (auto value : partial) total += value;
-        result[o] = static_cast<T>(total);
+    // Few outputs, long reductions: split over threads the leading reduced dimension, or, when the
+    // reduction coalesced into one run of memory, the run itself in whole float blocks.
+    const std::int64_t chunks = get_num_threads();
+    const std::int64_t lead = reduced_shape[0], lead_stride = reduced_strides[0];
+    const Shape rest_shape(reduced_shape.begin() + 1, reduced_shape.end());
+    const Shape rest_strides(reduced_strides.begin() + 1, reduced_strides.end());
+    const std::int64_t blocks = (lead + kFloatBlock - 1) / kFloatBlock;
+    auto chunk_sum = [&](const T* base, std::int64_t c) {
+      if (rest_shape.empty()) {
+        const std::int64_t first = std::min(lead, blocks * c / chunks * kFloatBlock);
+        const std::int64_t last = std::min(lead, blocks * (c + 1) / chunks * kFloatBlock);
+        return strided_sum(base + first * lead_stride, Shape{last - first}, Shape{lead_stride});
       }
-      return;
-    }
+      Accumulator<T> chunk_total = 0;
+      for (std::int64_t i = lead * c / chunks; i < lead * (c + 1) / chunks; ++i)
+        chunk_total += strided_sum(base + i * lead_stride, rest_shape, rest_strides);
+      return chunk_total;
+    };
     for (std::int64_t o = 0; o < outputs; ++o) {
       const T* base = in + base_offset(o);
-      const std::int64_t lead = reduced_shape[0];
-      Shape rest_shape(reduced_shape.begin() + 1, reduced_shape.end());
-      Shape rest_strides(reduced_strides.begin() + 1, reduced_strides.end());
-      const int chunks = get_num_threads();
       std::vector<Accumulator<T>> partial(chunks, 0);
       parallel_for(0, chunks, 1, [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t c = begin; c < end; ++c) {
-          for (std::int64_t i = lead * c / chunks; i < lead * (c + 1) / chunks; ++i) {
-            partial[c] += strided_sum(base + i * reduced_strides[0], rest_shape, rest_strides);
-          }
-        }
+        for (std::int64_t c = begin; c < end; ++c) partial[c] = chunk_sum(base, c);
       });
       Accumulator<T> total = 0;
       for (auto value : partial) total += value;

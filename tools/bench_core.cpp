@@ -31,8 +31,8 @@
 #include "models/datasets.h"
 #include "models/logistic_model.h"
 #include "models/lorenz_discovery.h"
-#include "tools/common/training_run.h"
 #include "nn/mlp.h"
+#include "tools/common/training_run.h"
 
 namespace {
 
